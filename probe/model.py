@@ -1,0 +1,253 @@
+"""The data model: what each pipeline step records, as frozen dataclasses and enums.
+
+The walk is target -> dns -> route -> ping -> engine -> classify -> diagnose -> report.
+Adapters (dns.py, route.py, ping.py, engine/) fill these records from the network; everything
+after them (classify.py, diagnose.py, report/) is pure and works on these records only.
+No I/O imports here, and no scapy objects ever end up in these records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum  # members are the contract's words: str(x) and JSON give the word
+
+# --------------------------------------------------------------------------- targets
+
+
+@dataclass(frozen=True)
+class Target:
+    """One thing the user asked about: as typed, and what kind of thing it is.
+
+    ``kind`` is "name", "ipv4", "ipv6" or "cidr". For a literal, ``address`` is the
+    normalised (compressed) address; for a name it is None until DNS answers. For a CIDR
+    block the parser expands it into one Target per address (kind "ipv4"/"ipv6") with
+    ``input`` kept as the block, so reports can group them.
+    """
+
+    input: str
+    kind: str
+    address: str | None = None
+    zone: str | None = None  # IPv6 link-local zone index ("eth0" in fe80::1%eth0)
+
+
+@dataclass(frozen=True)
+class PortRequest:
+    """A port to probe, with the service name it is known by (from a profile or /etc/services)."""
+
+    port: int
+    service: str | None = None
+
+
+# --------------------------------------------------------------------------- dns
+
+
+class DnsStatus(StrEnum):
+    OK = "ok"
+    NXDOMAIN = "nxdomain"
+    SERVFAIL = "servfail"
+    TIMEOUT = "timeout"
+    NO_ANSWER = "no_answer"  # the name exists but has no A/AAAA records
+    LITERAL = "literal"  # the target was an address: no DNS needed
+
+
+@dataclass(frozen=True)
+class DnsResult:
+    status: DnsStatus
+    addresses: tuple[str, ...] = ()  # IPv4 first, then IPv6, each in DNS order
+    cname_chain: tuple[str, ...] = ()  # names followed, without trailing dots
+    nameservers: tuple[str, ...] = ()  # the resolvers asked
+    answered_by: str | None = None  # the resolver that gave the final answer
+    elapsed_ms: float = 0.0
+    detail: str | None = None  # resolver's words on failure, for evidence
+
+
+# --------------------------------------------------------------------------- route
+
+
+class RouteStatus(StrEnum):
+    OK = "ok"
+    NO_ROUTE = "no_route"  # no route, or the route is unreachable/blackhole/prohibit
+
+
+@dataclass(frozen=True)
+class RouteResult:
+    status: RouteStatus
+    interface: str | None = None
+    source: str | None = None
+    gateway: str | None = None  # None: the target is on-link (same segment)
+    route_type: str | None = None  # kernel's word when not a unicast route ("unreachable"...)
+    detail: str | None = None
+
+    @property
+    def on_link(self) -> bool:
+        return self.status is RouteStatus.OK and self.gateway is None
+
+
+# --------------------------------------------------------------------------- ping
+
+
+class PingStatus(StrEnum):
+    OK = "ok"
+    NO_REPLY = "no_reply"
+    UNREACHABLE = "unreachable"  # an ICMP unreachable came back instead of an echo reply
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class PingResult:
+    status: PingStatus
+    sent: int = 0
+    received: int = 0
+    rtt_min_ms: float | None = None
+    rtt_avg_ms: float | None = None
+    rtt_max_ms: float | None = None
+    ttl: int | None = None  # IP TTL / hop limit of the echo replies
+    responder: str | None = None  # who sent the unreachable, when status is UNREACHABLE
+    detail: str | None = None
+
+
+# --------------------------------------------------------------------------- arp
+
+
+@dataclass(frozen=True)
+class ArpResult:
+    """Who answers ARP (IPv6: neighbour solicitation) for an on-link target."""
+
+    macs: tuple[str, ...] = ()
+
+
+# --------------------------------------------------------------------------- SYN evidence
+
+
+class AnswerKind(StrEnum):
+    """What came back to a SYN, before any interpretation."""
+
+    SYN_ACK = "syn-ack"
+    RST = "rst"
+    ICMP = "icmp"  # ICMP / ICMPv6 destination unreachable quoting our SYN
+    NONE = "none"  # nothing, after every try
+
+
+@dataclass(frozen=True)
+class TcpOptions:
+    mss: int | None = None
+    wscale: int | None = None
+    sack_permitted: bool = False
+    timestamps: bool = False
+
+
+@dataclass(frozen=True)
+class PortEvidence:
+    """What the engine saw for one (address, port): the raw facts, no verdict.
+
+    ``method`` is "syn" (raw SYNs, full evidence) or "connect" (connect() fallback: only
+    ``answer`` and ``rtt_ms`` are known; ``errno_name`` carries the kernel's word).
+    ``icmp_type``/``icmp_code`` are ICMP's (v4: type 3) or ICMPv6's (type 1) numbers, with
+    ``icmp_v6`` telling which table they come from.
+    """
+
+    address: str
+    port: int
+    method: str
+    answer: AnswerKind
+    tries: int
+    responder: str | None = None
+    ttl: int | None = None
+    rtt_ms: float | None = None
+    icmp_type: int | None = None
+    icmp_code: int | None = None
+    icmp_v6: bool = False
+    window: int | None = None
+    tcp_options: TcpOptions | None = None
+    ip_id: int | None = None
+    errno_name: str | None = None  # connect mode: "ECONNREFUSED", "EHOSTUNREACH", ...
+
+
+# --------------------------------------------------------------------------- port results
+
+
+class PortState(StrEnum):
+    OPEN = "open"
+    REFUSED = "refused"
+    FILTERED = "filtered"
+    REJECTED = "rejected"
+    UNREACHABLE = "unreachable"
+
+
+@dataclass(frozen=True)
+class AppResult:
+    status: str  # "answered" | "silent" | "error"
+    protocol: str
+    banner: str | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class PortResult:
+    """One probed port, classified. ``reason`` is nmap-style: syn-ack, reset, no-response,
+    admin-prohibited, port-unreach, host-unreach, net-unreach, conn-refused, ..."""
+
+    port: int
+    state: PortState
+    reason: str
+    tries: int
+    protocol: str = "tcp"
+    service: str | None = None
+    responder: str | None = None
+    ttl: int | None = None
+    rtt_ms: float | None = None
+    window: int | None = None
+    tcp_options: TcpOptions | None = None
+    ip_id: int | None = None
+    app: AppResult | None = None
+
+
+# --------------------------------------------------------------------------- findings
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    severity: Severity
+    summary: str
+    ports: tuple[int, ...] = ()
+    evidence: tuple[str, ...] = ()
+    next_steps: tuple[str, ...] = ()
+
+
+# --------------------------------------------------------------------------- the report
+
+
+@dataclass(frozen=True)
+class TargetReport:
+    """Everything measured and concluded for one target address (or one failed name)."""
+
+    input: str
+    address: str | None
+    dns: DnsResult
+    route: RouteResult | None = None
+    ping: PingResult | None = None
+    arp: ArpResult | None = None
+    ports: tuple[PortResult, ...] = ()
+    findings: tuple[Finding, ...] = ()
+
+    @property
+    def family(self) -> int | None:
+        if self.address is None:
+            return None
+        return 6 if ":" in self.address else 4
+
+
+@dataclass(frozen=True)
+class Report:
+    targets: tuple[TargetReport, ...]
+    mode: str = "syn"  # "syn" (raw packets) or "connect" (fallback, less evidence)
+    notes: tuple[str, ...] = ()  # run-wide remarks, e.g. what the connect fallback cannot see
+    interrupted: bool = False
+    version: int = 1
