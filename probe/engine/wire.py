@@ -1,0 +1,347 @@
+"""Bytes on the wire: SYNs from templates, answers decoded, kernel filters. Pure functions.
+
+The hot path never builds a scapy object per port: scapy crafts one SYN template per run
+(raw.py), and here each probe is that template with the destination, port, sequence number
+and checksum patched in. Answers are decoded with ``struct`` into ``Answer`` records.
+
+Matching: every SYN's sequence number is a cookie — a keyed hash of (destination, port) in
+the upper 28 bits and the try number in the lower 4. A SYN/ACK or RST to our SYN acknowledges
+seq+1; an ICMP error quotes our IP header and the first 8 bytes of TCP, which include the
+sequence number. So every answer proves which probe and which try it belongs to, and
+unrelated traffic or stray packets to our source port are ignored.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import zlib
+from dataclasses import dataclass
+
+from probe.model import TcpOptions
+
+TH_FIN, TH_SYN, TH_RST, TH_PUSH, TH_ACK = 0x01, 0x02, 0x04, 0x08, 0x10
+
+# -------------------------------------------------------------------------- cookies
+
+TRY_BITS = 4
+TRY_MASK = (1 << TRY_BITS) - 1
+
+
+def cookie(key: int, dst: bytes, port: int) -> int:
+    """The upper 28 bits of a probe's sequence number (lower 4 bits: the try number)."""
+    return int(zlib.crc32(dst + port.to_bytes(2, "big"), key) << TRY_BITS) & 0xFFFFFFFF
+
+
+def seq_for(key: int, dst: bytes, port: int, try_no: int) -> int:
+    return cookie(key, dst, port) | (try_no & TRY_MASK)
+
+
+def try_from_seq(key: int, dst: bytes, port: int, seq: int) -> int | None:
+    """The try number a sequence number encodes, or None when it is not one of ours."""
+    if seq & ~TRY_MASK & 0xFFFFFFFF != cookie(key, dst, port):
+        return None
+    try_no = seq & TRY_MASK
+    return try_no or None
+
+
+# -------------------------------------------------------------------------- checksums
+
+
+def inet_checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\x00"
+    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total = (total >> 16) + (total & 0xFFFF)
+    total += total >> 16
+    return ~total & 0xFFFF
+
+
+def tcp_checksum_v4(src: bytes, dst: bytes, segment: bytes) -> int:
+    pseudo = src + dst + struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(segment))
+    return inet_checksum(pseudo + segment)
+
+
+# -------------------------------------------------------------------------- building SYNs
+
+
+@dataclass(frozen=True)
+class SynTemplate:
+    """A SYN as bytes with the per-probe fields zeroed. ``ip`` is empty for IPv6 (the kernel
+    writes the IPv6 header and, via IPV6_CHECKSUM, the TCP checksum)."""
+
+    ip: bytes  # 20-byte IPv4 header: dst, id, checksum, length zeroed (kernel fills some)
+    tcp: bytes  # TCP header with options; dport, seq and checksum zeroed
+
+
+def build_syn_v4(tpl: SynTemplate, src: bytes, dst: bytes, dport: int, seq: int, ttl: int) -> bytes:
+    tcp = bytearray(tpl.tcp)
+    struct.pack_into("!HI", tcp, 2, dport, seq)
+    struct.pack_into("!H", tcp, 16, tcp_checksum_v4(src, dst, bytes(tcp)))
+    ip = bytearray(tpl.ip)
+    ip[8] = ttl
+    ip[12:16] = src
+    ip[16:20] = dst
+    struct.pack_into("!H", ip, 2, len(ip) + len(tcp))
+    struct.pack_into("!H", ip, 10, inet_checksum(bytes(ip)))
+    return bytes(ip + tcp)
+
+
+def ipv6_header(src: bytes, dst: bytes, next_header: int, hop_limit: int, length: int) -> bytes:
+    """An IPv6 header, for writing IPv6 packets to a capture (the kernel writes the real one)."""
+    return struct.pack("!IHBB", 6 << 28, length, next_header, hop_limit) + src + dst
+
+
+def build_syn_v6(tpl: SynTemplate, dport: int, seq: int) -> bytes:
+    tcp = bytearray(tpl.tcp)
+    struct.pack_into("!HI", tcp, 2, dport, seq)
+    return bytes(tcp)
+
+
+# -------------------------------------------------------------------------- decoding answers
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One decoded packet that may answer a probe."""
+
+    kind: str  # "tcp" or "icmp"
+    responder: str  # who sent this packet
+    ttl: int | None  # IP TTL / hop limit of this packet
+    target: bytes  # packed address the probe went to
+    port: int  # the probe's destination port
+    sport: int  # the probe's source port (ours)
+    seq: int  # the probe's sequence number (ack-1 for TCP, quoted for ICMP)
+    flags: int = 0  # TCP flags
+    window: int | None = None
+    options: bytes = b""
+    ip_id: int | None = None
+    icmp_type: int | None = None
+    icmp_code: int | None = None
+
+
+def parse_tcp_v4(pkt: bytes) -> Answer | None:
+    """An IPv4 packet carrying TCP, as a raw IPPROTO_TCP socket returns it."""
+    if len(pkt) < 40 or pkt[0] >> 4 != 4 or pkt[9] != socket.IPPROTO_TCP:
+        return None
+    ihl = (pkt[0] & 0x0F) * 4
+    if len(pkt) < ihl + 20:
+        return None
+    return _tcp(
+        pkt[ihl:],
+        socket.inet_ntop(socket.AF_INET, pkt[12:16]),
+        pkt[12:16],
+        pkt[8],
+        struct.unpack_from("!H", pkt, 4)[0],
+    )
+
+
+def parse_tcp_v6(segment: bytes, src: str, hoplimit: int | None) -> Answer | None:
+    """A TCP segment from a raw IPv6 socket (the kernel strips the IPv6 header)."""
+    if len(segment) < 20:
+        return None
+    return _tcp(segment, src, socket.inet_pton(socket.AF_INET6, src), hoplimit, None)
+
+
+def _tcp(
+    seg: bytes, src: str, src_packed: bytes, ttl: int | None, ip_id: int | None
+) -> Answer | None:
+    sport, dport, _seq, ack, off, flags, window = struct.unpack_from("!HHIIBBH", seg, 0)
+    if not flags & TH_RST and flags & (TH_SYN | TH_ACK) != TH_SYN | TH_ACK:
+        return None
+    hlen = (off >> 4) * 4
+    return Answer(
+        kind="tcp",
+        responder=src,
+        ttl=ttl,
+        target=src_packed,
+        port=sport,
+        sport=dport,
+        seq=(ack - 1) & 0xFFFFFFFF,
+        flags=flags,
+        window=window,
+        options=bytes(seg[20:hlen]) if hlen > 20 else b"",
+        ip_id=ip_id,
+    )
+
+
+def parse_icmp_v4(pkt: bytes) -> Answer | None:
+    """An IPv4 ICMP error (unreachable, time exceeded) quoting one of our SYNs."""
+    if len(pkt) < 20 or pkt[0] >> 4 != 4 or pkt[9] != socket.IPPROTO_ICMP:
+        return None
+    ihl = (pkt[0] & 0x0F) * 4
+    icmp = pkt[ihl:]
+    if len(icmp) < 8 + 20 + 8 or icmp[0] not in (3, 11):
+        return None
+    quoted = icmp[8:]
+    qihl = (quoted[0] & 0x0F) * 4
+    if quoted[0] >> 4 != 4 or quoted[9] != socket.IPPROTO_TCP or len(quoted) < qihl + 8:
+        return None
+    sport, dport, seq = struct.unpack_from("!HHI", quoted, qihl)
+    return Answer(
+        kind="icmp",
+        responder=socket.inet_ntop(socket.AF_INET, pkt[12:16]),
+        ttl=pkt[8],
+        target=bytes(quoted[16:20]),
+        port=dport,
+        sport=sport,
+        seq=seq,
+        ip_id=struct.unpack_from("!H", pkt, 4)[0],
+        icmp_type=icmp[0],
+        icmp_code=icmp[1],
+    )
+
+
+def parse_icmp_v6(msg: bytes, src: str, hoplimit: int | None) -> Answer | None:
+    """An ICMPv6 error (type 1 unreachable, 3 time exceeded) quoting one of our SYNs."""
+    if len(msg) < 8 + 40 + 8 or msg[0] not in (1, 3):
+        return None
+    quoted = msg[8:]
+    # Quoted IPv6 header: next header at 6, destination at 24..40. Extension headers in
+    # our own SYNs never occur, so TCP follows at 40.
+    if quoted[0] >> 4 != 6 or quoted[6] != socket.IPPROTO_TCP:
+        return None
+    sport, dport, seq = struct.unpack_from("!HHI", quoted, 40)
+    return Answer(
+        kind="icmp",
+        responder=src,
+        ttl=hoplimit,
+        target=bytes(quoted[24:40]),
+        port=dport,
+        sport=sport,
+        seq=seq,
+        icmp_type=msg[0],
+        icmp_code=msg[1],
+    )
+
+
+def parse_options(opts: bytes) -> TcpOptions:
+    """TCP options of a SYN/ACK: MSS, window scale, SACK permitted, timestamps."""
+    mss = wscale = None
+    sack = ts = False
+    i = 0
+    while i < len(opts):
+        kind = opts[i]
+        if kind == 0:  # end of options
+            break
+        if kind == 1:  # NOP
+            i += 1
+            continue
+        if i + 1 >= len(opts):
+            break
+        length = opts[i + 1]
+        if length < 2 or i + length > len(opts):
+            break  # malformed: stop rather than misread
+        body = opts[i + 2 : i + length]
+        if kind == 2 and len(body) == 2:
+            mss = struct.unpack("!H", body)[0]
+        elif kind == 3 and len(body) == 1:
+            wscale = body[0]
+        elif kind == 4:
+            sack = True
+        elif kind == 8:
+            ts = True
+        i += length
+    return TcpOptions(mss=mss, wscale=wscale, sack_permitted=sack, timestamps=ts)
+
+
+# -------------------------------------------------------------------------- kernel filters
+
+# Classic BPF opcodes used below.
+_LDX_MSH = 0xB1  # X = 4 * (P[k] & 0xf)      (IPv4 header length)
+_LD_B_IND = 0x50  # A = P[X + k]   (byte)
+_LD_H_IND = 0x48  # A = P[X + k]   (half word)
+_LD_B_ABS = 0x30
+_LD_H_ABS = 0x28
+_AND_K = 0x54
+_LSH_K = 0x64
+_ADD_X = 0x0C
+_TAX = 0x07
+_JEQ_K = 0x15
+_RET_K = 0x06
+
+Insn = tuple[int, int, int, int]
+_ACCEPT: Insn = (_RET_K, 0, 0, 0x40000)
+_DROP: Insn = (_RET_K, 0, 0, 0)
+
+
+def bpf_tcp_v4(sport: int) -> list[Insn]:
+    """Raw IPv4 TCP socket: keep packets to our source port (data starts at the IP header)."""
+    return [(_LDX_MSH, 0, 0, 0), (_LD_H_IND, 0, 0, 2), (_JEQ_K, 0, 1, sport), _ACCEPT, _DROP]
+
+
+def bpf_icmp_v4(sport: int) -> list[Insn]:
+    """Raw ICMP socket: unreachable (3) / time exceeded (11) quoting TCP from our source port."""
+    return [
+        (_LDX_MSH, 0, 0, 0),  # X = outer header length
+        (_LD_B_IND, 0, 0, 0),  # A = ICMP type
+        (_JEQ_K, 1, 0, 3),
+        (_JEQ_K, 0, 10, 11),
+        (_LD_B_IND, 0, 0, 8 + 9),  # quoted protocol
+        (_JEQ_K, 0, 8, socket.IPPROTO_TCP),
+        (_LD_B_IND, 0, 0, 8),  # quoted version/IHL
+        (_AND_K, 0, 0, 0x0F),
+        (_LSH_K, 0, 0, 2),
+        (_ADD_X, 0, 0, 0),
+        (_TAX, 0, 0, 0),  # X = outer + quoted header lengths
+        (_LD_H_IND, 0, 0, 8),  # quoted TCP source port
+        (_JEQ_K, 0, 1, sport),
+        _ACCEPT,
+        _DROP,
+    ]
+
+
+def bpf_tcp_v6(sport: int) -> list[Insn]:
+    """Raw IPv6 TCP socket: data starts at the TCP header."""
+    return [(_LD_H_ABS, 0, 0, 2), (_JEQ_K, 0, 1, sport), _ACCEPT, _DROP]
+
+
+def bpf_icmp_v6(sport: int) -> list[Insn]:
+    """Raw ICMPv6 socket: type 1/3 quoting TCP (next header 6) from our source port."""
+    return [
+        (_LD_B_ABS, 0, 0, 0),
+        (_JEQ_K, 1, 0, 1),
+        (_JEQ_K, 0, 5, 3),
+        (_LD_B_ABS, 0, 0, 8 + 6),
+        (_JEQ_K, 0, 3, socket.IPPROTO_TCP),
+        (_LD_H_ABS, 0, 0, 8 + 40),
+        (_JEQ_K, 0, 1, sport),
+        _ACCEPT,
+        _DROP,
+    ]
+
+
+def run_bpf(prog: list[Insn], pkt: bytes) -> bool:
+    """A tiny interpreter for the opcodes above, so the filters are unit-tested without
+    a kernel. Returns whether the kernel would pass the packet."""
+    a = x = 0
+    pc = 0
+    for _ in range(256):
+        code, jt, jf, k = prog[pc]
+        pc += 1
+        try:
+            if code == _LDX_MSH:
+                x = 4 * (pkt[k] & 0x0F)
+            elif code == _LD_B_IND:
+                a = pkt[x + k]
+            elif code == _LD_H_IND:
+                a = struct.unpack_from("!H", pkt, x + k)[0]
+            elif code == _LD_B_ABS:
+                a = pkt[k]
+            elif code == _LD_H_ABS:
+                a = struct.unpack_from("!H", pkt, k)[0]
+            elif code == _AND_K:
+                a &= k
+            elif code == _LSH_K:
+                a = (a << k) & 0xFFFFFFFF
+            elif code == _ADD_X:
+                a = (a + x) & 0xFFFFFFFF
+            elif code == _TAX:
+                x = a
+            elif code == _JEQ_K:
+                pc += jt if a == k else jf
+            elif code == _RET_K:
+                return k != 0
+        except (IndexError, struct.error):
+            return False  # the kernel drops packets that a load runs past
+    return False
