@@ -83,6 +83,7 @@ def build_syn_v4(tpl: SynTemplate, src: bytes, dst: bytes, dport: int, seq: int,
     ip[12:16] = src
     ip[16:20] = dst
     struct.pack_into("!H", ip, 2, len(ip) + len(tcp))
+    ip[10:12] = b"\x00\x00"
     struct.pack_into("!H", ip, 10, inet_checksum(bytes(ip)))
     return bytes(ip + tcp)
 
