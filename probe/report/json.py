@@ -1,0 +1,231 @@
+"""The ``--json`` format: a Report as the contract's JSON, key for key.
+
+The key names are the interface (see the contract's "JSON report"); this module only adds.
+How the shape is kept predictable for scripts:
+
+- Every key the contract shows is always present; its value is ``null`` when not known.
+  ``route`` and ``ping`` are ``null`` when the step did not run (after a DNS failure, or
+  no route); a ping left out on purpose is ``{"status": "skipped", ...}``.
+- ``ports`` is always a list: ``[]`` when nothing was probed (the contract allows "absent
+  or empty"; always-a-list saves scripts a ``.get``).
+- Keys that only exist sometimes, by the contract: ``arp`` (on-link targets), ``app``
+  (``--app``), ``window`` / ``tcp_options`` (open ports, when the SYN/ACK was seen).
+- Added keys: top level ``mode``, ``interrupted``, ``notes`` (always present); ``dns``
+  ``answered_by`` / ``detail``, ``route`` ``status`` (always) and ``route_type`` /
+  ``detail``, ``ping`` ``responder`` / ``detail``, ``app`` ``detail`` — these last ones
+  only when they carry a value.
+- Enums are their contract words, tuples are lists, milliseconds are rounded to 3 decimals.
+
+The module is named after its format like its siblings (text.py, junit.py); inside a
+package, ``import json`` is absolute in Python 3, so the standard library is what it gets.
+Speed matters because ``-p all`` makes 65535 port objects per target: dicts are built by
+hand (``dataclasses.asdict`` deep-copies every field), and the text is written by ``_dumps``,
+which gives exactly ``json.dumps(data, indent=2)`` in about half the time (the standard
+library drops its C encoder as soon as ``indent`` is set).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from json.encoder import encode_basestring_ascii
+from typing import Any
+
+from probe.model import (
+    AppResult,
+    ArpResult,
+    DnsResult,
+    Finding,
+    PingResult,
+    PortResult,
+    PortState,
+    Report,
+    RouteResult,
+    TargetReport,
+    TcpOptions,
+)
+
+__all__ = ["finding_to_dict", "render_json", "report_to_dict"]
+
+
+def render_json(report: Report) -> str:
+    """The whole report as indented JSON text, with a trailing newline."""
+    return _dumps(report_to_dict(report), "") + "\n"
+
+
+def report_to_dict(report: Report) -> dict[str, Any]:
+    """The report as plain JSON-ready data (dicts, lists, str, int, float, bool, None)."""
+    return {
+        "version": report.version,
+        "mode": report.mode,
+        "interrupted": report.interrupted,
+        "notes": list(report.notes),
+        "targets": [_target(t) for t in report.targets],
+    }
+
+
+def finding_to_dict(finding: Finding) -> dict[str, Any]:
+    """One finding, as in the report; also the shape other formats can reuse."""
+    return {
+        "code": finding.code,
+        "severity": str(finding.severity),
+        "ports": list(finding.ports),
+        "summary": finding.summary,
+        "evidence": list(finding.evidence),
+        "next_steps": list(finding.next_steps),
+    }
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def _target(t: TargetReport) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "input": t.input,
+        "address": t.address,
+        "dns": _dns(t.dns),
+        "route": None if t.route is None else _route(t.route),
+        "ping": None if t.ping is None else _ping(t.ping),
+    }
+    if t.arp is not None:
+        out["arp"] = _arp(t.arp)
+    out["ports"] = [_port(p) for p in t.ports]
+    out["findings"] = [finding_to_dict(f) for f in t.findings]
+    return out
+
+
+def _dns(d: DnsResult) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "status": str(d.status),
+        "addresses": list(d.addresses),
+        "cname_chain": list(d.cname_chain),
+        "nameservers": list(d.nameservers),
+        "elapsed_ms": _ms(d.elapsed_ms),
+    }
+    if d.answered_by is not None:
+        out["answered_by"] = d.answered_by
+    if d.detail is not None:
+        out["detail"] = d.detail
+    return out
+
+
+def _route(r: RouteResult) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "status": str(r.status),
+        "interface": r.interface,
+        "source": r.source,
+        "gateway": r.gateway,
+    }
+    if r.route_type is not None:
+        out["route_type"] = r.route_type
+    if r.detail is not None:
+        out["detail"] = r.detail
+    return out
+
+
+def _ping(p: PingResult) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "status": str(p.status),
+        "sent": p.sent,
+        "received": p.received,
+        "rtt_ms": {"min": _ms(p.rtt_min_ms), "avg": _ms(p.rtt_avg_ms), "max": _ms(p.rtt_max_ms)},
+        "ttl": p.ttl,
+    }
+    if p.responder is not None:
+        out["responder"] = p.responder
+    if p.detail is not None:
+        out["detail"] = p.detail
+    return out
+
+
+def _arp(a: ArpResult) -> dict[str, Any]:
+    return {"macs": list(a.macs)}
+
+
+def _port(p: PortResult) -> dict[str, Any]:
+    # Hot path for `-p all`: one flat dict literal per port, nothing else unless needed.
+    rtt = p.rtt_ms
+    out: dict[str, Any] = {
+        "port": p.port,
+        "protocol": p.protocol,
+        "state": p.state.value,
+        "reason": p.reason,
+        "tries": p.tries,
+        "responder": p.responder,
+        "ttl": p.ttl,
+        "rtt_ms": None if rtt is None else round(rtt, 3),
+        "service": p.service,
+    }
+    if p.state is PortState.OPEN:
+        if p.window is not None:
+            out["window"] = p.window
+        if p.tcp_options is not None:
+            out["tcp_options"] = _tcp_options(p.tcp_options)
+    if p.app is not None:
+        out["app"] = _app(p.app)
+    return out
+
+
+def _tcp_options(o: TcpOptions) -> dict[str, Any]:
+    return {
+        "mss": o.mss,
+        "wscale": o.wscale,
+        "sack_permitted": o.sack_permitted,
+        "timestamps": o.timestamps,
+    }
+
+
+def _app(a: AppResult) -> dict[str, Any]:
+    out: dict[str, Any] = {"status": a.status, "protocol": a.protocol, "banner": a.banner}
+    if a.detail is not None:
+        out["detail"] = a.detail
+    return out
+
+
+# --------------------------------------------------------------------------- the writer
+
+
+def _float(value: float) -> str:
+    # json writes finite floats with repr(); NaN/Infinity (never measured, but) its own way.
+    return float.__repr__(value) if math.isfinite(value) else json.dumps(value)
+
+
+_SCALARS: dict[type, Callable[[Any], str]] = {
+    str: encode_basestring_ascii,
+    int: int.__repr__,
+    float: _float,
+    bool: lambda b: "true" if b else "false",
+    type(None): lambda _: "null",
+}
+
+
+def _dumps(obj: Any, indent: str) -> str:
+    """``json.dumps(obj, indent=2)`` for JSON-ready data, nested at ``indent``.
+
+    Scalars of exact built-in types are written inline, without recursing; anything
+    else (str/int subclasses such as enums) is left to the standard library.
+    """
+    scalar = _SCALARS.get(type(obj))
+    if scalar is not None:
+        return scalar(obj)
+    inner = indent + "  "
+    sep = ",\n" + inner
+    if isinstance(obj, dict):
+        if not obj:
+            return "{}"
+        items = [
+            encode_basestring_ascii(key)
+            + ": "
+            + (_SCALARS[type(value)](value) if type(value) in _SCALARS else _dumps(value, inner))
+            for key, value in obj.items()
+        ]
+        return "{\n" + inner + sep.join(items) + "\n" + indent + "}"
+    if isinstance(obj, list | tuple):
+        if not obj:
+            return "[]"
+        return (
+            "[\n" + inner + sep.join([_dumps(value, inner) for value in obj]) + "\n" + indent + "]"
+        )
+    return json.dumps(obj)
