@@ -1,0 +1,252 @@
+"""Named port profiles: ``profiles/*.toml`` -> PortProfile (pure parsing, no network).
+
+A profile is one UTF-8 TOML file; its name is the file name without ``.toml``
+(``remote-access.toml`` is the profile "remote-access"): lower-case letters, digits, ``-`` and
+``_``, starting with a letter or digit. The format::
+
+    # Comments are welcome: say which UDP-only services were left out, and why.
+    name = "camera"          # optional; when present it must equal the file name's stem
+    description = "IP cameras and NVRs: web UI, RTSP streaming and vendor SDK ports"
+
+    [[ports]]                # one table per port, at least one
+    port = 554               # required: 1-65535, each port at most once per file
+    service = "rtsp"         # optional: defaults to probe's built-in name for the port
+    note = "RTSP streaming"  # optional: free text shown by `probe profiles NAME`
+
+No other keys are accepted, so a typo ("prot = 80") is an error rather than a silently
+ignored line. Ports are TCP ports: probe sends TCP SYNs, so UDP-only services do not belong.
+``ports`` keeps the file's order (for display); ``requests()`` gives them sorted by port.
+
+Where profiles come from; a later one replaces an earlier one of the same name:
+
+1. built-in: the repository's top-level ``profiles/`` directory. It is installed inside the
+   package as ``probe/_profiles/`` (pyproject maps the package ``probe._profiles`` to
+   ``profiles/``), so the profiles work after ``pip install`` from any directory; in a source
+   checkout that is not installed, ``profiles/`` next to ``probe/`` is read instead;
+2. the user's: ``$XDG_CONFIG_HOME/probe/profiles`` or ``~/.config/probe/profiles``, skipped
+   when it does not exist;
+3. ``--profiles-dir`` directories, in the order given; each must exist.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+from pathlib import Path
+
+from probe.errors import ProfileError
+from probe.model import PortRequest
+from probe.targets import MAX_PORT, MIN_PORT, service_name
+
+__all__ = [
+    "BUILTIN_SOURCE",
+    "DEFAULT_PROFILE",
+    "PortProfile",
+    "ProfilePort",
+    "builtin_profiles_dir",
+    "get_profile",
+    "load_profiles",
+    "parse_profile",
+    "user_profiles_dir",
+]
+
+DEFAULT_PROFILE = "common"  # probed when neither --ports nor --profile is given
+BUILTIN_SOURCE = "built-in"  # PortProfile.source of the profiles shipped with probe
+
+_DATA_DIR = "_profiles"  # the profiles' directory inside the installed package
+_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
+_TOP_KEYS = ("name", "description", "ports")
+_PORT_KEYS = ("port", "service", "note")
+
+
+@dataclass(frozen=True)
+class ProfilePort:
+    port: int
+    service: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class PortProfile:
+    """One named set of ports. ``source`` is "built-in" or the path of the file it came from."""
+
+    name: str
+    description: str
+    ports: tuple[ProfilePort, ...]
+    source: str
+
+    def requests(self) -> tuple[PortRequest, ...]:
+        """The ports to probe, sorted by port, each with the profile's service name."""
+        ordered = sorted(self.ports, key=lambda p: p.port)
+        return tuple(PortRequest(port=p.port, service=p.service) for p in ordered)
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _unknown_keys(table: Mapping[str, object], allowed: Sequence[str]) -> list[str]:
+    return [key for key in table if key not in allowed]
+
+
+def _optional_text(entry: Mapping[str, object], key: str, where: str) -> str | None:
+    value = entry.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ProfileError(f"{where}: '{key}' must be a non-empty string, not {value!r}")
+    return value.strip()
+
+
+def _parse_port(entry: object, index: int, where: str) -> ProfilePort:
+    here = f"{where}: ports entry {index}"
+    if not isinstance(entry, dict):
+        raise ProfileError(f"{here} must be a [[ports]] table, not {entry!r}")
+    unknown = _unknown_keys(entry, _PORT_KEYS)
+    if unknown:
+        raise ProfileError(
+            f"{here} has unknown key '{unknown[0]}' (allowed: {', '.join(_PORT_KEYS)})"
+        )
+    port = entry.get("port")
+    if port is None:
+        raise ProfileError(f"{here} has no 'port'")
+    if isinstance(port, bool) or not isinstance(port, int):
+        raise ProfileError(f"{here} has port {port!r}, which is not a whole number")
+    if not MIN_PORT <= port <= MAX_PORT:
+        raise ProfileError(f"{here} has port {port}, out of range {MIN_PORT}-{MAX_PORT}")
+    service = _optional_text(entry, "service", here)
+    return ProfilePort(
+        port=port,
+        service=service if service is not None else service_name(port),
+        note=_optional_text(entry, "note", here),
+    )
+
+
+def parse_profile(text: str, name: str, where: str, source: str) -> PortProfile:
+    """Parse one profile file's text. ``name`` is the file's stem, ``where`` names the file in
+    error messages and ``source`` goes into the profile. Raises ProfileError."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # The parser's message ends with "(at line L, column C)".
+        raise ProfileError(f"profile file {where} is not valid TOML: {exc}") from None
+    where = f"profile file {where}"
+    unknown = _unknown_keys(data, _TOP_KEYS)
+    if unknown:
+        raise ProfileError(
+            f"{where} has unknown key '{unknown[0]}' (allowed: {', '.join(_TOP_KEYS)})"
+        )
+    declared = data.get("name")
+    if declared is not None and declared != name:
+        raise ProfileError(
+            f"{where} says name = {declared!r} but its file name makes it '{name}': "
+            "rename the file or fix the name"
+        )
+    description = data.get("description")
+    if not isinstance(description, str) or not description.strip():
+        raise ProfileError(f"{where} needs a non-empty 'description' string")
+    entries = data.get("ports")
+    if not isinstance(entries, list) or not entries:
+        raise ProfileError(f"{where} needs at least one [[ports]] table")
+    ports: list[ProfilePort] = []
+    first_entry: dict[int, int] = {}
+    for index, entry in enumerate(entries, start=1):
+        port = _parse_port(entry, index, where)
+        if port.port in first_entry:
+            raise ProfileError(
+                f"{where} lists port {port.port} twice (ports entries "
+                f"{first_entry[port.port]} and {index})"
+            )
+        first_entry[port.port] = index
+        ports.append(port)
+    return PortProfile(
+        name=name, description=description.strip(), ports=tuple(ports), source=source
+    )
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def builtin_profiles_dir() -> Traversable:
+    """The profiles shipped with probe: inside the installed package, or the checkout's
+    top-level profiles/ when probe runs from a source tree that was not installed."""
+    packaged = files("probe").joinpath(_DATA_DIR)
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "profiles"
+
+
+def user_profiles_dir() -> Path | None:
+    """``$XDG_CONFIG_HOME/probe/profiles``, else ``~/.config/probe/profiles``; None when there
+    is no home directory. (The XDG spec says to ignore a relative XDG_CONFIG_HOME.)"""
+    config = os.environ.get("XDG_CONFIG_HOME", "")
+    if config and os.path.isabs(config):
+        return Path(config) / "probe" / "profiles"
+    try:
+        return Path.home() / ".config" / "probe" / "profiles"
+    except RuntimeError:
+        return None
+
+
+def _profile_files(directory: Traversable) -> list[Traversable]:
+    found = [
+        entry
+        for entry in directory.iterdir()
+        if entry.name.endswith(".toml") and not entry.name.startswith(".") and entry.is_file()
+    ]
+    return sorted(found, key=lambda entry: entry.name)
+
+
+def _read_dir(directory: Traversable, source: str | None) -> Iterable[PortProfile]:
+    """Profiles in one directory; ``source`` None means "use each file's path"."""
+    for entry in _profile_files(directory):
+        stem = entry.name[: -len(".toml")]
+        if not _NAME.fullmatch(stem):
+            raise ProfileError(
+                f"profile file {entry} has a bad name: use lower-case letters, digits, '-' "
+                "and '_' (like remote-access.toml)"
+            )
+        try:
+            text = entry.read_bytes().decode("utf-8")
+        except OSError as exc:
+            raise ProfileError(f"cannot read profile file {entry}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise ProfileError(f"profile file {entry} is not UTF-8 text") from None
+        yield parse_profile(text, stem, str(entry), source if source else str(entry))
+
+
+def load_profiles(extra_dirs: Sequence[Path] = ()) -> dict[str, PortProfile]:
+    """All profiles by name: built-in, then the user's directory, then ``extra_dirs``; a later
+    one replaces an earlier one of the same name. Raises ProfileError."""
+    builtin = builtin_profiles_dir()
+    if not builtin.is_dir():
+        raise ProfileError(
+            f"probe's built-in profiles are missing (looked in {builtin}): reinstall probe"
+        )
+    profiles: dict[str, PortProfile] = {p.name: p for p in _read_dir(builtin, BUILTIN_SOURCE)}
+    user = user_profiles_dir()
+    if user is not None and user.exists():
+        if not user.is_dir():
+            raise ProfileError(f"the user profiles directory {user} is not a directory")
+        profiles.update((p.name, p) for p in _read_dir(user, None))
+    for directory in extra_dirs:
+        path = Path(directory)
+        if not path.is_dir():
+            what = "is not a directory" if path.exists() else "does not exist"
+            raise ProfileError(f"profiles directory {path} {what}")
+        profiles.update((p.name, p) for p in _read_dir(path, None))
+    return dict(sorted(profiles.items()))
+
+
+def get_profile(name: str, extra_dirs: Sequence[Path] = ()) -> PortProfile:
+    """The profile called ``name`` (case-insensitive). Raises ProfileError for an unknown name,
+    listing the known ones."""
+    profiles = load_profiles(extra_dirs)
+    profile = profiles.get(name.strip().lower())
+    if profile is None:
+        raise ProfileError(f"unknown profile '{name}'; known profiles: {', '.join(profiles)}")
+    return profile

@@ -1,0 +1,301 @@
+"""Port profiles: the shipped files, the search order, and every way a file can be wrong."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from probe import profiles
+from probe.errors import BadInput, ProfileError
+from probe.model import PortRequest
+from probe.profiles import (
+    BUILTIN_SOURCE,
+    DEFAULT_PROFILE,
+    PortProfile,
+    ProfilePort,
+    get_profile,
+    load_profiles,
+    parse_profile,
+    user_profiles_dir,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED = ("camera", "common", "database", "mail", "remote-access", "voip", "web", "windows")
+
+
+@pytest.fixture(autouse=True)
+def no_user_profiles(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Point the user's config directory at an empty temporary one for every test."""
+    config = tmp_path / "config"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    return config
+
+
+def write(directory: Path, name: str, text: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+ONE_PORT = 'description = "test"\n[[ports]]\nport = 80\n'
+
+# --------------------------------------------------------------------------- shipped profiles
+
+
+def test_shipped_profiles_load() -> None:
+    loaded = load_profiles()
+    assert tuple(loaded) == SHIPPED  # sorted by name
+    for name, profile in loaded.items():
+        assert profile.name == name
+        assert profile.source == BUILTIN_SOURCE
+        assert profile.description
+        assert profile.ports
+        assert all(p.service for p in profile.ports), f"{name}: every shipped port is named"
+        assert all(p.note for p in profile.ports), f"{name}: every shipped port has a note"
+
+
+def test_shipped_files_declare_their_name() -> None:
+    for path in sorted((REPO / "profiles").glob("*.toml")):
+        assert tomllib.loads(path.read_text(encoding="utf-8"))["name"] == path.stem
+
+
+@pytest.mark.parametrize(
+    ("name", "must_have"),
+    [
+        ("common", {21, 22, 23, 25, 53, 80, 110, 143, 443, 445, 587, 993, 995, 3306, 3389, 5432}),
+        ("common", {8080, 8443}),
+        ("web", {80, 443, 8080, 8443}),
+        ("mail", {25, 465, 587, 110, 995, 143, 993}),
+        ("camera", {80, 443, 554, 8000, 37777, 6036, 8554}),
+        ("database", {5432, 3306, 1433, 1521, 27017, 6379}),
+        ("windows", {53, 88, 135, 139, 389, 445, 464, 636, 3268, 3269, 3389, 5985, 5986}),
+        ("remote-access", {22, 23, 3389, 5900, 5938}),
+        ("voip", {5060, 5061, 1720}),
+    ],
+)
+def test_shipped_profile_ports(name: str, must_have: set[int]) -> None:
+    ports = {p.port for p in get_profile(name).ports}
+    assert must_have <= ports, f"{name} lacks {sorted(must_have - ports)}"
+
+
+def test_default_profile_exists() -> None:
+    assert get_profile(DEFAULT_PROFILE).name == "common"
+
+
+def test_requests_are_sorted_and_carry_the_profile_service() -> None:
+    mail = get_profile("mail")
+    requests = mail.requests()
+    assert [r.port for r in requests] == sorted(p.port for p in mail.ports)
+    assert PortRequest(465, "submissions") in requests
+    camera = get_profile("camera").requests()
+    assert PortRequest(8000, "hikvision-sdk") in camera  # the profile's name, not the table's
+
+
+def test_get_profile_is_case_insensitive() -> None:
+    assert get_profile(" Camera ") == get_profile("camera")
+
+
+def test_unknown_profile_lists_the_known_ones() -> None:
+    with pytest.raises(ProfileError) as info:
+        get_profile("cameras")
+    message = str(info.value)
+    assert "unknown profile 'cameras'" in message
+    for name in SHIPPED:
+        assert name in message
+    assert isinstance(info.value, BadInput)
+
+
+def test_packaging_ships_profiles_and_lists_every_subpackage() -> None:
+    """pyproject maps probe._profiles to profiles/ and so must list packages by hand."""
+    setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert setuptools["package-dir"]["probe._profiles"] == "profiles"
+    assert "*.toml" in setuptools["package-data"]["probe._profiles"]
+    packages = set(setuptools["packages"])
+    assert "probe._profiles" in packages
+    on_disk = {
+        ".".join(init.parent.relative_to(REPO).parts)
+        for init in (REPO / "probe").rglob("*.py")
+        if "__pycache__" not in init.parts
+    }
+    assert on_disk <= packages, f"add {sorted(on_disk - packages)} to [tool.setuptools] packages"
+
+
+def test_installed_layout_is_preferred(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """An installed probe reads probe/_profiles/; a bare checkout falls back to profiles/."""
+    assert Path(str(profiles.builtin_profiles_dir())).name in {"_profiles", "profiles"}
+    installed = tmp_path / "site" / "probe"
+    write(installed / "_profiles", "only.toml", ONE_PORT)
+
+    monkeypatch.setattr(profiles, "files", lambda package: installed)
+    assert list(load_profiles()) == ["only"]
+
+
+def test_missing_builtins_are_an_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(profiles, "builtin_profiles_dir", lambda: tmp_path / "gone")
+    with pytest.raises(ProfileError, match="built-in profiles are missing"):
+        load_profiles()
+
+
+# --------------------------------------------------------------------------- search order
+
+
+def test_user_dir_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    assert user_profiles_dir() == tmp_path / "xdg" / "probe" / "profiles"
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for unset in ("", "relative/dir"):  # ignored, as the XDG spec says
+        monkeypatch.setenv("XDG_CONFIG_HOME", unset)
+        assert user_profiles_dir() == tmp_path / "home" / ".config" / "probe" / "profiles"
+    monkeypatch.delenv("XDG_CONFIG_HOME")
+    assert user_profiles_dir() == tmp_path / "home" / ".config" / "probe" / "profiles"
+
+
+def test_user_dir_overrides_builtin(no_user_profiles: Path) -> None:
+    user = no_user_profiles / "probe" / "profiles"
+    path = write(user, "camera.toml", 'description = "my cameras"\n[[ports]]\nport = 6036\n')
+    write(user, "lab.toml", 'description = "lab"\n[[ports]]\nport = 2222\nservice = "ssh-alt"\n')
+    loaded = load_profiles()
+    assert loaded["camera"] == PortProfile(
+        name="camera", description="my cameras", ports=(ProfilePort(6036),), source=str(path)
+    )
+    assert loaded["lab"].requests() == (PortRequest(2222, "ssh-alt"),)
+    assert loaded["web"].source == BUILTIN_SOURCE
+    assert list(loaded) == sorted(loaded)
+
+
+def test_extra_dirs_override_user_dir_in_order(no_user_profiles: Path, tmp_path: Path) -> None:
+    write(no_user_profiles / "probe" / "profiles", "web.toml", ONE_PORT.replace("80", "81"))
+    first = tmp_path / "first"
+    second = tmp_path / "second"
+    write(first, "web.toml", ONE_PORT.replace("80", "82"))
+    write(second, "web.toml", ONE_PORT.replace("80", "83"))
+    assert load_profiles()["web"].ports == (ProfilePort(81),)
+    assert load_profiles([first])["web"].ports == (ProfilePort(82),)
+    assert load_profiles([first, second])["web"].ports == (ProfilePort(83),)
+    assert get_profile("web", [second, first]).ports == (ProfilePort(82),)
+
+
+def test_other_files_are_ignored(tmp_path: Path) -> None:
+    write(tmp_path, "README.md", "not a profile")
+    write(tmp_path, ".hidden.toml", "not = [valid")  # editor leftovers
+    write(tmp_path, "notes.toml.bak", "x")
+    (tmp_path / "dir.toml").mkdir()
+    assert set(load_profiles([tmp_path])) == set(SHIPPED)
+
+
+@pytest.mark.parametrize("kind", ["missing", "file"])
+def test_bad_extra_dir(tmp_path: Path, kind: str) -> None:
+    target = tmp_path / "profiles"
+    if kind == "file":
+        target.write_text("")
+    expected = "does not exist" if kind == "missing" else "is not a directory"
+    with pytest.raises(ProfileError, match=f"profiles directory .*profiles {expected}"):
+        load_profiles([target])
+
+
+def test_user_dir_that_is_a_file(no_user_profiles: Path) -> None:
+    write(no_user_profiles / "probe", "profiles", "")
+    with pytest.raises(ProfileError, match="is not a directory"):
+        load_profiles()
+
+
+# --------------------------------------------------------------------------- file format
+
+
+def test_full_format() -> None:
+    text = """
+        # a comment
+        name = "lab"
+        description = "  Lab gear  "
+        [[ports]]
+        port = 8443
+        note = "console"
+        [[ports]]
+        port = 22
+        service = "ssh"
+        [[ports]]
+        port = 6036
+    """
+    profile = parse_profile(text, "lab", "lab.toml", "somewhere")
+    assert profile == PortProfile(
+        name="lab",
+        description="Lab gear",
+        ports=(
+            ProfilePort(8443, "https-alt", "console"),  # service from the built-in table
+            ProfilePort(22, "ssh", None),
+            ProfilePort(6036, None, None),  # unknown to the table: no service
+        ),
+        source="somewhere",
+    )
+    assert [r.port for r in profile.requests()] == [22, 6036, 8443]
+
+
+@pytest.mark.parametrize(
+    ("text", "piece"),
+    [
+        ("description = \n", "is not valid TOML"),
+        ('description = "x"\n[[ports]\nport = 80\n', "(at line 2, column"),
+        ('description = "x"\nport = 80\nport = 81\n', "(at line 3, column"),
+        ('description = "x"\n[[ports]]\nport = 80\nprot = 81\n', "unknown key 'prot'"),
+        ('descripton = "x"\n[[ports]]\nport = 80\n', "unknown key 'descripton'"),
+        ('description = "x"\n[[ports]]\nport = 0\n', "ports entry 1 has port 0, out of range"),
+        ('description = "x"\n[[ports]]\nport = 70000\n', "has port 70000, out of range 1-65535"),
+        ('description = "x"\n[[ports]]\nport = -1\n', "has port -1"),
+        ('description = "x"\n[[ports]]\nport = "80"\n', "has port '80', which is not a whole"),
+        ('description = "x"\n[[ports]]\nport = 80.0\n', "has port 80.0, which is not a whole"),
+        ('description = "x"\n[[ports]]\nport = true\n', "has port True, which is not a whole"),
+        ('description = "x"\n[[ports]]\nservice = "http"\n', "ports entry 1 has no 'port'"),
+        (
+            'description = "x"\n[[ports]]\nport = 80\n[[ports]]\nport = 443\n'
+            "[[ports]]\nport = 80\n",
+            "lists port 80 twice (ports entries 1 and 3)",
+        ),
+        ('description = "x"\n[[ports]]\nport = 80\nservice = ""\n', "'service' must be"),
+        ('description = "x"\n[[ports]]\nport = 80\nnote = 5\n', "'note' must be"),
+        ('description = "x"\nports = [80, 443]\n', "ports entry 1 must be a [[ports]] table"),
+        ('description = "x"\nports = []\n', "needs at least one [[ports]] table"),
+        ('description = "x"\n', "needs at least one [[ports]] table"),
+        ("[[ports]]\nport = 80\n", "needs a non-empty 'description'"),
+        ('description = "  "\n[[ports]]\nport = 80\n', "needs a non-empty 'description'"),
+        ("description = 3\n[[ports]]\nport = 80\n", "needs a non-empty 'description'"),
+        ('name = "other"\n' + ONE_PORT, "says name = 'other' but its file name makes it 'lab'"),
+    ],
+)
+def test_malformed_profile(tmp_path: Path, text: str, piece: str) -> None:
+    path = write(tmp_path, "lab.toml", text)
+    with pytest.raises(ProfileError) as info:
+        load_profiles([tmp_path])
+    message = str(info.value)
+    assert piece in message
+    assert str(path) in message  # the file is named
+
+
+@pytest.mark.parametrize("file_name", ["Camera.toml", "my profile.toml", "-x.toml", "a.b.toml"])
+def test_bad_file_name(tmp_path: Path, file_name: str) -> None:
+    write(tmp_path, file_name, ONE_PORT)
+    with pytest.raises(ProfileError, match="has a bad name"):
+        load_profiles([tmp_path])
+
+
+def test_not_utf8(tmp_path: Path) -> None:
+    (tmp_path / "lab.toml").write_bytes(b'description = "caf\xe9"\n[[ports]]\nport = 80\n')
+    with pytest.raises(ProfileError, match=r"lab\.toml is not UTF-8"):
+        load_profiles([tmp_path])
+
+
+def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(tmp_path, "lab.toml", ONE_PORT)
+
+    read_bytes = Path.read_bytes
+
+    def refuse(self: Path) -> bytes:
+        if self.name == "lab.toml":
+            raise PermissionError(13, "Permission denied")
+        return read_bytes(self)
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    with pytest.raises(ProfileError, match=r"cannot read profile file .*lab\.toml: Permission"):
+        load_profiles([tmp_path])
