@@ -1,0 +1,254 @@
+"""Name -> addresses with dnspython, recording what the resolvers said.
+
+``resolve`` asks A and AAAA at the same time (two threads, each bounded by the timeout, so
+the whole lookup takes about ``timeout`` at worst) and returns a ``DnsResult``: the
+addresses, the CNAME chain followed, which resolvers were asked and which one answered.
+Failures are outcomes: NXDOMAIN, SERVFAIL, a timeout or a name without addresses are
+statuses with the resolver's own words in ``detail``, never exceptions.
+
+The I/O is ``_query`` (one dnspython call); the mapping of answers and dnspython exceptions
+to statuses (``from_answer``, ``from_error``, ``combine``) is pure and tested on plain data.
+
+Quirks worth knowing:
+- Like the system's stub resolver, the search list of /etc/resolv.conf applies to relative
+  names ("camera" may become "camera.corp.example"); with ``nameservers`` given there is no
+  search list and the name is asked as typed.
+- dnspython sends UDP from an unconnected socket, so an ICMP port unreachable from a resolver
+  with nothing listening on 53 is not seen: that case shows up as a timeout.
+- A REFUSED answer (the resolver does not serve this client or this zone) is reported as
+  servfail, with "answered REFUSED" in the detail.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import dns.exception
+import dns.message
+import dns.name
+import dns.rdatatype
+import dns.resolver
+
+from probe.errors import BadInput, TargetError
+from probe.model import DnsResult, DnsStatus
+
+_RESOLV_CONF = "/etc/resolv.conf"  # the system's resolvers (tests point this elsewhere)
+_RDTYPES = {4: dns.rdatatype.A, 6: dns.rdatatype.AAAA}
+
+# When no family gave an address: the most telling failure wins. NXDOMAIN is an answer about
+# the name itself; SERVFAIL and timeouts say the lookup could not be completed; NoAnswer for
+# one family only means "no address of that kind".
+_PRECEDENCE = (DnsStatus.NXDOMAIN, DnsStatus.SERVFAIL, DnsStatus.TIMEOUT, DnsStatus.NO_ANSWER)
+
+
+@dataclass(frozen=True)
+class FamilyOutcome:
+    """What one query (A or AAAA) came back with."""
+
+    family: int
+    status: DnsStatus
+    addresses: tuple[str, ...] = ()
+    cname_chain: tuple[str, ...] = ()
+    answered_by: str | None = None
+    detail: str | None = None
+
+
+def resolve(
+    name: str,
+    *,
+    nameservers: Sequence[str] = (),
+    timeout: float = 2.0,
+    families: tuple[int, ...] = (4, 6),
+) -> DnsResult:
+    """Resolve ``name`` to its IPv4 then IPv6 addresses; every outcome is a DnsResult.
+
+    ``nameservers``: resolver IP addresses to ask instead of the system's (port 53).
+    Raises BadInput for a nameserver that is not an IP address or a name DNS cannot carry.
+    """
+    servers = [_check_nameserver(ns) for ns in nameservers]
+    if not families or any(f not in _RDTYPES for f in families):
+        raise ValueError(f"families must be 4 and/or 6, not {families}")
+    if _is_address(name):
+        return literal(name)
+    try:
+        dns.name.from_text(name)
+    except dns.exception.DNSException as err:
+        raise TargetError(f"{name!r} is not a valid DNS name: {err}") from None
+
+    start = time.monotonic()
+    try:
+        resolver = _new_resolver(servers, timeout)
+    except dns.resolver.NoResolverConfiguration as err:
+        # No /etc/resolv.conf, or one without a nameserver line: nothing to ask.
+        return DnsResult(
+            DnsStatus.SERVFAIL,
+            elapsed_ms=_ms_since(start),
+            detail=f"no system resolver to ask ({err}); give one with --nameserver",
+        )
+    asked = tuple(str(ns) for ns in resolver.nameservers)
+    with ThreadPoolExecutor(max_workers=len(families), thread_name_prefix="probe-dns") as pool:
+        futures = [pool.submit(_query, resolver, name, f, timeout) for f in families]
+        outcomes = [f.result() for f in futures]
+    return combine(outcomes, nameservers=asked, elapsed_ms=_ms_since(start))
+
+
+def literal(address: str) -> DnsResult:
+    """The DnsResult for a target given as an address: no DNS involved."""
+    host, sep, zone = address.partition("%")
+    try:
+        normal = str(ipaddress.ip_address(host))
+    except ValueError:
+        raise TargetError(f"{address!r} is not an IPv4 or IPv6 address") from None
+    return DnsResult(DnsStatus.LITERAL, addresses=(normal + sep + zone,))
+
+
+# --------------------------------------------------------------------------- pure mapping
+
+
+def from_answer(family: int, answer: dns.resolver.Answer) -> FamilyOutcome:
+    """A successful dnspython Answer -> FamilyOutcome (addresses in DNS order)."""
+    rrset = answer.rrset
+    addresses = tuple(str(rdata) for rdata in rrset) if rrset is not None else ()
+    if not addresses:
+        return FamilyOutcome(family, DnsStatus.NO_ANSWER, answered_by=answer.nameserver)
+    return FamilyOutcome(
+        family,
+        DnsStatus.OK,
+        addresses=addresses,
+        cname_chain=cname_chain(answer.response),
+        answered_by=answer.nameserver,
+    )
+
+
+def from_error(family: int, err: Exception) -> FamilyOutcome:
+    """A dnspython exception -> FamilyOutcome. Non-DNS exceptions are bugs: re-raised."""
+    words = str(err) or type(err).__name__
+    if isinstance(err, dns.resolver.NXDOMAIN):
+        return FamilyOutcome(family, DnsStatus.NXDOMAIN, cname_chain=_nx_chain(err), detail=words)
+    if isinstance(err, dns.resolver.NoAnswer):
+        response = err.kwargs.get("response")
+        chain = cname_chain(response) if isinstance(response, dns.message.Message) else ()
+        return FamilyOutcome(family, DnsStatus.NO_ANSWER, cname_chain=chain, detail=words)
+    if isinstance(err, dns.exception.Timeout):  # LifetimeTimeout and plain Timeout
+        return FamilyOutcome(family, DnsStatus.TIMEOUT, detail=words)
+    if isinstance(err, dns.exception.DNSException):
+        # NoNameservers (SERVFAIL, REFUSED, a socket error per server), YXDOMAIN, a CNAME
+        # chain too long, a malformed response...: the lookup could not be completed.
+        return FamilyOutcome(family, DnsStatus.SERVFAIL, detail=words)
+    raise err
+
+
+def combine(
+    outcomes: Sequence[FamilyOutcome], *, nameservers: tuple[str, ...], elapsed_ms: float
+) -> DnsResult:
+    """Per-family outcomes -> one DnsResult: addresses if any family had some."""
+    ordered = sorted(outcomes, key=lambda o: o.family)  # IPv4 first, then IPv6
+    good = [o for o in ordered if o.status is DnsStatus.OK]
+    if good:
+        addresses = tuple(dict.fromkeys(a for o in good for a in o.addresses))
+        # A family that failed outright (not a plain "no AAAA record") is worth a mention.
+        failed = [o for o in ordered if o.status not in (DnsStatus.OK, DnsStatus.NO_ANSWER)]
+        detail = "; ".join(f"{_rdtype(o.family)}: {o.detail or o.status}" for o in failed)
+        return DnsResult(
+            DnsStatus.OK,
+            addresses=addresses,
+            cname_chain=good[0].cname_chain,
+            nameservers=nameservers,
+            answered_by=good[0].answered_by,
+            elapsed_ms=elapsed_ms,
+            detail=detail or None,
+        )
+    if not ordered:
+        return DnsResult(DnsStatus.NO_ANSWER, nameservers=nameservers, elapsed_ms=elapsed_ms)
+    worst = min(ordered, key=lambda o: _PRECEDENCE.index(o.status))
+    chain = next((o.cname_chain for o in ordered if o.cname_chain), ())
+    return DnsResult(
+        worst.status,
+        cname_chain=chain,
+        nameservers=nameservers,
+        answered_by=worst.answered_by,
+        elapsed_ms=elapsed_ms,
+        detail=worst.detail,
+    )
+
+
+def cname_chain(response: dns.message.Message | None) -> tuple[str, ...]:
+    """The CNAME targets followed in a response, in order, without trailing dots."""
+    if not isinstance(response, dns.message.QueryMessage):
+        return ()
+    try:
+        chaining = response.resolve_chaining()
+    except dns.exception.DNSException:  # a chain too long, or a message that is no response
+        return ()
+    return tuple(rrset[0].target.to_text(omit_final_dot=True) for rrset in chaining.cnames)
+
+
+def _nx_chain(err: dns.resolver.NXDOMAIN) -> tuple[str, ...]:
+    # A CNAME pointing to a name that does not exist: the NXDOMAIN response still carries
+    # the CNAMEs, which is the most useful evidence ("www -> old-cdn.example, gone").
+    responses = err.kwargs.get("responses") or {}
+    for qname in err.kwargs.get("qnames") or ():
+        chain = cname_chain(responses.get(qname))
+        if chain:
+            return chain
+    return ()
+
+
+# --------------------------------------------------------------------------- I/O
+
+
+def _new_resolver(servers: Sequence[str], timeout: float) -> dns.resolver.Resolver:
+    """A dnspython resolver on the given servers, else on the system's configuration."""
+    if servers:
+        resolver = dns.resolver.Resolver(configure=False)
+        try:
+            resolver.nameservers = list(servers)
+        except ValueError as err:  # e.g. a zone index dnspython does not take
+            raise BadInput(f"unusable nameserver in {list(servers)}: {err}") from None
+    else:
+        resolver = dns.resolver.Resolver(filename=_RESOLV_CONF, configure=True)
+    # Per-server attempt time: split the budget so every resolver gets a turn before the
+    # lifetime (the hard bound of the whole query) runs out.
+    resolver.timeout = timeout / max(1, len(resolver.nameservers))
+    resolver.lifetime = timeout
+    return resolver
+
+
+def _query(
+    resolver: dns.resolver.Resolver, name: str, family: int, timeout: float
+) -> FamilyOutcome:
+    try:
+        answer = resolver.resolve(name, _RDTYPES[family], lifetime=timeout, search=True)
+    except dns.exception.DNSException as err:
+        return from_error(family, err)
+    return from_answer(family, answer)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _check_nameserver(text: str) -> str:
+    host = text.partition("%")[0]
+    if not _is_address(host):
+        raise BadInput(f"nameserver {text!r} is not an IP address")
+    return text
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text.partition("%")[0])
+    except ValueError:
+        return False
+    return True
+
+
+def _rdtype(family: int) -> str:
+    return "A" if family == 4 else "AAAA"
+
+
+def _ms_since(start: float) -> float:
+    return round((time.monotonic() - start) * 1000.0, 3)
