@@ -1,0 +1,272 @@
+"""Runs the checklist for every target over adapters passed in: dns -> route -> ping -> SYNs
+-> classify -> diagnose. The adapters are the only things that touch the network, so tests
+pass fakes (``Adapters``) and get a real Report back.
+
+Order of work, for speed: names are resolved and routes looked up first (cheap, no packets to
+the targets); then the pings run in background threads while one engine scan probes every
+(address, port) pair of every target at once — so the run's time is bounded by the slowest
+step, not by the number of targets or ports.
+
+Ctrl-C at any point stops the work; what was measured so far still becomes a Report, marked
+interrupted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+
+from probe import classify, diagnose
+from probe.engine import Engine, EngineConfig, EngineRun, Job, ProgressFn
+from probe.model import (
+    DnsResult,
+    DnsStatus,
+    PingResult,
+    PingStatus,
+    PortEvidence,
+    PortRequest,
+    PortResult,
+    PortState,
+    Report,
+    RouteResult,
+    RouteStatus,
+    Target,
+    TargetReport,
+)
+from probe.status import ExitStatus
+
+CONNECT_NOTE = (
+    "No raw-socket privilege: ports were probed with connect() only. Missing evidence: who "
+    "answered (a router or firewall cannot be told from the host), TTLs, ICMP types, TCP "
+    "options. For full evidence run as root or grant CAP_NET_RAW "
+    "(setcap cap_net_raw+ep on the Python interpreter)."
+)
+CONNECT_FORCED_NOTE = (
+    "--connect: ports were probed with connect() only, so who answered, TTLs, ICMP types and "
+    "TCP options are not known."
+)
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    ports: tuple[PortRequest, ...]
+    nameservers: tuple[str, ...] = ()
+    families: tuple[int, ...] = (4, 6)
+    tries: int = 3
+    timeout: float = 1.0
+    dns_timeout: float = 3.0
+    ping: bool = True
+    connect: bool = False
+    rate: float | None = None
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    engine: Engine
+    note: str | None = None  # why evidence is reduced, when it is
+
+
+@dataclass
+class Adapters:
+    """The network edge. Each is a plain function; the CLI wires in the real ones."""
+
+    resolve: Callable[[str, Sequence[str], float, tuple[int, ...]], DnsResult]
+    literal: Callable[[str], DnsResult]
+    route: Callable[[str], RouteResult]
+    ping: Callable[[str], PingResult]
+    open_engine: Callable[[bool], EngineChoice]
+    progress: ProgressFn | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Work:
+    """One address to probe, as it moves through the steps."""
+
+    input: str
+    address: str | None
+    dns: DnsResult
+    route: RouteResult | None = None
+    ping: Future[PingResult] | PingResult | None = None
+
+
+def run_check(targets: Sequence[Target], opts: CheckOptions, io: Adapters) -> Report:
+    works: list[_Work] = []
+    notes: list[str] = []
+    interrupted = False
+    run: EngineRun | None = None
+    mode = "connect" if opts.connect else "syn"
+    pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ping")
+    try:
+        for target in targets:
+            works.extend(_resolve(target, opts, io, notes))
+        for w in works:
+            if w.address is not None and w.route is None:
+                w.route = io.route(w.address)
+        probable = [w for w in works if _probable(w)]
+        for w in probable:
+            assert w.address is not None
+            w.ping = pool.submit(io.ping, w.address) if opts.ping else _skipped()
+        jobs = [Job(w.address, p.port) for w in probable if w.address for p in opts.ports]
+        if jobs:
+            choice = io.open_engine(opts.connect)
+            mode = choice.engine.method
+            if choice.note:
+                notes.append(choice.note)
+            try:
+                cfg = EngineConfig(tries=opts.tries, timeout=opts.timeout, rate=opts.rate)
+                run = choice.engine.scan(jobs, cfg, progress=io.progress)
+            finally:
+                choice.engine.close()
+            interrupted = run.interrupted
+    except KeyboardInterrupt:
+        interrupted = True
+    pool.shutdown(wait=not interrupted, cancel_futures=True)
+    services = {p.port: p.service for p in opts.ports}
+    reports = [_report(w, run, services, mode, opts.timeout) for w in works]
+    reports = list(diagnose.attach_family_findings(reports))
+    return Report(tuple(reports), mode=mode, notes=tuple(notes), interrupted=interrupted)
+
+
+def _skipped() -> PingResult:
+    return PingResult(status=PingStatus.SKIPPED)
+
+
+def _resolve(target: Target, opts: CheckOptions, io: Adapters, notes: list[str]) -> list[_Work]:
+    if target.address is not None:
+        return [_Work(target.input, target.address, io.literal(target.address))]
+    dns = io.resolve(target.input, opts.nameservers, opts.dns_timeout, opts.families)
+    if dns.status is not DnsStatus.OK:
+        return [_Work(target.input, None, dns)]
+    chosen: list[_Work] = []
+    for family in opts.families:
+        addrs = [a for a in dns.addresses if (":" in a) == (family == 6)]
+        if addrs:
+            chosen.append(_Work(target.input, addrs[0], dns))
+    if not chosen:
+        wanted = " or ".join(f"IPv{f}" for f in opts.families)
+        return [
+            _Work(
+                target.input,
+                None,
+                replace(dns, status=DnsStatus.NO_ANSWER, detail=f"no {wanted} address"),
+            )
+        ]
+    # A family this client cannot route at all is not the server's problem: a real client
+    # (happy eyeballs) would not use it either. Keep it out unless it is all there is.
+    for w in chosen:
+        assert w.address is not None
+        w.route = io.route(w.address)
+    routed = [w for w in chosen if _probable(w)]
+    for w in chosen:
+        if routed and w not in routed:
+            notes.append(
+                f"{target.input}: {w.address} not probed: this client has no route "
+                f"for IPv{6 if ':' in (w.address or '') else 4}."
+            )
+    return routed or chosen[:1]
+
+
+def _probable(w: _Work) -> bool:
+    return w.address is not None and w.route is not None and w.route.status is RouteStatus.OK
+
+
+def _report(
+    w: _Work, run: EngineRun | None, services: dict[int, str | None], mode: str, timeout: float
+) -> TargetReport:
+    ping: PingResult | None
+    if isinstance(w.ping, Future):
+        ping = w.ping.result() if w.ping.done() and not w.ping.cancelled() else None
+        if ping is None:
+            ping = PingResult(status=PingStatus.SKIPPED, detail="interrupted")
+    else:
+        ping = w.ping
+    ports: tuple[PortResult, ...] = ()
+    if run is not None and w.address is not None:
+        mine: list[PortEvidence] = [e for e in run.evidence if e.address == w.address]
+        ports = tuple(
+            sorted((classify.classify(e, services.get(e.port)) for e in mine), key=lambda p: p.port)
+        )
+    t = TargetReport(
+        input=w.input, address=w.address, dns=w.dns, route=w.route, ping=ping, ports=ports
+    )
+    return replace(t, findings=diagnose.diagnose(t, mode=mode, timeout=timeout))
+
+
+def exit_status(report: Report) -> ExitStatus:
+    """0 when every probed port of every target is open; 3 when nothing could be probed
+    for lack of a route; 130 when interrupted; 1 otherwise."""
+    if report.interrupted:
+        return ExitStatus.INTERRUPTED
+    targets = report.targets
+    if targets and all(
+        t.route is not None and t.route.status is RouteStatus.NO_ROUTE for t in targets
+    ):
+        return ExitStatus.CANNOT_PROBE
+    for t in targets:
+        if t.dns.status not in (DnsStatus.OK, DnsStatus.LITERAL):
+            return ExitStatus.PROBLEM
+        if t.route is not None and t.route.status is not RouteStatus.OK:
+            return ExitStatus.PROBLEM
+        if not t.ports or any(p.state is not PortState.OPEN for p in t.ports):
+            return ExitStatus.PROBLEM
+    return ExitStatus.OK
+
+
+def select_ports(
+    spec: str | None, profile_names: Sequence[str], profiles_dir: Sequence[object]
+) -> tuple[PortRequest, ...]:
+    """--ports and --profile together (a union, in port order); the 'common' profile when
+    neither is given. A profile's service names win over the generic ones."""
+    from pathlib import Path
+
+    from probe import profiles, targets
+
+    dirs = [Path(str(d)) for d in profiles_dir]
+    chosen: dict[int, PortRequest] = {}
+    if spec is not None:
+        chosen.update((p.port, p) for p in targets.parse_ports(spec))
+    names = list(profile_names) or ([] if spec is not None else ["common"])
+    for name in names:
+        chosen.update((p.port, p) for p in profiles.get_profile(name, dirs).requests())
+    return tuple(chosen[port] for port in sorted(chosen))
+
+
+def default_adapters(opts: CheckOptions) -> Adapters:
+    """The real network edge: dnspython, iproute2, icmplib and the SYN engine."""
+    from probe import dns, ping, route
+    from probe.errors import NoPermission
+
+    def do_ping(address: str) -> PingResult:
+        try:
+            return ping.ping(address, count=3, interval=0.2, timeout=min(opts.timeout, 1.0))
+        except NoPermission as exc:
+            # No way to send ICMP here: not a reason to stop the TCP checks.
+            return PingResult(status=PingStatus.SKIPPED, detail=str(exc))
+
+    def resolve(name: str, ns: Sequence[str], timeout: float, fams: tuple[int, ...]) -> DnsResult:
+        return dns.resolve(name, nameservers=ns, timeout=timeout, families=fams)
+
+    return Adapters(
+        resolve=resolve,
+        literal=dns.literal,
+        route=route.lookup,
+        ping=do_ping,
+        open_engine=open_engine,
+    )
+
+
+def open_engine(force_connect: bool) -> EngineChoice:
+    """Raw SYNs when the privilege is there; connect() otherwise, saying what is lost."""
+    from probe.engine.connect import ConnectEngine
+    from probe.errors import NoPermission
+
+    if force_connect:
+        return EngineChoice(ConnectEngine(), CONNECT_FORCED_NOTE)
+    try:
+        from probe.engine.raw import RawSynEngine
+
+        return EngineChoice(RawSynEngine())
+    except NoPermission:
+        return EngineChoice(ConnectEngine(), CONNECT_NOTE)

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The whole suite on a fresh Debian machine (run as root for the lab tests):
+# Debian packages for the lab, a venv with probe and its test tools, lint, types, tests.
+# README's test command and .ci/run both call this script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" = 0 ]; then
+    need=()
+    for cmd in ip:iproute2 nft:nftables dnsmasq:dnsmasq-base tcpdump:tcpdump nmap:nmap setpriv:util-linux; do
+        command -v "${cmd%%:*}" >/dev/null 2>&1 || need+=("${cmd#*:}")
+    done
+    python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
+    if [ ${#need[@]} -gt 0 ]; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    fi
+    # As root the lab must run: a lab test that cannot build its namespaces fails, never skips.
+    export PROBE_REQUIRE_LAB=1
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e '.[test]'
+export PATH="$PWD/.venv/bin:$PATH"
+
+ruff check probe tests benchmarks
+ruff format --check probe tests benchmarks
+mypy
+python -m pytest -q -p no:cacheprovider "$@"
