@@ -1,0 +1,180 @@
+"""Shared factories: model records from short plain data, for table-driven tests.
+
+Tests get them through the ``mk`` fixture: ``mk.port(6036, "refused", 64)``,
+``mk.target((80, "open", 63), (6036, "refused", 64), ping=mk.ping("ok", 64))``. Defaults
+describe a healthy target one router hop away (TTL 63) behind gateway 192.0.2.1; every
+default can be overridden. Nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+from types import EllipsisType
+from typing import Any
+
+import pytest
+
+from probe.model import (
+    AnswerKind,
+    AppResult,
+    ArpResult,
+    DnsResult,
+    DnsStatus,
+    PingResult,
+    PingStatus,
+    PortEvidence,
+    PortResult,
+    PortState,
+    RouteResult,
+    RouteStatus,
+    TargetReport,
+    TcpOptions,
+)
+
+HOST = "198.18.2.1"  # the target (RFC 2544 benchmarking range)
+ROUTER = "198.18.0.1"  # a router / firewall on the way
+CLIENT = "192.0.2.10"
+GATEWAY = "192.0.2.1"
+
+_REASON = {
+    PortState.OPEN: "syn-ack",
+    PortState.REFUSED: "reset",
+    PortState.FILTERED: "no-response",
+    PortState.REJECTED: "admin-prohibited",
+    PortState.UNREACHABLE: "host-unreach",
+}
+
+PortSpec = PortResult | tuple[Any, ...] | dict[str, Any]
+
+
+class Factories:
+    host = HOST
+    router = ROUTER
+    client = CLIENT
+
+    @staticmethod
+    def evidence(
+        port: int = 80,
+        answer: AnswerKind | str = AnswerKind.SYN_ACK,
+        *,
+        method: str = "syn",
+        address: str = HOST,
+        tries: int = 1,
+        **kw: Any,
+    ) -> PortEvidence:
+        return PortEvidence(address, port, method, AnswerKind(answer), tries, **kw)
+
+    @staticmethod
+    def port(
+        port: int = 80,
+        state: PortState | str = PortState.OPEN,
+        ttl: int | EllipsisType | None = ...,
+        *,
+        reason: str | None = None,
+        responder: str | EllipsisType | None = ...,
+        tries: int | None = None,
+        app: AppResult | str | None = None,
+        **kw: Any,
+    ) -> PortResult:
+        """A classified port. Defaults: the state's usual reason; TTL 63 and the target as
+        responder for answers (the router for ICMP), nothing for filtered; 3 tries when
+        filtered, else 1. ``app="silent"`` is short for an HTTP AppResult with that status."""
+        st = PortState(state)
+        silent = st is PortState.FILTERED
+        if responder is ...:
+            icmp = st in (PortState.REJECTED, PortState.UNREACHABLE)
+            responder = None if silent else ROUTER if icmp else HOST
+        if ttl is ...:
+            ttl = None if silent else 63
+        if isinstance(app, str):
+            app = AppResult(status=app, protocol="http")
+        return PortResult(
+            port=port,
+            state=st,
+            reason=reason or _REASON[st],
+            tries=tries if tries is not None else 3 if silent else 1,
+            responder=responder,
+            ttl=ttl,
+            app=app,
+            **kw,
+        )
+
+    @staticmethod
+    def connect_port(
+        port: int = 80, state: PortState | str = PortState.OPEN, **kw: Any
+    ) -> PortResult:
+        """A port as the connect() fallback reports it: no TTL, no responder."""
+        st = PortState(state)
+        reason = {PortState.REFUSED: "conn-refused"}.get(st, _REASON[st])
+        return Factories.port(port, st, None, responder=None, reason=kw.pop("reason", reason), **kw)
+
+    @staticmethod
+    def ping(
+        status: PingStatus | str = PingStatus.OK, ttl: int | None = 63, **kw: Any
+    ) -> PingResult:
+        st = PingStatus(status)
+        ok = st is PingStatus.OK
+        sent = 0 if st is PingStatus.SKIPPED else 3
+        kw.setdefault("received", sent if ok else 0)
+        if ok:
+            kw.setdefault("rtt_avg_ms", 1.5)
+        return PingResult(status=st, sent=kw.pop("sent", sent), ttl=ttl if ok else None, **kw)
+
+    @staticmethod
+    def dns(status: DnsStatus | str = DnsStatus.OK, **kw: Any) -> DnsResult:
+        st = DnsStatus(status)
+        if st is DnsStatus.OK:
+            kw.setdefault("addresses", (HOST,))
+        kw.setdefault("nameservers", ("192.0.2.53",))
+        return DnsResult(status=st, **kw)
+
+    @staticmethod
+    def route(
+        gateway: str | None = GATEWAY, status: RouteStatus | str = "ok", **kw: Any
+    ) -> RouteResult:
+        kw.setdefault("interface", "eth0")
+        kw.setdefault("source", CLIENT)
+        return RouteResult(status=RouteStatus(status), gateway=gateway, **kw)
+
+    @staticmethod
+    def arp(*macs: str) -> ArpResult:
+        return ArpResult(macs=macs)
+
+    @staticmethod
+    def options() -> TcpOptions:
+        return TcpOptions(mss=1460, wscale=7, sack_permitted=True, timestamps=True)
+
+    @staticmethod
+    def target(
+        *ports: PortSpec,
+        input: str = "host.example",
+        address: str | None = HOST,
+        dns: DnsResult | None = None,
+        route: RouteResult | EllipsisType | None = ...,
+        ping: PingResult | EllipsisType | None = ...,
+        arp: ArpResult | None = None,
+    ) -> TargetReport:
+        """A target report. Ports are PortResults, or tuples / dicts of ``port()`` arguments."""
+        built = tuple(
+            p
+            if isinstance(p, PortResult)
+            else Factories.port(**p)
+            if isinstance(p, dict)
+            else Factories.port(*p)
+            for p in ports
+        )
+        if dns is None:
+            dns = Factories.dns(addresses=(address,)) if address else Factories.dns()
+        return TargetReport(
+            input=input,
+            address=address,
+            dns=dns,
+            route=Factories.route() if route is ... else route,
+            ping=Factories.ping() if ping is ... else ping,
+            arp=arp,
+            ports=tuple(sorted(built, key=lambda p: p.port)),
+        )
+
+
+@pytest.fixture
+def mk() -> type[Factories]:
+    return Factories
