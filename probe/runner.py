@@ -15,16 +15,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from probe import classify, diagnose
-from probe.engine import Engine, EngineConfig, EngineRun, Job, ProgressFn
+from probe.engine import Engine, EngineConfig, EngineRun, Job, PacketLog, ProgressFn
 from probe.model import (
+    AnswerKind,
+    AppResult,
+    ArpResult,
     DnsResult,
     DnsStatus,
     PingResult,
     PingStatus,
-    PortEvidence,
     PortRequest,
     PortResult,
     PortState,
@@ -35,6 +38,8 @@ from probe.model import (
     TargetReport,
 )
 from probe.status import ExitStatus
+
+_T = TypeVar("_T")
 
 CONNECT_NOTE = (
     "No raw-socket privilege: ports were probed with connect() only. Missing evidence: who "
@@ -59,6 +64,8 @@ class CheckOptions:
     ping: bool = True
     connect: bool = False
     rate: float | None = None
+    app: bool = False  # after an open port: connect() and a protocol hello
+    app_protocol: str | None = None  # the hello to use instead of the port's service name
 
 
 @dataclass(frozen=True)
@@ -77,7 +84,11 @@ class Adapters:
     ping: Callable[[str], PingResult]
     open_engine: Callable[[bool], EngineChoice]
     progress: ProgressFn | None = None
-    notes: list[str] = field(default_factory=list)
+    # Optional steps: ARP/ND for on-link targets; a protocol hello on open ports (--app),
+    # given (address, port, protocol or service name); every packet sent/received (--pcap).
+    arp: Callable[[str, RouteResult], ArpResult] | None = None
+    app: Callable[[str, int, str | None], AppResult] | None = None
+    packet_log: PacketLog | None = None
 
 
 @dataclass
@@ -89,6 +100,7 @@ class _Work:
     dns: DnsResult
     route: RouteResult | None = None
     ping: Future[PingResult] | PingResult | None = None
+    arp: Future[ArpResult] | None = None
 
 
 def run_check(targets: Sequence[Target], opts: CheckOptions, io: Adapters) -> Report:
@@ -96,6 +108,7 @@ def run_check(targets: Sequence[Target], opts: CheckOptions, io: Adapters) -> Re
     notes: list[str] = []
     interrupted = False
     run: EngineRun | None = None
+    apps: dict[tuple[str, int], Future[AppResult]] = {}
     mode = "connect" if opts.connect else "syn"
     pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ping")
     try:
@@ -108,6 +121,8 @@ def run_check(targets: Sequence[Target], opts: CheckOptions, io: Adapters) -> Re
         for w in probable:
             assert w.address is not None
             w.ping = pool.submit(io.ping, w.address) if opts.ping else _skipped()
+            if io.arp is not None and w.route is not None and w.route.on_link:
+                w.arp = pool.submit(io.arp, w.address, w.route)
         jobs = [Job(w.address, p.port) for w in probable if w.address for p in opts.ports]
         if jobs:
             choice = io.open_engine(opts.connect)
@@ -116,17 +131,42 @@ def run_check(targets: Sequence[Target], opts: CheckOptions, io: Adapters) -> Re
                 notes.append(choice.note)
             try:
                 cfg = EngineConfig(tries=opts.tries, timeout=opts.timeout, rate=opts.rate)
-                run = choice.engine.scan(jobs, cfg, progress=io.progress)
+                run = choice.engine.scan(jobs, cfg, progress=io.progress, packet_log=io.packet_log)
             finally:
                 choice.engine.close()
             interrupted = run.interrupted
+        if run is not None and not interrupted and opts.app and io.app is not None:
+            apps = _hellos(run, opts, io.app, pool)
     except KeyboardInterrupt:
         interrupted = True
     pool.shutdown(wait=not interrupted, cancel_futures=True)
     services = {p.port: p.service for p in opts.ports}
-    reports = [_report(w, run, services, mode, opts.timeout) for w in works]
+    reports = [_report(w, run, services, mode, opts.timeout, apps) for w in works]
     reports = list(diagnose.attach_family_findings(reports))
     return Report(tuple(reports), mode=mode, notes=tuple(notes), interrupted=interrupted)
+
+
+def _hellos(
+    run: EngineRun,
+    opts: CheckOptions,
+    app: Callable[[str, int, str | None], AppResult],
+    pool: ThreadPoolExecutor,
+) -> dict[tuple[str, int], Future[AppResult]]:
+    services = {p.port: p.service for p in opts.ports}
+    return {
+        (e.address, e.port): pool.submit(
+            app, e.address, e.port, opts.app_protocol or services.get(e.port)
+        )
+        for e in run.evidence
+        if e.answer is AnswerKind.SYN_ACK
+    }
+
+
+def _done(f: Future[_T] | None) -> _T | None:
+    """A background step's result, or None when it did not finish (interrupted)."""
+    if f is None or not f.done() or f.cancelled():
+        return None
+    return f.result()
 
 
 def _skipped() -> PingResult:
@@ -173,23 +213,35 @@ def _probable(w: _Work) -> bool:
 
 
 def _report(
-    w: _Work, run: EngineRun | None, services: dict[int, str | None], mode: str, timeout: float
+    w: _Work,
+    run: EngineRun | None,
+    services: dict[int, str | None],
+    mode: str,
+    timeout: float,
+    apps: dict[tuple[str, int], Future[AppResult]],
 ) -> TargetReport:
     ping: PingResult | None
     if isinstance(w.ping, Future):
-        ping = w.ping.result() if w.ping.done() and not w.ping.cancelled() else None
-        if ping is None:
-            ping = PingResult(status=PingStatus.SKIPPED, detail="interrupted")
+        ping = _done(w.ping) or PingResult(status=PingStatus.SKIPPED, detail="interrupted")
     else:
         ping = w.ping
     ports: tuple[PortResult, ...] = ()
     if run is not None and w.address is not None:
-        mine: list[PortEvidence] = [e for e in run.evidence if e.address == w.address]
-        ports = tuple(
-            sorted((classify.classify(e, services.get(e.port)) for e in mine), key=lambda p: p.port)
-        )
+        results = []
+        for e in run.evidence:
+            if e.address == w.address:
+                r = classify.classify(e, services.get(e.port))
+                app = _done(apps.get((e.address, e.port)))
+                results.append(replace(r, app=app) if app is not None else r)
+        ports = tuple(sorted(results, key=lambda p: p.port))
     t = TargetReport(
-        input=w.input, address=w.address, dns=w.dns, route=w.route, ping=ping, ports=ports
+        input=w.input,
+        address=w.address,
+        dns=w.dns,
+        route=w.route,
+        ping=ping,
+        arp=_done(w.arp),
+        ports=ports,
     )
     return replace(t, findings=diagnose.diagnose(t, mode=mode, timeout=timeout))
 
