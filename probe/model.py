@@ -161,6 +161,7 @@ class PortEvidence:
     tcp_options: TcpOptions | None = None
     ip_id: int | None = None
     errno_name: str | None = None  # connect mode: "ECONNREFUSED", "EHOSTUNREACH", ...
+    probe_ttl: int | None = None  # the TTL / hop limit our SYN left with (raw mode)
 
 
 # --------------------------------------------------------------------------- port results

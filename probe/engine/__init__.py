@@ -25,6 +25,7 @@ from probe.model import PortEvidence
 class Job:
     address: str
     port: int
+    ttl: int = 64  # IP TTL / hop limit of the SYN: lower for trace and middlebox checks
 
 
 @dataclass(frozen=True)

@@ -95,8 +95,18 @@ class ConnectEngine:
             else:
                 answer, name = AnswerKind.ICMP, errno.errorcode.get(err, str(err))
             answered += 1
-            finish(i, PortEvidence(job.address, job.port, "connect", answer, tries[i],
-                                   rtt_ms=rtt * 1000, errno_name=name))  # fmt: skip
+            finish(
+                i,
+                PortEvidence(
+                    job.address,
+                    job.port,
+                    "connect",
+                    answer,
+                    tries[i],
+                    rtt_ms=rtt * 1000,
+                    errno_name=name,
+                ),
+            )
 
         def retry_or_give_up(i: int) -> None:
             if tries[i] < config.tries:

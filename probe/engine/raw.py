@@ -71,8 +71,7 @@ def _templates(sport: int) -> tuple[wire.SynTemplate, wire.SynTemplate]:
     from scapy.layers.inet import IP, TCP
 
     tsval = random.getrandbits(32)
-    opts = [("MSS", 1460), ("SAckOK", b""), ("Timestamp", (tsval, 0)), ("NOP", None),
-            ("WScale", 7)]  # fmt: skip
+    opts = [("MSS", 1460), ("SAckOK", b""), ("Timestamp", (tsval, 0)), ("NOP", None), ("WScale", 7)]
     tcp = bytearray(bytes(TCP(sport=sport, dport=0, seq=0, flags="S", window=64240, options=opts)))
     tcp[16:18] = b"\x00\x00"
     ip = bytes(IP(src="0.0.0.0", dst="0.0.0.0", ttl=64, id=0, flags="DF", proto=6))[:20]
@@ -100,8 +99,10 @@ class RawSynEngine:
             raise NoPermission(
                 "raw sockets need root or CAP_NET_RAW (e.g. setcap cap_net_raw+ep on python)"
             ) from exc
-        self._filters = [_attach(self._tcp4, wire.bpf_tcp_v4(self.sport)),
-                         _attach(self._icmp4, wire.bpf_icmp_v4(self.sport))]  # fmt: skip
+        self._filters = [
+            _attach(self._tcp4, wire.bpf_tcp_v4(self.sport)),
+            _attach(self._icmp4, wire.bpf_icmp_v4(self.sport)),
+        ]
         self._tcp6: socket.socket | None = None
         self._icmp6: socket.socket | None = None
         try:
@@ -110,8 +111,10 @@ class RawSynEngine:
             self._tcp6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVHOPLIMIT, 1)
             self._icmp6 = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
             self._icmp6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVHOPLIMIT, 1)
-            self._filters += [_attach(self._tcp6, wire.bpf_tcp_v6(self.sport)),
-                              _attach(self._icmp6, wire.bpf_icmp_v6(self.sport))]  # fmt: skip
+            self._filters += [
+                _attach(self._tcp6, wire.bpf_tcp_v6(self.sport)),
+                _attach(self._icmp6, wire.bpf_icmp_v6(self.sport)),
+            ]
         except OSError:  # no IPv6 in this kernel / namespace
             self._tcp6 = self._icmp6 = None
         self._receivers = [s for s in (self._tcp4, self._icmp4, self._tcp6, self._icmp6) if s]
@@ -156,14 +159,16 @@ class _Scan:
         self.key = random.getrandbits(32)
         n = len(jobs)
         self.packed: list[bytes] = []
-        self.index: dict[tuple[bytes, int], int] = {}
+        # (destination, port, cookie) -> job. The cookie carries the TTL, so trace probes to
+        # one port at several TTLs are separate jobs with separate answers.
+        self.index: dict[tuple[bytes, int, int], int] = {}
         self.sources: dict[str, bytes] = {}
         self.est: dict[bytes, timing.RttEstimator] = {}
         for i, job in enumerate(jobs):
             fam = socket.AF_INET6 if ":" in job.address else socket.AF_INET
             dst = socket.inet_pton(fam, job.address)
             self.packed.append(dst)
-            self.index[(dst, job.port)] = i
+            self.index[(dst, job.port, wire.cookie(self.key, dst, job.port, job.ttl))] = i
             if job.address not in self.sources:
                 self.sources[job.address] = socket.inet_pton(fam, source_for(job.address))
                 self.est[dst] = timing.RttEstimator(config.min_timeout, config.timeout)
@@ -203,13 +208,20 @@ class _Scan:
                     self._drain(fds[fd])
                 if self.progress and now - last_progress > 0.2:
                     last_progress = now
-                    self.progress(Progress(len(self.jobs), self.done, self.sent, self.received,
-                                           now - start))  # fmt: skip
+                    self.progress(
+                        Progress(len(self.jobs), self.done, self.sent, self.received, now - start)
+                    )
         except KeyboardInterrupt:
             interrupted = True
         evidence = tuple(r for r in self.result if r is not None)
-        return EngineRun(evidence, interrupted, self.sent, self.received,
-                         time.monotonic() - start, self.window.drops)  # fmt: skip
+        return EngineRun(
+            evidence,
+            interrupted,
+            self.sent,
+            self.received,
+            time.monotonic() - start,
+            self.window.drops,
+        )
 
     def _next_wake(self, now: float) -> float:
         wake = 0.5
@@ -248,18 +260,23 @@ class _Scan:
         later); "final" when the local kernel refused it and that is the port's answer."""
         job = self.jobs[i]
         dst = self.packed[i]
-        seq = wire.seq_for(self.key, dst, job.port, try_no)
+        seq = wire.seq_for(self.key, dst, job.port, try_no, job.ttl)
         try:
             if len(dst) == 4:
                 src = self.sources[job.address]
-                pkt = wire.build_syn_v4(self.e._tpl4, src, dst, job.port, seq, 64)
+                pkt = wire.build_syn_v4(self.e._tpl4, src, dst, job.port, seq, job.ttl)
                 self.e._send4.sendto(pkt, (job.address, 0))
             else:
-                assert self.e._tcp6 is not None, "IPv6 raw sockets unavailable"
+                sock6 = self.e._tcp6
+                if sock6 is None:
+                    raise NoPermission("IPv6 raw sockets are not available here")
                 pkt = wire.build_syn_v6(self.e._tpl6, job.port, seq)
-                self.e._tcp6.sendto(pkt, (job.address, 0))
+                # The kernel writes the IPv6 header; the hop limit travels as ancillary data.
+                hops = [(socket.IPPROTO_IPV6, socket.IPV6_HOPLIMIT, struct.pack("i", job.ttl))]
+                sock6.sendmsg([pkt], hops, 0, (job.address, 0))
                 if self.log:
-                    pkt = wire.ipv6_header(self.sources[job.address], dst, 6, 64, len(pkt)) + pkt
+                    src = self.sources[job.address]
+                    pkt = wire.ipv6_header(src, dst, 6, job.ttl, len(pkt)) + pkt
         except (BlockingIOError, InterruptedError):
             return "busy"
         except OSError as exc:
@@ -270,8 +287,18 @@ class _Scan:
                 raise
             # The local kernel said no (failed ARP, unreachable route, output firewall): that
             # is this port's answer, given by this machine itself.
-            self._finish(i, PortEvidence(job.address, job.port, "syn", AnswerKind.ICMP, try_no,
-                                         errno_name=name))  # fmt: skip
+            self._finish(
+                i,
+                PortEvidence(
+                    job.address,
+                    job.port,
+                    "syn",
+                    AnswerKind.ICMP,
+                    try_no,
+                    errno_name=name,
+                    probe_ttl=job.ttl,
+                ),
+            )
             return "final"
         if self.log:
             self.log(time.time(), pkt, True)
@@ -290,7 +317,10 @@ class _Scan:
                 self.retry.append(i)
             else:
                 job = self.jobs[i]
-                self._finish(i, PortEvidence(job.address, job.port, "syn", AnswerKind.NONE, try_no))
+                none = PortEvidence(
+                    job.address, job.port, "syn", AnswerKind.NONE, try_no, probe_ttl=job.ttl
+                )
+                self._finish(i, none)
 
     def _finish(self, i: int, ev: PortEvidence) -> None:
         if self.result[i] is None:
@@ -311,8 +341,11 @@ class _Scan:
                     data, anc, _flags, addr = sock.recvmsg(65535, socket.CMSG_SPACE(4))
                     src = str(addr[0]).split("%")[0]
                     hl = _hoplimit(anc)
-                    ans = (wire.parse_tcp_v6(data, src, hl) if is_tcp
-                           else wire.parse_icmp_v6(data, src, hl))  # fmt: skip
+                    ans = (
+                        wire.parse_tcp_v6(data, src, hl)
+                        if is_tcp
+                        else wire.parse_icmp_v6(data, src, hl)
+                    )
                     raw_pkt = None
                 else:
                     data = sock.recv(65535)
@@ -326,11 +359,9 @@ class _Scan:
     def _match(self, a: wire.Answer, now: float, raw_pkt: bytes | None, l4: bytes | None) -> None:
         if a.sport != self.e.sport:
             return
-        i = self.index.get((a.target, a.port))
-        if i is None:
-            return
-        try_no = wire.try_from_seq(self.key, a.target, a.port, a.seq)
-        if try_no is None or try_no > self.tries[i]:
+        ck, try_no = wire.split_seq(a.seq)
+        i = self.index.get((a.target, a.port, ck))
+        if i is None or try_no == 0 or try_no > self.tries[i]:
             return  # not our SYN: a stray packet to our port, or a forged answer
         prev = self.result[i]
         if prev is not None and prev.answer is not AnswerKind.NONE:
@@ -340,25 +371,45 @@ class _Scan:
         if a.kind == "tcp":
             syn_ack = a.flags & wire.TH_SYN != 0
             ev = PortEvidence(
-                job.address, job.port, "syn",
-                AnswerKind.SYN_ACK if syn_ack else AnswerKind.RST, try_no,
-                responder=a.responder, ttl=a.ttl, rtt_ms=rtt * 1000, window=a.window,
-                tcp_options=wire.parse_options(a.options) if syn_ack else None, ip_id=a.ip_id,
-            )  # fmt: skip
+                job.address,
+                job.port,
+                "syn",
+                AnswerKind.SYN_ACK if syn_ack else AnswerKind.RST,
+                try_no,
+                responder=a.responder,
+                ttl=a.ttl,
+                rtt_ms=rtt * 1000,
+                window=a.window,
+                tcp_options=wire.parse_options(a.options) if syn_ack else None,
+                ip_id=a.ip_id,
+                probe_ttl=job.ttl,
+            )
         else:
             ev = PortEvidence(
-                job.address, job.port, "syn", AnswerKind.ICMP, try_no,
-                responder=a.responder, ttl=a.ttl, rtt_ms=rtt * 1000, icmp_type=a.icmp_type,
-                icmp_code=a.icmp_code, icmp_v6=len(a.target) == 16, ip_id=a.ip_id,
-            )  # fmt: skip
+                job.address,
+                job.port,
+                "syn",
+                AnswerKind.ICMP,
+                try_no,
+                responder=a.responder,
+                ttl=a.ttl,
+                rtt_ms=rtt * 1000,
+                icmp_type=a.icmp_type,
+                icmp_code=a.icmp_code,
+                icmp_v6=len(a.target) == 16,
+                ip_id=a.ip_id,
+                probe_ttl=job.ttl,
+            )
         self.received += 1
         if self.log:
             pkt = raw_pkt
             if pkt is None and l4 is not None:
                 proto = 6 if a.kind == "tcp" else 58
                 src = socket.inet_pton(socket.AF_INET6, a.responder)
-                pkt = wire.ipv6_header(src, self.sources[job.address], proto, a.ttl or 0,
-                                       len(l4)) + l4  # fmt: skip
+                pkt = (
+                    wire.ipv6_header(src, self.sources[job.address], proto, a.ttl or 0, len(l4))
+                    + l4
+                )
             if pkt is not None:
                 self.log(time.time(), pkt, False)
         if prev is not None:

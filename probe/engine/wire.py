@@ -4,11 +4,12 @@ The hot path never builds a scapy object per port: scapy crafts one SYN template
 (raw.py), and here each probe is that template with the destination, port, sequence number
 and checksum patched in. Answers are decoded with ``struct`` into ``Answer`` records.
 
-Matching: every SYN's sequence number is a cookie — a keyed hash of (destination, port) in
-the upper 28 bits and the try number in the lower 4. A SYN/ACK or RST to our SYN acknowledges
-seq+1; an ICMP error quotes our IP header and the first 8 bytes of TCP, which include the
-sequence number. So every answer proves which probe and which try it belongs to, and
-unrelated traffic or stray packets to our source port are ignored.
+Matching: every SYN's sequence number is a cookie — a keyed hash of (destination, port, TTL)
+in the upper 28 bits and the try number in the lower 4. The TTL is in the hash so that probes
+to one port with different TTLs (trace) are told apart by their answers. A SYN/ACK or RST to
+our SYN acknowledges seq+1; an ICMP error quotes our IP header and the first 8 bytes of TCP,
+which include the sequence number. So every answer proves which probe and which try it
+belongs to, and unrelated traffic or stray packets to our source port are ignored.
 """
 
 from __future__ import annotations
@@ -28,20 +29,26 @@ TRY_BITS = 4
 TRY_MASK = (1 << TRY_BITS) - 1
 
 
-def cookie(key: int, dst: bytes, port: int) -> int:
+def cookie(key: int, dst: bytes, port: int, ttl: int = 64) -> int:
     """The upper 28 bits of a probe's sequence number (lower 4 bits: the try number)."""
-    return int(zlib.crc32(dst + port.to_bytes(2, "big"), key) << TRY_BITS) & 0xFFFFFFFF
+    data = dst + port.to_bytes(2, "big") + bytes((ttl & 0xFF,))
+    return int(zlib.crc32(data, key) << TRY_BITS) & 0xFFFFFFFF
 
 
-def seq_for(key: int, dst: bytes, port: int, try_no: int) -> int:
-    return cookie(key, dst, port) | (try_no & TRY_MASK)
+def seq_for(key: int, dst: bytes, port: int, try_no: int, ttl: int = 64) -> int:
+    return cookie(key, dst, port, ttl) | (try_no & TRY_MASK)
 
 
-def try_from_seq(key: int, dst: bytes, port: int, seq: int) -> int | None:
+def split_seq(seq: int) -> tuple[int, int]:
+    """(cookie, try number) of a sequence number."""
+    return seq & ~TRY_MASK & 0xFFFFFFFF, seq & TRY_MASK
+
+
+def try_from_seq(key: int, dst: bytes, port: int, seq: int, ttl: int = 64) -> int | None:
     """The try number a sequence number encodes, or None when it is not one of ours."""
-    if seq & ~TRY_MASK & 0xFFFFFFFF != cookie(key, dst, port):
+    ck, try_no = split_seq(seq)
+    if ck != cookie(key, dst, port, ttl):
         return None
-    try_no = seq & TRY_MASK
     return try_no or None
 
 

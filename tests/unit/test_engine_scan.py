@@ -51,8 +51,9 @@ def make_scan(ports: list[int], **cfg: Any) -> tuple[raw._Scan, FakeEngine]:
 def answer(scan: raw._Scan, port: int, try_no: int, kind: str = "synack", **kw: Any) -> wire.Answer:
     seq = wire.seq_for(scan.key, DST, port, try_no)
     if kind == "icmp":
-        return wire.Answer("icmp", "198.18.0.1", 64, DST, port, scan.e.sport, seq,
-                           icmp_type=3, icmp_code=13, **kw)  # fmt: skip
+        return wire.Answer(
+            "icmp", "198.18.0.1", 64, DST, port, scan.e.sport, seq, icmp_type=3, icmp_code=13, **kw
+        )
     flags = wire.TH_SYN | wire.TH_ACK if kind == "synack" else wire.TH_RST | wire.TH_ACK
     return wire.Answer(
         "tcp", HOST, 63, DST, port, scan.e.sport, seq, flags=flags, window=1000, **kw
@@ -217,3 +218,19 @@ def test_window_growth_and_backoff() -> None:
     big = timing.Window(size=100, minimum=8)
     big.on_drop()
     assert big.size == 50 and big.ssthresh == 50
+
+
+def test_probes_at_several_ttls_to_one_port_are_separate() -> None:
+    eng = FakeEngine()
+    jobs = [Job(HOST, 80, ttl=1), Job(HOST, 80, ttl=2), Job(HOST, 80, ttl=3)]
+    scan = raw._Scan(eng, jobs, EngineConfig(), None, None)  # type: ignore[arg-type]
+    scan._send(0.0)
+    sent_ttls = [pkt[8] for pkt in eng._send4.sent]
+    assert sorted(sent_ttls) == [1, 2, 3]
+    seq2 = wire.seq_for(scan.key, DST, 80, 1, ttl=2)
+    exceeded = wire.Answer(
+        "icmp", "198.18.0.1", 64, DST, 80, eng.sport, seq2, icmp_type=11, icmp_code=0
+    )
+    scan._match(exceeded, 0.01, None, None)
+    got = [(r.probe_ttl, r.icmp_type) if r else None for r in scan.result]
+    assert got == [None, (2, 11), None]
