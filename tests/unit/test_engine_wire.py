@@ -56,14 +56,30 @@ def test_cookie_roundtrip_and_rejection() -> None:
 def test_syn_ack_decodes_with_options() -> None:
     seq = 0x12345671
     answer = IP(src=DST, dst=SRC, ttl=63, id=4242) / TCP(
-        sport=80, dport=SPORT, flags="SA", ack=seq + 1, window=65160,
-        options=[("MSS", 1400), ("SAckOK", b""), ("Timestamp", (1, 2)), ("NOP", None),
-                 ("WScale", 7)],
-    )  # fmt: skip
+        sport=80,
+        dport=SPORT,
+        flags="SA",
+        ack=seq + 1,
+        window=65160,
+        options=[
+            ("MSS", 1400),
+            ("SAckOK", b""),
+            ("Timestamp", (1, 2)),
+            ("NOP", None),
+            ("WScale", 7),
+        ],
+    )
     a = wire.parse_tcp_v4(bytes(answer))
     assert a is not None
     assert (a.responder, a.ttl, a.port, a.sport, a.seq, a.window, a.ip_id) == (
-        DST, 63, 80, SPORT, seq, 65160, 4242)  # fmt: skip
+        DST,
+        63,
+        80,
+        SPORT,
+        seq,
+        65160,
+        4242,
+    )
     assert a.target == packed(DST)
     assert wire.parse_options(a.options) == TcpOptions(1400, 7, True, True)
 

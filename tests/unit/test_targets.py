@@ -172,15 +172,17 @@ def test_missing_services_file_is_not_an_error(
         ("255.255.255.255", Target("255.255.255.255", "ipv4", "255.255.255.255")),
         ("2001:2::1", Target("2001:2::1", "ipv6", "2001:2::1")),
         ("[2001:2::1]", Target("[2001:2::1]", "ipv6", "2001:2::1")),
-        ("2001:0db8:0000:0000:0000:0000:0000:0001", Target(
-            "2001:0db8:0000:0000:0000:0000:0000:0001", "ipv6", "2001:db8::1")),
+        (
+            "2001:0db8:0000:0000:0000:0000:0000:0001",
+            Target("2001:0db8:0000:0000:0000:0000:0000:0001", "ipv6", "2001:db8::1"),
+        ),
         ("2001:DB8::A", Target("2001:DB8::A", "ipv6", "2001:db8::a")),
         ("::1", Target("::1", "ipv6", "::1")),
         ("fe80::1%eth0", Target("fe80::1%eth0", "ipv6", "fe80::1", "eth0")),
         ("[fe80::1%2]", Target("[fe80::1%2]", "ipv6", "fe80::1", "2")),
         ("FE80:0::1%wlp2s0.100", Target("FE80:0::1%wlp2s0.100", "ipv6", "fe80::1", "wlp2s0.100")),
     ],
-)  # fmt: skip
+)
 def test_parse_target_accepts(text: str, expected: Target) -> None:
     assert parse_target(text) == (expected,)
 
