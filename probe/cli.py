@@ -207,9 +207,9 @@ def _emit(report: object, json_out: bool, verbose: bool) -> None:
 
     assert isinstance(report, Report)
     if json_out:
-        from probe.report.json import render_json
+        from probe.report.json import write_json
 
-        sys.stdout.write(render_json(report))
+        write_json(report, sys.stdout)
     else:
         from rich.console import Console
 

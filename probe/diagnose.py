@@ -102,6 +102,8 @@ def _numbers(ps: Iterable[PortResult]) -> tuple[int, ...]:
 
 
 def _same_address(a: str, b: str) -> bool:
+    if a == b:  # the usual case, and the only cheap one: -p all asks 65535 times
+        return True
     try:
         return ipaddress.ip_address(a) == ipaddress.ip_address(b)
     except ValueError:

@@ -14,7 +14,7 @@ from enum import StrEnum  # members are the contract's words: str(x) and JSON gi
 # --------------------------------------------------------------------------- targets
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Target:
     """One thing the user asked about: as typed, and what kind of thing it is.
 
@@ -30,7 +30,7 @@ class Target:
     zone: str | None = None  # IPv6 link-local zone index ("eth0" in fe80::1%eth0)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PortRequest:
     """A port to probe, with the service name it is known by (from a profile or /etc/services)."""
 
@@ -50,7 +50,7 @@ class DnsStatus(StrEnum):
     LITERAL = "literal"  # the target was an address: no DNS needed
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DnsResult:
     status: DnsStatus
     addresses: tuple[str, ...] = ()  # IPv4 first, then IPv6, each in DNS order
@@ -69,7 +69,7 @@ class RouteStatus(StrEnum):
     NO_ROUTE = "no_route"  # no route, or the route is unreachable/blackhole/prohibit
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RouteResult:
     status: RouteStatus
     interface: str | None = None
@@ -93,7 +93,7 @@ class PingStatus(StrEnum):
     SKIPPED = "skipped"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PingResult:
     status: PingStatus
     sent: int = 0
@@ -109,7 +109,7 @@ class PingResult:
 # --------------------------------------------------------------------------- arp
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ArpResult:
     """Who answers ARP (IPv6: neighbour solicitation) for an on-link target."""
 
@@ -128,7 +128,7 @@ class AnswerKind(StrEnum):
     NONE = "none"  # nothing, after every try
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TcpOptions:
     mss: int | None = None
     wscale: int | None = None
@@ -136,7 +136,7 @@ class TcpOptions:
     timestamps: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PortEvidence:
     """What the engine saw for one (address, port): the raw facts, no verdict.
 
@@ -175,7 +175,7 @@ class PortState(StrEnum):
     UNREACHABLE = "unreachable"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AppResult:
     status: str  # "answered" | "silent" | "error"
     protocol: str
@@ -183,7 +183,7 @@ class AppResult:
     detail: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PortResult:
     """One probed port, classified. ``reason`` is nmap-style: syn-ack, reset, no-response,
     admin-prohibited, port-unreach, host-unreach, net-unreach, conn-refused, ..."""
@@ -212,7 +212,7 @@ class Severity(StrEnum):
     INFO = "info"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Finding:
     code: str
     severity: Severity
@@ -225,7 +225,7 @@ class Finding:
 # --------------------------------------------------------------------------- the report
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TargetReport:
     """Everything measured and concluded for one target address (or one failed name)."""
 
@@ -245,7 +245,7 @@ class TargetReport:
         return 6 if ":" in self.address else 4
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Report:
     targets: tuple[TargetReport, ...]
     mode: str = "syn"  # "syn" (raw packets) or "connect" (fallback, less evidence)

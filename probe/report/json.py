@@ -26,11 +26,12 @@ library drops its C encoder as soon as ``indent`` is set).
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from collections.abc import Callable
 from json.encoder import encode_basestring_ascii
-from typing import Any
+from typing import Any, TextIO
 
 from probe.model import (
     AppResult,
@@ -46,22 +47,35 @@ from probe.model import (
     TcpOptions,
 )
 
-__all__ = ["finding_to_dict", "render_json", "report_to_dict"]
+__all__ = ["finding_to_dict", "render_json", "report_to_dict", "write_json"]
 
 
 def render_json(report: Report) -> str:
     """The whole report as indented JSON text, with a trailing newline."""
-    return _dumps(report_to_dict(report), "") + "\n"
+    buf = io.StringIO()
+    write_json(report, buf)
+    return buf.getvalue()
+
+
+def write_json(report: Report, out: TextIO) -> None:
+    """Write the report as it is rendered: one port object at a time, so a full-range scan
+    never holds 65535 port dicts and the whole text in memory at once."""
+    _write(_report(report, stream=True), "", out)
+    out.write("\n")
 
 
 def report_to_dict(report: Report) -> dict[str, Any]:
     """The report as plain JSON-ready data (dicts, lists, str, int, float, bool, None)."""
+    return _report(report, stream=False)
+
+
+def _report(report: Report, *, stream: bool) -> dict[str, Any]:
     return {
         "version": report.version,
         "mode": report.mode,
         "interrupted": report.interrupted,
         "notes": list(report.notes),
-        "targets": [_target(t) for t in report.targets],
+        "targets": [_target(t, stream) for t in report.targets],
     }
 
 
@@ -81,7 +95,7 @@ def _ms(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
-def _target(t: TargetReport) -> dict[str, Any]:
+def _target(t: TargetReport, stream: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {
         "input": t.input,
         "address": t.address,
@@ -91,7 +105,7 @@ def _target(t: TargetReport) -> dict[str, Any]:
     }
     if t.arp is not None:
         out["arp"] = _arp(t.arp)
-    out["ports"] = [_port(p) for p in t.ports]
+    out["ports"] = _Stream(t.ports) if stream else [_port(p) for p in t.ports]
     out["findings"] = [finding_to_dict(f) for f in t.findings]
     return out
 
@@ -185,6 +199,53 @@ def _app(a: AppResult) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- the writer
+
+
+class _Stream:
+    """Ports to be converted and written one by one (see write_json)."""
+
+    __slots__ = ("ports",)
+
+    def __init__(self, ports: tuple[PortResult, ...]) -> None:
+        self.ports = ports
+
+
+def _write(obj: Any, indent: str, out: TextIO) -> None:
+    """``_dumps`` as a writer: containers that hold a _Stream are written piece by piece;
+    everything else goes through ``_dumps`` whole. The text is the same either way."""
+    inner = indent + "  "
+    if isinstance(obj, _Stream):
+        if not obj.ports:
+            out.write("[]")
+            return
+        out.write("[")
+        for n, port in enumerate(obj.ports):
+            out.write(("\n" if n == 0 else ",\n") + inner + _dumps(_port(port), inner))
+        out.write("\n" + indent + "]")
+    elif isinstance(obj, dict) and obj and any(_streams(v) for v in obj.values()):
+        out.write("{")
+        for n, (key, value) in enumerate(obj.items()):
+            out.write(("\n" if n == 0 else ",\n") + inner + encode_basestring_ascii(key) + ": ")
+            _write(value, inner, out)
+        out.write("\n" + indent + "}")
+    elif isinstance(obj, list) and obj and any(_streams(v) for v in obj):
+        out.write("[")
+        for n, value in enumerate(obj):
+            out.write(("\n" if n == 0 else ",\n") + inner)
+            _write(value, inner, out)
+        out.write("\n" + indent + "]")
+    else:
+        out.write(_dumps(obj, indent))
+
+
+def _streams(obj: Any) -> bool:
+    if isinstance(obj, _Stream):
+        return True
+    if isinstance(obj, dict):
+        return any(_streams(v) for v in obj.values())
+    if isinstance(obj, list):
+        return any(isinstance(v, dict | _Stream) and _streams(v) for v in obj)
+    return False
 
 
 def _float(value: float) -> str:

@@ -347,3 +347,14 @@ def test_every_port_of_a_full_scan_is_written() -> None:
     assert written[-1]["port"] == 65535
     assert sum(p["state"] == "open" for p in written) == 2
     assert sum("tcp_options" in p for p in written) == 2
+
+
+def test_streamed_output_is_the_standard_librarys_for_edge_shapes() -> None:
+    import io
+
+    from probe.report.json import write_json
+
+    for rep in (report(), report(nxdomain_target()), report(target(ports=()), target())):
+        buf = io.StringIO()
+        write_json(rep, buf)
+        assert buf.getvalue() == json.dumps(report_to_dict(rep), indent=2) + "\n"
