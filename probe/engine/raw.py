@@ -163,12 +163,16 @@ class _Scan:
         # one port at several TTLs are separate jobs with separate answers.
         self.index: dict[tuple[bytes, int, int], int] = {}
         self.sources: dict[str, bytes] = {}
+        self.builders: dict[bytes, wire.SynBuilderV4] = {}
+        self.cookies: list[int] = []
         self.est: dict[bytes, timing.RttEstimator] = {}
         for i, job in enumerate(jobs):
             fam = socket.AF_INET6 if ":" in job.address else socket.AF_INET
             dst = socket.inet_pton(fam, job.address)
             self.packed.append(dst)
-            self.index[(dst, job.port, wire.cookie(self.key, dst, job.port, job.ttl))] = i
+            ck = wire.cookie(self.key, dst, job.port, job.ttl)
+            self.cookies.append(ck)
+            self.index[(dst, job.port, ck)] = i
             if job.address not in self.sources:
                 self.sources[job.address] = socket.inet_pton(fam, source_for(job.address))
                 self.est[dst] = timing.RttEstimator(config.min_timeout, config.timeout)
@@ -260,11 +264,14 @@ class _Scan:
         later); "final" when the local kernel refused it and that is the port's answer."""
         job = self.jobs[i]
         dst = self.packed[i]
-        seq = wire.seq_for(self.key, dst, job.port, try_no, job.ttl)
+        seq = self.cookies[i] | try_no
         try:
             if len(dst) == 4:
-                src = self.sources[job.address]
-                pkt = wire.build_syn_v4(self.e._tpl4, src, dst, job.port, seq, job.ttl)
+                builder = self.builders.get(dst)
+                if builder is None:
+                    src = self.sources[job.address]
+                    builder = self.builders[dst] = wire.SynBuilderV4(self.e._tpl4, src, dst)
+                pkt = builder.build(job.port, seq, job.ttl)
                 self.e._send4.sendto(pkt, (job.address, 0))
             else:
                 sock6 = self.e._tcp6

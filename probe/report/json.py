@@ -12,8 +12,9 @@ How the shape is kept predictable for scripts:
   (``--app``), ``window`` / ``tcp_options`` (open ports, when the SYN/ACK was seen).
 - Added keys: top level ``mode``, ``interrupted``, ``notes`` (always present); ``dns``
   ``answered_by`` / ``detail``, ``route`` ``status`` (always) and ``route_type`` /
-  ``detail``, ``ping`` ``responder`` / ``detail``, ``app`` ``detail`` — these last ones
-  only when they carry a value.
+  ``detail``, ``ping`` ``responder`` / ``detail``, ``app`` ``detail`` and ``tls`` (version,
+  certificate subject, issuer, expiry, names, problems; after a TLS handshake) — these last
+  ones only when they carry a value.
 - Enums are their contract words, tuples are lists, milliseconds are rounded to 3 decimals.
 
 The module is named after its format like its siblings (text.py, junit.py); inside a
@@ -195,6 +196,15 @@ def _app(a: AppResult) -> dict[str, Any]:
     out: dict[str, Any] = {"status": a.status, "protocol": a.protocol, "banner": a.banner}
     if a.detail is not None:
         out["detail"] = a.detail
+    if a.tls_version is not None:
+        out["tls"] = {
+            "version": a.tls_version,
+            "cert_subject": a.cert_subject,
+            "cert_issuer": a.cert_issuer,
+            "cert_not_after": a.cert_not_after,
+            "cert_names": list(a.cert_names),
+            "cert_problems": list(a.cert_problems),
+        }
     return out
 
 
@@ -220,7 +230,7 @@ def _write(obj: Any, indent: str, out: TextIO) -> None:
             return
         out.write("[")
         for n, port in enumerate(obj.ports):
-            out.write(("\n" if n == 0 else ",\n") + inner + _dumps(_port(port), inner))
+            out.write(("\n" if n == 0 else ",\n") + inner + _port_text(port, inner))
         out.write("\n" + indent + "]")
     elif isinstance(obj, dict) and obj and any(_streams(v) for v in obj.values()):
         out.write("{")
@@ -236,6 +246,26 @@ def _write(obj: Any, indent: str, out: TextIO) -> None:
         out.write("\n" + indent + "]")
     else:
         out.write(_dumps(obj, indent))
+
+
+def _port_text(p: PortResult, indent: str) -> str:
+    """``_dumps(_port(p), indent)``, written directly for the shape most ports of a big scan
+    have (not open, no app): no dict, no recursion. Other shapes take the general path."""
+    if p.state is PortState.OPEN or p.app is not None:
+        return _dumps(_port(p), indent)
+    i = indent + "  "
+    rtt = "null" if p.rtt_ms is None else _float(round(p.rtt_ms, 3))
+    return (
+        f'{{\n{i}"port": {p.port},\n{i}"protocol": {encode_basestring_ascii(p.protocol)},'
+        f'\n{i}"state": "{p.state.value}",\n{i}"reason": {encode_basestring_ascii(p.reason)},'
+        f'\n{i}"tries": {p.tries},\n{i}"responder": {_opt_str(p.responder)},'
+        f'\n{i}"ttl": {"null" if p.ttl is None else p.ttl},\n{i}"rtt_ms": {rtt},'
+        f'\n{i}"service": {_opt_str(p.service)}\n{indent}}}'
+    )
+
+
+def _opt_str(value: str | None) -> str:
+    return "null" if value is None else encode_basestring_ascii(value)
 
 
 def _streams(obj: Any) -> bool:

@@ -179,3 +179,17 @@ def test_ipv6_header_for_captures() -> None:
     hdr = wire.ipv6_header(packed("2001:2::2"), packed("2001:2::10"), 6, 64, 20)
     pkt = IPv6(hdr + bytes(TCP()))
     assert (pkt.src, pkt.dst, pkt.nh, pkt.hlim, pkt.plen) == ("2001:2::2", "2001:2::10", 6, 64, 20)
+
+
+def test_builder_keeps_fields_and_checksums_across_many_probes() -> None:
+    builder = wire.SynBuilderV4(template(), packed(SRC), packed(DST))
+    for port, seq, ttl in ((1, 0, 1), (65535, 0xFFFFFFFF, 255), (6036, 0x80000001, 64)):
+        pkt = IP(builder.build(port, seq, ttl))
+        assert (pkt.dst, pkt.ttl, pkt[TCP].dport, pkt[TCP].seq) == (DST, ttl, port, seq)
+        assert str(pkt[TCP].flags) == "S" and pkt[TCP].window == 8192
+        assert pkt[TCP].options == [("MSS", 1460)]
+        ip_ck, tcp_ck = pkt.chksum, pkt[TCP].chksum
+        del pkt.chksum
+        del pkt[TCP].chksum
+        again = IP(bytes(pkt))
+        assert (ip_ck, tcp_ck) == (again.chksum, again[TCP].chksum)

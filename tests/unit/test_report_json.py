@@ -358,3 +358,28 @@ def test_streamed_output_is_the_standard_librarys_for_edge_shapes() -> None:
         buf = io.StringIO()
         write_json(rep, buf)
         assert buf.getvalue() == json.dumps(report_to_dict(rep), indent=2) + "\n"
+
+
+def test_fast_port_text_is_the_general_writers() -> None:
+    from probe.model import PortResult, PortState
+    from probe.report.json import _dumps, _port, _port_text
+
+    shapes = [
+        PortResult(
+            81, PortState.REFUSED, "reset", 1, responder="198.18.1.10", ttl=63, rtt_ms=0.1234
+        ),
+        PortResult(82, PortState.FILTERED, "no-response", 3),
+        PortResult(
+            8443,
+            PortState.REJECTED,
+            "admin-prohibited",
+            2,
+            service='we"ird\u00e9',
+            responder="2001:2::1",
+            ttl=64,
+            rtt_ms=1e20,
+        ),
+        PortResult(80, PortState.OPEN, "syn-ack", 1, ttl=63, window=100),
+    ]
+    for p in shapes:
+        assert _port_text(p, "      ") == _dumps(_port(p), "      ")
