@@ -13,12 +13,12 @@ interrupted.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
-from probe import classify, diagnose
+from probe import classify, diagnose, middlebox
 from probe.engine import Engine, EngineConfig, EngineRun, Job, PacketLog, ProgressFn
 from probe.model import (
     AnswerKind,
@@ -28,6 +28,7 @@ from probe.model import (
     DnsStatus,
     PingResult,
     PingStatus,
+    PortEvidence,
     PortRequest,
     PortResult,
     PortState,
@@ -84,10 +85,11 @@ class Adapters:
     ping: Callable[[str], PingResult]
     open_engine: Callable[[bool], EngineChoice]
     progress: ProgressFn | None = None
-    # Optional steps: ARP/ND for on-link targets; a protocol hello on open ports (--app),
-    # given (address, port, protocol or service name); every packet sent/received (--pcap).
-    arp: Callable[[str, RouteResult], ArpResult] | None = None
-    app: Callable[[str, int, str | None], AppResult] | None = None
+    # Optional steps: ARP/ND for on-link targets (None: could not be asked); a protocol
+    # hello on open ports (--app), given (address, port, protocol or service name, the host
+    # name the user typed or None); every packet sent/received (--pcap).
+    arp: Callable[[str, RouteResult], ArpResult | None] | None = None
+    app: Callable[[str, int, str | None, str | None], AppResult] | None = None
     packet_log: PacketLog | None = None
 
 
@@ -100,7 +102,7 @@ class _Work:
     dns: DnsResult
     route: RouteResult | None = None
     ping: Future[PingResult] | PingResult | None = None
-    arp: Future[ArpResult] | None = None
+    arp: Future[ArpResult | None] | None = None
 
 
 def run_check(targets: Sequence[Target], opts: CheckOptions, io: Adapters) -> Report:
@@ -109,6 +111,7 @@ def run_check(targets: Sequence[Target], opts: CheckOptions, io: Adapters) -> Re
     interrupted = False
     run: EngineRun | None = None
     apps: dict[tuple[str, int], Future[AppResult]] = {}
+    proofs: dict[str, tuple[PortEvidence, ...]] = {}  # middlebox.py: address -> evidence
     mode = "connect" if opts.connect else "syn"
     pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ping")
     try:
@@ -132,16 +135,19 @@ def run_check(targets: Sequence[Target], opts: CheckOptions, io: Adapters) -> Re
             try:
                 cfg = EngineConfig(tries=opts.tries, timeout=opts.timeout, rate=opts.rate)
                 run = choice.engine.scan(jobs, cfg, progress=io.progress, packet_log=io.packet_log)
+                proofs = _middlebox_proofs(probable, run, choice.engine, cfg, io.packet_log)
             finally:
                 choice.engine.close()
             interrupted = run.interrupted
         if run is not None and not interrupted and opts.app and io.app is not None:
-            apps = _hellos(run, opts, io.app, pool)
+            names = {w.address: w.input for w in probable if w.dns.status is DnsStatus.OK}
+            apps = _hellos(run, opts, io.app, pool, names)
     except KeyboardInterrupt:
         interrupted = True
     pool.shutdown(wait=not interrupted, cancel_futures=True)
     services = {p.port: p.service for p in opts.ports}
     reports = [_report(w, run, services, mode, opts.timeout, apps) for w in works]
+    reports = [middlebox.attach(r, proofs, mode, opts.timeout) for r in reports]
     reports = list(diagnose.attach_family_findings(reports))
     return Report(tuple(reports), mode=mode, notes=tuple(notes), interrupted=interrupted)
 
@@ -149,13 +155,18 @@ def run_check(targets: Sequence[Target], opts: CheckOptions, io: Adapters) -> Re
 def _hellos(
     run: EngineRun,
     opts: CheckOptions,
-    app: Callable[[str, int, str | None], AppResult],
+    app: Callable[[str, int, str | None, str | None], AppResult],
     pool: ThreadPoolExecutor,
+    names: Mapping[str | None, str],
 ) -> dict[tuple[str, int], Future[AppResult]]:
     services = {p.port: p.service for p in opts.ports}
     return {
         (e.address, e.port): pool.submit(
-            app, e.address, e.port, opts.app_protocol or services.get(e.port)
+            app,
+            e.address,
+            e.port,
+            opts.app_protocol or services.get(e.port),
+            names.get(e.address),
         )
         for e in run.evidence
         if e.answer is AnswerKind.SYN_ACK
@@ -246,6 +257,33 @@ def _report(
     return replace(t, findings=diagnose.diagnose(t, mode=mode, timeout=timeout))
 
 
+# --------------------------------------------------------------------------- middlebox proof
+
+
+def _middlebox_proofs(
+    works: Sequence[_Work],
+    run: EngineRun,
+    engine: Engine,
+    cfg: EngineConfig,
+    packet_log: PacketLog | None,
+) -> dict[str, tuple[PortEvidence, ...]]:
+    """After the scan, before the engine closes (raw mode only): TTL-limited SYNs to the
+    ports whose RST looks sent by a device in front of the host (middlebox.py chooses them;
+    the host's distance may come from its echo replies, so this waits for the ping)."""
+    if engine.method != "syn" or run.interrupted:
+        return {}
+    evidence = middlebox.by_address(run.evidence)
+    jobs: list[Job] = []
+    for w in works:
+        mine = evidence.get(w.address or "", ())
+        if any(e.answer is AnswerKind.RST for e in mine):
+            ping = w.ping.result() if isinstance(w.ping, Future) else w.ping
+            jobs += middlebox.plan(w.address or "", mine, ping)
+    if not jobs:
+        return {}
+    return middlebox.by_address(engine.scan(jobs, cfg, packet_log=packet_log).evidence)
+
+
 def exit_status(report: Report) -> ExitStatus:
     """0 when every probed port of every target is open; 3 when nothing could be probed
     for lack of a route; 130 when interrupted; 1 otherwise."""
@@ -286,9 +324,22 @@ def select_ports(
 
 
 def default_adapters(opts: CheckOptions) -> Adapters:
-    """The real network edge: dnspython, iproute2, icmplib and the SYN engine."""
-    from probe import dns, ping, route
+    """The real network edge: dnspython, iproute2, icmplib, the SYN engine, packet sockets
+    for ARP/ND (not in connect mode, nor without CAP_NET_RAW: then ``arp`` stays absent),
+    and the protocol hellos when ``opts.app``."""
+    from probe import app, arp, dns, ping, route
     from probe.errors import NoPermission
+
+    def do_arp(address: str, r: RouteResult) -> ArpResult | None:
+        try:
+            return arp.neighbours(address, r, wait=max(0.3, min(opts.timeout, arp.DEFAULT_WAIT)))
+        except (NoPermission, OSError):
+            return None  # not measured: the report says nothing rather than "no answer"
+
+    def do_app(address: str, port: int, protocol: str | None, name: str | None) -> AppResult:
+        return app.hello(
+            address, port, protocol, name, timeout=max(opts.timeout, app.DEFAULT_TIMEOUT)
+        )
 
     def do_ping(address: str) -> PingResult:
         try:
@@ -306,6 +357,8 @@ def default_adapters(opts: CheckOptions) -> Adapters:
         route=route.lookup,
         ping=do_ping,
         open_engine=open_engine,
+        arp=None if opts.connect else do_arp,
+        app=do_app if opts.app else None,
     )
 
 
@@ -322,3 +375,20 @@ def open_engine(force_connect: bool) -> EngineChoice:
         return EngineChoice(RawSynEngine())
     except NoPermission:
         return EngineChoice(ConnectEngine(), CONNECT_NOTE)
+
+
+# Past these, a run needs --yes: nobody scans a /16 by typo.
+MAX_ADDRESSES = 256
+MAX_PROBES = 100_000
+
+
+def oversized(addresses: int, ports: int) -> str | None:
+    """Why a run is too large to start unconfirmed, or None when it is not."""
+    probes = addresses * ports
+    if addresses > MAX_ADDRESSES or probes > MAX_PROBES:
+        return (
+            f"this run would probe {addresses} address{'es' if addresses != 1 else ''} x "
+            f"{ports} port{'s' if ports != 1 else ''} = {probes} probes "
+            f"(more than {MAX_ADDRESSES} addresses or {MAX_PROBES} probes)"
+        )
+    return None

@@ -480,3 +480,22 @@ def count_addresses(targets: Iterable[Target]) -> int:
         else:
             keys.add((target.address, target.zone))
     return len(keys)
+
+
+def read_targets_file(path: str) -> list[str]:
+    """Targets from a file (``--targets-file``): one per line or separated by spaces, ``#``
+    starts a comment. ``-`` reads standard input."""
+    import sys
+
+    try:
+        if path == "-":
+            text = sys.stdin.read()
+        else:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TargetError(f"cannot read targets file {path!r}: {exc}") from None
+    found = [word for line in text.splitlines() for word in line.split("#", 1)[0].split()]
+    if not found:
+        raise TargetError(f"targets file {path!r} names no target")
+    return found

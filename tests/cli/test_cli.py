@@ -1,0 +1,223 @@
+"""The command line over fake adapters: options reach the runner, reports reach stdout, and
+outcomes become the contract's exit codes. No packet is sent: the adapters are fakes and a
+test fails if a fake engine is asked to scan when it must not be."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from probe import cli, runner
+from probe.engine import EngineConfig, EngineRun, Job
+from probe.model import (
+    AnswerKind,
+    DnsResult,
+    DnsStatus,
+    PingResult,
+    PingStatus,
+    PortEvidence,
+    RouteResult,
+    RouteStatus,
+)
+
+ROUTE_OK = RouteResult(RouteStatus.OK, "eth0", "198.18.0.2", "198.18.0.1")
+
+
+class FakeEngine:
+    method = "syn"
+
+    def __init__(self, answers: dict[int, AnswerKind]) -> None:
+        self.answers = answers
+        self.jobs: list[Job] = []
+
+    def scan(self, jobs: Sequence[Job], config: EngineConfig, **_: Any) -> EngineRun:
+        self.jobs.extend(jobs)
+        ev = tuple(
+            PortEvidence(
+                j.address,
+                j.port,
+                "syn",
+                self.answers.get(j.port, AnswerKind.NONE),
+                1,
+                responder=j.address,
+                ttl=63,
+            )
+            for j in jobs
+        )
+        return EngineRun(ev)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
+    engine = FakeEngine({80: AnswerKind.SYN_ACK, 81: AnswerKind.RST})
+    state = {"route": ROUTE_OK}
+
+    def adapters(opts: runner.CheckOptions) -> runner.Adapters:
+        return runner.Adapters(
+            resolve=lambda name, ns, t, fams: DnsResult(DnsStatus.OK, ("198.18.1.10",)),
+            literal=lambda a: DnsResult(DnsStatus.LITERAL, (a,)),
+            route=lambda a: state["route"],
+            ping=lambda a: PingResult(PingStatus.OK, 3, 3, ttl=63),
+            open_engine=lambda force: runner.EngineChoice(engine),
+        )
+
+    monkeypatch.setattr(runner, "default_adapters", adapters)
+    engine.state = state  # type: ignore[attr-defined]
+    return engine
+
+
+def run(
+    args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["probe", *args])
+    with pytest.raises(SystemExit) as exc:
+        cli.main()
+    out, err = capsys.readouterr()
+    return int(exc.value.code or 0), out, err
+
+
+def test_all_open_exits_0(
+    fake: FakeEngine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(["check", "198.18.1.10", "-p", "80", "--json"], monkeypatch, capsys)
+    assert code == 0
+    assert json.loads(out)["targets"][0]["ports"][0]["state"] == "open"
+
+
+def test_a_refused_port_exits_1(
+    fake: FakeEngine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(["check", "198.18.1.10", "-p", "80,81", "--json"], monkeypatch, capsys)
+    assert code == 1
+    assert "port-refused" in {f["code"] for f in json.loads(out)["targets"][0]["findings"]}
+
+
+def test_no_route_anywhere_exits_3(
+    fake: FakeEngine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.state["route"] = RouteResult(RouteStatus.NO_ROUTE, detail="Network is unreachable")  # type: ignore[attr-defined]
+    code, out, _ = run(["check", "198.18.1.10", "-p", "80", "--json"], monkeypatch, capsys)
+    assert code == 3 and fake.jobs == []
+    assert json.loads(out)["targets"][0]["findings"][0]["code"] == "no-route"
+
+
+def test_default_ports_are_the_common_profile(
+    fake: FakeEngine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from probe.profiles import get_profile
+
+    run(["check", "198.18.1.10", "--json"], monkeypatch, capsys)
+    assert [j.port for j in fake.jobs] == [p.port for p in get_profile("common").requests()]
+
+
+def test_profile_and_ports_combine(
+    fake: FakeEngine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(["check", "198.18.1.10", "--profile", "mail", "-p", "6036", "--json"], monkeypatch, capsys)
+    ports = [j.port for j in fake.jobs]
+    assert 6036 in ports and 587 in ports and ports == sorted(ports)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["check", "198.18.1.10", "-p", "70000"], "70000"),
+        (["check", "198.18.1.10", "-p", "80-"], "80-"),
+        (["check", "300.1.1.1", "-p", "80"], "300.1.1.1"),
+        (["check", "198.18.1.10", "--profile", "nope"], "nope"),
+        (["check", "-p", "80"], "TARGET"),
+        (["check", "198.18.1.10", "-4", "-6"], "-4"),
+        (["check", "198.18.1.10", "--tries", "0"], "--tries"),
+    ],
+)
+def test_bad_input_is_exit_2_without_probing(
+    fake: FakeEngine,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    needle: str,
+) -> None:
+    code, out, err = run(args, monkeypatch, capsys)
+    assert code == 2 and out == "" and fake.jobs == []
+    assert needle in err and "Traceback" not in err
+
+
+def test_large_runs_need_yes_when_not_interactive(
+    fake: FakeEngine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: False)
+    code, out, err = run(["check", "198.18.1.0/23", "-p", "80"], monkeypatch, capsys)
+    assert out == ""
+    assert code == 2 and fake.jobs == []
+    assert "510 addresses" in err and "--yes" in err
+    code, _, _ = run(["check", "198.18.1.0/23", "-p", "80", "--yes", "--json"], monkeypatch, capsys)
+    assert len(fake.jobs) == 510 and code == 0
+
+
+def test_probe_count_guard(
+    fake: FakeEngine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: False)
+    code, _, err = run(["check", "198.18.1.10", "198.18.1.11", "-p", "all"], monkeypatch, capsys)
+    assert code == 2 and "131070 probes" in err and fake.jobs == []
+
+
+def test_oversized_rule() -> None:
+    assert runner.oversized(256, 390) is None
+    assert runner.oversized(1, 65535) is None
+    assert "257 addresses" in (runner.oversized(257, 1) or "")
+    assert "100001 probes" in (runner.oversized(1, 100_001) or "")
+
+
+def test_targets_file(
+    fake: FakeEngine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    listing = tmp_path / "hosts.txt"
+    listing.write_text("# office\n198.18.1.10  198.18.1.11 # two on a line\n\n198.18.1.12\n")
+    _, out, _ = run(
+        ["check", "198.18.1.9", "--targets-file", str(listing), "-p", "80", "--json"],
+        monkeypatch,
+        capsys,
+    )
+    assert [t["address"] for t in json.loads(out)["targets"]] == [
+        "198.18.1.9",
+        "198.18.1.10",
+        "198.18.1.11",
+        "198.18.1.12",
+    ]
+    missing = run(
+        ["check", "--targets-file", str(tmp_path / "nope"), "-p", "80"], monkeypatch, capsys
+    )
+    assert missing[0] == 2 and "nope" in missing[2]
+
+
+def test_version(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from probe import __version__
+
+    code, out, _ = run(["--version"], monkeypatch, capsys)
+    assert code == 0 and out.strip() == f"probe {__version__}"
+
+
+def test_help_does_not_import_scapy(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import subprocess
+
+    code = (
+        "import sys, probe.cli; sys.argv = ['probe', 'check', '--help']\n"
+        "try: probe.cli.main()\nexcept SystemExit: pass\nprint('scapy' in sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip().endswith("False")
+    assert "--ports" in proc.stdout and "Example" in proc.stdout
