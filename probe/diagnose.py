@@ -22,7 +22,8 @@ Across targets: ``diagnose_family`` compares the IPv4 and IPv6 addresses of one 
 (``family-mismatch``); ``attach_family_findings`` adds its findings to the reports.
 
 Exit status: ``has_problem(findings)`` is true when any finding is an error or a warning.
-Info findings (``icmp-blocked``: ping filtered but the ports answer) are remarks, not
+Info findings (``icmp-blocked``: ping filtered but the ports answer; ``mss-clamped`` /
+``tcp-options-stripped`` when every port of the host shows the same oddity) are remarks, not
 problems. Because every non-open port gets an error finding, "no problem" implies "every
 probed port open", the contract's exit status 0.
 """
@@ -34,6 +35,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Final
 
+from probe import middlebox
 from probe.classify import connect_errnos, hops_from_ttl, reason_text
 from probe.model import (
     DnsResult,
@@ -417,7 +419,13 @@ def host_down_on_link(t: TargetReport, ctx: Context) -> Finding | None:
         return None
     asked = "no neighbour advertisement" if t.family == 6 else "no ARP reply"
     iface = f" on {t.route.interface}" if t.route is not None and t.route.interface else ""
-    evidence = [f"{asked} for {ctx.host}{iface} (it is on the client's own network segment)"]
+    arp = t.arp
+    tried = ""
+    if arp is not None and arp.requests:
+        what = "neighbour solicitations" if t.family == 6 else "ARP requests"
+        tried = f" to {arp.requests} {what} within {arp.wait_s:g} s"
+    segment = "(it is on the client's own network segment)"
+    evidence = [f"{asked} for {ctx.host}{iface}{tried} {segment}"]
     evidence.append(_ping_line(t.ping))
     ports = _numbers(t.ports)
     if ports:
@@ -633,6 +641,13 @@ def port_refused_by_middlebox(t: TargetReport, ctx: Context) -> Finding | None:
                 f"{ref.what} with {_ttl(ref.ttl)}; RST on {nums} with {_ttl(p.ttl)}: "
                 f"{_hop_gap(ref.hops - hops_from_ttl(p.ttl), 'closer')}"
             )
+    # The proof (TTL-limited SYNs, when sent), forged SYN/ACKs, odd IP IDs: middlebox.py.
+    own = [
+        p
+        for p in (*ctx.state(PortState.OPEN), *ctx.host_refused)
+        if p.responder is None or t.address is None or _same_address(p.responder, t.address)
+    ]
+    evidence += middlebox.evidence_lines(t, ps, own)
     opened = _numbers(ctx.state(PortState.OPEN))
     it = _verb(ports, "it", "them")
     if opened:
@@ -837,7 +852,14 @@ def app_silent(t: TargetReport, ctx: Context) -> Finding | None:
         shake = f"connect() to {p.port} succeeded" if ctx.connect else f"SYN/ACK on {p.port}"
         line = f"{shake}, then no answer to the {p.app.protocol} hello"
         evidence.append(f"{line} ({p.app.detail})" if p.app.detail else line)
-    protocols = ", ".join(dict.fromkeys(p.app.protocol for p in ps if p.app is not None))
+    named = [p.app.protocol for p in ps if p.app is not None and p.app.protocol != "generic"]
+    protocols = ", ".join(dict.fromkeys(named))
+    speaks = (
+        f"check that {_ports(ports)} really speaks {protocols} (for example TLS versus plain HTTP)"
+        if protocols
+        else f"find out which protocol {_ports(ports)} should speak and try its hello with "
+        "--app-protocol (probe waited for a greeting, then tried HTTP)"
+    )
     return Finding(
         code="app-silent",
         severity=ERROR,
@@ -848,11 +870,266 @@ def app_silent(t: TargetReport, ctx: Context) -> Finding | None:
         next_steps=(
             f"check the application on {ctx.host}: is the process alive but stuck (its logs, "
             "CPU, memory, connection limits)?",
-            f"check that {_ports(ports)} really speaks {protocols} (for example TLS versus "
-            "plain HTTP)",
+            speaks,
             "if a load balancer or proxy is in front, check that it has a healthy backend: it "
             "accepts connections even when it has nowhere to send them",
         ),
+    )
+
+
+def app_error(t: TargetReport, ctx: Context) -> Finding | None:
+    """app-error: the handshake completes but the protocol hello fails: the service refuses
+    the client, speaks another protocol, or a TLS handshake fails."""
+    ps = tuple(
+        p for p in ctx.state(PortState.OPEN) if p.app is not None and p.app.status == "error"
+    )
+    if not ps:
+        return None
+    ports = _numbers(ps)
+    evidence = []
+    for p in ps:
+        assert p.app is not None
+        line = f"the {p.app.protocol} hello on {p.port}: {p.app.detail or 'failed'}"
+        evidence.append(f'{line}; it said "{p.app.banner}"' if p.app.banner else line)
+    protocols = ", ".join(dict.fromkeys(p.app.protocol for p in ps if p.app is not None))
+    return Finding(
+        code="app-error",
+        severity=WARNING,
+        ports=ports,
+        summary=f"{_cap(_ports(ports))} on {ctx.host} {_verb(ports, 'accepts', 'accept')} the "
+        f"connection but the {protocols} hello fails: the service refuses this client, or "
+        "speaks another protocol than expected.",
+        evidence=tuple(evidence),
+        next_steps=(
+            f"check which service really listens on {_ports(ports)} (ss -ltnp on {ctx.host}); "
+            "try another hello with --app-protocol",
+            "if the server refused the client (too many connections, access denied), check "
+            "the service's connection limits and access lists",
+        ),
+    )
+
+
+_CERT_WORDS: Final[Mapping[str, str]] = {
+    "expired": "has expired",
+    "not yet valid": "is not valid yet",
+    "name mismatch": "does not cover the name {name}",
+}
+
+
+def tls_certificate(t: TargetReport, ctx: Context) -> Finding | None:
+    """tls-certificate: the certificate has expired, is not valid yet, or does not cover
+    the name the client asked for (read with verification off, judged here)."""
+    ps = tuple(p for p in ctx.state(PortState.OPEN) if p.app is not None and p.app.cert_problems)
+    if not ps:
+        return None
+    ports = _numbers(ps)
+    problems = list(dict.fromkeys(c for p in ps if p.app is not None for c in p.app.cert_problems))
+    evidence: list[str] = []
+    for p in ps:
+        a = p.app
+        assert a is not None
+        line = f"TLS on {p.port}: certificate {a.cert_subject or '(no subject)'}"
+        if a.cert_issuer:
+            line += f", issued by {a.cert_issuer}"
+        if a.cert_not_after:
+            line += f", valid until {a.cert_not_after}"
+        if a.cert_names:
+            line += f", names {', '.join(a.cert_names)}"
+        evidence.append(f"{line}: {', '.join(a.cert_problems)}")
+    clauses = [_CERT_WORDS.get(c, c).format(name=t.input) for c in problems]
+    steps: list[str] = []
+    if "expired" in problems:
+        steps.append(f"renew the certificate on {ctx.host} and reload the service")
+    if "name mismatch" in problems:
+        steps.append(
+            f"install a certificate whose subjectAltName covers {t.input}, or connect with a "
+            "name the certificate covers"
+        )
+        steps.append(
+            "if the server hosts several sites, check that it picks the right certificate for "
+            "this name (SNI, virtual host configuration)"
+        )
+    if "expired" in problems or "not yet valid" in problems:
+        steps.append("check the date and time of this computer and of the server")
+    return Finding(
+        code="tls-certificate",
+        severity=ERROR,
+        ports=ports,
+        summary=f"The TLS certificate on {_ports(ports)} of {ctx.host} {' and '.join(clauses)}: "
+        "browsers and other clients that verify it refuse the connection.",
+        evidence=tuple(evidence),
+        next_steps=tuple(steps),
+    )
+
+
+# --------------------------------------------------------------------------- rules: TCP options
+
+# What a SYN/ACK announces on a plain Ethernet path: MTU 1500 less the IP and TCP headers.
+_ETHERNET_MSS: Final[Mapping[int, int]] = {4: 1460, 6: 1440}
+
+# IPv4 MSS values that name their usual cause (IPv6: 20 bytes less).
+_MSS_CAUSES: Final[Mapping[int, str]] = {
+    1452: "PPPoE (MTU 1492, DSL lines)",
+    1436: "a GRE tunnel (MTU 1476)",
+    1380: "a Cisco ASA's default MSS rewrite, or WireGuard (MTU 1420)",
+    536: "the TCP default, used when no MSS is announced",
+}
+
+# What our SYN offers (engine/raw.py), so that its absence in the SYN/ACK means something.
+_OFFERED = "our SYN offered MSS 1460, SACK, timestamps and window scale 7"
+
+
+def _mss(p: PortResult) -> int:
+    assert p.tcp_options is not None and p.tcp_options.mss is not None
+    return p.tcp_options.mss
+
+
+def mss_clamped(t: TargetReport, ctx: Context) -> Finding | None:
+    """mss-clamped: SYN/ACKs announce an MSS below the Ethernet one (1460, IPv6 1440): a
+    tunnel or VPN on the way, or a device rewriting the MSS."""
+    family = t.family or 4
+    base = _ETHERNET_MSS[family]
+    known = [
+        p
+        for p in ctx.state(PortState.OPEN)
+        if p.tcp_options is not None and p.tcp_options.mss is not None
+    ]
+    low = [p for p in known if _mss(p) < base]
+    if not low:
+        return None
+    ports = _numbers(low)
+    evidence = []
+    for g in _group(low, _mss):
+        mss = _mss(g[0])
+        cause = _MSS_CAUSES.get(mss + (20 if family == 6 else 0))
+        typical = f" (typical of {cause})" if cause else ""
+        evidence.append(
+            f"SYN/ACK on {port_list(_numbers(g))} announces MSS {mss}: {base - mss} bytes less "
+            f"than the {base} of an IPv{family} path with MTU 1500{typical}"
+        )
+    normal = [p for p in known if _mss(p) >= base]
+    if normal:
+        sizes = "/".join(str(m) for m in sorted({_mss(p) for p in normal}))
+        evidence.append(f"SYN/ACK on {port_list(_numbers(normal))} announces MSS {sizes}")
+        summary = (
+            f"{_cap(_ports(ports))} on {ctx.host} {_verb(ports, 'announces', 'announce')} a "
+            "smaller MSS than the host's other ports: a device in front of "
+            f"{_verb(ports, 'that port', 'those ports')} (load balancer, proxy, firewall) "
+            "rewrites the handshake."
+        )
+    else:
+        sizes = "/".join(str(m) for m in sorted({_mss(p) for p in low}))
+        summary = (
+            f"The server announces MSS {sizes}, not the {base} of a plain Ethernet path: the "
+            "path goes through a tunnel or VPN (PPPoE, IPsec, GRE), or a firewall rewrites "
+            "the MSS."
+        )
+    probe_size = 1472 if family == 4 else 1452  # fills a 1500-byte packet with ICMP headers
+    six = " -6" if family == 6 else ""
+    first = (
+        "capture on the server: if its own SYN/ACK on "
+        f"{port_list(ports)} announces {base}, a device on the way rewrites it"
+        if normal
+        else "usually harmless and often deliberate: the clamp keeps packets small enough for "
+        "the tunnel on the way"
+    )
+    return Finding(
+        code="mss-clamped",
+        severity=WARNING if normal else INFO,
+        ports=ports,
+        summary=summary,
+        evidence=(*evidence, _OFFERED),
+        next_steps=(
+            first,
+            "if small requests work but large transfers stall (pages half load, copies hang), "
+            f"check the path MTU: ping{six} -M do -s {probe_size} {ctx.host} (Windows: ping "
+            f"-f -l {probe_size} {ctx.host}) must not say 'message too long'",
+            "if no tunnel is expected on this path, look for a firewall rewriting the MSS "
+            "(Cisco ASA: sysopt connection tcpmss; iptables TCPMSS; nftables maxseg size set)",
+        ),
+    )
+
+
+def _features(p: PortResult) -> dict[str, bool]:
+    o = p.tcp_options
+    assert o is not None
+    return {
+        "SACK": o.sack_permitted,
+        "timestamps": o.timestamps,
+        "window scaling": o.wscale is not None,
+    }
+
+
+def _and(words: Sequence[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def tcp_options_stripped(t: TargetReport, ctx: Context) -> Finding | None:
+    """tcp-options-stripped: a SYN/ACK without SACK, timestamps or window scaling where the
+    host's other ports have them (a device in front of those ports), or none of the three
+    on any port (an old stack, or a firewall normalising options). Timestamps missing
+    everywhere alone is Windows' default and no finding."""
+    known = [p for p in ctx.state(PortState.OPEN) if p.tcp_options is not None]
+    if not known:
+        return None
+    feats = {p.port: _features(p) for p in known}
+    somewhere = {n for f in feats.values() for n, on in f.items() if on}
+    lacking: dict[int, tuple[str, ...]] = {}
+    for p in known:
+        missing = tuple(n for n, on in feats[p.port].items() if not on and n in somewhere)
+        if missing:
+            lacking[p.port] = missing
+    bare = () if somewhere else _numbers(known)
+    if not lacking and not bare:
+        return None
+    ports = tuple(sorted({*lacking, *bare}))
+    evidence: list[str] = []
+    if lacking:
+        having = _numbers(p for p in known if p.port not in lacking)
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for port, missing in lacking.items():
+            groups.setdefault(missing, []).append(port)
+        for missing, nums in groups.items():
+            others = f"which the SYN/ACK on {port_list(having)} has" if having else ""
+            evidence.append(
+                f"SYN/ACK on {port_list(nums)} without {_and(missing)}"
+                + (f", {others}" if others else "")
+            )
+        summary = (
+            f"The handshake on {_ports(ports)} of {ctx.host} lacks TCP options "
+            f"({_and(list(dict.fromkeys(n for m in lacking.values() for n in m)))}) that the "
+            "host's other ports announce: a device in front of "
+            f"{_verb(ports, 'that port', 'those ports')} (load balancer, proxy, firewall) "
+            "answers or rewrites the handshake."
+        )
+        steps = [
+            "capture on the server: if its own SYN/ACK carries the options, a device on the way "
+            "strips them (firewall TCP normalisation such as a Cisco ASA tcp-map, or a load "
+            "balancer's TCP profile)",
+            f"probe trace {ctx.host} --port {ports[0]} shows the hops in front of the port",
+        ]
+    else:
+        evidence.append(
+            f"SYN/ACK on {port_list(bare)} with none of SACK, timestamps or window scaling"
+        )
+        summary = (
+            f"{ctx.host} answers the handshake without SACK, timestamps or window scaling: an "
+            "old or embedded TCP stack, or a firewall stripping TCP options; connections work "
+            "but are slow on long or lossy paths."
+        )
+        steps = [
+            "if the server runs a general-purpose OS, check its TCP settings (Linux: sysctl "
+            "net.ipv4.tcp_sack, tcp_timestamps, tcp_window_scaling; Windows: netsh int tcp "
+            "show global)",
+            "otherwise look for a firewall normalising TCP options on the way",
+        ]
+    return Finding(
+        code="tcp-options-stripped",
+        severity=WARNING if lacking else INFO,
+        ports=ports,
+        summary=summary,
+        evidence=(*evidence, _OFFERED),
+        next_steps=tuple(steps),
     )
 
 
@@ -874,6 +1151,10 @@ RULES: Final[tuple[Rule, ...]] = (
     port_filtered,
     partial_reachability,
     app_silent,
+    app_error,
+    tls_certificate,
+    mss_clamped,
+    tcp_options_stripped,
 )
 
 

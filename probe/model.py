@@ -114,6 +114,9 @@ class ArpResult:
     """Who answers ARP (IPv6: neighbour solicitation) for an on-link target."""
 
     macs: tuple[str, ...] = ()
+    requests: int = 0  # ARP requests / neighbour solicitations sent
+    wait_s: float = 0.0  # how long answers were collected
+    interface: str | None = None
 
 
 # --------------------------------------------------------------------------- SYN evidence
@@ -181,6 +184,13 @@ class AppResult:
     protocol: str
     banner: str | None = None
     detail: str | None = None
+    # TLS only: what the handshake showed (the certificate is read, not verified).
+    tls_version: str | None = None  # "TLSv1.3"
+    cert_subject: str | None = None  # RFC 4514: "CN=web.example,O=Example"
+    cert_issuer: str | None = None
+    cert_not_after: str | None = None  # ISO 8601 UTC: "2030-01-01T00:00:00Z"
+    cert_names: tuple[str, ...] = ()  # subjectAltName DNS names and IP addresses
+    cert_problems: tuple[str, ...] = ()  # "expired", "not yet valid", "name mismatch"
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +247,8 @@ class TargetReport:
     arp: ArpResult | None = None
     ports: tuple[PortResult, ...] = ()
     findings: tuple[Finding, ...] = ()
+    # TTL-limited SYNs sent after the scan to prove who sent a RST (middlebox.py)
+    confirmations: tuple[PortEvidence, ...] = ()
 
     @property
     def family(self) -> int | None:
@@ -250,5 +262,56 @@ class Report:
     targets: tuple[TargetReport, ...]
     mode: str = "syn"  # "syn" (raw packets) or "connect" (fallback, less evidence)
     notes: tuple[str, ...] = ()  # run-wide remarks, e.g. what the connect fallback cannot see
+    interrupted: bool = False
+    version: int = 1
+
+
+# --------------------------------------------------------------------------- trace
+
+
+@dataclass(frozen=True, slots=True)
+class Hop:
+    """One TTL of a TCP traceroute: what came back to the SYNs sent with that TTL.
+
+    ``kind`` is "time-exceeded" (a router on the way), "syn-ack", "rst", "rejected" or
+    "unreachable" (an ICMP error; ``reason`` says which, as in PortResult), or "none".
+    ``reply_ttl`` is the TTL the answer arrived with.
+    """
+
+    ttl: int
+    kind: str
+    responder: str | None = None
+    rtt_ms: float | None = None
+    reason: str | None = None
+    reply_ttl: int | None = None
+    tries: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TraceVerdict:
+    """Where the SYN stopped: the port's state at the end of the path and one sentence.
+    ``state`` is None when nothing was traced (DNS failed, no route)."""
+
+    state: PortState | None
+    summary: str
+    last_responder: str | None = None
+    stopped_at_ttl: int | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TraceReport:
+    """``probe trace``: one target, one port, the hops in TTL order and the verdict.
+    ``findings`` holds the DNS or route finding when the trace could not start."""
+
+    input: str
+    address: str | None
+    port: int
+    dns: DnsResult
+    verdict: TraceVerdict
+    route: RouteResult | None = None
+    hops: tuple[Hop, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    max_hops: int = 30
     interrupted: bool = False
     version: int = 1

@@ -35,6 +35,7 @@ from probe.model import (
     Report,
     RouteResult,
     RouteStatus,
+    Severity,
     Target,
     TargetReport,
 )
@@ -144,7 +145,13 @@ def run_check(targets: Sequence[Target], opts: CheckOptions, io: Adapters) -> Re
             apps = _hellos(run, opts, io.app, pool, names)
     except KeyboardInterrupt:
         interrupted = True
-    pool.shutdown(wait=not interrupted, cancel_futures=True)
+    # Cancel what has not started only on Ctrl-C: hellos submitted just before this line
+    # (and pings/ARPs of many targets) may still be queued, and must run to the end.
+    try:
+        pool.shutdown(wait=not interrupted, cancel_futures=interrupted)
+    except KeyboardInterrupt:  # Ctrl-C while waiting for them: report what has finished
+        interrupted = True
+        pool.shutdown(wait=False, cancel_futures=True)
     services = {p.port: p.service for p in opts.ports}
     reports = [_report(w, run, services, mode, opts.timeout, apps) for w in works]
     reports = [middlebox.attach(r, proofs, mode, opts.timeout) for r in reports]
@@ -281,12 +288,15 @@ def _middlebox_proofs(
             jobs += middlebox.plan(w.address or "", mine, ping)
     if not jobs:
         return {}
-    return middlebox.by_address(engine.scan(jobs, cfg, packet_log=packet_log).evidence)
+    proof = engine.scan(jobs, cfg, packet_log=packet_log)
+    if proof.interrupted:
+        raise KeyboardInterrupt  # Ctrl-C during the proof: the report is marked interrupted
+    return middlebox.by_address(proof.evidence)
 
 
 def exit_status(report: Report) -> ExitStatus:
-    """0 when every probed port of every target is open; 3 when nothing could be probed
-    for lack of a route; 130 when interrupted; 1 otherwise."""
+    """0 when every probed port of every target is open and no error was found; 3 when
+    nothing could be probed for lack of a route; 130 when interrupted; 1 otherwise."""
     if report.interrupted:
         return ExitStatus.INTERRUPTED
     targets = report.targets
@@ -300,6 +310,10 @@ def exit_status(report: Report) -> ExitStatus:
         if t.route is not None and t.route.status is not RouteStatus.OK:
             return ExitStatus.PROBLEM
         if not t.ports or any(p.state is not PortState.OPEN for p in t.ports):
+            return ExitStatus.PROBLEM
+        # Every port open, yet an error stands (duplicate IP, silent application, bad
+        # certificate): that is still a problem found.
+        if any(f.severity is Severity.ERROR for f in t.findings):
             return ExitStatus.PROBLEM
     return ExitStatus.OK
 

@@ -8,6 +8,7 @@ default can be overridden. Nothing here touches the network.
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import EllipsisType
 from typing import Any
 
@@ -178,3 +179,68 @@ class Factories:
 @pytest.fixture
 def mk() -> type[Factories]:
     return Factories
+
+
+# --------------------------------------------------------------------------- TLS certificates
+
+
+class CertFactory:
+    """Self-signed certificates made at test time (``cryptography``), written as PEM files:
+    ``make_cert(("web.probe.test",), days=(-10, -1))`` is a certificate that expired
+    yesterday. ``days`` is (not before, not after) relative to now."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.count = 0
+
+    def __call__(
+        self,
+        names: tuple[str, ...] = ("web.probe.test",),
+        *,
+        days: tuple[float, float] = (-1, 30),
+        common_name: str | None = None,
+        ips: tuple[str, ...] = (),
+    ) -> tuple[Path, Path]:
+        import datetime
+        import ipaddress
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        cn = common_name or (names[0] if names else "probe test")
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+        now = datetime.datetime.now(datetime.UTC)
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now + datetime.timedelta(days=days[0]))
+            .not_valid_after(now + datetime.timedelta(days=days[1]))
+        )
+        alt: list[x509.GeneralName] = [x509.DNSName(n) for n in names]
+        alt += [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
+        if alt:
+            builder = builder.add_extension(x509.SubjectAlternativeName(alt), critical=False)
+        cert = builder.sign(key, hashes.SHA256())
+        self.count += 1
+        cert_path = self.directory / f"cert{self.count}.pem"
+        key_path = self.directory / f"key{self.count}.pem"
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        key_path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        return cert_path, key_path
+
+
+@pytest.fixture(scope="session")
+def make_cert(tmp_path_factory: pytest.TempPathFactory) -> CertFactory:
+    return CertFactory(tmp_path_factory.mktemp("certs"))

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -300,6 +300,35 @@ class Lab:
     def flush_client_neighbours(self) -> None:
         """Forget the client's ARP/ND cache, so the next probe resolves on-link hosts anew."""
         self.exec(self.client_ns, "ip", "neigh", "flush", "all")
+
+    @contextlib.contextmanager
+    def extra_server(self, ns: str, *listen: str, extra: Sequence[str] = ()) -> Iterator[None]:
+        """A servers.py of a test's own in ``ns`` (``mode@host:port`` specs), listening on
+        entry and stopped (by its pid) on exit."""
+        argv = [sys.executable, str(SERVERS_PY), "--name", "extra", *extra]
+        for spec in listen:
+            argv += ["--listen", spec]
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", ns, *argv],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=_set_pdeathsig,
+        )
+        try:
+            assert proc.stdout is not None
+            ready = proc.stdout.readline().strip()  # servers.py prints READY or exits
+            if ready != "READY":
+                _stop(proc)
+                err = proc.stderr.read() if proc.stderr else ""
+                raise LabError(f"extra server {' '.join(listen)} failed: {err.strip()[-2000:]}")
+            yield
+        finally:
+            _stop(proc)
+            for stream in (proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()
 
     # ----------------------------------------------------------------- building
 

@@ -8,6 +8,7 @@ Modes:
   banner    sends ``SSH-2.0-probe-lab\\r\\n`` on accept, then waits (bounded) for the peer
   silent    accepts and never sends; keeps the connection open up to --hold seconds
   plain     accepts and closes at once
+  tls       http inside TLS, with the certificate and key of --cert / --key (PEM files)
   servfail  UDP: answers every DNS query with SERVFAIL (the lab's broken upstream)
 
 Prints ``READY`` on stdout once every socket listens, then closes stdout. Exits on SIGTERM,
@@ -25,6 +26,7 @@ import ctypes
 import os
 import signal
 import socket
+import ssl
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -46,7 +48,7 @@ def parse_listen(spec: str) -> tuple[str, str, int]:
         host, _, port = rest[1:].partition("]:")
     else:
         host, _, port = rest.rpartition(":")
-    if mode not in {"http", "banner", "silent", "plain", "servfail"} or not host:
+    if mode not in {"http", "banner", "silent", "plain", "servfail", "tls"} or not host:
         raise argparse.ArgumentTypeError(f"bad listen spec {spec!r}")
     return mode, host, int(port)
 
@@ -84,7 +86,7 @@ async def drain_until_eof(reader: asyncio.StreamReader, limit_s: float) -> None:
 def make_handler(mode: str, name: str, hold: float) -> Handler:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            if mode == "http":
+            if mode in ("http", "tls"):  # tls: the handshake is done before the handler runs
                 try:
                     await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), REQUEST_TIMEOUT)
                 except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
@@ -160,6 +162,14 @@ def listening_socket(host: str, port: int, kind: socket.SocketKind) -> socket.so
     return sock
 
 
+def tls_context(cert: str | None, key: str | None) -> ssl.SSLContext:
+    if not cert or not key:
+        raise SystemExit("the tls mode needs --cert and --key")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    return ctx
+
+
 def die_with_parent() -> int:
     """Ask the kernel for SIGTERM when the parent dies; return the parent's pid to watch."""
     parent = os.getppid()
@@ -185,7 +195,9 @@ async def serve(args: argparse.Namespace, parent: int) -> None:
             closers.append(transport.close)
         else:
             sock = listening_socket(host, port, socket.SOCK_STREAM)
-            server = await asyncio.start_server(make_handler(mode, args.name, args.hold), sock=sock)
+            handler = make_handler(mode, args.name, args.hold)
+            tls = tls_context(args.cert, args.key) if mode == "tls" else None
+            server = await asyncio.start_server(handler, sock=sock, ssl=tls)
             closers.append(server.close)
 
     print("READY", flush=True)
@@ -207,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--hold", type=float, default=60.0, help="silent/banner: max seconds")
     parser.add_argument("--lifetime", type=float, default=3600.0, help="exit after this long")
+    parser.add_argument("--cert", help="tls: the certificate (PEM)")
+    parser.add_argument("--key", help="tls: its private key (PEM)")
     args = parser.parse_args(argv)
     parent = die_with_parent()
     asyncio.run(serve(args, parent))

@@ -178,6 +178,15 @@ PORT_UNREACH_PORT = 8444  # router rejects ->srv with ICMP port unreachable (v4 
 CAM_HTTP_PORT = 80  # DNAT 198.18.2.1:80 -> cam:80
 CAM_UNFORWARDED_PORT = 6036  # cam listens, but the router does not forward: router's RST
 SPARE_PORT = 9999  # free on every host: for tests that start servers of their own
+# srv ports that test_app_lab.py / test_options_lab.py open for their own servers (not
+# listening otherwise): TLS with a good, an expired and a name-mismatched certificate for
+# NAME_WEB; and a port whose SYN/ACKs the router rewrites (MSS 1360, SACK and timestamps
+# removed) while the tests run.
+TLS_GOOD_PORT = 9441
+TLS_EXPIRED_PORT = 9442
+TLS_MISMATCH_PORT = 9443
+OPTIONS_REWRITTEN_PORT = 9445
+REWRITTEN_MSS = 1360
 
 HTTP_SERVER_HEADER = "Server: probe-lab"
 SSH_BANNER = "SSH-2.0-probe-lab\r\n"

@@ -22,7 +22,16 @@ from probe.diagnose import (
     port_list,
     worst_severity,
 )
-from probe.model import DnsStatus, Finding, PortState, Severity, TargetReport
+from probe.model import (
+    AppResult,
+    ArpResult,
+    DnsStatus,
+    Finding,
+    PortState,
+    Severity,
+    TargetReport,
+    TcpOptions,
+)
 
 ROUTER = "198.18.0.1"
 V6 = "2001:db8::7"
@@ -666,6 +675,10 @@ def test_rule_order() -> None:
         "port_filtered",
         "partial_reachability",
         "app_silent",
+        "app_error",
+        "tls_certificate",
+        "mss_clamped",
+        "tcp_options_stripped",
     ]
 
 
@@ -787,3 +800,270 @@ def test_worst_severity_and_has_problem(
     findings = [Finding("x", s, "s.") for s in severities]
     assert worst_severity(findings) == worst
     assert has_problem(findings) is problem
+
+
+# --------------------------------------------------------------------------- handshake options
+
+FULL = {"mss": 1460, "wscale": 7, "sack_permitted": True, "timestamps": True}
+
+
+def opened(mk: Any, port: int, **options: Any) -> Any:
+    """An open port whose SYN/ACK carried ``options`` (over the full Linux set)."""
+    return mk.port(port, "open", tcp_options=TcpOptions(**{**FULL, **options}))
+
+
+def test_mss_clamped_on_every_port_is_a_remark(mk: Any) -> None:
+    t = mk.target(opened(mk, 80, mss=1380), opened(mk, 443, mss=1380))
+    f = by_code(diagnose(t))["mss-clamped"]
+    assert (f.severity, f.ports) == (Severity.INFO, (80, 443))
+    assert "MSS 1380" in f.summary and "tunnel" in f.summary
+    assert "80, 443 announces MSS 1380: 80 bytes less than the 1460" in f.evidence[0]
+    assert "Cisco ASA" in f.evidence[0]
+    assert any("ping -M do -s 1472 198.18.2.1" in s for s in f.next_steps)
+    assert not has_problem(diagnose(t))
+
+
+def test_mss_clamped_on_some_ports_points_at_a_device_in_front(mk: Any) -> None:
+    t = mk.target(opened(mk, 80), opened(mk, 9445, mss=1360))
+    f = by_code(diagnose(t))["mss-clamped"]
+    assert (f.severity, f.ports) == (Severity.WARNING, (9445,))
+    assert "device in front of that port" in f.summary
+    assert "SYN/ACK on 80 announces MSS 1460" in f.evidence
+
+
+@pytest.mark.parametrize(
+    ("address", "mss", "clamped"),
+    [
+        ("198.18.2.1", 1460, False),
+        ("198.18.2.1", 8960, False),  # jumbo frames: bigger is fine
+        ("198.18.2.1", 1459, True),
+        (V6, 1440, False),
+        (V6, 1432, True),  # PPPoE on IPv6
+        ("198.18.2.1", None, False),  # no MSS option: the stripping rule's business
+    ],
+)
+def test_mss_baseline_per_family(mk: Any, address: str, mss: int | None, clamped: bool) -> None:
+    t = mk.target(opened(mk, 80, mss=mss), address=address)
+    assert ("mss-clamped" in by_code(diagnose(t))) is clamped
+
+
+def test_mss_clamped_ipv6_names_pppoe(mk: Any) -> None:
+    t = mk.target(opened(mk, 80, mss=1432), address=V6)
+    f = by_code(diagnose(t))["mss-clamped"]
+    assert "1440 of an IPv6 path" in f.evidence[0] and "PPPoE" in f.evidence[0]
+    assert any(f"ping -6 -M do -s 1452 {V6}" in s for s in f.next_steps)
+
+
+def test_options_stripped_on_one_port(mk: Any) -> None:
+    bare = {"wscale": None, "sack_permitted": False, "timestamps": False}
+    t = mk.target(opened(mk, 80), opened(mk, 443), opened(mk, 9445, **bare))
+    f = by_code(diagnose(t))["tcp-options-stripped"]
+    assert (f.severity, f.ports) == (Severity.WARNING, (9445,))
+    assert f.evidence[0] == (
+        "SYN/ACK on 9445 without SACK, timestamps and window scaling, which the SYN/ACK on "
+        "80, 443 has"
+    )
+    assert "our SYN offered" in f.evidence[-1]
+    assert "device in front of that port" in f.summary
+    assert any("probe trace 198.18.2.1 --port 9445" in s for s in f.next_steps)
+
+
+def test_options_stripped_groups_by_what_is_missing(mk: Any) -> None:
+    t = mk.target(
+        opened(mk, 80),
+        opened(mk, 81, sack_permitted=False),
+        opened(mk, 82, sack_permitted=False),
+        opened(mk, 83, timestamps=False),
+    )
+    f = by_code(diagnose(t))["tcp-options-stripped"]
+    assert f.ports == (81, 82, 83)
+    assert f.evidence[:2] == (
+        "SYN/ACK on 81-82 without SACK, which the SYN/ACK on 80 has",
+        "SYN/ACK on 83 without timestamps, which the SYN/ACK on 80 has",
+    )
+    assert "(SACK and timestamps)" in f.summary
+
+
+def test_no_options_anywhere_is_a_remark_about_the_stack(mk: Any) -> None:
+    bare = {"mss": 536, "wscale": None, "sack_permitted": False, "timestamps": False}
+    t = mk.target(opened(mk, 80, **bare), opened(mk, 554, **bare))
+    f = by_code(diagnose(t))["tcp-options-stripped"]
+    assert (f.severity, f.ports) == (Severity.INFO, (80, 554))
+    assert "old or embedded TCP stack" in f.summary
+    assert any("tcp_sack" in s for s in f.next_steps)
+
+
+def test_windows_without_timestamps_is_normal(mk: Any) -> None:
+    t = mk.target(opened(mk, 80, timestamps=False), opened(mk, 3389, timestamps=False))
+    assert diagnose(t) == ()
+
+
+def test_no_options_rules_without_syn_ack_options(mk: Any) -> None:
+    # connect() fallback or options not recorded: nothing to judge.
+    t = mk.target(mk.connect_port(80), mk.connect_port(443))
+    assert diagnose(t, mode="connect") == ()
+
+
+# --------------------------------------------------------------------------- TLS and app errors
+
+
+def tls(problems: tuple[str, ...]) -> AppResult:
+    return AppResult(
+        "answered",
+        "tls",
+        detail="TLSv1.3, certificate web.example",
+        tls_version="TLSv1.3",
+        cert_subject="CN=other.example",
+        cert_issuer="CN=Lab CA",
+        cert_not_after="2020-01-01T00:00:00Z",
+        cert_names=("other.example", "*.other.example"),
+        cert_problems=problems,
+    )
+
+
+def test_tls_certificate_expired_and_mismatched(mk: Any) -> None:
+    t = mk.target(
+        mk.port(443, app=tls(("expired", "name mismatch"))),
+        mk.port(80, app=AppResult("answered", "http", "HTTP/1.1 200 OK")),
+        input="web.example",
+    )
+    findings = diagnose(t)
+    f = by_code(findings)["tls-certificate"]
+    assert (f.severity, f.ports) == (Severity.ERROR, (443,))
+    assert f.summary == (
+        "The TLS certificate on port 443 of 198.18.2.1 has expired and does not cover the name "
+        "web.example: browsers and other clients that verify it refuse the connection."
+    )
+    assert f.evidence == (
+        "TLS on 443: certificate CN=other.example, issued by CN=Lab CA, valid until "
+        "2020-01-01T00:00:00Z, names other.example, *.other.example: expired, name mismatch",
+    )
+    steps = " ".join(f.next_steps)
+    assert "renew" in steps and "subjectAltName covers web.example" in steps
+    assert "date and time" in steps
+    assert has_problem(findings)
+
+
+def test_tls_certificate_not_yet_valid_suggests_the_clock(mk: Any) -> None:
+    t = mk.target(mk.port(443, app=tls(("not yet valid",))))
+    f = by_code(diagnose(t))["tls-certificate"]
+    assert "is not valid yet" in f.summary
+    assert f.next_steps == ("check the date and time of this computer and of the server",)
+
+
+def test_good_certificate_is_no_finding(mk: Any) -> None:
+    assert diagnose(mk.target(mk.port(443, app=tls(())))) == ()
+
+
+def test_app_error_quotes_what_the_server_said(mk: Any) -> None:
+    refused = AppResult("error", "smtp", "421 too busy", "the smtp server refuses the connection")
+    t = mk.target(mk.port(25, app=refused), mk.port(80, app="answered"))
+    f = by_code(diagnose(t))["app-error"]
+    assert (f.severity, f.ports) == (Severity.WARNING, (25,))
+    assert "smtp hello fails" in f.summary
+    assert f.evidence == (
+        'the smtp hello on 25: the smtp server refuses the connection; it said "421 too busy"',
+    )
+    assert any("--app-protocol" in s for s in f.next_steps)
+
+
+def test_app_answered_is_no_finding(mk: Any) -> None:
+    assert diagnose(mk.target(mk.port(22, app="answered"))) == ()
+
+
+def test_host_down_on_link_counts_the_requests(mk: Any) -> None:
+    t = mk.target(
+        (80, "filtered"),
+        route=mk.route(None),
+        ping=mk.ping("no_reply"),
+        arp=ArpResult(macs=(), requests=3, wait_s=1.0, interface="eth0"),
+    )
+    f = by_code(diagnose(t))["host-down-on-link"]
+    assert f.evidence[0] == (
+        "no ARP reply for 198.18.2.1 on eth0 to 3 ARP requests within 1 s (it is on the "
+        "client's own network segment)"
+    )
+    t6 = replace(t, address=V6)
+    f6 = by_code(diagnose(t6))["host-down-on-link"]
+    assert "no neighbour advertisement" in f6.evidence[0]
+    assert "3 neighbour solicitations" in f6.evidence[0]
+
+
+# --------------------------------------------------------------------------- middlebox proof
+
+
+def _rst_proof(port: int, answer: str, responder: str, **kw: Any) -> Any:
+    """A TTL-limited confirmation SYN's evidence (middlebox.py), sent with TTL 1."""
+    from probe.model import AnswerKind, PortEvidence
+
+    return PortEvidence(
+        "198.18.2.1", port, "syn", AnswerKind(answer), 1, responder=responder, probe_ttl=1, **kw
+    )
+
+
+def _camera(mk: Any, *confirmations: Any) -> TargetReport:
+    t = mk.target((80, "open", 63), (6036, "refused", 64), ping=mk.ping("ok", 64))
+    return replace(t, confirmations=confirmations)
+
+
+def test_middlebox_without_proof_keeps_its_evidence(mk: Any) -> None:
+    f = by_code(diagnose(_camera(mk)))["port-refused-by-middlebox"]
+    assert f.evidence == (
+        "SYN/ACK on 80 with TTL 63 (≈ 1 hop); RST on 6036 with TTL 64 (≈ 0 hops): one hop closer",
+    )
+
+
+def test_middlebox_cites_the_ttl_limited_proof(mk: Any) -> None:
+    t = _camera(mk, _rst_proof(6036, "rst", "198.18.2.1", ttl=64, window=0))
+    f = by_code(diagnose(t))["port-refused-by-middlebox"]
+    assert f.evidence[0].endswith("one hop closer")  # the suspicion, then its proof
+    assert f.evidence[1] == (
+        "a SYN to 6036 with TTL 1 — enough for hop 1, too short to reach the host — still "
+        "drew the RST from 198.18.2.1: the device at hop 1 answers for the host"
+    )
+
+
+def test_middlebox_says_when_the_proof_fails(mk: Any) -> None:
+    t = _camera(mk, _rst_proof(6036, "icmp", ROUTER, icmp_type=11, icmp_code=0, ttl=64))
+    found = by_code(diagnose(t))
+    assert "port-refused" not in found
+    proof = found["port-refused-by-middlebox"].evidence[1]
+    assert "time exceeded from 198.18.0.1" in proof and "not confirmed" in proof
+
+
+def test_middlebox_flags_a_syn_proxy_and_another_ip_stack(mk: Any) -> None:
+    forged = mk.port(443, "open", 64, window=0, tcp_options=TcpOptions(), ip_id=0)
+    t = mk.target(
+        mk.port(80, "open", 62, ip_id=4711),
+        forged,
+        mk.port(6036, "refused", 64, ip_id=0),
+        ping=mk.ping("ok", 62),
+    )
+    evidence = by_code(diagnose(t))["port-refused-by-middlebox"].evidence
+    assert any(e.startswith("SYN/ACK on 443 with window 0 and no TCP options") for e in evidence)
+    assert any(
+        e.startswith("RST on 6036 with IP ID 0, the host's own answers (SYN/ACK on 80)")
+        for e in evidence
+    )
+
+
+def test_proof_for_a_host_refused_port_is_not_quoted(mk: Any) -> None:
+    t = mk.target((80, "open", 63), (81, "refused", 63))
+    t = replace(t, confirmations=(_rst_proof(81, "rst", "198.18.2.1", ttl=63),))
+    found = by_code(diagnose(t))
+    assert "port-refused-by-middlebox" not in found
+    assert not any("TTL 1" in e for f in found.values() for e in f.evidence)
+
+
+def test_mss_clamped_on_some_ports_asks_for_a_server_capture(mk: Any) -> None:
+    t = mk.target(opened(mk, 80), opened(mk, 9445, mss=1360))
+    f = by_code(diagnose(t))["mss-clamped"]
+    assert f.next_steps[0].startswith("capture on the server: if its own SYN/ACK on 9445")
+
+
+def test_app_silent_on_an_unknown_service_suggests_a_hello(mk: Any) -> None:
+    generic = AppResult("silent", "generic", detail="no greeting within 1.5 s")
+    t = mk.target(mk.port(9000, app=generic))
+    f = by_code(diagnose(t))["app-silent"]
+    assert any("--app-protocol" in s for s in f.next_steps)
+    assert not any("speaks generic" in s for s in f.next_steps)

@@ -1,0 +1,204 @@
+"""The runner's optional hooks with fake adapters: --app hellos on every open port (with the
+protocol and the host name), ARP only for on-link targets, and the CLI options feeding them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from probe import cli, runner
+from probe.engine import EngineConfig, EngineRun, Job
+from probe.model import (
+    AnswerKind,
+    AppResult,
+    ArpResult,
+    DnsResult,
+    DnsStatus,
+    PingResult,
+    PingStatus,
+    PortEvidence,
+    PortRequest,
+    RouteResult,
+    RouteStatus,
+    Target,
+)
+
+HOST = "198.18.1.10"
+NEAR = "198.18.0.20"
+
+
+class OpenEngine:
+    """Every probed port answers SYN/ACK."""
+
+    method = "syn"
+
+    def scan(self, jobs: Sequence[Job], config: EngineConfig, **_: Any) -> EngineRun:
+        return EngineRun(
+            tuple(PortEvidence(j.address, j.port, "syn", AnswerKind.SYN_ACK, 1) for j in jobs)
+        )
+
+    def close(self) -> None:
+        pass
+
+
+class Calls:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.app: list[tuple[str, int, str | None, str | None]] = []
+        self.arp: list[str] = []
+
+    def hello(self, address: str, port: int, protocol: str | None, name: str | None) -> AppResult:
+        time.sleep(0.02)  # long enough for the queue to fill: every hello must still run
+        with self.lock:
+            self.app.append((address, port, protocol, name))
+        return AppResult("answered", protocol or "generic")
+
+    def neighbours(self, address: str, route: RouteResult) -> ArpResult | None:
+        with self.lock:
+            self.arp.append(address)
+        return ArpResult(("02:00:00:00:00:01",)) if address == NEAR else None
+
+
+def adapters(calls: Calls) -> runner.Adapters:
+    def route(address: str) -> RouteResult:
+        gateway = None if address.startswith("198.18.0.") else "198.18.0.1"
+        return RouteResult(RouteStatus.OK, "eth0", "198.18.0.2", gateway)
+
+    return runner.Adapters(
+        resolve=lambda name, ns, t, fams: DnsResult(DnsStatus.OK, (HOST,)),
+        literal=lambda a: DnsResult(DnsStatus.LITERAL, (a,)),
+        route=route,
+        ping=lambda a: PingResult(PingStatus.OK, 3, 3, ttl=63),
+        open_engine=lambda force: runner.EngineChoice(OpenEngine()),
+        arp=calls.neighbours,
+        app=calls.hello,
+    )
+
+
+def test_every_open_port_gets_its_hello() -> None:
+    calls = Calls()
+    ports = tuple(PortRequest(p, "http" if p == 80 else None) for p in range(80, 110))
+    opts = runner.CheckOptions(ports=ports, app=True)
+    report = runner.run_check([Target("web.example", "name")], opts, adapters(calls))
+    (t,) = report.targets
+    assert all(p.app is not None for p in t.ports), [p.port for p in t.ports if p.app is None]
+    assert sorted(calls.app)[:2] == [
+        (HOST, 80, "http", "web.example"),
+        (HOST, 81, None, "web.example"),
+    ]
+    assert len(calls.app) == 30
+
+
+def test_hello_protocol_override_and_no_name_for_literals() -> None:
+    calls = Calls()
+    opts = runner.CheckOptions(ports=(PortRequest(22, "ssh"),), app=True, app_protocol="tls")
+    runner.run_check([Target(HOST, "ipv4", HOST)], opts, adapters(calls))
+    assert calls.app == [(HOST, 22, "tls", None)]
+
+
+def test_no_hello_without_app() -> None:
+    calls = Calls()
+    opts = runner.CheckOptions(ports=(PortRequest(80),))
+    (t,) = runner.run_check([Target(HOST, "ipv4", HOST)], opts, adapters(calls)).targets
+    assert calls.app == [] and t.ports[0].app is None
+
+
+def test_arp_only_on_link_and_absent_when_not_measured() -> None:
+    calls = Calls()
+    opts = runner.CheckOptions(ports=(PortRequest(80),))
+    targets = [Target(a, "ipv4", a) for a in (HOST, NEAR, "198.18.0.99")]
+    by_address = {t.address: t for t in runner.run_check(targets, opts, adapters(calls)).targets}
+    assert sorted(calls.arp) == [NEAR, "198.18.0.99"]  # not the host behind the gateway
+    assert by_address[NEAR].arp == ArpResult(("02:00:00:00:00:01",))
+    assert by_address["198.18.0.99"].arp is None  # the hook could not ask: no "no answer"
+    assert by_address[HOST].arp is None
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+@pytest.fixture
+def seen(monkeypatch: pytest.MonkeyPatch) -> list[runner.CheckOptions]:
+    got: list[runner.CheckOptions] = []
+
+    def fake(opts: runner.CheckOptions) -> runner.Adapters:
+        got.append(opts)
+        return adapters(Calls())
+
+    monkeypatch.setattr(runner, "default_adapters", fake)
+    return got
+
+
+def run(args: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
+    monkeypatch.setattr(sys, "argv", ["probe", *args])
+    with pytest.raises(SystemExit) as exc:
+        cli.main()
+    return int(exc.value.code or 0)
+
+
+@pytest.mark.parametrize(
+    ("args", "app", "protocol"),
+    [
+        ([], False, None),
+        (["--app"], True, None),
+        (["--app-protocol", "TLS"], True, "tls"),
+        (["--app", "--app-protocol", "smtp"], True, "smtp"),
+    ],
+)
+def test_cli_app_options(
+    seen: list[runner.CheckOptions],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    app: bool,
+    protocol: str | None,
+) -> None:
+    assert run(["check", HOST, "-p", "80", "--json", *args], monkeypatch) == 0
+    (opts,) = seen
+    assert (opts.app, opts.app_protocol) == (app, protocol)
+
+
+def test_cli_unknown_app_protocol_is_exit_2(
+    seen: list[runner.CheckOptions],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert run(["check", HOST, "-p", "80", "--app-protocol", "gopher"], monkeypatch) == 2
+    err = capsys.readouterr().err
+    assert "--app-protocol" in err and "gopher" in err
+    assert seen == []
+
+
+def test_ctrl_c_while_hellos_run_still_gives_a_report() -> None:
+    calls = Calls()
+    started = threading.Event()
+
+    def slow_hello(address: str, port: int, protocol: str | None, name: str | None) -> AppResult:
+        if port == 81:
+            started.set()
+            time.sleep(0.5)  # still running when Ctrl-C comes
+        return calls.hello(address, port, protocol, name)
+
+    io = adapters(calls)
+    io.app = slow_hello
+    timer = threading.Thread(
+        target=lambda: started.wait(2) and os.kill(os.getpid(), signal.SIGINT), daemon=True
+    )
+    timer.start()
+    opts = runner.CheckOptions(ports=(PortRequest(80), PortRequest(81)), app=True)
+    try:
+        report = runner.run_check([Target(HOST, "ipv4", HOST)], opts, io)
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C while the hellos ran escaped run_check: nothing would be printed")
+    finally:
+        timer.join(3)
+    assert report.interrupted
+    (t,) = report.targets
+    assert [p.port for p in t.ports] == [80, 81]  # what the scan measured is kept
