@@ -13,11 +13,15 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 
+try:  # typer >= 0.2x carries its own copy of click; older ones use click itself
+    from typer._click.exceptions import ClickException, UsageError
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click.exceptions import ClickException, UsageError  # type: ignore[assignment]
+
 from probe import __version__
-from probe.errors import ProbeError
+from probe.errors import BadInput, ProbeError
 from probe.status import ExitStatus
 
 app = typer.Typer(
@@ -122,14 +126,60 @@ V6Opt = Annotated[bool, typer.Option("-6", help="IPv6 only.")]
 VerboseOpt = Annotated[
     bool, typer.Option("--verbose", "-v", help="Show every port, even in large scans.")
 ]
+# --pcap FILE for every probing command: ``with capture.recording(pcap, adapters):`` around the
+# run (probe/capture.py) writes each packet sent and each answer matched as it goes.
+PcapOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--pcap",
+        metavar="FILE",
+        help="Write every packet sent and every answer received to FILE (pcap, for Wireshark).",
+    ),
+]
+AppOpt = Annotated[
+    bool,
+    typer.Option(
+        "--app",
+        help="After an open port: a full connect() and a protocol hello (HTTP request, TLS "
+        "handshake and certificate, SSH/SMTP/FTP/POP3/IMAP banner).",
+    ),
+]
+AppProtocolOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--app-protocol",
+        metavar="NAME",
+        help="The hello to use on every open port instead of the port's service name: http, "
+        "tls, ssh, smtp, ftp, pop3, imap, banner or generic. Implies --app.",
+    ),
+]
+
+
+TargetsFileOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--targets-file",
+        "-iL",
+        metavar="FILE",
+        help="Read more targets from FILE (one per line, # comments; - for stdin).",
+    ),
+]
+YesOpt = Annotated[
+    bool,
+    typer.Option(
+        "--yes", "-y", help="Go ahead with a run of more than 256 addresses or 100000 probes."
+    ),
+]
 
 
 @app.command()
 def check(
     targets: Annotated[
-        list[str],
-        typer.Argument(metavar="TARGET...", help="Host names, IPv4/IPv6 addresses or CIDR blocks."),
-    ],
+        list[str] | None,
+        typer.Argument(metavar="TARGET", help="Host names, IPv4/IPv6 addresses or CIDR blocks."),
+    ] = None,
+    targets_file: TargetsFileOpt = None,
+    yes: YesOpt = False,
     ports: PortsOpt = None,
     profile: ProfileOpt = None,
     profiles_dir: ProfilesDirOpt = None,
@@ -143,6 +193,9 @@ def check(
     ipv4: V4Opt = False,
     ipv6: V6Opt = False,
     verbose: VerboseOpt = False,
+    app_hello: AppOpt = False,
+    app_protocol: AppProtocolOpt = None,
+    pcap: PcapOpt = None,
 ) -> int:
     """Run the checklist against each TARGET: DNS, client route, ping, SYNs to each port,
     then explain what is most likely wrong.
@@ -158,7 +211,21 @@ def check(
     from probe import runner
     from probe import targets as targets_mod
 
-    parsed = targets_mod.parse_targets(targets)
+    if app_protocol is not None:
+        from probe.app import PROTOCOLS
+
+        app_protocol = app_protocol.lower()
+        if app_protocol not in PROTOCOLS:
+            raise typer.BadParameter(
+                f"{app_protocol!r} is not one of {', '.join(PROTOCOLS)}",
+                param_hint="'--app-protocol'",
+            )
+    texts = list(targets or ())
+    if targets_file:
+        texts += targets_mod.read_targets_file(targets_file)
+    if not texts:
+        raise UsageError("give at least one TARGET (or --targets-file).")
+    parsed = targets_mod.parse_targets(texts)
     opts = runner.CheckOptions(
         ports=runner.select_ports(ports, profile or [], profiles_dir or []),
         nameservers=tuple(nameserver or ()),
@@ -168,9 +235,20 @@ def check(
         ping=not no_ping,
         connect=connect,
         rate=rate,
+        app=app_hello or app_protocol is not None,
+        app_protocol=app_protocol,
     )
+    _confirm_size(runner.oversized(targets_mod.count_addresses(parsed), len(opts.ports)), yes)
     io = runner.default_adapters(opts)
-    report = runner.run_check(parsed, opts, io)
+    from probe.capture import recording
+    from probe.report.progress import ScanProgress
+
+    with (
+        recording(pcap, io),
+        ScanProgress(enabled=not json_out and sys.stderr.isatty()) as progress,
+    ):
+        io.progress = progress
+        report = runner.run_check(parsed, opts, io)
     _emit(report, json_out, verbose)
     return runner.exit_status(report)
 
@@ -196,9 +274,203 @@ def profiles(
     return ExitStatus.OK
 
 
+@app.command()
+def analyze(
+    capture_file: Annotated[
+        Path,
+        typer.Argument(
+            metavar="CAPTURE", help="A pcap or pcapng file (Wireshark, tshark, tcpdump -w)."
+        ),
+    ],
+    json_out: JsonOpt = False,
+    verbose: VerboseOpt = False,
+) -> int:
+    """Find the connection problems in an existing capture: SYNs without answer, RSTs, ICMP
+    rejects, handshakes that never complete, per server and port, explained like 'probe check'.
+
+    \b
+    Examples:
+      probe analyze ticket-4711.pcapng
+      tcpdump -i eth0 -w cap.pcap 'tcp or icmp or icmp6'; probe analyze cap.pcap --json
+    """
+    from probe import analyze as analyze_mod
+    from probe.capture import open_capture
+    from probe.report import analyze as show
+
+    with open_capture(capture_file) as cap:
+        result = analyze_mod.analyze(cap.records())
+    if json_out:
+        sys.stdout.write(show.render_json(cap.info, result))
+    else:
+        from rich.console import Console
+
+        show.render_text(cap.info, result, Console(highlight=False), verbose=verbose)
+    return analyze_mod.exit_status(result)
+
+
+@app.command()
+def audit(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            metavar="FILE.toml", help="Audit file: expected port states per host ([[hosts]])."
+        ),
+    ],
+    junit: Annotated[
+        Path | None,
+        typer.Option("--junit", metavar="FILE", help="Also write the results as JUnit XML."),
+    ] = None,
+    profiles_dir: ProfilesDirOpt = None,
+    json_out: JsonOpt = False,
+    nameserver: NameserverOpt = None,
+    tries: TriesOpt = 3,
+    timeout: TimeoutOpt = 1.0,
+    no_ping: NoPingOpt = False,
+    connect: ConnectOpt = False,
+    rate: RateOpt = None,
+    ipv4: V4Opt = False,
+    ipv6: V6Opt = False,
+) -> int:
+    """Check expected port states before a deployment: every host of FILE.toml is probed
+    like 'probe check', then each expectation passes or fails (exit 0 only if all hold).
+
+    \b
+    Example file (also: filtered = [...], refused = [...], profile = "NAME"):
+      [[hosts]]
+      target = "cam.example.com"
+      open = [80, 6036]
+      blocked = [3389]
+
+    \b
+    Examples:
+      probe audit site.toml
+      probe audit site.toml --junit audit-junit.xml
+    """
+    from probe import audit as audit_mod
+    from probe import runner
+    from probe.report import audit as show
+
+    families = _families(ipv4, ipv6)
+    plan = audit_mod.load_audit(file, profiles_dir or [])
+    if junit is not None:
+        from probe.report import junit as junit_mod
+
+        junit_mod.check_writable(junit)
+    opts = runner.CheckOptions(
+        ports=(),
+        nameservers=tuple(nameserver or ()),
+        families=families,
+        tries=tries,
+        timeout=timeout,
+        ping=not no_ping,
+        connect=connect,
+        rate=rate,
+    )
+    result = audit_mod.run_audit(plan, opts, runner.default_adapters(opts))
+    if junit is not None:
+        junit_mod.write_junit(result, junit)
+    if json_out:
+        sys.stdout.write(show.render_audit_json(result))
+    else:
+        from rich.console import Console
+
+        show.render_audit_text(result, Console(highlight=False), junit)
+    return audit_mod.exit_status(result)
+
+
+@app.command()
+def trace(
+    target: Annotated[
+        str, typer.Argument(metavar="TARGET", help="A host name, an IPv4 or an IPv6 address.")
+    ],
+    port: Annotated[
+        str,
+        typer.Option(
+            "--port", "-p", metavar="N", help="The TCP port to trace (a number or service name)."
+        ),
+    ],
+    max_hops: Annotated[
+        int,
+        typer.Option("--max-hops", min=1, max=255, metavar="N", help="Highest TTL to send."),
+    ] = 30,
+    silent_hops: Annotated[
+        int,
+        typer.Option(
+            "--silent-hops",
+            min=1,
+            max=255,
+            metavar="N",
+            help="Stop after this many silent hops past the last answer.",
+        ),
+    ] = 3,
+    json_out: JsonOpt = False,
+    nameserver: NameserverOpt = None,
+    tries: TriesOpt = 3,
+    timeout: TimeoutOpt = 1.0,
+    ipv4: V4Opt = False,
+    ipv6: V6Opt = False,
+    pcap: PcapOpt = None,
+) -> int:
+    """TCP traceroute: SYNs to one port with TTL 1, 2, ... to find the hop where the SYN
+    dies. Needs raw sockets (root or CAP_NET_RAW).
+
+    Examples:
+
+      probe trace camera.example.com --port 6036
+
+      probe trace 192.0.2.10 -p 443 --max-hops 15 --json
+    """
+    from probe import targets as targets_mod
+    from probe import trace as trace_mod
+    from probe.errors import PortSpecError, TargetError
+
+    requests = targets_mod.parse_ports(port)
+    if len(requests) != 1:
+        raise PortSpecError(f"trace follows one port, not {len(requests)} ('{port}')")
+    parsed = targets_mod.parse_target(target)
+    if len(parsed) != 1:
+        raise TargetError(f"trace follows one host: '{target}' holds {len(parsed)} addresses")
+    opts = trace_mod.TraceOptions(
+        port=requests[0].port,
+        max_hops=max_hops,
+        tries=tries,
+        timeout=timeout,
+        silent_hops=silent_hops,
+        nameservers=tuple(nameserver or ()),
+        families=_families(ipv4, ipv6),
+    )
+    io = trace_mod.default_adapters()
+    from probe.capture import recording
+
+    with recording(pcap, io):
+        report = trace_mod.run_trace(parsed[0], opts, io)
+    if json_out:
+        from probe.report.trace import render_trace_json
+
+        sys.stdout.write(render_trace_json(report))
+    else:
+        from rich.console import Console
+
+        from probe.report.trace import render_trace_text
+
+        render_trace_text(report, Console(highlight=False))
+    return trace_mod.exit_status(report)
+
+
+def _confirm_size(why: str | None, yes: bool) -> None:
+    """Large runs go ahead with --yes, or after a yes at the terminal; scripts must say --yes."""
+    if why is None or yes:
+        return
+    if sys.stdin.isatty() and sys.stderr.isatty():
+        if typer.confirm(f"probe: {why}. Go ahead?", default=False, err=True):
+            return
+        raise typer.Exit(ExitStatus.BAD_INPUT)
+    raise BadInput(f"{why}; pass --yes to go ahead")
+
+
 def _families(ipv4: bool, ipv6: bool) -> tuple[int, ...]:
     if ipv4 and ipv6:
-        raise click.UsageError("-4 and -6 exclude each other.")
+        raise UsageError("-4 and -6 exclude each other.")
     return (4,) if ipv4 else (6,) if ipv6 else (4, 6)
 
 
@@ -223,9 +495,9 @@ def main() -> None:
     command = typer.main.get_command(app)
     try:
         status = command.main(args=sys.argv[1:], prog_name="probe", standalone_mode=False)
-    except click.exceptions.Abort:
+    except typer.Abort:
         status = ExitStatus.INTERRUPTED
-    except click.ClickException as exc:
+    except ClickException as exc:
         exc.show()
         status = exc.exit_code
     except ProbeError as exc:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -221,3 +222,15 @@ def test_help_does_not_import_scapy(
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip().endswith("False")
     assert "--ports" in proc.stdout and "Example" in proc.stdout
+
+
+def test_exit_1_for_an_error_finding_with_every_port_open() -> None:
+    from probe.model import Finding, PortResult, PortState, Report, Severity, TargetReport
+
+    port = PortResult(80, PortState.OPEN, "syn-ack", 1)
+    ok = TargetReport("h", "198.18.0.77", DnsResult(DnsStatus.LITERAL), ROUTE_OK, ports=(port,))
+    dup = Finding("duplicate-ip", Severity.ERROR, "two MACs answer")
+    info = Finding("icmp-blocked", Severity.INFO, "ping filtered")
+    assert runner.exit_status(Report((ok,))) == 0
+    assert runner.exit_status(Report((replace(ok, findings=(info,)),))) == 0
+    assert runner.exit_status(Report((replace(ok, findings=(dup,)),))) == 1

@@ -4,6 +4,7 @@ families with family-mismatch, literals with brackets, and the connect() fallbac
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -123,3 +124,46 @@ def test_ipv6_client_without_route(lab: Lab) -> None:
 def test_ipv6_cidr_guard(lab: Lab) -> None:
     proc = lab.run_probe("check", "2001:2:0:1::/119", "-p", "80")  # 511 addresses
     assert proc.returncode == 2 and "--yes" in proc.stderr and proc.stdout == ""
+
+
+def test_ipv6_trace_reaches_an_open_port(lab: Lab) -> None:
+    rc, report = lab.probe_json("trace", t.SRV_V6, "-p", str(t.HTTP_PORT))
+    assert rc == 0
+    hops = [(h["ttl"], h["responder"], h["kind"]) for h in report["hops"]]
+    assert hops == [(1, t.ROUTER_CLIENT_V6, "time-exceeded"), (2, t.SRV_V6, "syn-ack")]
+    assert report["verdict"]["state"] == "open"
+
+
+def test_ipv6_trace_finds_where_the_syn_dies(lab: Lab) -> None:
+    # dual drops tcp/80 over IPv6 only: hop 1 answers, then silence.
+    rc, report = lab.probe_json("trace", t.DUAL_V6, "-p", "80", "--timeout", "0.3")
+    assert rc == 1
+    assert report["hops"][0]["responder"] == t.ROUTER_CLIENT_V6
+    verdict = report["verdict"]
+    assert (verdict["state"], verdict["last_responder"], verdict["stopped_at_ttl"]) == (
+        "filtered",
+        t.ROUTER_CLIENT_V6,
+        1,
+    )
+
+
+def test_ipv6_audit(lab: Lab, tmp_path: Path) -> None:
+    audit = tmp_path / "v6.toml"
+    audit.write_text(
+        f'[[hosts]]\ntarget = "{t.SRV_V6}"\nopen = [{t.HTTP_PORT}]\nrefused = [{t.CLOSED_PORT}]\n'
+        f"filtered = [{t.DROPPED_PORT}]\n\n"
+        f'[[hosts]]\ntarget = "{t.NAME_DUAL}"\nopen = [80]\n'
+    )
+    junit = tmp_path / "v6.xml"
+    rc, report = lab.probe_json("audit", str(audit), "--junit", str(junit), "-6", "--no-ping")
+    assert rc == 1
+    verdicts = {
+        (h["target"], e["port"], e["expect"]): e["verdict"]
+        for h in report["audit"]["hosts"]
+        for e in h["expectations"]
+    }
+    assert verdicts[(t.SRV_V6, t.HTTP_PORT, "open")] == "pass"
+    assert verdicts[(t.SRV_V6, t.CLOSED_PORT, "refused")] == "pass"
+    assert verdicts[(t.SRV_V6, t.DROPPED_PORT, "filtered")] == "pass"
+    assert verdicts[(t.NAME_DUAL, 80, "open")] == "fail"
+    assert 'failures="1"' in junit.read_text()

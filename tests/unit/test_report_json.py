@@ -383,3 +383,29 @@ def test_fast_port_text_is_the_general_writers() -> None:
     ]
     for p in shapes:
         assert _port_text(p, "      ") == _dumps(_port(p), "      ")
+
+
+def test_app_tls_details_only_after_a_handshake() -> None:
+    app = AppResult(
+        status="answered",
+        protocol="tls",
+        detail="TLSv1.3, certificate web.example",
+        tls_version="TLSv1.3",
+        cert_subject="CN=web.example",
+        cert_issuer="CN=Lab CA",
+        cert_not_after="2030-01-01T00:00:00Z",
+        cert_names=("web.example", "198.18.1.10"),
+        cert_problems=("name mismatch",),
+    )
+    port = first_target(report(target(ports=(open_port(443, app=app),))))["ports"][0]
+    assert port["app"]["tls"] == {
+        "version": "TLSv1.3",
+        "cert_subject": "CN=web.example",
+        "cert_issuer": "CN=Lab CA",
+        "cert_not_after": "2030-01-01T00:00:00Z",
+        "cert_names": ["web.example", "198.18.1.10"],
+        "cert_problems": ["name mismatch"],
+    }
+    failed = AppResult(status="error", protocol="tls", detail="TLS handshake failed: x")
+    port = first_target(report(target(ports=(open_port(443, app=failed),))))["ports"][0]
+    assert "tls" not in port["app"]

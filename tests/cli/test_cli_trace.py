@@ -1,0 +1,159 @@
+"""`probe trace` over fake adapters: options reach the trace, the report reaches stdout, and
+outcomes become the contract's exit codes. No packet is sent."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from probe import cli, trace
+from probe.engine import EngineConfig, EngineRun, Job
+from probe.errors import NoPermission
+from probe.model import (
+    AnswerKind,
+    DnsResult,
+    DnsStatus,
+    PortEvidence,
+    RouteResult,
+    RouteStatus,
+)
+
+HOST = "198.18.1.10"
+ROUTER = "198.18.0.1"
+
+
+class FakeEngine:
+    """One router, then the host: SYN/ACK on 80, silence elsewhere."""
+
+    method = "syn"
+
+    def __init__(self) -> None:
+        self.jobs: list[Job] = []
+        self.configs: list[EngineConfig] = []
+
+    def scan(self, jobs: Sequence[Job], config: EngineConfig, **_: Any) -> EngineRun:
+        self.jobs.extend(jobs)
+        self.configs.append(config)
+        out = []
+        for j in jobs:
+            if j.ttl == 1:
+                e = PortEvidence(j.address, j.port, "syn", AnswerKind.ICMP, 1, ROUTER, 64)
+                e = replace(e, icmp_type=11, icmp_code=0)
+            elif j.port == 80:
+                e = PortEvidence(j.address, 80, "syn", AnswerKind.SYN_ACK, 1, j.address, 63)
+            else:
+                e = PortEvidence(j.address, j.port, "syn", AnswerKind.NONE, config.tries)
+            out.append(replace(e, probe_ttl=j.ttl))
+        return EngineRun(tuple(out))
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    engine = FakeEngine()
+    state: dict[str, Any] = {"engine": engine, "route": RouteResult(RouteStatus.OK, "eth0")}
+
+    def open_engine() -> FakeEngine:
+        if state.get("no_raw"):
+            raise NoPermission(trace.NO_RAW)
+        return engine
+
+    def adapters() -> trace.TraceAdapters:
+        return trace.TraceAdapters(
+            resolve=lambda name, ns, t, fams: DnsResult(DnsStatus.OK, (HOST,), nameservers=ns),
+            literal=lambda a: DnsResult(DnsStatus.LITERAL, (a,)),
+            route=lambda a: state["route"],
+            open_engine=open_engine,  # type: ignore[arg-type]
+        )
+
+    monkeypatch.setattr(trace, "default_adapters", adapters)
+    return state
+
+
+def run(
+    args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["probe", *args])
+    with pytest.raises(SystemExit) as exc:
+        cli.main()
+    out, err = capsys.readouterr()
+    return int(exc.value.code or 0), out, err
+
+
+def test_open_port_exits_0_with_json_only_on_stdout(
+    fake: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(["trace", "web.example", "--port", "80", "--json"], monkeypatch, capsys)
+    assert code == 0 and err == ""
+    data = json.loads(out)
+    assert [h["kind"] for h in data["hops"]] == ["time-exceeded", "syn-ack"]
+    assert data["verdict"]["state"] == "open" and data["address"] == HOST
+
+
+def test_filtered_port_exits_1_and_prints_the_table(
+    fake: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(["trace", HOST, "-p", "82", "--silent-hops", "2"], monkeypatch, capsys)
+    assert code == 1
+    assert "HOP" in out and "Verdict: Port 82 is filtered" in out
+    assert out.count(" none ") == 2  # two silent hops shown, then the trace ends
+
+
+def test_options_reach_the_engine(
+    fake: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["trace", HOST, "-p", "http", "--max-hops", "5", "--tries", "2", "--timeout", "0.5"]
+    run(args, monkeypatch, capsys)
+    engine = fake["engine"]
+    assert [j.ttl for j in engine.jobs] == [1, 2, 3, 4, 5]
+    assert {j.port for j in engine.jobs} == {80}
+    assert (engine.configs[0].tries, engine.configs[0].timeout) == (2, 0.5)
+
+
+def test_no_route_exits_3(
+    fake: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake["route"] = RouteResult(RouteStatus.NO_ROUTE)
+    code, out, _ = run(["trace", HOST, "-p", "80", "--json"], monkeypatch, capsys)
+    assert code == 3 and json.loads(out)["findings"][0]["code"] == "no-route"
+    assert fake["engine"].jobs == []
+
+
+def test_no_raw_sockets_is_one_line_exit_3(
+    fake: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake["no_raw"] = True
+    code, out, err = run(["trace", HOST, "-p", "80"], monkeypatch, capsys)
+    assert code == 3 and out == ""
+    assert err.strip() == f"probe: {trace.NO_RAW}"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [HOST],  # --port is required
+        [HOST, "-p", "80,443"],
+        [HOST, "-p", "0"],
+        [HOST, "-p", "nosuchservice"],
+        ["198.18.1.0/30", "-p", "80"],
+        ["bad name", "-p", "80"],
+        [HOST, "-p", "80", "--max-hops", "0"],
+        [HOST, "-p", "80", "-4", "-6"],
+    ],
+)
+def test_bad_input_exits_2(
+    fake: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+) -> None:
+    code, out, err = run(["trace", *args], monkeypatch, capsys)
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert fake["engine"].jobs == []
