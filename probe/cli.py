@@ -15,11 +15,6 @@ from typing import Annotated
 
 import typer
 
-try:  # typer >= 0.2x carries its own copy of click; older ones use click itself
-    from typer._click.exceptions import ClickException, UsageError
-except ImportError:  # pragma: no cover - depends on the installed typer
-    from click.exceptions import ClickException, UsageError  # type: ignore[assignment]
-
 from probe import __version__
 from probe.errors import BadInput, ProbeError
 from probe.status import ExitStatus
@@ -224,7 +219,7 @@ def check(
     if targets_file:
         texts += targets_mod.read_targets_file(targets_file)
     if not texts:
-        raise UsageError("give at least one TARGET (or --targets-file).")
+        raise BadInput("give at least one TARGET (or --targets-file)")
     parsed = targets_mod.parse_targets(texts)
     opts = runner.CheckOptions(
         ports=runner.select_ports(ports, profile or [], profiles_dir or []),
@@ -470,7 +465,7 @@ def _confirm_size(why: str | None, yes: bool) -> None:
 
 def _families(ipv4: bool, ipv6: bool) -> tuple[int, ...]:
     if ipv4 and ipv6:
-        raise UsageError("-4 and -6 exclude each other.")
+        raise BadInput("-4 and -6 exclude each other")
     return (4,) if ipv4 else (6,) if ipv6 else (4, 6)
 
 
@@ -497,13 +492,23 @@ def main() -> None:
         status = command.main(args=sys.argv[1:], prog_name="probe", standalone_mode=False)
     except typer.Abort:
         status = ExitStatus.INTERRUPTED
-    except ClickException as exc:
-        exc.show()
-        status = exc.exit_code
     except ProbeError as exc:
         print(f"probe: {exc}", file=sys.stderr)
         status = exc.status
     except KeyboardInterrupt:
         print("probe: interrupted", file=sys.stderr)
         status = ExitStatus.INTERRUPTED
+    except Exception as exc:
+        status = _usage_error(exc)
     sys.exit(int(status or 0))
+
+
+def _usage_error(exc: Exception) -> int:
+    """A usage error from click: shown as click shows it (usage line, "Error: ..."), with
+    its exit status (2). Recent typer carries its own copy of click, older typer uses click
+    itself, so these are recognised by what they offer rather than by class."""
+    show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+    if not callable(show) or not isinstance(code, int):
+        raise exc
+    show()
+    return code
