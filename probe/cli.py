@@ -325,6 +325,7 @@ def audit(
     rate: RateOpt = None,
     ipv4: V4Opt = False,
     ipv6: V6Opt = False,
+    pcap: PcapOpt = None,
 ) -> int:
     """Check expected port states before a deployment: every host of FILE.toml is probed
     like 'probe check', then each expectation passes or fails (exit 0 only if all hold).
@@ -361,7 +362,11 @@ def audit(
         connect=connect,
         rate=rate,
     )
-    result = audit_mod.run_audit(plan, opts, runner.default_adapters(opts))
+    from probe.capture import recording
+
+    io = runner.default_adapters(opts)
+    with recording(pcap, io):
+        result = audit_mod.run_audit(plan, opts, io)
     if junit is not None:
         junit_mod.write_junit(result, junit)
     if json_out:

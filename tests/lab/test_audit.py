@@ -355,3 +355,22 @@ def test_missing_file_and_bad_junit_path(lab: Lab, files: Path, sent_counter: An
     proc = lab.run_probe("audit", str(site), "--junit", str(files / "no-dir" / "out.xml"))
     assert proc.returncode == 2 and "does not exist" in proc.stderr
     assert sent_counter() == before
+
+
+def test_audit_pcap_holds_the_audits_packets(lab: Lab, tmp_path: Path) -> None:
+    import subprocess
+
+    audit = tmp_path / "cap.toml"
+    audit.write_text(
+        f'[[hosts]]\ntarget = "{t.SRV_V4}"\nopen = [{t.HTTP_PORT}]\nrefused = [{t.CLOSED_PORT}]\n'
+    )
+    path = tmp_path / "audit.pcap"
+    rc, _ = lab.probe_json("audit", str(audit), "--no-ping", "--pcap", str(path))
+    assert rc == 0
+    proc = subprocess.run(
+        ["tcpdump", "-n", "-r", str(path)], capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 0, proc.stderr
+    for port in (t.HTTP_PORT, t.CLOSED_PORT):
+        assert f"> {t.SRV_V4}.{port}: Flags [S]" in proc.stdout  # our SYN
+        assert f"{t.SRV_V4}.{port} > {t.CLIENT_V4}" in proc.stdout  # its answer
