@@ -427,7 +427,7 @@ class _Scan:
         # path (or ICMP rate limiting): slow down. An answer to an older try means that try
         # was merely slow. A queued retransmission of a finished job is skipped in _send.
         if try_no > 1 and try_no == self.tries[i]:
-            self.window.on_drop()
+            self.window.on_drop(self.sent_at[i][try_no - 2], now)
         else:
             self.window.on_answer()
         self._finish(i, ev)

@@ -7,9 +7,9 @@ Three small pieces, all pure (time is passed in, nothing sleeps):
   answered once, the full ``--timeout`` applies: a silent host gets the benefit of the doubt.
 - ``Window``: how many probes may be in flight. Slow start, then additive increase; halved
   when an answer proves a drop (a retransmitted probe answered while its first try was not —
-  nmap's signal too). A plain timeout is *not* a drop signal: a firewall that drops SYNs
-  on purpose says nothing about congestion, and treating it so would crawl through every
-  filtered port.
+  nmap's signal too), at most once per round of probes. A plain timeout is *not* a drop
+  signal: a firewall that drops SYNs on purpose says nothing about congestion, and treating
+  it so would crawl through every filtered port.
 - ``TokenBucket``: the ``--rate`` cap in packets per second.
 """
 
@@ -55,6 +55,7 @@ class Window:
     maximum: float = 4096.0
     ssthresh: float = 1024.0
     drops: int = 0
+    last_drop: float = float("-inf")  # when the window was last cut
 
     @property
     def limit(self) -> int:
@@ -66,8 +67,15 @@ class Window:
         else:
             self.size = min(self.maximum, self.size + 1.0 / self.size)
 
-    def on_drop(self) -> None:
+    def on_drop(self, lost_at: float, now: float) -> None:
+        """A probe sent at ``lost_at`` was lost. Like nmap, cut the window once per round:
+        a loss among probes sent before the last cut was already paid for by that cut, and
+        counting it again would pin the window at its minimum on a path that merely loses
+        packets at random."""
         self.drops += 1
+        if lost_at <= self.last_drop:
+            return
+        self.last_drop = now
         self.ssthresh = max(self.minimum, self.size / 2)
         self.size = max(self.minimum, self.size / 2)
 

@@ -213,11 +213,15 @@ def test_window_growth_and_backoff() -> None:
     assert w.size == 12  # slow start up to ssthresh
     w.on_answer()
     assert 12 < w.size < 12.1  # then additive increase
-    w.on_drop()
+    w.on_drop(lost_at=1.0, now=2.0)
     assert w.size == 8 and w.drops == 1  # halved, but never below the minimum
     big = timing.Window(size=100, minimum=8)
-    big.on_drop()
+    big.on_drop(lost_at=1.0, now=2.0)
     assert big.size == 50 and big.ssthresh == 50
+    big.on_drop(lost_at=1.5, now=2.1)  # sent before the cut at 2.0: already paid for
+    assert big.size == 50 and big.drops == 2
+    big.on_drop(lost_at=2.05, now=2.2)  # sent after the cut: a new round, cut again
+    assert big.size == 25
 
 
 def test_probes_at_several_ttls_to_one_port_are_separate() -> None:
