@@ -79,17 +79,25 @@ def extend_lab(lab: Lab) -> None:
     )
     rules = f"""
 table inet bench {{
-  chain input {{ type filter hook input priority -10;
-    ip daddr {MANY_NET}.0/24 tcp dport {MANY_DROPPED} drop }}
-}}"""
+  chain benchdrop {{
+    type filter hook input priority -10;
+    ip daddr {MANY_NET}.0/24 tcp dport {MANY_DROPPED} drop
+  }}
+}}
+"""
     lossy = f"""
 table inet benchloss {{
-  chain fwd {{ type filter hook forward priority -10;
+  chain benchloss {{
+    type filter hook forward priority -10;
     ip daddr {LOSSY} numgen random mod 100 < 20 drop
-    ip saddr {LOSSY} numgen random mod 100 < 20 drop }}
-}}"""
-    lab.exec(srv, "nft", "-f", "-", input=rules)
-    lab.exec(router, "nft", "-f", "-", input=lossy)
+    ip saddr {LOSSY} numgen random mod 100 < 20 drop
+  }}
+}}
+"""
+    for ns, ruleset in ((srv, rules), (router, lossy)):
+        proc = lab.exec(ns, "nft", "-f", "-", input=ruleset)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{ns}: nft: {proc.stderr.strip()}")
     # Two listeners on every address of srv for case 2 (bounded lifetime: 30 minutes).
     code = (
         "import socket, time\n"
