@@ -153,7 +153,8 @@ def run_check(targets: Sequence[Target], opts: CheckOptions, io: Adapters) -> Re
         interrupted = True
         pool.shutdown(wait=False, cancel_futures=True)
     services = {p.port: p.service for p in opts.ports}
-    reports = [_report(w, run, services, mode, opts.timeout, apps) for w in works]
+    evidence = middlebox.by_address(run.evidence) if run is not None else {}
+    reports = [_report(w, evidence, services, mode, opts.timeout, apps) for w in works]
     reports = [middlebox.attach(r, proofs, mode, opts.timeout) for r in reports]
     reports = list(diagnose.attach_family_findings(reports))
     return Report(tuple(reports), mode=mode, notes=tuple(notes), interrupted=interrupted)
@@ -232,7 +233,7 @@ def _probable(w: _Work) -> bool:
 
 def _report(
     w: _Work,
-    run: EngineRun | None,
+    evidence: Mapping[str, tuple[PortEvidence, ...]],
     services: dict[int, str | None],
     mode: str,
     timeout: float,
@@ -244,13 +245,12 @@ def _report(
     else:
         ping = w.ping
     ports: tuple[PortResult, ...] = ()
-    if run is not None and w.address is not None:
+    if w.address is not None:
         results = []
-        for e in run.evidence:
-            if e.address == w.address:
-                r = classify.classify(e, services.get(e.port))
-                app = _done(apps.get((e.address, e.port)))
-                results.append(replace(r, app=app) if app is not None else r)
+        for e in evidence.get(w.address, ()):
+            r = classify.classify(e, services.get(e.port))
+            app = _done(apps.get((e.address, e.port)))
+            results.append(replace(r, app=app) if app is not None else r)
         ports = tuple(sorted(results, key=lambda p: p.port))
     t = TargetReport(
         input=w.input,
