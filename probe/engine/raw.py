@@ -90,7 +90,12 @@ class RawSynEngine:
     method = "syn"
 
     def __init__(self, *, sport: int | None = None) -> None:
-        self.sport = sport or random.randint(33000, 60999)
+        # Try N of a probe leaves from source port sport + N (1..15). A retry from the same
+        # port with a new sequence number would hit the server's half-open connection when
+        # its SYN/ACK was lost, and Linux answers that with a RST: a false "refused" on a
+        # lossy path. nmap varies the source port per try for the same reason.
+        self.sport = sport or random.randint(33000, 60999 - wire.TRY_MASK)
+        span = wire.TRY_MASK + 1
         try:
             self._send4 = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
             self._tcp4 = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
@@ -100,8 +105,8 @@ class RawSynEngine:
                 "raw sockets need root or CAP_NET_RAW (e.g. setcap cap_net_raw+ep on python)"
             ) from exc
         self._filters = [
-            _attach(self._tcp4, wire.bpf_tcp_v4(self.sport)),
-            _attach(self._icmp4, wire.bpf_icmp_v4(self.sport)),
+            _attach(self._tcp4, wire.bpf_tcp_v4(self.sport, span)),
+            _attach(self._icmp4, wire.bpf_icmp_v4(self.sport, span)),
         ]
         self._tcp6: socket.socket | None = None
         self._icmp6: socket.socket | None = None
@@ -112,8 +117,8 @@ class RawSynEngine:
             self._icmp6 = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
             self._icmp6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVHOPLIMIT, 1)
             self._filters += [
-                _attach(self._tcp6, wire.bpf_tcp_v6(self.sport)),
-                _attach(self._icmp6, wire.bpf_icmp_v6(self.sport)),
+                _attach(self._tcp6, wire.bpf_tcp_v6(self.sport, span)),
+                _attach(self._icmp6, wire.bpf_icmp_v6(self.sport, span)),
             ]
         except OSError:  # no IPv6 in this kernel / namespace
             self._tcp6 = self._icmp6 = None
@@ -122,7 +127,7 @@ class RawSynEngine:
             s.setblocking(False)
         for s in self._receivers:
             _big_rcvbuf(s)
-        self._tpl4, self._tpl6 = _templates(self.sport)
+        self._tpl4, self._tpl6 = _templates(0)
 
     def close(self) -> None:
         for s in [self._send4, *self._receivers]:
@@ -271,13 +276,13 @@ class _Scan:
                 if builder is None:
                     src = self.sources[job.address]
                     builder = self.builders[dst] = wire.SynBuilderV4(self.e._tpl4, src, dst)
-                pkt = builder.build(job.port, seq, job.ttl)
+                pkt = builder.build(self.e.sport + try_no, job.port, seq, job.ttl)
                 self.e._send4.sendto(pkt, (job.address, 0))
             else:
                 sock6 = self.e._tcp6
                 if sock6 is None:
                     raise NoPermission("IPv6 raw sockets are not available here")
-                pkt = wire.build_syn_v6(self.e._tpl6, job.port, seq)
+                pkt = wire.build_syn_v6(self.e._tpl6, self.e.sport + try_no, job.port, seq)
                 # The kernel writes the IPv6 header; the hop limit travels as ancillary data.
                 hops = [(socket.IPPROTO_IPV6, socket.IPV6_HOPLIMIT, struct.pack("i", job.ttl))]
                 sock6.sendmsg([pkt], hops, 0, (job.address, 0))
@@ -364,12 +369,12 @@ class _Scan:
                 self._match(ans, time.monotonic(), raw_pkt, data if v6 else None)
 
     def _match(self, a: wire.Answer, now: float, raw_pkt: bytes | None, l4: bytes | None) -> None:
-        if a.sport != self.e.sport:
+        if not 0 < a.sport - self.e.sport <= wire.TRY_MASK:
             return
         ck, try_no = wire.split_seq(a.seq)
         i = self.index.get((a.target, a.port, ck))
-        if i is None or try_no == 0 or try_no > self.tries[i]:
-            return  # not our SYN: a stray packet to our port, or a forged answer
+        if i is None or try_no == 0 or try_no > self.tries[i] or a.sport != self.e.sport + try_no:
+            return  # not our SYN: a stray packet to our ports, or a forged answer
         prev = self.result[i]
         if prev is not None and prev.answer is not AnswerKind.NONE:
             return  # a duplicate: the first answer stands

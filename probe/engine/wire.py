@@ -97,7 +97,7 @@ class SynBuilderV4:
         self._partial: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
         self._tpl_ip = tpl.ip
 
-    def build(self, dport: int, seq: int, ttl: int) -> bytes:
+    def build(self, sport: int, dport: int, seq: int, ttl: int) -> bytes:
         header = self._headers.get(ttl)
         if header is None:
             ip = bytearray(self._tpl_ip)
@@ -108,17 +108,19 @@ class SynBuilderV4:
             ip[10:12] = b"\x00\x00"
             struct.pack_into("!H", ip, 10, inet_checksum(bytes(ip)))
             header = self._headers[ttl] = bytes(ip)
-        total = self._partial + dport + (seq >> 16) + (seq & 0xFFFF)
+        total = self._partial + sport + dport + (seq >> 16) + (seq & 0xFFFF)
         total = (total >> 16) + (total & 0xFFFF)
         total += total >> 16
         tcp = bytearray(self._tcp)
-        struct.pack_into("!HI", tcp, 2, dport, seq)
+        struct.pack_into("!HHI", tcp, 0, sport, dport, seq)
         struct.pack_into("!H", tcp, 16, ~total & 0xFFFF)
         return header + tcp
 
 
-def build_syn_v4(tpl: SynTemplate, src: bytes, dst: bytes, dport: int, seq: int, ttl: int) -> bytes:
-    return SynBuilderV4(tpl, src, dst).build(dport, seq, ttl)
+def build_syn_v4(
+    tpl: SynTemplate, src: bytes, dst: bytes, sport: int, dport: int, seq: int, ttl: int
+) -> bytes:
+    return SynBuilderV4(tpl, src, dst).build(sport, dport, seq, ttl)
 
 
 def ipv6_header(src: bytes, dst: bytes, next_header: int, hop_limit: int, length: int) -> bytes:
@@ -126,9 +128,9 @@ def ipv6_header(src: bytes, dst: bytes, next_header: int, hop_limit: int, length
     return struct.pack("!IHBB", 6 << 28, length, next_header, hop_limit) + src + dst
 
 
-def build_syn_v6(tpl: SynTemplate, dport: int, seq: int) -> bytes:
+def build_syn_v6(tpl: SynTemplate, sport: int, dport: int, seq: int) -> bytes:
     tcp = bytearray(tpl.tcp)
-    struct.pack_into("!HI", tcp, 2, dport, seq)
+    struct.pack_into("!HHI", tcp, 0, sport, dport, seq)
     return bytes(tcp)
 
 
@@ -292,6 +294,8 @@ _LSH_K = 0x64
 _ADD_X = 0x0C
 _TAX = 0x07
 _JEQ_K = 0x15
+_JGT_K = 0x25
+_JGE_K = 0x35
 _RET_K = 0x06
 
 Insn = tuple[int, int, int, int]
@@ -299,49 +303,50 @@ _ACCEPT: Insn = (_RET_K, 0, 0, 0x40000)
 _DROP: Insn = (_RET_K, 0, 0, 0)
 
 
-def bpf_tcp_v4(sport: int) -> list[Insn]:
-    """Raw IPv4 TCP socket: keep packets to our source port (data starts at the IP header)."""
-    return [(_LDX_MSH, 0, 0, 0), (_LD_H_IND, 0, 0, 2), (_JEQ_K, 0, 1, sport), _ACCEPT, _DROP]
+def _in_ports(sport: int, span: int) -> list[Insn]:
+    """A = a port: accept when sport <= A < sport + span, else drop (the two last insns)."""
+    return [(_JGE_K, 0, 2, sport), (_JGT_K, 1, 0, sport + span - 1), _ACCEPT, _DROP]
 
 
-def bpf_icmp_v4(sport: int) -> list[Insn]:
-    """Raw ICMP socket: unreachable (3) / time exceeded (11) quoting TCP from our source port."""
+def bpf_tcp_v4(sport: int, span: int = 1) -> list[Insn]:
+    """Raw IPv4 TCP socket: keep packets to our source ports (data starts at the IP header)."""
+    return [(_LDX_MSH, 0, 0, 0), (_LD_H_IND, 0, 0, 2), *_in_ports(sport, span)]
+
+
+def bpf_icmp_v4(sport: int, span: int = 1) -> list[Insn]:
+    """Raw ICMP socket: unreachable (3) / time exceeded (11) quoting TCP from our ports."""
     return [
         (_LDX_MSH, 0, 0, 0),  # X = outer header length
         (_LD_B_IND, 0, 0, 0),  # A = ICMP type
         (_JEQ_K, 1, 0, 3),
-        (_JEQ_K, 0, 10, 11),
+        (_JEQ_K, 0, 11, 11),
         (_LD_B_IND, 0, 0, 8 + 9),  # quoted protocol
-        (_JEQ_K, 0, 8, socket.IPPROTO_TCP),
+        (_JEQ_K, 0, 9, socket.IPPROTO_TCP),
         (_LD_B_IND, 0, 0, 8),  # quoted version/IHL
         (_AND_K, 0, 0, 0x0F),
         (_LSH_K, 0, 0, 2),
         (_ADD_X, 0, 0, 0),
         (_TAX, 0, 0, 0),  # X = outer + quoted header lengths
         (_LD_H_IND, 0, 0, 8),  # quoted TCP source port
-        (_JEQ_K, 0, 1, sport),
-        _ACCEPT,
-        _DROP,
+        *_in_ports(sport, span),
     ]
 
 
-def bpf_tcp_v6(sport: int) -> list[Insn]:
+def bpf_tcp_v6(sport: int, span: int = 1) -> list[Insn]:
     """Raw IPv6 TCP socket: data starts at the TCP header."""
-    return [(_LD_H_ABS, 0, 0, 2), (_JEQ_K, 0, 1, sport), _ACCEPT, _DROP]
+    return [(_LD_H_ABS, 0, 0, 2), *_in_ports(sport, span)]
 
 
-def bpf_icmp_v6(sport: int) -> list[Insn]:
-    """Raw ICMPv6 socket: type 1/3 quoting TCP (next header 6) from our source port."""
+def bpf_icmp_v6(sport: int, span: int = 1) -> list[Insn]:
+    """Raw ICMPv6 socket: type 1/3 quoting TCP (next header 6) from our source ports."""
     return [
         (_LD_B_ABS, 0, 0, 0),
         (_JEQ_K, 1, 0, 1),
-        (_JEQ_K, 0, 5, 3),
+        (_JEQ_K, 0, 6, 3),
         (_LD_B_ABS, 0, 0, 8 + 6),
-        (_JEQ_K, 0, 3, socket.IPPROTO_TCP),
+        (_JEQ_K, 0, 4, socket.IPPROTO_TCP),
         (_LD_H_ABS, 0, 0, 8 + 40),
-        (_JEQ_K, 0, 1, sport),
-        _ACCEPT,
-        _DROP,
+        *_in_ports(sport, span),
     ]
 
 
@@ -374,6 +379,10 @@ def run_bpf(prog: list[Insn], pkt: bytes) -> bool:
                 x = a
             elif code == _JEQ_K:
                 pc += jt if a == k else jf
+            elif code == _JGT_K:
+                pc += jt if a > k else jf
+            elif code == _JGE_K:
+                pc += jt if a >= k else jf
             elif code == _RET_K:
                 return k != 0
         except (IndexError, struct.error):

@@ -52,11 +52,20 @@ def answer(scan: raw._Scan, port: int, try_no: int, kind: str = "synack", **kw: 
     seq = wire.seq_for(scan.key, DST, port, try_no)
     if kind == "icmp":
         return wire.Answer(
-            "icmp", "198.18.0.1", 64, DST, port, scan.e.sport, seq, icmp_type=3, icmp_code=13, **kw
+            "icmp",
+            "198.18.0.1",
+            64,
+            DST,
+            port,
+            scan.e.sport + try_no,
+            seq,
+            icmp_type=3,
+            icmp_code=13,
+            **kw,
         )
     flags = wire.TH_SYN | wire.TH_ACK if kind == "synack" else wire.TH_RST | wire.TH_ACK
     return wire.Answer(
-        "tcp", HOST, 63, DST, port, scan.e.sport, seq, flags=flags, window=1000, **kw
+        "tcp", HOST, 63, DST, port, scan.e.sport + try_no, seq, flags=flags, window=1000, **kw
     )
 
 
@@ -79,9 +88,11 @@ def test_forged_or_foreign_answers_are_ignored() -> None:
     scan._send(0.0)
     good = answer(scan, 80, 1)
     for bad in (
-        wire.Answer("tcp", HOST, 63, DST, 80, scan.e.sport, 12345, flags=wire.TH_RST),  # bad seq
-        wire.Answer("tcp", HOST, 63, DST, 80, scan.e.sport + 1, good.seq, flags=wire.TH_RST),
-        wire.Answer("tcp", HOST, 63, DST, 81, scan.e.sport, good.seq, flags=wire.TH_RST),
+        wire.Answer(
+            "tcp", HOST, 63, DST, 80, scan.e.sport + 1, 12345, flags=wire.TH_RST
+        ),  # bad seq
+        wire.Answer("tcp", HOST, 63, DST, 80, scan.e.sport + 2, good.seq, flags=wire.TH_RST),
+        wire.Answer("tcp", HOST, 63, DST, 81, scan.e.sport + 1, good.seq, flags=wire.TH_RST),
         answer(scan, 80, 2),  # a try that was never sent
     ):
         scan._match(bad, 0.01, None, None)
@@ -233,7 +244,7 @@ def test_probes_at_several_ttls_to_one_port_are_separate() -> None:
     assert sorted(sent_ttls) == [1, 2, 3]
     seq2 = wire.seq_for(scan.key, DST, 80, 1, ttl=2)
     exceeded = wire.Answer(
-        "icmp", "198.18.0.1", 64, DST, 80, eng.sport, seq2, icmp_type=11, icmp_code=0
+        "icmp", "198.18.0.1", 64, DST, 80, eng.sport + 1, seq2, icmp_type=11, icmp_code=0
     )
     scan._match(exceeded, 0.01, None, None)
     got = [(r.probe_ttl, r.icmp_type) if r else None for r in scan.result]

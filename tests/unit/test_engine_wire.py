@@ -23,7 +23,7 @@ def packed(a: str) -> bytes:
 
 
 def template() -> wire.SynTemplate:
-    tcp = bytearray(bytes(TCP(sport=SPORT, dport=0, seq=0, flags="S", options=[("MSS", 1460)])))
+    tcp = bytearray(bytes(TCP(sport=0, dport=0, seq=0, flags="S", options=[("MSS", 1460)])))
     tcp[16:18] = b"\0\0"
     ip = bytes(IP(src="0.0.0.0", dst="0.0.0.0", ttl=64, flags="DF", proto=6))[:20]
     return wire.SynTemplate(ip=ip, tcp=bytes(tcp))
@@ -31,7 +31,7 @@ def template() -> wire.SynTemplate:
 
 def test_built_syn_has_valid_checksums_and_fields() -> None:
     seq = wire.seq_for(7, packed(DST), 6036, 2)
-    pkt = IP(wire.build_syn_v4(template(), packed(SRC), packed(DST), 6036, seq, 17))
+    pkt = IP(wire.build_syn_v4(template(), packed(SRC), packed(DST), SPORT, 6036, seq, 17))
     tcp = pkt[TCP]
     assert (pkt.src, pkt.dst, pkt.ttl) == (SRC, DST, 17)
     assert (tcp.sport, tcp.dport, tcp.seq, str(tcp.flags)) == (SPORT, 6036, seq, "S")
@@ -184,8 +184,9 @@ def test_ipv6_header_for_captures() -> None:
 def test_builder_keeps_fields_and_checksums_across_many_probes() -> None:
     builder = wire.SynBuilderV4(template(), packed(SRC), packed(DST))
     for port, seq, ttl in ((1, 0, 1), (65535, 0xFFFFFFFF, 255), (6036, 0x80000001, 64)):
-        pkt = IP(builder.build(port, seq, ttl))
+        pkt = IP(builder.build(SPORT + ttl % 16, port, seq, ttl))
         assert (pkt.dst, pkt.ttl, pkt[TCP].dport, pkt[TCP].seq) == (DST, ttl, port, seq)
+        assert pkt[TCP].sport == SPORT + ttl % 16
         assert str(pkt[TCP].flags) == "S" and pkt[TCP].window == 8192
         assert pkt[TCP].options == [("MSS", 1460)]
         ip_ck, tcp_ck = pkt.chksum, pkt[TCP].chksum
@@ -193,3 +194,18 @@ def test_builder_keeps_fields_and_checksums_across_many_probes() -> None:
         del pkt[TCP].chksum
         again = IP(bytes(pkt))
         assert (ip_ck, tcp_ck) == (again.chksum, again[TCP].chksum)
+
+
+def test_filters_accept_the_whole_per_try_port_range() -> None:
+    tcp, icmp = wire.bpf_tcp_v4(SPORT, 16), wire.bpf_icmp_v4(SPORT, 16)
+    for port, ok in ((SPORT - 1, False), (SPORT, True), (SPORT + 15, True), (SPORT + 16, False)):
+        assert wire.run_bpf(tcp, bytes(IP(src=DST) / TCP(sport=80, dport=port))) is ok
+        syn = IP(src=SRC, dst=DST) / TCP(sport=port, dport=80)
+        err = IP(src="198.18.0.1") / ICMP(type=3, code=13) / bytes(syn)[:28]
+        assert wire.run_bpf(icmp, bytes(err)) is ok
+        assert wire.run_bpf(wire.bpf_tcp_v6(SPORT, 16), bytes(TCP(sport=80, dport=port))) is ok
+        syn6 = IPv6(src="2001:2::2", dst="2001:2::10") / TCP(sport=port, dport=80)
+        assert (
+            wire.run_bpf(wire.bpf_icmp_v6(SPORT, 16), bytes(ICMPv6DestUnreach() / bytes(syn6)))
+            is ok
+        )
