@@ -63,8 +63,7 @@ from typing import Final
 
 from probe import classify, diagnose
 from probe.capture import IcmpError, Record, TcpSegment
-from probe.diagnose import _ttl as ttl_words
-from probe.diagnose import port_list
+from probe.diagnose import port_list, ttl_words
 from probe.engine.wire import TH_ACK, TH_RST, TH_SYN, parse_options
 from probe.model import (
     AnswerKind,

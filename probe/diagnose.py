@@ -89,7 +89,7 @@ def _hops(n: int) -> str:
     return f"{n} hop" if n == 1 else f"{n} hops"
 
 
-def _ttl(ttl: int) -> str:
+def ttl_words(ttl: int) -> str:
     """ "TTL 63 (≈ 1 hop)": the hop count is a guess from the nearest initial TTL."""
     return f"TTL {ttl} (≈ {_hops(hops_from_ttl(ttl))})"
 
@@ -122,7 +122,7 @@ def _ping_line(ping: PingResult | None) -> str:
     if ping.status is PingStatus.OK:
         line = f"{ping.received}/{ping.sent} echo replies"
         if ping.ttl is not None:
-            line += f" with {_ttl(ping.ttl)}"
+            line += f" with {ttl_words(ping.ttl)}"
         if ping.rtt_avg_ms is not None:
             line += f", {ping.rtt_avg_ms:.2f} ms on average"
         return line
@@ -470,7 +470,7 @@ def host_unreachable(t: TargetReport, ctx: Context) -> Finding | None:
                 did = f"this computer's kernel refused to send to {_ports(nums)}"
             evidence.append(f"{did}: {what} ({errnos})")
         else:
-            ttl = f", {_ttl(p.ttl)}" if p.ttl is not None else ""
+            ttl = f", {ttl_words(p.ttl)}" if p.ttl is not None else ""
             evidence.append(
                 f"{reason_text(p.reason)} from {p.responder} for the SYN to {_ports(nums)}{ttl}"
             )
@@ -638,7 +638,7 @@ def port_refused_by_middlebox(t: TargetReport, ctx: Context) -> Finding | None:
             evidence.append(f"RST on {nums} came from {p.responder}, not from {t.address}")
         if p.ttl is not None and ref is not None and hops_from_ttl(p.ttl) < ref.hops:
             evidence.append(
-                f"{ref.what} with {_ttl(ref.ttl)}; RST on {nums} with {_ttl(p.ttl)}: "
+                f"{ref.what} with {ttl_words(ref.ttl)}; RST on {nums} with {ttl_words(p.ttl)}: "
                 f"{_hop_gap(ref.hops - hops_from_ttl(p.ttl), 'closer')}"
             )
     # The proof (TTL-limited SYNs, when sent), forged SYN/ACKs, odd IP IDs: middlebox.py.
@@ -695,7 +695,7 @@ def port_refused(t: TargetReport, ctx: Context) -> Finding | None:
             unsure = True
         elif ref is None:
             evidence.append(
-                f"RST from {who} on {nums} with {_ttl(p.ttl)}; no SYN/ACK or echo reply to "
+                f"RST from {who} on {nums} with {ttl_words(p.ttl)}; no SYN/ACK or echo reply to "
                 "compare TTLs with, so a firewall answering in the host's name cannot be ruled out"
             )
             unsure = True
@@ -705,7 +705,7 @@ def port_refused(t: TargetReport, ctx: Context) -> Finding | None:
                 "the same distance as" if farther == 0 else f"{_hop_gap(farther, 'farther')} than"
             )
             evidence.append(
-                f"RST from {who} on {nums} with {_ttl(p.ttl)}: {same} the {ref.what} "
+                f"RST from {who} on {nums} with {ttl_words(p.ttl)}: {same} the {ref.what} "
                 f"with TTL {ref.ttl}"
             )
     nums = port_list(ports)
@@ -752,7 +752,7 @@ def port_rejected(t: TargetReport, ctx: Context) -> Finding | None:
             )
             continue
         for pg in _group(g, lambda p: p.ttl):
-            ttl = f", {_ttl(pg[0].ttl)}" if pg[0].ttl is not None else ""
+            ttl = f", {ttl_words(pg[0].ttl)}" if pg[0].ttl is not None else ""
             who = f" from {p.responder}" if p.responder else ""
             evidence.append(f"{what}{who} for the SYN to {port_list(_numbers(pg))}{ttl}")
         if p.responder is None:

@@ -43,7 +43,7 @@ from probe.analyze import OK, PROBLEMS, Analysis, AnalyzeFinding, Outcome, Serve
 from probe.capture import CaptureInfo
 from probe.diagnose import port_list
 from probe.model import TcpOptions
-from probe.report.text import _hang, _Pen
+from probe.report.text import Pen, hang
 
 __all__ = ["analysis_to_dict", "render_json", "render_text"]
 
@@ -180,24 +180,24 @@ def _notes(info: CaptureInfo, analysis: Analysis) -> list[str]:
 def render_text(
     info: CaptureInfo, analysis: Analysis, console: Console, *, verbose: bool = False
 ) -> None:
-    pen = _Pen(console)
-    _hang(console, 0, pen.styled("Capture  ", "heading"), Text(pen.clean(_capture_line(info))))
+    pen = Pen(console)
+    hang(console, 0, pen.styled("Capture  ", "heading"), Text(pen.clean(_capture_line(info))))
     for note in _notes(info, analysis):
-        _hang(console, _STEP_INDENT, pen.styled("Note: ", "note"), Text(pen.clean(note)))
+        hang(console, _STEP_INDENT, pen.styled("Note: ", "note"), Text(pen.clean(note)))
     if analysis.outcomes:
         _table(analysis.outcomes, console, pen, verbose)
     problems = [f for f in analysis.findings if f.code in PROBLEMS]
     shown = [*problems, *(f for f in analysis.findings if verbose and f.code == OK)]
     if shown:
-        _hang(console, 0, pen.styled("Findings", "heading"), Text())
+        hang(console, 0, pen.styled("Findings", "heading"), Text())
         limit = len(shown) if verbose else _MAX_FINDINGS
         for f in shown[:limit]:
-            _render_finding(f, console, pen)
+            render_finding(f, console, pen)
         if len(shown) > limit:
             more = f"{len(shown) - limit} more findings: --verbose or --json shows them all"
             console.print(Text(" " * _STEP_INDENT + more, style=pen.style("dim")))
     if analysis.servers:
-        _hang(console, 0, pen.styled("Servers", "heading"), Text())
+        hang(console, 0, pen.styled("Servers", "heading"), Text())
         listed = analysis.servers[: None if verbose else _BIG]
         width = max(len(s.address) for s in listed)
         for s in listed:
@@ -207,7 +207,7 @@ def render_text(
             line = f"{hidden} more servers: --verbose or --json shows them all"
             console.print(Text(" " * _STEP_INDENT + line, style=pen.style("dim")))
     style = "error" if analysis.problem else "ok" if analysis.servers else "info"
-    _hang(
+    hang(
         console,
         0,
         pen.styled("Verdict: ", "heading"),
@@ -243,7 +243,7 @@ def _row(o: Outcome) -> tuple[str, ...]:
     )
 
 
-def _table(outcomes: Sequence[Outcome], console: Console, pen: _Pen, verbose: bool) -> None:
+def _table(outcomes: Sequence[Outcome], console: Console, pen: Pen, verbose: bool) -> None:
     shown = list(outcomes)
     hidden = 0
     if not verbose and len(shown) > _BIG:
@@ -277,20 +277,20 @@ def _table(outcomes: Sequence[Outcome], console: Console, pen: _Pen, verbose: bo
         console.print(Text(line, style=pen.style("dim")), soft_wrap=True)
 
 
-def _render_finding(f: AnalyzeFinding, console: Console, pen: _Pen) -> None:
+def render_finding(f: AnalyzeFinding, console: Console, pen: Pen) -> None:
     head = pen.styled(f.code, "code")
     head.append(f" ({pen.clean(f.server)}): {pen.clean(f.summary)}")
-    _hang(console, _STEP_INDENT, pen.severity_mark(f.severity) + " ", head)
+    hang(console, _STEP_INDENT, pen.severity_mark(f.severity) + " ", head)
     for label, item in [*_labelled("evidence:", f.evidence), *_labelled("next:", f.next_steps)]:
         prefix = Text(f"{label:<10}", style=pen.style("dim"))
-        _hang(console, _DETAIL_INDENT, prefix, Text(pen.clean(item)))
+        hang(console, _DETAIL_INDENT, prefix, Text(pen.clean(item)))
 
 
 def _labelled(label: str, items: Iterable[str]) -> list[tuple[str, str]]:
     return [(label if i == 0 else "", item) for i, item in enumerate(items)]
 
 
-def _render_server(s: ServerSummary, width: int, console: Console, pen: _Pen) -> None:
+def _render_server(s: ServerSummary, width: int, console: Console, pen: Pen) -> None:
     mark = pen.mark("ok" if s.status == "ok" else "fail")
     words: list[str] = []
     if s.ports_ok:
@@ -300,7 +300,7 @@ def _render_server(s: ServerSummary, width: int, console: Console, pen: _Pen) ->
         n = len(s.ports_failing)
         words.append(f"{_ports(s.ports_failing)} {'fails' if n == 1 else 'fail'}")
     mark.append(f" {pen.clean(s.address):<{width}}  ")
-    _hang(console, _STEP_INDENT, mark, Text(f"{s.status}: " + "; ".join(words)))
+    hang(console, _STEP_INDENT, mark, Text(f"{s.status}: " + "; ".join(words)))
 
 
 def _ports(ports: Sequence[int]) -> str:

@@ -40,7 +40,7 @@ from rich.text import Text
 from probe.audit import AuditResult, ExpectationResult, HostResult, Verdict
 from probe.model import Finding
 from probe.report.json import finding_to_dict, report_to_dict
-from probe.report.text import _hang, _Pen, _render_finding
+from probe.report.text import Pen, hang, render_finding
 
 __all__ = ["audit_to_dict", "render_audit_json", "render_audit_text"]
 
@@ -104,9 +104,9 @@ def _expectation(r: ExpectationResult) -> dict[str, Any]:
 
 
 def render_audit_text(result: AuditResult, console: Console, junit: Path | None = None) -> None:
-    pen = _Pen(console)
+    pen = Pen(console)
     for note in result.report.notes:
-        _hang(console, 0, pen.styled("Note: ", "note"), Text(pen.clean(note)))
+        hang(console, 0, pen.styled("Note: ", "note"), Text(pen.clean(note)))
     hosts = len(result.hosts)
     console.print(
         Text(
@@ -127,7 +127,7 @@ def render_audit_text(result: AuditResult, console: Console, junit: Path | None 
         console.print(f"JUnit report: {pen.clean(str(junit))}", soft_wrap=True, markup=False)
 
 
-def _render_host(h: HostResult, console: Console, pen: _Pen) -> None:
+def _render_host(h: HostResult, console: Console, pen: Pen) -> None:
     head = Text(pen.clean(h.host.name), style=pen.style("target"))
     addresses = [t.address for t in h.targets if t.address and t.address != h.host.name]
     if addresses:
@@ -156,15 +156,15 @@ def _render_host(h: HostResult, console: Console, pen: _Pen) -> None:
         mark = pen.styled(_WORD[r.verdict], _STYLE[r.verdict])
         mark.append(" ")
         body = Text(f"{r.expectation.name}: {pen.clean(r.message)}")
-        _hang(console, len(_INDENT), mark, body)
+        hang(console, len(_INDENT), mark, body)
         if r.finding is None:
             continue
         if r.finding in shown:
             note = Text(f"explained above: {r.finding.code}", style=pen.style("dim"))
-            _hang(console, len(_INDENT) * 2, Text(), note)
+            hang(console, len(_INDENT) * 2, Text(), note)
             continue
         shown.append(r.finding)
-        _render_finding(r.finding, console, pen)
+        render_finding(r.finding, console, pen)
 
 
 def _row(r: ExpectationResult) -> tuple[str, str, str, str, str]:
@@ -179,7 +179,7 @@ def _row(r: ExpectationResult) -> tuple[str, str, str, str, str]:
     return (str(e.port), e.service or "-", str(e.expect), observed, _WORD[r.verdict])
 
 
-def _summary(result: AuditResult, pen: _Pen) -> Text:
+def _summary(result: AuditResult, pen: Pen) -> Text:
     passed = result.count(Verdict.PASS)
     failed = result.count(Verdict.FAIL)
     errors = result.count(Verdict.ERROR)

@@ -113,7 +113,7 @@ _ESCAPES: dict[int, str] = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F
 _ESCAPES |= {ord("\t"): "\\t", ord("\n"): "\\n", ord("\r"): "\\r"}
 
 
-class _Pen:
+class Pen:
     """What this console can show: styles or none, Unicode glyphs or ASCII."""
 
     def __init__(self, console: Console) -> None:
@@ -165,9 +165,9 @@ class _Step:
 
 def render_text(report: Report, console: Console, *, verbose: bool = False) -> None:
     """Print the report for a person: notes, then one checklist per target, then a verdict."""
-    pen = _Pen(console)
+    pen = Pen(console)
     for note in report.notes:
-        _hang(console, 0, pen.styled("Note: ", "note"), Text(pen.clean(note)))
+        hang(console, 0, pen.styled("Note: ", "note"), Text(pen.clean(note)))
     if report.notes and report.targets:
         console.print()
     for index, target in enumerate(report.targets):
@@ -180,21 +180,21 @@ def render_text(report: Report, console: Console, *, verbose: bool = False) -> N
         console.print(Text("Interrupted: partial results", style=pen.style("interrupted")))
 
 
-def _render_target(t: TargetReport, mode: str, console: Console, pen: _Pen, verbose: bool) -> None:
+def _render_target(t: TargetReport, mode: str, console: Console, pen: Pen, verbose: bool) -> None:
     console.print(_header(t, pen))
     steps = _steps(t, mode, pen, verbose)
     for step in steps:
         prefix = pen.mark(step.outcome)
         prefix.append(f" {step.name:<{_NAME_WIDTH}}")
-        _hang(console, _STEP_INDENT, prefix, Text(step.detail))
+        hang(console, _STEP_INDENT, prefix, Text(step.detail))
     if t.ports:
         _render_ports(t.ports, console, pen, verbose)
     if t.findings:
-        _hang(console, _STEP_INDENT, Text("Findings", style=pen.style("heading")), Text())
+        hang(console, _STEP_INDENT, Text("Findings", style=pen.style("heading")), Text())
         for finding in t.findings:
-            _render_finding(finding, console, pen)
+            render_finding(finding, console, pen)
     style, verdict = _verdict(t, steps)
-    _hang(
+    hang(
         console,
         _STEP_INDENT,
         Text("Verdict: ", style=pen.style("heading")),
@@ -202,7 +202,7 @@ def _render_target(t: TargetReport, mode: str, console: Console, pen: _Pen, verb
     )
 
 
-def _hang(console: Console, indent: int, prefix: Text, body: Text) -> None:
+def hang(console: Console, indent: int, prefix: Text, body: Text) -> None:
     """Print prefix and body on one line; the body wraps to the console, hanging under itself.
 
     Done by hand rather than with a rich grid, which pads every line to its full width.
@@ -219,7 +219,7 @@ def _hang(console: Console, indent: int, prefix: Text, body: Text) -> None:
     console.print(out, soft_wrap=True)
 
 
-def _header(t: TargetReport, pen: _Pen) -> Text:
+def _header(t: TargetReport, pen: Pen) -> Text:
     text = Text(pen.clean(t.input), style=pen.style("target"))
     if t.address is None:
         text.append(" (no address)")
@@ -231,7 +231,7 @@ def _header(t: TargetReport, pen: _Pen) -> Text:
 # --------------------------------------------------------------------------- steps
 
 
-def _steps(t: TargetReport, mode: str, pen: _Pen, verbose: bool) -> list[_Step]:
+def _steps(t: TargetReport, mode: str, pen: Pen, verbose: bool) -> list[_Step]:
     """The checklist, in the order the pipeline walks; ``blocked`` says why the rest was not run."""
     dns = _dns_step(t.dns, pen, verbose)
     steps = [dns]
@@ -264,9 +264,9 @@ def _not_run(blocked: str | None) -> str:
     return f"skipped ({blocked})" if blocked else "not run"
 
 
-def _dns_step(d: DnsResult, pen: _Pen, verbose: bool) -> _Step:
+def _dns_step(d: DnsResult, pen: Pen, verbose: bool) -> _Step:
     asked = pen.clean(", ".join(d.nameservers)) or "the system's resolvers"
-    took = f"in {_ms(d.elapsed_ms)} ms"
+    took = f"in {format_ms(d.elapsed_ms)} ms"
     said = f"; {pen.clean(d.detail)}" if d.detail else ""
     if d.status is DnsStatus.LITERAL:
         return _Step("DNS", "skip", "not needed (address literal)")
@@ -293,7 +293,7 @@ def _dns_step(d: DnsResult, pen: _Pen, verbose: bool) -> _Step:
     return _Step("DNS", "fail", failure + said)
 
 
-def _route_step(r: RouteResult, address: str | None, pen: _Pen) -> _Step:
+def _route_step(r: RouteResult, address: str | None, pen: Pen) -> _Step:
     said = f"; {pen.clean(r.detail)}" if r.detail else ""
     if r.status is RouteStatus.NO_ROUTE:
         kind = f" ({r.route_type} route)" if r.route_type else ""
@@ -305,7 +305,7 @@ def _route_step(r: RouteResult, address: str | None, pen: _Pen) -> _Step:
     return _Step("Route", "ok", ", ".join(parts))
 
 
-def _ping_step(p: PingResult, pen: _Pen) -> _Step:
+def _ping_step(p: PingResult, pen: Pen) -> _Step:
     said = f"; {pen.clean(p.detail)}" if p.detail else ""
     if p.status is PingStatus.SKIPPED:
         return _Step("Ping", "skip", f"skipped ({pen.clean(p.detail or '--no-ping')})")
@@ -314,7 +314,9 @@ def _ping_step(p: PingResult, pen: _Pen) -> _Step:
         return _Step("Ping", "fail", f"unreachable{by}{said}")
     parts = [f"{p.received}/{p.sent} replies"]
     if p.rtt_min_ms is not None and p.rtt_avg_ms is not None and p.rtt_max_ms is not None:
-        parts.append(f"rtt {_ms(p.rtt_min_ms)}/{_ms(p.rtt_avg_ms)}/{_ms(p.rtt_max_ms)} ms")
+        parts.append(
+            f"rtt {format_ms(p.rtt_min_ms)}/{format_ms(p.rtt_avg_ms)}/{format_ms(p.rtt_max_ms)} ms"
+        )
     if p.ttl is not None:
         parts.append(f"TTL {p.ttl}")
     outcome = "ok" if p.status is PingStatus.OK and p.received else "fail"
@@ -344,7 +346,7 @@ def _ports_step(ports: Sequence[PortResult], mode: str) -> _Step:
 _COLUMNS = ("PORT", "SERVICE", "STATE", "REASON", "ANSWERED BY", "TTL", "RTT", "TRIES")
 
 
-def _render_ports(ports: Sequence[PortResult], console: Console, pen: _Pen, verbose: bool) -> None:
+def _render_ports(ports: Sequence[PortResult], console: Console, pen: Pen, verbose: bool) -> None:
     shown, hidden = _visible(ports, verbose)
     pad = " " * _TABLE_INDENT
     if shown:
@@ -390,7 +392,7 @@ def _row(p: PortResult) -> tuple[str, ...]:
         p.reason,
         p.responder or "-",
         "-" if p.ttl is None else str(p.ttl),
-        "-" if p.rtt_ms is None else f"{_ms(p.rtt_ms)} ms",
+        "-" if p.rtt_ms is None else f"{format_ms(p.rtt_ms)} ms",
         str(p.tries),
     )
 
@@ -400,7 +402,7 @@ def _table_lines(
     widths: list[int],
     ports: Sequence[PortResult],
     rows: list[tuple[str, ...]],
-    pen: _Pen,
+    pen: Pen,
 ) -> Iterable[tuple[str, str, int, int]]:
     """(line, style, start, end): each line with the span of it to style, if any."""
     head = "  ".join(h.ljust(w) for h, w in zip(_COLUMNS, widths, strict=True))
@@ -452,7 +454,7 @@ def _tcp_detail(p: PortResult) -> str:
     return " ".join(parts)
 
 
-def _app_detail(a: AppResult, pen: _Pen) -> str:
+def _app_detail(a: AppResult, pen: Pen) -> str:
     text = f"{pen.clean(a.protocol)} {pen.clean(a.status)}"
     if a.banner:
         banner = pen.clean(a.banner)
@@ -467,16 +469,16 @@ def _app_detail(a: AppResult, pen: _Pen) -> str:
 # --------------------------------------------------------------------------- findings
 
 
-def _render_finding(f: Finding, console: Console, pen: _Pen) -> None:
+def render_finding(f: Finding, console: Console, pen: Pen) -> None:
     head = pen.styled(pen.clean(f.code), "code")
     if f.ports:
         label = "port" if len(f.ports) == 1 else "ports"
         head.append(f" ({label} {_port_ranges(f.ports, pen.glyphs.ellipsis)})")
     head.append(f": {pen.clean(f.summary)}")
-    _hang(console, _STEP_INDENT, pen.severity_mark(f.severity) + " ", head)
+    hang(console, _STEP_INDENT, pen.severity_mark(f.severity) + " ", head)
     for label, item in [*_labelled("evidence:", f.evidence), *_labelled("next:", f.next_steps)]:
         prefix = Text(f"{label:<10}", style=pen.style("dim"))
-        _hang(console, _DETAIL_INDENT, prefix, Text(pen.clean(item)))
+        hang(console, _DETAIL_INDENT, prefix, Text(pen.clean(item)))
 
 
 def _labelled(label: str, items: Sequence[str]) -> list[tuple[str, str]]:
@@ -519,7 +521,7 @@ def _verdict(t: TargetReport, steps: Sequence[_Step]) -> tuple[str, str]:
     return "ok", "No problem found"
 
 
-def _ms(value: float) -> str:
+def format_ms(value: float) -> str:
     """Milliseconds with the precision that matters at that size: 0.41, 12.3, 250."""
     if value >= 100:
         return f"{value:.0f}"

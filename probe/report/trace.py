@@ -40,7 +40,7 @@ from rich.text import Text
 
 from probe.model import Hop, PortState, TraceReport
 from probe.report.json import finding_to_dict
-from probe.report.text import _hang, _ms, _Pen, _render_finding
+from probe.report.text import Pen, format_ms, hang, render_finding
 
 __all__ = ["render_trace_json", "render_trace_text", "trace_to_dict"]
 
@@ -99,7 +99,7 @@ def render_trace_json(report: TraceReport) -> str:
 
 
 def render_trace_text(report: TraceReport, console: Console) -> None:
-    pen = _Pen(console)
+    pen = Pen(console)
     head = Text(pen.clean(report.input), style=pen.style("target"))
     if report.address is not None and report.address != report.input:
         head.append(f" {pen.glyphs.arrow} {report.address}")
@@ -108,12 +108,12 @@ def render_trace_text(report: TraceReport, console: Console) -> None:
     if report.hops:
         _table(report, console, pen)
     for finding in report.findings:
-        _render_finding(finding, console, pen)
+        render_finding(finding, console, pen)
     if report.interrupted:
         console.print(Text("  Interrupted: partial trace", style=pen.style("interrupted")))
     v = report.verdict
     style = _STATE_STYLE.get(v.state, "error") if v.state is not None else "error"
-    _hang(
+    hang(
         console,
         2,
         Text("Verdict: ", style=pen.style("heading")),
@@ -121,7 +121,7 @@ def render_trace_text(report: TraceReport, console: Console) -> None:
     )
 
 
-def _table(report: TraceReport, console: Console, pen: _Pen) -> None:
+def _table(report: TraceReport, console: Console, pen: Pen) -> None:
     rows = [_row(h) for h in report.hops]
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(_COLUMNS)]
     pad = "    "
@@ -149,6 +149,6 @@ def _row(h: Hop) -> tuple[str, ...]:
         h.responder or ("*" if h.kind == "none" else "this computer"),
         answer,
         "-" if h.reply_ttl is None else str(h.reply_ttl),
-        "-" if h.rtt_ms is None else f"{_ms(h.rtt_ms)} ms",
+        "-" if h.rtt_ms is None else f"{format_ms(h.rtt_ms)} ms",
         str(h.tries),
     )
