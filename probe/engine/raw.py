@@ -23,15 +23,29 @@ import ctypes
 import errno
 import heapq
 import itertools
+import math
+import os
 import random
 import select
 import socket
 import struct
+import sys
 import time
 from collections import deque
 from collections.abc import Sequence
 
-from probe.engine import EngineConfig, EngineRun, Job, PacketLog, Progress, ProgressFn, timing, wire
+from probe.engine import (
+    EngineConfig,
+    EngineRun,
+    Job,
+    PacketLog,
+    Progress,
+    ProgressFn,
+    sender,
+    timing,
+    wire,
+)
+from probe.engine.sender import Outgoing
 from probe.errors import NoPermission
 from probe.model import AnswerKind, PortEvidence
 
@@ -40,6 +54,9 @@ SO_RCVBUFFORCE = 33
 IPV6_CHECKSUM = 7
 RCVBUF = 8 * 1024 * 1024
 MAX_READS_PER_WAKE = 2048
+UNSENT_RECHECK = 0.01  # seconds: a deadline came while its SYN still waits in the queue
+SWITCH_INTERVAL = 0.0005  # seconds: the GIL hand-over interval while the sender thread runs
+SENDER_CHECK = 0.005  # seconds: how often to look at the sender's news while it is busy
 
 # sendto() errors that are the local kernel's verdict rather than a failure to run.
 _LOCAL_VERDICTS = {
@@ -141,7 +158,7 @@ class RawSynEngine:
         progress: ProgressFn | None = None,
         packet_log: PacketLog | None = None,
     ) -> EngineRun:
-        return _Scan(self, jobs, config, progress, packet_log).run()
+        return _Scan(self, jobs, config, progress, packet_log, threaded=True).run()
 
 
 class _Scan:
@@ -155,8 +172,11 @@ class _Scan:
         config: EngineConfig,
         progress: ProgressFn | None,
         packet_log: PacketLog | None,
+        *,
+        threaded: bool = False,
     ) -> None:
         self.e = engine
+        self.threaded = threaded
         self.jobs = jobs
         self.cfg = config
         self.progress = progress
@@ -191,9 +211,15 @@ class _Scan:
         self.received = 0
         self.window = timing.Window()
         self.bucket = timing.TokenBucket(config.rate)
-        self.deadlines: list[tuple[float, int, int]] = []
+        # (deadline, job, try, wait): the wait is kept to restart the clock at the send time.
+        self.deadlines: list[tuple[float, int, int, float]] = []
         self.retry: deque[int] = deque()
         self.fresh: deque[int] = deque(_interleave(jobs))
+        self.failed: deque[sender.Failure] = deque()
+        # Inline until run() starts the sender thread: the unit tests drive _send directly.
+        self.sender: sender.Sender = sender.InlineSender(
+            engine._send4, engine._tcp6, self.sent_at, self.failed
+        )
 
     # ------------------------------------------------------------------ main loop
 
@@ -205,9 +231,16 @@ class _Scan:
         fds = {s.fileno(): s for s in self.e._receivers}
         for fd in fds:
             poller.register(fd, select.POLLIN)
+        switch = sys.getswitchinterval()
+        if self.threaded:
+            self.sender = sender.make_sender(self.e._send4, self.e._tcp6, self.sent_at, self.failed)
+            # The sender needs the GIL for a moment after each batch; by default it would
+            # wait up to 5 ms for this busy loop to hand it over, with the kernel idle.
+            sys.setswitchinterval(SWITCH_INTERVAL)
         try:
             while True:
                 now = time.monotonic()
+                self._collect()
                 self._expire(now)
                 if self.done >= len(self.jobs):
                     break
@@ -222,6 +255,9 @@ class _Scan:
                     )
         except KeyboardInterrupt:
             interrupted = True
+        finally:
+            self.sender.close()
+            sys.setswitchinterval(switch)
         evidence = tuple(r for r in self.result if r is not None)
         return EngineRun(
             evidence,
@@ -238,67 +274,68 @@ class _Scan:
             wake = min(wake, self.deadlines[0][0] - now)
         if (self.retry or self.fresh) and self.in_flight < self.window.limit:
             wake = min(wake, self.bucket.wait())
+        if self.sender.pending() or self.failed:
+            wake = min(wake, SENDER_CHECK)  # a local refusal may come back from the sender
         return max(0.0, wake)
 
     # ------------------------------------------------------------------ sending
 
     def _send(self, now: float) -> None:
+        out: list[Outgoing] = []
         while (self.retry or self.fresh) and self.in_flight < self.window.limit:
             if not self.bucket.take(now):
-                return
+                break
             i = self.retry.popleft() if self.retry else self.fresh.popleft()
             if self.result[i] is not None:
                 continue
             try_no = self.tries[i] + 1
-            status = self._transmit(i, try_no)
-            if status == "busy":
-                (self.fresh if try_no == 1 else self.retry).appendleft(i)
-                return
+            out.append(self._packet(i, try_no))
             self.tries[i] = try_no
-            self.sent_at[i].append(now)
-            if status == "final":
-                continue
+            self.sent_at[i].append(math.inf)  # the sender stamps it as the packet leaves
             self.flying[i] = True
             self.in_flight += 1
             self.sent += 1
-            dst = self.packed[i]
-            heapq.heappush(self.deadlines, (now + self.est[dst].timeout(), i, try_no))
+            wait = self.est[self.packed[i]].timeout()
+            heapq.heappush(self.deadlines, (now + wait, i, try_no, wait))
+        if out:
+            self.sender.submit(out, now)
+            self._collect()
 
-    def _transmit(self, i: int, try_no: int) -> str:
-        """Put one SYN on the wire: "sent"; "busy" when the kernel's queue is full (try again
-        later); "final" when the local kernel refused it and that is the port's answer."""
+    def _packet(self, i: int, try_no: int) -> Outgoing:
         job = self.jobs[i]
         dst = self.packed[i]
         seq = self.cookies[i] | try_no
-        try:
-            if len(dst) == 4:
-                builder = self.builders.get(dst)
-                if builder is None:
-                    src = self.sources[job.address]
-                    builder = self.builders[dst] = wire.SynBuilderV4(self.e._tpl4, src, dst)
-                pkt = builder.build(self.e.sport + try_no, job.port, seq, job.ttl)
-                self.e._send4.sendto(pkt, (job.address, 0))
-            else:
-                sock6 = self.e._tcp6
-                if sock6 is None:
-                    raise NoPermission("IPv6 raw sockets are not available here")
-                pkt = wire.build_syn_v6(self.e._tpl6, self.e.sport + try_no, job.port, seq)
-                # The kernel writes the IPv6 header; the hop limit travels as ancillary data.
-                hops = [(socket.IPPROTO_IPV6, socket.IPV6_HOPLIMIT, struct.pack("i", job.ttl))]
-                sock6.sendmsg([pkt], hops, 0, (job.address, 0))
-                if self.log:
-                    src = self.sources[job.address]
-                    pkt = wire.ipv6_header(src, dst, 6, job.ttl, len(pkt)) + pkt
-        except (BlockingIOError, InterruptedError):
-            return "busy"
-        except OSError as exc:
-            if exc.errno == errno.ENOBUFS:
-                return "busy"
-            name = _LOCAL_VERDICTS.get(exc.errno or 0)
+        v6 = len(dst) == 16
+        if v6:
+            pkt = wire.build_syn_v6(self.e._tpl6, self.e.sport + try_no, job.port, seq)
+        else:
+            builder = self.builders.get(dst)
+            if builder is None:
+                src = self.sources[job.address]
+                builder = self.builders[dst] = wire.SynBuilderV4(self.e._tpl4, src, dst)
+            pkt = builder.build(self.e.sport + try_no, job.port, seq, job.ttl)
+        if self.log:
+            logged = pkt
+            if v6:  # the kernel writes the IPv6 header: the capture gets one written here
+                logged = wire.ipv6_header(self.sources[job.address], dst, 6, job.ttl, len(pkt))
+                logged += pkt
+            self.log(time.time(), logged, True)
+        return Outgoing(i, try_no, pkt, job.address, dst, job.ttl, v6)
+
+    def _collect(self) -> None:
+        """The sender's news: an unexpected failure, and probes the local kernel refused."""
+        if self.sender.error is not None:
+            raise self.sender.error
+        while self.failed:
+            i, try_no, code = self.failed.popleft()
+            name = _LOCAL_VERDICTS.get(code)
             if name is None:
-                raise
+                if code == errno.EAFNOSUPPORT:
+                    raise NoPermission("IPv6 raw sockets are not available here")
+                raise OSError(code, os.strerror(code))
             # The local kernel said no (failed ARP, unreachable route, output firewall): that
             # is this port's answer, given by this machine itself.
+            job = self.jobs[i]
             self._finish(
                 i,
                 PortEvidence(
@@ -311,18 +348,21 @@ class _Scan:
                     probe_ttl=job.ttl,
                 ),
             )
-            return "final"
-        if self.log:
-            self.log(time.time(), pkt, True)
-        return "sent"
 
     # ------------------------------------------------------------------ deadlines
 
     def _expire(self, now: float) -> None:
         while self.deadlines and self.deadlines[0][0] <= now:
-            _, i, try_no = heapq.heappop(self.deadlines)
+            _, i, try_no, wait = heapq.heappop(self.deadlines)
             if self.result[i] is not None or try_no != self.tries[i]:
                 continue  # answered meanwhile, or an older try's deadline
+            # The wait runs from when the SYN left the sender's queue, not from when it
+            # was put there.
+            left = self.sent_at[i][try_no - 1]
+            later = now + UNSENT_RECHECK if left == math.inf else left + wait
+            if later > now:
+                heapq.heappush(self.deadlines, (later, i, try_no, wait))
+                continue
             self.flying[i] = False
             self.in_flight -= 1
             if try_no < self.cfg.tries:

@@ -249,3 +249,65 @@ def test_probes_at_several_ttls_to_one_port_are_separate() -> None:
     scan._match(exceeded, 0.01, None, None)
     got = [(r.probe_ttl, r.icmp_type) if r else None for r in scan.result]
     assert got == [None, (2, 11), None]
+
+
+class QueuedSender:
+    """A sender whose packets wait in a queue until ``flush`` (like the sender thread's)."""
+
+    def __init__(self, scan: raw._Scan) -> None:
+        self.scan = scan
+        self.queue: list[Any] = []
+        self.error: BaseException | None = None
+
+    def submit(self, items: Any, now: float) -> None:
+        self.queue.extend(items)
+
+    def flush(self, now: float) -> None:
+        for item in self.queue:
+            self.scan.sent_at[item.job][item.try_no - 1] = now
+        self.queue.clear()
+
+    def pending(self) -> int:
+        return len(self.queue)
+
+    def close(self) -> None:
+        pass
+
+
+def test_the_wait_for_an_answer_starts_when_the_syn_leaves_the_queue() -> None:
+    scan, _ = make_scan([82], tries=2, timeout=1.0)
+    queued = QueuedSender(scan)
+    scan.sender = queued
+    scan._send(0.0)
+    scan._expire(1.0)  # its deadline, counted from the queueing: the SYN has not left yet
+    assert scan.tries == [1] and not scan.retry and scan.in_flight == 1
+    queued.flush(1.005)  # it leaves 1.005 s after it was queued
+    scan._expire(1.9)
+    assert not scan.retry
+    scan._expire(2.004)
+    assert not scan.retry
+    scan._expire(2.005)  # a full second after it left: now it is a retry
+    assert list(scan.retry) == [0] and scan.in_flight == 0
+
+
+def test_refusals_from_the_sender_thread_finish_their_port() -> None:
+    scan, _ = make_scan([80, 81])
+    scan.sender = QueuedSender(scan)
+    scan._send(0.0)
+    scan.failed.append((1, 1, 101))  # ENETUNREACH for port 81's first try
+    scan._collect()
+    ev = scan.result[1]
+    assert ev is not None and ev.errno_name == "ENETUNREACH" and ev.answer is AnswerKind.ICMP
+    assert scan.result[0] is None and scan.in_flight == 1 and scan.done == 1
+
+
+def test_an_unexpected_sender_failure_stops_the_scan() -> None:
+    scan, _ = make_scan([80])
+    scan.sender = QueuedSender(scan)
+    scan.failed.append((0, 1, 9))  # EBADF: not an answer, a bug or a closed socket
+    with pytest.raises(OSError):
+        scan._collect()
+    scan.failed.clear()
+    scan.sender.error = RuntimeError("sender thread died")
+    with pytest.raises(RuntimeError):
+        scan._collect()

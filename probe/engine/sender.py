@@ -1,0 +1,295 @@
+"""Putting SYNs on the wire: inline, or from a thread of their own in batches.
+
+Why a thread: ``sendto()`` of a raw SYN is not a cheap copy into a queue. The kernel runs the
+packet's whole local path inside the call (routing, netfilter, the driver's transmit; on a
+virtual link such as a veth pair, even the receiving side's processing up to the answer),
+so in a full-range scan the kernel's share of the work is about as large as Python's. A
+sender thread spends nearly all its time in the kernel with the GIL released, so on a
+machine with two cores the kernel's work runs beside the main thread's matching and
+bookkeeping instead of after it.
+
+IPv4 SYNs go out with ``sendmmsg(2)`` (called through ctypes, which releases the GIL): one
+system call and one GIL hand-over per batch instead of per packet. IPv6 SYNs carry their hop
+limit as ancillary data and go out one ``sendmsg()`` each, from the same thread.
+
+Both senders stamp each probe's send time into the scan's ``sent_at`` table just before the
+packet leaves (so an answer can never be seen before its send time) and report the local
+kernel's refusals (no route, failed ARP, an output firewall rule) as ``(job, try, errno)``
+in ``failed``: that is the probe's answer, given by this machine.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import socket
+import struct
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import NamedTuple, Protocol
+
+# Errors that mean "the queue is full, try again shortly" rather than an answer.
+_BUSY = frozenset({errno.EAGAIN, errno.ENOBUFS, errno.EINTR})
+BUSY_PAUSE = 0.0005  # seconds to let a full device queue drain
+MAX_BUSY_WAIT = 2.0  # seconds: a queue still full after this is an error, not a pause
+BATCH = 64  # SYNs per sendmmsg(): ~1 ms of kernel work, short enough to keep RTTs honest
+_SLOT = 128  # bytes per packet in the batch buffer (an IPv4 SYN with options is 60)
+
+
+class Outgoing(NamedTuple):
+    """One SYN to send: which probe (job number and try) and the bytes."""
+
+    job: int
+    try_no: int
+    packet: bytes
+    address: str
+    dst: bytes  # the address, packed
+    ttl: int  # IPv6: the hop limit, passed as ancillary data (IPv4 has it in the header)
+    v6: bool
+
+
+# sent_at[job][try - 1]: when that try left (time.monotonic()), written by the sender.
+SentTable = list[list[float]]
+Failure = tuple[int, int, int]  # (job, try, errno)
+
+
+class Sender(Protocol):
+    error: BaseException | None  # a failure of the sender itself, for the scan to raise
+
+    def submit(self, items: Iterable[Outgoing], now: float) -> None: ...
+
+    def pending(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+def _send_v6(sock: socket.socket | None, item: Outgoing) -> None:
+    if sock is None:
+        raise OSError(errno.EAFNOSUPPORT, "IPv6 raw sockets are not available here")
+    hops = [(socket.IPPROTO_IPV6, socket.IPV6_HOPLIMIT, struct.pack("i", item.ttl))]
+    sock.sendmsg([item.packet], hops, 0, (item.address, 0))
+
+
+def _send_one(
+    send4: socket.socket,
+    send6: socket.socket | None,
+    item: Outgoing,
+    stopping: Callable[[], bool],
+) -> int:
+    """Send one SYN, waiting out a full queue for a while; 0 when sent, else the errno."""
+    give_up = time.monotonic() + MAX_BUSY_WAIT
+    while True:
+        try:
+            if item.v6:
+                _send_v6(send6, item)
+            else:
+                send4.sendto(item.packet, (item.address, 0))
+            return 0
+        except OSError as exc:
+            code = exc.errno or 0
+            if code not in _BUSY or stopping() or time.monotonic() > give_up:
+                return code
+        time.sleep(BUSY_PAUSE)
+
+
+class InlineSender:
+    """Sends at once, in the caller's thread, stamped with the caller's clock. The engine's
+    unit tests drive it with a fake clock; it is also the fallback when sendmmsg is missing."""
+
+    def __init__(
+        self,
+        send4: socket.socket,
+        send6: socket.socket | None,
+        sent_at: SentTable,
+        failed: deque[Failure],
+    ) -> None:
+        self._send4, self._send6 = send4, send6
+        self._sent_at, self._failed = sent_at, failed
+        self.error: BaseException | None = None
+
+    def submit(self, items: Iterable[Outgoing], now: float) -> None:
+        self._send_each(items, lambda: now)
+
+    def _send_each(self, items: Iterable[Outgoing], clock: Callable[[], float]) -> None:
+        for item in items:
+            self._sent_at[item.job][item.try_no - 1] = clock()
+            code = _send_one(self._send4, self._send6, item, self._stop)
+            if code:
+                self._failed.append((item.job, item.try_no, code))
+
+    def _stop(self) -> bool:
+        return False
+
+    def pending(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        pass
+
+
+def _libc_sendmmsg() -> Callable[[int, int, int, int], int] | None:
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).sendmmsg
+    except (AttributeError, OSError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+class _MsgHdr(ctypes.Structure):
+    _fields_ = [
+        ("name", ctypes.c_void_p),
+        ("namelen", ctypes.c_uint32),
+        ("iov", ctypes.c_void_p),
+        ("iovlen", ctypes.c_size_t),
+        ("control", ctypes.c_void_p),
+        ("controllen", ctypes.c_size_t),
+        ("flags", ctypes.c_int),
+    ]
+
+
+class _MMsgHdr(ctypes.Structure):
+    _fields_ = [("hdr", _MsgHdr), ("len", ctypes.c_uint)]
+
+
+class _IoVec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+
+class _Batch:
+    """Fixed buffers for one sendmmsg() call: ``size`` messages of one iovec each, with
+    sockaddr_in names. Filled by slicing plain bytearrays that ctypes structures point into,
+    so filling a slot costs two slice assignments and one field."""
+
+    def __init__(self, size: int, port: int = 0) -> None:
+        self.size = size
+        self.data = bytearray(size * _SLOT)
+        self.names = bytearray(size * 16)
+        self._data_c = (ctypes.c_char * len(self.data)).from_buffer(self.data)
+        self._names_c = (ctypes.c_char * len(self.names)).from_buffer(self.names)
+        self.iovs = (_IoVec * size)()
+        self.msgs = (_MMsgHdr * size)()
+        data_at = ctypes.addressof(self._data_c)
+        names_at = ctypes.addressof(self._names_c)
+        for k in range(size):
+            struct.pack_into("=H2s", self.names, 16 * k, socket.AF_INET, port.to_bytes(2, "big"))
+            self.iovs[k].base = data_at + _SLOT * k
+            hdr = self.msgs[k].hdr
+            hdr.name = names_at + 16 * k
+            hdr.namelen = 16
+            hdr.iov = ctypes.addressof(self.iovs[k])
+            hdr.iovlen = 1
+        self.address = ctypes.addressof(self.msgs)
+        self.stride = ctypes.sizeof(_MMsgHdr)
+
+    def fill(self, k: int, packet: bytes, dst: bytes) -> None:
+        at = _SLOT * k
+        self.data[at : at + len(packet)] = packet
+        self.names[16 * k + 4 : 16 * k + 8] = dst
+        self.iovs[k].len = len(packet)
+
+
+class ThreadSender(InlineSender):
+    """Sends from a daemon thread: ``submit`` queues and returns at once."""
+
+    def __init__(
+        self,
+        send4: socket.socket,
+        send6: socket.socket | None,
+        sent_at: SentTable,
+        failed: deque[Failure],
+        *,
+        batch: int = BATCH,
+        port: int = 0,  # destination port in the socket address: raw sockets ignore it
+    ) -> None:
+        super().__init__(send4, send6, sent_at, failed)
+        self._queue: deque[Outgoing] = deque()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._busy = 0  # items taken from the queue and not yet sent
+        self._sendmmsg = _libc_sendmmsg()
+        self._batch = _Batch(batch, port)
+        self._thread = threading.Thread(target=self._loop, name="probe-sender", daemon=True)
+        self._thread.start()
+
+    def submit(self, items: Iterable[Outgoing], now: float) -> None:
+        self._queue.extend(items)
+        self._wake.set()
+
+    def pending(self) -> int:
+        """SYNs queued or being sent."""
+        return len(self._queue) + self._busy
+
+    def close(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        self._thread.join(timeout=5.0)
+
+    def _stop(self) -> bool:
+        return self._stopping
+
+    def _loop(self) -> None:
+        try:
+            while not self._stopping:
+                self._wake.wait(0.5)
+                self._wake.clear()
+                while self._queue and not self._stopping:
+                    self._send_some()
+        except BaseException as exc:  # handed to the scan's thread, re-raised there
+            self.error = exc
+
+    def _send_some(self) -> None:
+        queue = self._queue
+        items: list[Outgoing] = []
+        while queue and len(items) < self._batch.size:
+            items.append(queue.popleft())
+        self._busy = len(items)
+        v4 = [it for it in items if not it.v6 and len(it.packet) <= _SLOT]
+        rest = [it for it in items if it.v6 or len(it.packet) > _SLOT]
+        if v4 and self._sendmmsg is not None:
+            self._send_v4_batch(v4)
+        else:
+            rest = items
+        self._send_each(rest, time.monotonic)
+        self._busy = 0
+
+    def _send_v4_batch(self, items: list[Outgoing]) -> None:
+        assert self._sendmmsg is not None
+        b = self._batch
+        for k, item in enumerate(items):
+            b.fill(k, item.packet, item.dst)
+        stamp = time.monotonic()
+        for item in items:
+            self._sent_at[item.job][item.try_no - 1] = stamp
+        fd = self._send4.fileno()
+        k, n = 0, len(items)
+        give_up = time.monotonic() + MAX_BUSY_WAIT
+        while k < n:
+            # ctypes releases the GIL for the call: the kernel's work runs beside Python's.
+            sent = self._sendmmsg(fd, b.address + b.stride * k, n - k, 0)
+            if sent > 0:
+                k += sent
+                give_up = time.monotonic() + MAX_BUSY_WAIT
+                continue
+            code = ctypes.get_errno()
+            if code in _BUSY and not self._stopping and time.monotonic() < give_up:
+                time.sleep(BUSY_PAUSE)
+                continue
+            # The first message of the rest was refused by the local kernel: its answer.
+            self._failed.append((items[k].job, items[k].try_no, code))
+            k += 1
+
+
+def make_sender(
+    send4: socket.socket,
+    send6: socket.socket | None,
+    sent_at: SentTable,
+    failed: deque[Failure],
+) -> ThreadSender | InlineSender:
+    """The threaded sender where sendmmsg exists (Linux with glibc or musl), else inline."""
+    if _libc_sendmmsg() is None:
+        return InlineSender(send4, send6, sent_at, failed)
+    return ThreadSender(send4, send6, sent_at, failed)
