@@ -192,11 +192,15 @@ def connect_errnos(reason: str) -> tuple[str, ...]:
     return names
 
 
+# initial_ttl for every TTL, looked up: a full-range scan asks for 65535 answers' hop counts.
+_INITIAL_TTL: Final = tuple(next(s for s in INITIAL_TTLS if s >= ttl) for ttl in range(256))
+
+
 def initial_ttl(ttl: int) -> int:
     """The initial TTL a received ``ttl`` most likely started from (32, 64, 128 or 255)."""
     if not 0 <= ttl <= 255:
         raise ValueError(f"a TTL is 0-255, not {ttl}")
-    return next(start for start in INITIAL_TTLS if start >= ttl)
+    return _INITIAL_TTL[ttl]
 
 
 def hops_from_ttl(ttl: int) -> int:

@@ -30,7 +30,9 @@ probed port open", the contract's exit status 0.
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Final
@@ -58,16 +60,18 @@ ERROR, WARNING, INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
 def port_list(ports: Iterable[int], limit: int = 12) -> str:
     """Ports in words, runs as ranges: "82, 8443", "1-21, 23-79", "..., and 310 more"."""
     ordered = sorted(set(ports))
+    # Port minus its index is the same along a run of consecutive ports and grows between
+    # runs, so each run's end is one bisection away (a full-range scan has 65535 ports here).
+    keys = list(map(operator.sub, ordered, range(len(ordered))))
     runs: list[tuple[int, int]] = []
-    for p in ordered:
-        if runs and runs[-1][1] == p - 1:
-            runs[-1] = (runs[-1][0], p)
-        else:
-            runs.append((p, p))
+    i = 0
+    while i < len(ordered) and len(runs) < limit:
+        end = bisect.bisect_right(keys, keys[i], lo=i)
+        runs.append((ordered[i], ordered[end - 1]))
+        i = end
     words = [str(a) if a == b else f"{a}-{b}" for a, b in runs]
-    if len(words) > limit:
-        rest = sum(b - a + 1 for a, b in runs[limit:])
-        return ", ".join(words[:limit]) + f", and {rest} more"
+    if i < len(ordered):
+        return ", ".join(words) + f", and {len(ordered) - i} more"
     return ", ".join(words)
 
 
@@ -186,15 +190,15 @@ class Context:
 
 
 def context(t: TargetReport, mode: str = "syn", timeout: float | None = None) -> Context:
-    by_state: dict[PortState, tuple[PortResult, ...]] = {}
-    for s in PortState:
-        mine = tuple(p for p in t.ports if p.state is s)
-        if mine:
-            by_state[s] = mine
+    grouped: dict[PortState, list[PortResult]] = {}
+    for p in t.ports:
+        grouped.setdefault(p.state, []).append(p)
+    by_state = {s: tuple(grouped[s]) for s in PortState if s in grouped}
     opened = by_state.get(PortState.OPEN, ())
     ref = _reference(t, opened) if mode != "connect" else None
     refused = by_state.get(PortState.REFUSED, ())
-    is_middle = [mode != "connect" and _from_middlebox(t, p, ref) for p in refused]
+    same = _SameAddress(t.address)
+    is_middle = [mode != "connect" and _from_middlebox(same, p, ref) for p in refused]
     middle = tuple(p for p, m in zip(refused, is_middle, strict=True) if m)
     host_refused = tuple(p for p, m in zip(refused, is_middle, strict=True) if not m)
     host_rejected = tuple(
@@ -261,14 +265,30 @@ def _reference(t: TargetReport, opened: Sequence[PortResult]) -> Reference | Non
     return max(candidates, key=lambda r: r.hops, default=None)  # max keeps the first on ties
 
 
-def _from_middlebox(t: TargetReport, p: PortResult, ref: Reference | None) -> bool:
+class _SameAddress:
+    """``_same_address(responder, address)`` for one target, remembered per responder: a
+    full-range scan asks it for every RST, from one or two responders."""
+
+    __slots__ = ("_address", "_known")
+
+    def __init__(self, address: str | None) -> None:
+        self._address = address
+        self._known: dict[str, bool] = {}
+
+    def __call__(self, responder: str | None) -> bool | None:
+        """None when there is nothing to compare (no responder or no address)."""
+        if responder is None or self._address is None:
+            return None
+        known = self._known.get(responder)
+        if known is None:
+            known = self._known[responder] = _same_address(responder, self._address)
+        return known
+
+
+def _from_middlebox(same: _SameAddress, p: PortResult, ref: Reference | None) -> bool:
     """A RST sent by something in front of the host: from another address, or from fewer hops
     away than the host's own answers (a NAT router or firewall answering in its name)."""
-    if (
-        p.responder is not None
-        and t.address is not None
-        and not _same_address(p.responder, t.address)
-    ):
+    if same(p.responder) is False:
         return True
     return p.ttl is not None and ref is not None and hops_from_ttl(p.ttl) < ref.hops
 

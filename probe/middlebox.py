@@ -50,20 +50,20 @@ MAX_PROOFS = 4  # ports per address confirmed with a TTL-limited SYN
 _SHOWN = 5  # ports or IP IDs quoted in one evidence line
 
 
-def plan(address: str, evidence: Sequence[PortEvidence], ping: PingResult | None) -> list[Job]:
-    """The confirmation probes for one address: for each RST that the TTL comparison puts in
-    front of the host, a SYN to that port whose TTL reaches the hop before the host only."""
+def plan(address: str, ports: Sequence[PortResult], ping: PingResult | None) -> list[Job]:
+    """The confirmation probes for one address, from its raw-SYN scan's classified ports:
+    for each RST that the TTL comparison puts in front of the host, a SYN to that port whose
+    TTL reaches the hop before the host only."""
     from probe.diagnose import context  # diagnose quotes this module's evidence lines
 
-    mine = [e for e in evidence if e.address == address and e.method == "syn"]
-    if not any(e.answer is AnswerKind.RST for e in mine):
+    if not any(p.state is PortState.REFUSED for p in ports):
         return []
     preview = TargetReport(
         input=address,
         address=address,
         dns=DnsResult(DnsStatus.LITERAL, addresses=(address,)),
         ping=ping,
-        ports=tuple(classify.classify(e) for e in mine),
+        ports=tuple(ports),
     )
     ctx = context(preview, "syn")
     ref = ctx.reference

@@ -111,6 +111,7 @@ def run_check(targets: Sequence[Target], opts: CheckOptions, io: Adapters) -> Re
     notes: list[str] = []
     interrupted = False
     run: EngineRun | None = None
+    ports: dict[str, tuple[PortResult, ...]] = {}  # address -> classified ports, in port order
     apps: dict[tuple[str, int], Future[AppResult]] = {}
     proofs: dict[str, tuple[PortEvidence, ...]] = {}  # middlebox.py: address -> evidence
     mode = "connect" if opts.connect else "syn"
@@ -136,7 +137,8 @@ def run_check(targets: Sequence[Target], opts: CheckOptions, io: Adapters) -> Re
             try:
                 cfg = EngineConfig(tries=opts.tries, timeout=opts.timeout, rate=opts.rate)
                 run = choice.engine.scan(jobs, cfg, progress=io.progress, packet_log=io.packet_log)
-                proofs = _middlebox_proofs(probable, run, choice.engine, cfg, io.packet_log)
+                ports = _classify(run.evidence, opts.ports)
+                proofs = _middlebox_proofs(probable, run, ports, choice.engine, cfg, io.packet_log)
             finally:
                 choice.engine.close()
             interrupted = run.interrupted
@@ -152,9 +154,7 @@ def run_check(targets: Sequence[Target], opts: CheckOptions, io: Adapters) -> Re
     except KeyboardInterrupt:  # Ctrl-C while waiting for them: report what has finished
         interrupted = True
         pool.shutdown(wait=False, cancel_futures=True)
-    services = {p.port: p.service for p in opts.ports}
-    evidence = middlebox.by_address(run.evidence) if run is not None else {}
-    reports = [_report(w, evidence, services, mode, opts.timeout, apps) for w in works]
+    reports = [_report(w, ports, mode, opts.timeout, apps) for w in works]
     reports = [middlebox.attach(r, proofs, mode, opts.timeout) for r in reports]
     reports = list(diagnose.attach_family_findings(reports))
     return Report(tuple(reports), mode=mode, notes=tuple(notes), interrupted=interrupted)
@@ -231,10 +231,26 @@ def _probable(w: _Work) -> bool:
     return w.address is not None and w.route is not None and w.route.status is RouteStatus.OK
 
 
+def _classify(
+    evidence: Sequence[PortEvidence], requests: Sequence[PortRequest]
+) -> dict[str, tuple[PortResult, ...]]:
+    """Every port's verdict, once: the middlebox proof and the report both read these."""
+    services = {p.port: p.service for p in requests}
+    return {
+        address: tuple(
+            sorted((classify.classify(e, services.get(e.port)) for e in mine), key=_port_of)
+        )
+        for address, mine in middlebox.by_address(evidence).items()
+    }
+
+
+def _port_of(p: PortResult) -> int:
+    return p.port
+
+
 def _report(
     w: _Work,
-    evidence: Mapping[str, tuple[PortEvidence, ...]],
-    services: dict[int, str | None],
+    classified: Mapping[str, tuple[PortResult, ...]],
     mode: str,
     timeout: float,
     apps: dict[tuple[str, int], Future[AppResult]],
@@ -246,12 +262,13 @@ def _report(
         ping = w.ping
     ports: tuple[PortResult, ...] = ()
     if w.address is not None:
-        results = []
-        for e in evidence.get(w.address, ()):
-            r = classify.classify(e, services.get(e.port))
-            app = _done(apps.get((e.address, e.port)))
-            results.append(replace(r, app=app) if app is not None else r)
-        ports = tuple(sorted(results, key=lambda p: p.port))
+        ports = classified.get(w.address, ())
+        if apps:
+            hellos = [_done(apps.get((w.address, p.port))) for p in ports]
+            ports = tuple(
+                p if app is None else replace(p, app=app)
+                for p, app in zip(ports, hellos, strict=True)
+            )
     t = TargetReport(
         input=w.input,
         address=w.address,
@@ -270,6 +287,7 @@ def _report(
 def _middlebox_proofs(
     works: Sequence[_Work],
     run: EngineRun,
+    ports: Mapping[str, tuple[PortResult, ...]],
     engine: Engine,
     cfg: EngineConfig,
     packet_log: PacketLog | None,
@@ -279,11 +297,10 @@ def _middlebox_proofs(
     the host's distance may come from its echo replies, so this waits for the ping)."""
     if engine.method != "syn" or run.interrupted:
         return {}
-    evidence = middlebox.by_address(run.evidence)
     jobs: list[Job] = []
     for w in works:
-        mine = evidence.get(w.address or "", ())
-        if any(e.answer is AnswerKind.RST for e in mine):
+        mine = ports.get(w.address or "", ())
+        if any(p.state is PortState.REFUSED for p in mine):
             ping = w.ping.result() if isinstance(w.ping, Future) else w.ping
             jobs += middlebox.plan(w.address or "", mine, ping)
     if not jobs:
