@@ -143,11 +143,14 @@ def _ping_status(t: TargetReport) -> PingStatus:
     return t.ping.status if t.ping is not None else PingStatus.SKIPPED
 
 
+_port = operator.attrgetter("port")
+
+
 def _group(ps: Iterable[PortResult], key: Callable[[PortResult], object]) -> list[list[PortResult]]:
     """Ports sharing the same facts (same TTL, responder, reason...), in port order: one
     evidence line per group keeps a full-range scan readable."""
     groups: dict[object, list[PortResult]] = {}
-    for p in sorted(ps, key=lambda p: p.port):
+    for p in sorted(ps, key=_port):
         groups.setdefault(key(p), []).append(p)
     return list(groups.values())
 

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from probe.model import PortEvidence
 
 
-@dataclass(frozen=True)
-class Job:
+class Job(NamedTuple):
+    """One (address, port, TTL) to probe. A named tuple rather than a dataclass: a full-range
+    scan makes 65535 of them, and a tuple is built several times faster."""
+
     address: str
     port: int
     ttl: int = 64  # IP TTL / hop limit of the SYN: lower for trace and middlebox checks

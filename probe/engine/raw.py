@@ -281,23 +281,33 @@ class _Scan:
     # ------------------------------------------------------------------ sending
 
     def _send(self, now: float) -> None:
+        # The hot loop of a big scan: state in locals, in_flight written back at the end.
         out: list[Outgoing] = []
-        while (self.retry or self.fresh) and self.in_flight < self.window.limit:
-            if not self.bucket.take(now):
+        retry, fresh, result, tries = self.retry, self.fresh, self.result, self.tries
+        packet, deadlines = self._packet, self.deadlines
+        limit, in_flight = self.window.limit, self.in_flight
+        bucket = self.bucket if self.bucket.rate is not None else None
+        waits: dict[bytes, float] = {}  # per destination, for this round
+        while (retry or fresh) and in_flight < limit:
+            if bucket is not None and not bucket.take(now):
                 break
-            i = self.retry.popleft() if self.retry else self.fresh.popleft()
-            if self.result[i] is not None:
+            i = retry.popleft() if retry else fresh.popleft()
+            if result[i] is not None:
                 continue
-            try_no = self.tries[i] + 1
-            out.append(self._packet(i, try_no))
-            self.tries[i] = try_no
+            try_no = tries[i] + 1
+            out.append(packet(i, try_no))
+            tries[i] = try_no
             self.sent_at[i].append(math.inf)  # the sender stamps it as the packet leaves
             self.flying[i] = True
-            self.in_flight += 1
-            self.sent += 1
-            wait = self.est[self.packed[i]].timeout()
-            heapq.heappush(self.deadlines, (now + wait, i, try_no, wait))
+            in_flight += 1
+            dst = self.packed[i]
+            wait = waits.get(dst)
+            if wait is None:
+                wait = waits[dst] = self.est[dst].timeout()
+            heapq.heappush(deadlines, (now + wait, i, try_no, wait))
+        self.in_flight = in_flight
         if out:
+            self.sent += len(out)
             self.sender.submit(out, now)
             self._collect()
 
@@ -334,7 +344,8 @@ class _Scan:
                     raise NoPermission("IPv6 raw sockets are not available here")
                 raise OSError(code, os.strerror(code))
             # The local kernel said no (failed ARP, unreachable route, output firewall): that
-            # is this port's answer, given by this machine itself.
+            # is this port's answer, given by this machine itself. Nothing was sent.
+            self.sent -= 1
             job = self.jobs[i]
             self._finish(
                 i,
@@ -387,6 +398,17 @@ class _Scan:
     def _drain(self, sock: socket.socket) -> None:
         v6 = sock.family == socket.AF_INET6
         is_tcp = sock.proto == socket.IPPROTO_TCP
+        if is_tcp and not v6:  # nearly every answer of a big scan: its own tight loop
+            recv, parse, match, clock = sock.recv, wire.parse_tcp_v4, self._match, time.monotonic
+            for _ in range(MAX_READS_PER_WAKE):
+                try:
+                    data = recv(65535)
+                except (BlockingIOError, InterruptedError):
+                    return
+                ans = parse(data)
+                if ans is not None:
+                    match(ans, clock(), data, None)
+            return
         for _ in range(MAX_READS_PER_WAKE):
             try:
                 if v6:
@@ -401,7 +423,7 @@ class _Scan:
                     raw_pkt = None
                 else:
                     data = sock.recv(65535)
-                    ans = wire.parse_tcp_v4(data) if is_tcp else wire.parse_icmp_v4(data)
+                    ans = wire.parse_icmp_v4(data)
                     raw_pkt = data
             except (BlockingIOError, InterruptedError):
                 return
@@ -409,11 +431,12 @@ class _Scan:
                 self._match(ans, time.monotonic(), raw_pkt, data if v6 else None)
 
     def _match(self, a: wire.Answer, now: float, raw_pkt: bytes | None, l4: bytes | None) -> None:
-        if not 0 < a.sport - self.e.sport <= wire.TRY_MASK:
-            return
-        ck, try_no = wire.split_seq(a.seq)
-        i = self.index.get((a.target, a.port, ck))
-        if i is None or try_no == 0 or try_no > self.tries[i] or a.sport != self.e.sport + try_no:
+        seq = a.seq
+        try_no = seq & wire.TRY_MASK
+        if not try_no or a.sport != self.e.sport + try_no:
+            return  # not from one of our tries' source ports
+        i = self.index.get((a.target, a.port, seq - try_no))
+        if i is None or try_no > self.tries[i]:
             return  # not our SYN: a stray packet to our ports, or a forged answer
         prev = self.result[i]
         if prev is not None and prev.answer is not AnswerKind.NONE:
@@ -422,19 +445,23 @@ class _Scan:
         job = self.jobs[i]
         if a.kind == "tcp":
             syn_ack = a.flags & wire.TH_SYN != 0
-            ev = PortEvidence(
+            ev = PortEvidence(  # positional, in field order: this runs once per answer
                 job.address,
                 job.port,
                 "syn",
                 AnswerKind.SYN_ACK if syn_ack else AnswerKind.RST,
                 try_no,
-                responder=a.responder,
-                ttl=a.ttl,
-                rtt_ms=rtt * 1000,
-                window=a.window,
-                tcp_options=wire.parse_options(a.options) if syn_ack else None,
-                ip_id=a.ip_id,
-                probe_ttl=job.ttl,
+                a.responder,
+                a.ttl,
+                rtt * 1000,
+                None,  # icmp_type
+                None,  # icmp_code
+                False,  # icmp_v6
+                a.window,
+                wire.parse_options(a.options) if syn_ack else None,
+                a.ip_id,
+                None,  # errno_name
+                job.ttl,
             )
         else:
             ev = PortEvidence(

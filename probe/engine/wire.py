@@ -18,6 +18,8 @@ import socket
 import struct
 import zlib
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
 
 from probe.model import TcpOptions
 
@@ -137,9 +139,9 @@ def build_syn_v6(tpl: SynTemplate, sport: int, dport: int, seq: int) -> bytes:
 # -------------------------------------------------------------------------- decoding answers
 
 
-@dataclass(frozen=True)
-class Answer:
-    """One decoded packet that may answer a probe."""
+class Answer(NamedTuple):
+    """One decoded packet that may answer a probe. A named tuple: a full-range scan decodes
+    65535 of these, and a tuple is built several times faster than a frozen dataclass."""
 
     kind: str  # "tcp" or "icmp"
     responder: str  # who sent this packet
@@ -156,49 +158,46 @@ class Answer:
     icmp_code: int | None = None
 
 
+_TCP = struct.Struct("!HHIIBBH")  # ports, seq, ack, data offset, flags, window
+_IP_ID_TTL = struct.Struct("!4xH2xB")  # IPv4 identification and TTL
+
+
+@lru_cache(maxsize=1024)
+def _ntop4(packed: bytes) -> str:
+    return socket.inet_ntop(socket.AF_INET, packed)  # remembered: answers repeat few sources
+
+
 def parse_tcp_v4(pkt: bytes) -> Answer | None:
-    """An IPv4 packet carrying TCP, as a raw IPPROTO_TCP socket returns it."""
+    """An IPv4 packet carrying TCP, as a raw IPPROTO_TCP socket returns it. The hot path of a
+    scan's receiver: one unpack per header, no slicing of the payload."""
     if len(pkt) < 40 or pkt[0] >> 4 != 4 or pkt[9] != socket.IPPROTO_TCP:
         return None
     ihl = (pkt[0] & 0x0F) * 4
     if len(pkt) < ihl + 20:
         return None
-    return _tcp(
-        pkt[ihl:],
-        socket.inet_ntop(socket.AF_INET, pkt[12:16]),
-        pkt[12:16],
-        pkt[8],
-        struct.unpack_from("!H", pkt, 4)[0],
-    )
+    ip_id, ttl = _IP_ID_TTL.unpack_from(pkt)
+    src = pkt[12:16]
+    return _tcp(pkt, ihl, _ntop4(src), src, ttl, ip_id)
 
 
 def parse_tcp_v6(segment: bytes, src: str, hoplimit: int | None) -> Answer | None:
     """A TCP segment from a raw IPv6 socket (the kernel strips the IPv6 header)."""
     if len(segment) < 20:
         return None
-    return _tcp(segment, src, socket.inet_pton(socket.AF_INET6, src), hoplimit, None)
+    return _tcp(segment, 0, src, socket.inet_pton(socket.AF_INET6, src), hoplimit, None)
 
 
 def _tcp(
-    seg: bytes, src: str, src_packed: bytes, ttl: int | None, ip_id: int | None
+    pkt: bytes, at: int, src: str, src_packed: bytes, ttl: int | None, ip_id: int | None
 ) -> Answer | None:
-    sport, dport, _seq, ack, off, flags, window = struct.unpack_from("!HHIIBBH", seg, 0)
+    """The TCP header starting at ``at``: a SYN/ACK or RST, else None."""
+    sport, dport, _seq, ack, off, flags, window = _TCP.unpack_from(pkt, at)
     if not flags & TH_RST and flags & (TH_SYN | TH_ACK) != TH_SYN | TH_ACK:
         return None
     hlen = (off >> 4) * 4
-    return Answer(
-        kind="tcp",
-        responder=src,
-        ttl=ttl,
-        target=src_packed,
-        port=sport,
-        sport=dport,
-        seq=(ack - 1) & 0xFFFFFFFF,
-        flags=flags,
-        window=window,
-        options=bytes(seg[20:hlen]) if hlen > 20 else b"",
-        ip_id=ip_id,
-    )
+    options = bytes(pkt[at + 20 : at + hlen]) if hlen > 20 else b""
+    seq = (ack - 1) & 0xFFFFFFFF
+    return Answer("tcp", src, ttl, src_packed, sport, dport, seq, flags, window, options, ip_id)
 
 
 def parse_icmp_v4(pkt: bytes) -> Answer | None:

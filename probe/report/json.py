@@ -27,6 +27,7 @@ library drops its C encoder as soon as ``indent`` is set).
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
@@ -228,9 +229,12 @@ def _write(obj: Any, indent: str, out: TextIO) -> None:
         if not obj.ports:
             out.write("[]")
             return
-        out.write("[")
-        for n, port in enumerate(obj.ports):
-            out.write(("\n" if n == 0 else ",\n") + inner + _port_text(port, inner))
+        # Written in chunks: one write per port costs more than rendering it.
+        sep = ",\n" + inner
+        for at in range(0, len(obj.ports), _CHUNK):
+            chunk = obj.ports[at : at + _CHUNK]
+            out.write("[\n" + inner if at == 0 else sep)
+            out.write(sep.join([_port_text(port, inner) for port in chunk]))
         out.write("\n" + indent + "]")
     elif isinstance(obj, dict) and obj and any(_streams(v) for v in obj.values()):
         out.write("{")
@@ -256,16 +260,22 @@ def _port_text(p: PortResult, indent: str) -> str:
     i = indent + "  "
     rtt = "null" if p.rtt_ms is None else _float(round(p.rtt_ms, 3))
     return (
-        f'{{\n{i}"port": {p.port},\n{i}"protocol": {encode_basestring_ascii(p.protocol)},'
-        f'\n{i}"state": "{p.state.value}",\n{i}"reason": {encode_basestring_ascii(p.reason)},'
-        f'\n{i}"tries": {p.tries},\n{i}"responder": {_opt_str(p.responder)},'
+        f'{{\n{i}"port": {p.port},\n{i}"protocol": {_quote(p.protocol)},'
+        f'\n{i}"state": {_quote(p.state)},\n{i}"reason": {_quote(p.reason)},'
+        f'\n{i}"tries": {p.tries},\n{i}"responder": {_quote(p.responder)},'
         f'\n{i}"ttl": {"null" if p.ttl is None else p.ttl},\n{i}"rtt_ms": {rtt},'
-        f'\n{i}"service": {_opt_str(p.service)}\n{indent}}}'
+        f'\n{i}"service": {_quote(p.service)}\n{indent}}}'
     )
 
 
-def _opt_str(value: str | None) -> str:
-    return "null" if value is None else encode_basestring_ascii(value)
+_CHUNK = 512  # ports per write
+
+
+@functools.lru_cache(maxsize=4096)
+def _quote(value: str | None) -> str:
+    """A string field as JSON (null for None), remembered: a full-range scan repeats the same
+    few responders, reasons and states 65535 times."""
+    return "null" if value is None else encode_basestring_ascii(str(value))
 
 
 def _streams(obj: Any) -> bool:
@@ -316,7 +326,9 @@ def _dumps(obj: Any, indent: str) -> str:
     if isinstance(obj, list | tuple):
         if not obj:
             return "[]"
-        return (
-            "[\n" + inner + sep.join([_dumps(value, inner) for value in obj]) + "\n" + indent + "]"
-        )
+        if all(type(value) is int for value in obj):  # a finding's ports: 65535 of them, maybe
+            items = list(map(int.__repr__, obj))
+        else:
+            items = [_dumps(value, inner) for value in obj]
+        return "[\n" + inner + sep.join(items) + "\n" + indent + "]"
     return json.dumps(obj)

@@ -331,6 +331,17 @@ def test_render_json_matches_the_standard_library_exactly() -> None:
     assert render_json(rep) == expected
 
 
+def test_a_big_scan_is_written_exactly_as_the_standard_library_writes_it() -> None:
+    # More ports than one write chunk, a finding listing them all, mixed shapes in between.
+    ports = tuple(
+        open_port(n) if n % 500 == 0 else refused_port(n, rtt_ms=n / 7, ttl=None if n % 3 else 63)
+        for n in range(1, 1300)
+    )
+    finding = Finding("port-refused", Severity.ERROR, tuple(p.port for p in ports), "s", ("e",))
+    rep = report(target(ports=ports, findings=(finding,)))
+    assert render_json(rep) == json.dumps(report_to_dict(rep), indent=2) + "\n"
+
+
 def test_output_is_ascii_safe() -> None:
     rep = report(target(ports=(open_port(app=AppResult("answered", "http", "\u2713 ok")),)))
     text = render_json(rep)
