@@ -8,8 +8,8 @@ sender thread spends nearly all its time in the kernel with the GIL released, so
 machine with two cores the kernel's work runs beside the main thread's matching and
 bookkeeping instead of after it.
 
-IPv4 SYNs go out with ``sendmmsg(2)`` (called through ctypes, which releases the GIL): one
-system call and one GIL hand-over per batch instead of per packet. IPv6 SYNs carry their hop
+IPv4 SYNs go out with ``sendmmsg(2)`` (mmsg.py): one system call and one GIL hand-over per
+batch instead of per packet. IPv6 SYNs carry their hop
 limit as ancillary data and go out one ``sendmsg()`` each, from the same thread.
 
 Both senders stamp each probe's send time into the scan's ``sent_at`` table just before the
@@ -29,6 +29,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import NamedTuple, Protocol
+
+from probe.engine import mmsg
 
 # Errors that mean "the queue is full, try again shortly" rather than an answer.
 _BUSY = frozenset({errno.EAGAIN, errno.ENOBUFS, errno.EINTR})
@@ -129,69 +131,6 @@ class InlineSender:
         pass
 
 
-def _libc_sendmmsg() -> Callable[[int, int, int, int], int] | None:
-    try:
-        fn = ctypes.CDLL(None, use_errno=True).sendmmsg
-    except (AttributeError, OSError):
-        return None
-    fn.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int]
-    fn.restype = ctypes.c_int
-    return fn
-
-
-class _MsgHdr(ctypes.Structure):
-    _fields_ = [
-        ("name", ctypes.c_void_p),
-        ("namelen", ctypes.c_uint32),
-        ("iov", ctypes.c_void_p),
-        ("iovlen", ctypes.c_size_t),
-        ("control", ctypes.c_void_p),
-        ("controllen", ctypes.c_size_t),
-        ("flags", ctypes.c_int),
-    ]
-
-
-class _MMsgHdr(ctypes.Structure):
-    _fields_ = [("hdr", _MsgHdr), ("len", ctypes.c_uint)]
-
-
-class _IoVec(ctypes.Structure):
-    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
-
-
-class _Batch:
-    """Fixed buffers for one sendmmsg() call: ``size`` messages of one iovec each, with
-    sockaddr_in names. Filled by slicing plain bytearrays that ctypes structures point into,
-    so filling a slot costs two slice assignments and one field."""
-
-    def __init__(self, size: int, port: int = 0) -> None:
-        self.size = size
-        self.data = bytearray(size * _SLOT)
-        self.names = bytearray(size * 16)
-        self._data_c = (ctypes.c_char * len(self.data)).from_buffer(self.data)
-        self._names_c = (ctypes.c_char * len(self.names)).from_buffer(self.names)
-        self.iovs = (_IoVec * size)()
-        self.msgs = (_MMsgHdr * size)()
-        data_at = ctypes.addressof(self._data_c)
-        names_at = ctypes.addressof(self._names_c)
-        for k in range(size):
-            struct.pack_into("=H2s", self.names, 16 * k, socket.AF_INET, port.to_bytes(2, "big"))
-            self.iovs[k].base = data_at + _SLOT * k
-            hdr = self.msgs[k].hdr
-            hdr.name = names_at + 16 * k
-            hdr.namelen = 16
-            hdr.iov = ctypes.addressof(self.iovs[k])
-            hdr.iovlen = 1
-        self.address = ctypes.addressof(self.msgs)
-        self.stride = ctypes.sizeof(_MMsgHdr)
-
-    def fill(self, k: int, packet: bytes, dst: bytes) -> None:
-        at = _SLOT * k
-        self.data[at : at + len(packet)] = packet
-        self.names[16 * k + 4 : 16 * k + 8] = dst
-        self.iovs[k].len = len(packet)
-
-
 class ThreadSender(InlineSender):
     """Sends from a daemon thread: ``submit`` queues and returns at once."""
 
@@ -210,8 +149,8 @@ class ThreadSender(InlineSender):
         self._wake = threading.Event()
         self._stopping = False
         self._busy = 0  # items taken from the queue and not yet sent
-        self._sendmmsg = _libc_sendmmsg()
-        self._batch = _Batch(batch, port)
+        self._sendmmsg = mmsg.sendmmsg()
+        self._batch = mmsg.SendBatch(batch, _SLOT, port)
         self._thread = threading.Thread(target=self._loop, name="probe-sender", daemon=True)
         self._thread.start()
 
@@ -269,7 +208,7 @@ class ThreadSender(InlineSender):
         give_up = time.monotonic() + MAX_BUSY_WAIT
         while k < n:
             # ctypes releases the GIL for the call: the kernel's work runs beside Python's.
-            sent = self._sendmmsg(fd, b.address + b.stride * k, n - k, 0)
+            sent = self._sendmmsg(fd, b.message(k), n - k, 0)
             if sent > 0:
                 k += sent
                 give_up = time.monotonic() + MAX_BUSY_WAIT
@@ -290,6 +229,6 @@ def make_sender(
     failed: deque[Failure],
 ) -> ThreadSender | InlineSender:
     """The threaded sender where sendmmsg exists (Linux with glibc or musl), else inline."""
-    if _libc_sendmmsg() is None:
+    if mmsg.sendmmsg() is None:
         return InlineSender(send4, send6, sent_at, failed)
     return ThreadSender(send4, send6, sent_at, failed)

@@ -159,7 +159,7 @@ class Answer(NamedTuple):
 
 
 _TCP = struct.Struct("!HHIIBBH")  # ports, seq, ack, data offset, flags, window
-_IP_ID_TTL = struct.Struct("!4xH2xB")  # IPv4 identification and TTL
+_IPV4 = struct.Struct("!BxxxHxxBBxx4s")  # version/IHL, identification, TTL, protocol, source
 
 
 @lru_cache(maxsize=1024)
@@ -168,34 +168,42 @@ def _ntop4(packed: bytes) -> str:
 
 
 def parse_tcp_v4(pkt: bytes) -> Answer | None:
-    """An IPv4 packet carrying TCP, as a raw IPPROTO_TCP socket returns it. The hot path of a
-    scan's receiver: one unpack per header, no slicing of the payload."""
-    if len(pkt) < 40 or pkt[0] >> 4 != 4 or pkt[9] != socket.IPPROTO_TCP:
+    """An IPv4 packet carrying TCP, as a raw IPPROTO_TCP socket returns it. The hot path of
+    a scan's receiver: one unpack per header, no copy of the packet."""
+    if len(pkt) < 40:
         return None
-    ihl = (pkt[0] & 0x0F) * 4
+    vhl, ip_id, ttl, proto, src = _IPV4.unpack_from(pkt)
+    if vhl >> 4 != 4 or proto != socket.IPPROTO_TCP:
+        return None
+    ihl = (vhl & 0x0F) * 4
     if len(pkt) < ihl + 20:
         return None
-    ip_id, ttl = _IP_ID_TTL.unpack_from(pkt)
-    src = pkt[12:16]
-    return _tcp(pkt, ihl, _ntop4(src), src, ttl, ip_id)
+    return _tcp(pkt, ihl, len(pkt), _ntop4(src), src, ttl, ip_id)
 
 
 def parse_tcp_v6(segment: bytes, src: str, hoplimit: int | None) -> Answer | None:
     """A TCP segment from a raw IPv6 socket (the kernel strips the IPv6 header)."""
     if len(segment) < 20:
         return None
-    return _tcp(segment, 0, src, socket.inet_pton(socket.AF_INET6, src), hoplimit, None)
+    packed = socket.inet_pton(socket.AF_INET6, src)
+    return _tcp(segment, 0, len(segment), src, packed, hoplimit, None)
 
 
 def _tcp(
-    pkt: bytes, at: int, src: str, src_packed: bytes, ttl: int | None, ip_id: int | None
+    buf: bytes | bytearray,
+    at: int,
+    end: int,
+    src: str,
+    src_packed: bytes,
+    ttl: int | None,
+    ip_id: int | None,
 ) -> Answer | None:
-    """The TCP header starting at ``at``: a SYN/ACK or RST, else None."""
-    sport, dport, _seq, ack, off, flags, window = _TCP.unpack_from(pkt, at)
+    """The TCP header at ``at`` (the packet ends at ``end``): a SYN/ACK or RST, else None."""
+    sport, dport, _seq, ack, off, flags, window = _TCP.unpack_from(buf, at)
     if not flags & TH_RST and flags & (TH_SYN | TH_ACK) != TH_SYN | TH_ACK:
         return None
     hlen = (off >> 4) * 4
-    options = bytes(pkt[at + 20 : at + hlen]) if hlen > 20 else b""
+    options = bytes(buf[at + 20 : min(at + hlen, end)]) if hlen > 20 else b""
     seq = (ack - 1) & 0xFFFFFFFF
     return Answer("tcp", src, ttl, src_packed, sport, dport, seq, flags, window, options, ip_id)
 

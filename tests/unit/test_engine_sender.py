@@ -12,11 +12,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from probe.engine import sender
+from probe.engine import mmsg, sender
 from probe.engine.sender import InlineSender, Outgoing, ThreadSender
 
 LOOPBACK = "127.0.0.1"
-pytestmark = pytest.mark.skipif(sender._libc_sendmmsg() is None, reason="this libc has no sendmmsg")
+pytestmark = pytest.mark.skipif(not mmsg.available(), reason="this libc has no sendmmsg")
 
 
 @pytest.fixture

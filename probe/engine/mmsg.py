@@ -1,0 +1,94 @@
+"""Batched sending with sendmmsg(2), through ctypes.
+
+Python's socket module has no wrapper for it. It moves many datagrams in one system call,
+and ctypes releases the GIL for the call, so the sender pays one system call and one GIL
+hand-over per batch instead of per packet. The buffers are plain bytearrays that ctypes
+structures point into: filling a slot is two slice assignments and one field, with no
+ctypes object per packet.
+
+(recvmmsg(2) was tried for the receiving side and measured no faster in a full-range scan:
+there the receiver's time goes to decoding and matching, not to system calls.)
+
+Linux only (glibc and musl both have the call); ``available()`` tells, and the engine sends
+one packet per call without it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import socket
+import struct
+from collections.abc import Callable
+
+
+class _MsgHdr(ctypes.Structure):
+    _fields_ = [
+        ("name", ctypes.c_void_p),
+        ("namelen", ctypes.c_uint32),
+        ("iov", ctypes.c_void_p),
+        ("iovlen", ctypes.c_size_t),
+        ("control", ctypes.c_void_p),
+        ("controllen", ctypes.c_size_t),
+        ("flags", ctypes.c_int),
+    ]
+
+
+class _MMsgHdr(ctypes.Structure):
+    _fields_ = [("hdr", _MsgHdr), ("len", ctypes.c_uint)]
+
+
+class _IoVec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+
+_STRIDE = ctypes.sizeof(_MMsgHdr)
+
+
+def sendmmsg() -> Callable[[int, int, int, int], int] | None:
+    """libc's sendmmsg(fd, messages, count, flags), or None where libc has none."""
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).sendmmsg
+    except (AttributeError, OSError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+def available() -> bool:
+    return sendmmsg() is not None
+
+
+class SendBatch:
+    """Buffers for one sendmmsg() call to IPv4 addresses: ``size`` messages of one iovec
+    each, pointing into ``slot``-byte pieces of ``data``, each with a sockaddr_in name."""
+
+    def __init__(self, size: int, slot: int = 128, port: int = 0) -> None:
+        self.size, self.slot = size, slot
+        self.data = bytearray(size * slot)
+        self.names = bytearray(size * 16)
+        self._data_c = (ctypes.c_char * len(self.data)).from_buffer(self.data)
+        self._names_c = (ctypes.c_char * len(self.names)).from_buffer(self.names)
+        self.iovs = (_IoVec * size)()
+        self.msgs = (_MMsgHdr * size)()
+        data_at = ctypes.addressof(self._data_c)
+        names_at = ctypes.addressof(self._names_c)
+        for k in range(size):
+            struct.pack_into("=H2s", self.names, 16 * k, socket.AF_INET, port.to_bytes(2, "big"))
+            self.iovs[k].base = data_at + slot * k
+            hdr = self.msgs[k].hdr
+            hdr.name = names_at + 16 * k
+            hdr.namelen = 16
+            hdr.iov = ctypes.addressof(self.iovs[k])
+            hdr.iovlen = 1
+        self.address = ctypes.addressof(self.msgs)
+
+    def fill(self, k: int, packet: bytes, dst: bytes) -> None:
+        at = self.slot * k
+        self.data[at : at + len(packet)] = packet
+        self.names[16 * k + 4 : 16 * k + 8] = dst
+        self.iovs[k].len = len(packet)
+
+    def message(self, k: int) -> int:
+        """The address of message ``k``, for a call that starts there."""
+        return self.address + _STRIDE * k
