@@ -1,5 +1,5 @@
 """``python -m probe``."""
 
-from probe.cli import main
+from probe.cli import entry
 
-main()
+entry()

@@ -10,6 +10,7 @@ once and prints one line on stderr with the error's exit status. Usage errors ar
 from __future__ import annotations
 
 import gc
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -518,6 +519,36 @@ def main() -> None:
         gc.set_threshold(*thresholds)
         gc.unfreeze()
     sys.exit(int(status or 0))
+
+
+def entry() -> None:
+    """The ``probe`` command: ``main()``, then a hard exit once the output is flushed.
+
+    A full-range scan leaves about a million small objects; a normal exit frees them one by
+    one (~0.1 s) only for the process to end. Every file probe writes is closed by then and
+    no thread is left running, so nothing is lost by skipping that (mypy exits this way too).
+    """
+    try:
+        main()
+        status = 0
+    except SystemExit as done:
+        status = _exit_code(done.code)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:  # the reader went away (probe ... | head): nothing more to say
+        pass
+    os._exit(status)
+
+
+def _exit_code(code: object) -> int:
+    """What the interpreter would make of ``sys.exit(code)``."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
 
 
 def _usage_error(exc: Exception) -> int:

@@ -35,6 +35,7 @@ import dns.resolver
 
 from probe.errors import BadInput, TargetError
 from probe.model import DnsResult, DnsStatus
+from probe.targets import literal_dns
 
 _RESOLV_CONF = "/etc/resolv.conf"  # the system's resolvers (tests point this elsewhere)
 _RDTYPES = {4: dns.rdatatype.A, 6: dns.rdatatype.AAAA}
@@ -73,7 +74,7 @@ def resolve(
     if not families or any(f not in _RDTYPES for f in families):
         raise ValueError(f"families must be 4 and/or 6, not {families}")
     if _is_address(name):
-        return literal(name)
+        return literal_dns(name)
     try:
         dns.name.from_text(name)
     except dns.exception.DNSException as err:
@@ -94,16 +95,6 @@ def resolve(
         futures = [pool.submit(_query, resolver, name, f, timeout) for f in families]
         outcomes = [f.result() for f in futures]
     return combine(outcomes, nameservers=asked, elapsed_ms=_ms_since(start))
-
-
-def literal(address: str) -> DnsResult:
-    """The DnsResult for a target given as an address: no DNS involved."""
-    host, sep, zone = address.partition("%")
-    try:
-        normal = str(ipaddress.ip_address(host))
-    except ValueError:
-        raise TargetError(f"{address!r} is not an IPv4 or IPv6 address") from None
-    return DnsResult(DnsStatus.LITERAL, addresses=(normal + sep + zone,))
 
 
 # --------------------------------------------------------------------------- pure mapping

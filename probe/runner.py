@@ -344,6 +344,8 @@ def select_ports(
 
     from probe import profiles, targets
 
+    if spec is not None and not profile_names:
+        return targets.parse_ports(spec)  # already in port order, each port once
     dirs = [Path(str(d)) for d in profiles_dir]
     chosen: dict[int, PortRequest] = {}
     if spec is not None:
@@ -358,39 +360,53 @@ def default_adapters(opts: CheckOptions) -> Adapters:
     """The real network edge: dnspython, iproute2, icmplib, the SYN engine, packet sockets
     for ARP/ND (not in connect mode, nor without CAP_NET_RAW: then ``arp`` stays absent),
     and the protocol hellos when ``opts.app``."""
-    from probe import app, arp, dns, ping, route
+    # Each step's library loads when the step first runs: a check of address literals with
+    # --no-ping never imports dnspython or icmplib.
+    from probe import route, targets
     from probe.errors import NoPermission
 
     def do_arp(address: str, r: RouteResult) -> ArpResult | None:
+        from probe import arp
+
         try:
             return arp.neighbours(address, r, wait=max(0.3, min(opts.timeout, arp.DEFAULT_WAIT)))
         except (NoPermission, OSError):
             return None  # not measured: the report says nothing rather than "no answer"
 
     def do_app(address: str, port: int, protocol: str | None, name: str | None) -> AppResult:
+        from probe import app
+
         return app.hello(
             address, port, protocol, name, timeout=max(opts.timeout, app.DEFAULT_TIMEOUT)
         )
 
     def do_ping(address: str) -> PingResult:
+        from probe import ping
+
         try:
             return ping.ping(address, count=3, interval=0.2, timeout=min(opts.timeout, 1.0))
         except NoPermission as exc:
             # No way to send ICMP here: not a reason to stop the TCP checks.
             return PingResult(status=PingStatus.SKIPPED, detail=str(exc))
 
-    def resolve(name: str, ns: Sequence[str], timeout: float, fams: tuple[int, ...]) -> DnsResult:
-        return dns.resolve(name, nameservers=ns, timeout=timeout, families=fams)
-
     return Adapters(
-        resolve=resolve,
-        literal=dns.literal,
+        resolve=resolve_name,
+        literal=targets.literal_dns,
         route=route.lookup,
         ping=do_ping,
         open_engine=open_engine,
         arp=None if opts.connect else do_arp,
         app=do_app if opts.app else None,
     )
+
+
+def resolve_name(
+    name: str, nameservers: Sequence[str], timeout: float, families: tuple[int, ...]
+) -> DnsResult:
+    """The resolve adapter: dnspython, loaded on the first name to resolve."""
+    from probe import dns
+
+    return dns.resolve(name, nameservers=nameservers, timeout=timeout, families=families)
 
 
 def open_engine(force_connect: bool) -> EngineChoice:

@@ -30,7 +30,7 @@ from itertools import compress
 from pathlib import Path
 
 from probe.errors import PortSpecError, TargetError
-from probe.model import PortRequest, Target
+from probe.model import DnsResult, DnsStatus, PortRequest, Target
 
 __all__ = [
     "MAX_BLOCK_ADDRESSES",
@@ -499,3 +499,14 @@ def read_targets_file(path: str) -> list[str]:
     if not found:
         raise TargetError(f"targets file {path!r} names no target")
     return found
+
+
+def literal_dns(address: str) -> DnsResult:
+    """The DNS step's result for a target given as an address: no DNS involved (so a run
+    over address literals never loads the resolver library)."""
+    host, sep, zone = address.partition("%")
+    try:
+        normal = str(ipaddress.ip_address(host))
+    except ValueError:
+        raise TargetError(f"{address!r} is not an IPv4 or IPv6 address") from None
+    return DnsResult(DnsStatus.LITERAL, addresses=(normal + sep + zone,))

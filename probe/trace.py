@@ -358,10 +358,8 @@ NO_RAW = (
 def default_adapters() -> TraceAdapters:
     """The real network edge: dnspython, iproute2 and the raw SYN engine (no fallback);
     ``--pcap`` sets ``packet_log`` (capture.recording)."""
-    from probe import dns, route
-
-    def resolve(name: str, ns: Sequence[str], timeout: float, fams: tuple[int, ...]) -> DnsResult:
-        return dns.resolve(name, nameservers=ns, timeout=timeout, families=fams)
+    from probe import route, targets
+    from probe.runner import resolve_name
 
     def open_engine() -> Engine:
         from probe.engine.raw import RawSynEngine
@@ -373,8 +371,8 @@ def default_adapters() -> TraceAdapters:
             raise NoPermission(NO_RAW) from exc
 
     return TraceAdapters(
-        resolve=resolve,
-        literal=dns.literal,
+        resolve=resolve_name,
+        literal=targets.literal_dns,
         route=route.lookup,
         open_engine=open_engine,
     )

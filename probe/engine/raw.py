@@ -183,24 +183,28 @@ class _Scan:
         self.log = packet_log
         self.key = random.getrandbits(32)
         n = len(jobs)
-        self.packed: list[bytes] = []
+        # Per address, once: its packed form, the source address toward it, its RTT.
+        self.sources: dict[str, bytes] = {}
+        self.est: dict[bytes, timing.RttEstimator] = {}
+        packed_of: dict[str, bytes] = {}
+        for address in dict.fromkeys(job.address for job in jobs):
+            fam = socket.AF_INET6 if ":" in address else socket.AF_INET
+            dst = packed_of[address] = socket.inet_pton(fam, address)
+            self.sources[address] = socket.inet_pton(fam, source_for(address))
+            self.est[dst] = timing.RttEstimator(config.min_timeout, config.timeout)
+        self.builders: dict[bytes, wire.SynBuilderV4] = {}
+        self.packed = [packed_of[job.address] for job in jobs]
+        key = self.key
+        self.cookies = [
+            wire.cookie(key, dst, job.port, job.ttl)
+            for dst, job in zip(self.packed, jobs, strict=True)
+        ]
         # (destination, port, cookie) -> job. The cookie carries the TTL, so trace probes to
         # one port at several TTLs are separate jobs with separate answers.
-        self.index: dict[tuple[bytes, int, int], int] = {}
-        self.sources: dict[str, bytes] = {}
-        self.builders: dict[bytes, wire.SynBuilderV4] = {}
-        self.cookies: list[int] = []
-        self.est: dict[bytes, timing.RttEstimator] = {}
-        for i, job in enumerate(jobs):
-            fam = socket.AF_INET6 if ":" in job.address else socket.AF_INET
-            dst = socket.inet_pton(fam, job.address)
-            self.packed.append(dst)
-            ck = wire.cookie(self.key, dst, job.port, job.ttl)
-            self.cookies.append(ck)
-            self.index[(dst, job.port, ck)] = i
-            if job.address not in self.sources:
-                self.sources[job.address] = socket.inet_pton(fam, source_for(job.address))
-                self.est[dst] = timing.RttEstimator(config.min_timeout, config.timeout)
+        self.index: dict[tuple[bytes, int, int], int] = {
+            (dst, job.port, ck): i
+            for i, (dst, job, ck) in enumerate(zip(self.packed, jobs, self.cookies, strict=True))
+        }
         self.tries = [0] * n
         self.sent_at: list[list[float]] = [[] for _ in range(n)]
         self.result: list[PortEvidence | None] = [None] * n

@@ -224,6 +224,33 @@ def test_help_does_not_import_scapy(
     assert "--ports" in proc.stdout and "Example" in proc.stdout
 
 
+def test_the_probe_command_flushes_its_output_and_keeps_its_exit_status() -> None:
+    # entry() ends the process with os._exit: what was written must still arrive, and the
+    # status must be main()'s. Bad input: nothing is sent.
+    import subprocess
+
+    def command(*args: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "probe", *args]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+
+    helped = command("check", "--help")
+    assert helped.returncode == 0 and helped.stdout.rstrip().endswith("Show this message and exit.")
+    bad = command("check", "198.18.1.10", "-p", "70000")
+    assert bad.returncode == 2 and bad.stderr.startswith("probe: port 70000 is out of range")
+    profiles = command("profiles", "--json")
+    assert profiles.returncode == 0 and json.loads(profiles.stdout)
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "said"), [(None, 0, ""), (3, 3, ""), ("boom", 1, "boom\n")]
+)
+def test_exit_codes_as_the_interpreter_makes_them(
+    code: object, status: int, said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli._exit_code(code) == status
+    assert capsys.readouterr().err == said
+
+
 def test_exit_1_for_an_error_finding_with_every_port_open() -> None:
     from probe.model import Finding, PortResult, PortState, Report, Severity, TargetReport
 

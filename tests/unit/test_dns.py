@@ -28,6 +28,7 @@ import pytest
 from probe import dns as pdns
 from probe.errors import BadInput, TargetError
 from probe.model import DnsResult, DnsStatus
+from probe.targets import literal_dns
 
 CHAIN_A = """id 1
 opcode QUERY
@@ -202,12 +203,12 @@ def test_combine_keeps_the_chain() -> None:
 
 
 def test_literal() -> None:
-    assert pdns.literal("2001:0002:0::0001") == DnsResult(
+    assert literal_dns("2001:0002:0::0001") == DnsResult(
         DnsStatus.LITERAL, addresses=("2001:2::1",)
     )
-    assert pdns.literal("fe80::1%eth0").addresses == ("fe80::1%eth0",)
+    assert literal_dns("fe80::1%eth0").addresses == ("fe80::1%eth0",)
     with pytest.raises(TargetError):
-        pdns.literal("camera.example")
+        literal_dns("camera.example")
 
 
 # --------------------------------------------------------------------------- resolve() seams
