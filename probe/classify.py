@@ -121,18 +121,19 @@ def classify(ev: PortEvidence, service: str | None = None) -> PortResult:
     if ev.method == "connect":
         return PortResult(ev.port, state, reason, ev.tries, service=service, rtt_ms=ev.rtt_ms)
     is_open = state is PortState.OPEN
-    return PortResult(
-        port=ev.port,
-        state=state,
-        reason=reason,
-        tries=ev.tries,
-        service=service,
-        responder=ev.responder,
-        ttl=ev.ttl,
-        rtt_ms=ev.rtt_ms,
-        window=ev.window if is_open else None,
-        tcp_options=ev.tcp_options if is_open else None,
-        ip_id=ev.ip_id,
+    return PortResult(  # positional, in field order: a full-range scan makes 65535 of these
+        ev.port,
+        state,
+        reason,
+        ev.tries,
+        "tcp",
+        service,
+        ev.responder,
+        ev.ttl,
+        ev.rtt_ms,
+        ev.window if is_open else None,
+        ev.tcp_options if is_open else None,
+        ev.ip_id,
     )
 
 

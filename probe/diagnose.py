@@ -200,10 +200,21 @@ def context(t: TargetReport, mode: str = "syn", timeout: float | None = None) ->
     opened = by_state.get(PortState.OPEN, ())
     ref = _reference(t, opened) if mode != "connect" else None
     refused = by_state.get(PortState.REFUSED, ())
-    same = _SameAddress(t.address)
-    is_middle = [mode != "connect" and _from_middlebox(same, p, ref) for p in refused]
-    middle = tuple(p for p, m in zip(refused, is_middle, strict=True) if m)
-    host_refused = tuple(p for p, m in zip(refused, is_middle, strict=True) if not m)
+    middle_list: list[PortResult] = []
+    host_list: list[PortResult] = []
+    if mode == "connect":
+        host_list.extend(refused)
+    else:
+        # The verdict depends on who answered and with which TTL only: decided once per
+        # (responder, TTL), as a full-range scan has 65535 RSTs and one or two of those.
+        verdicts: dict[tuple[str | None, int | None], bool] = {}
+        for p in refused:
+            facts = (p.responder, p.ttl)
+            m = verdicts.get(facts)
+            if m is None:
+                m = verdicts[facts] = _from_middlebox(t, p, ref)
+            (middle_list if m else host_list).append(p)
+    middle, host_refused = tuple(middle_list), tuple(host_list)
     host_rejected = tuple(
         p
         for p in by_state.get(PortState.REJECTED, ())
@@ -268,30 +279,14 @@ def _reference(t: TargetReport, opened: Sequence[PortResult]) -> Reference | Non
     return max(candidates, key=lambda r: r.hops, default=None)  # max keeps the first on ties
 
 
-class _SameAddress:
-    """``_same_address(responder, address)`` for one target, remembered per responder: a
-    full-range scan asks it for every RST, from one or two responders."""
-
-    __slots__ = ("_address", "_known")
-
-    def __init__(self, address: str | None) -> None:
-        self._address = address
-        self._known: dict[str, bool] = {}
-
-    def __call__(self, responder: str | None) -> bool | None:
-        """None when there is nothing to compare (no responder or no address)."""
-        if responder is None or self._address is None:
-            return None
-        known = self._known.get(responder)
-        if known is None:
-            known = self._known[responder] = _same_address(responder, self._address)
-        return known
-
-
-def _from_middlebox(same: _SameAddress, p: PortResult, ref: Reference | None) -> bool:
+def _from_middlebox(t: TargetReport, p: PortResult, ref: Reference | None) -> bool:
     """A RST sent by something in front of the host: from another address, or from fewer hops
     away than the host's own answers (a NAT router or firewall answering in its name)."""
-    if same(p.responder) is False:
+    if (
+        p.responder is not None
+        and t.address is not None
+        and not _same_address(p.responder, t.address)
+    ):
         return True
     return p.ttl is not None and ref is not None and hops_from_ttl(p.ttl) < ref.hops
 

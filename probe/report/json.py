@@ -257,24 +257,43 @@ def _port_text(p: PortResult, indent: str) -> str:
     have (not open, no app): no dict, no recursion. Other shapes take the general path."""
     if p.state is PortState.OPEN or p.app is not None:
         return _dumps(_port(p), indent)
-    i = indent + "  "
-    rtt = "null" if p.rtt_ms is None else _float(round(p.rtt_ms, 3))
-    return (
-        f'{{\n{i}"port": {p.port},\n{i}"protocol": {_quote(p.protocol)},'
-        f'\n{i}"state": {_quote(p.state)},\n{i}"reason": {_quote(p.reason)},'
-        f'\n{i}"tries": {p.tries},\n{i}"responder": {_quote(p.responder)},'
-        f'\n{i}"ttl": {"null" if p.ttl is None else p.ttl},\n{i}"rtt_ms": {rtt},'
-        f'\n{i}"service": {_quote(p.service)}\n{indent}}}'
+    head, middle, tail = _port_frame(
+        indent, p.protocol, p.state, p.reason, p.tries, p.responder, p.ttl, p.service
     )
+    rtt = "null" if p.rtt_ms is None else _float(round(p.rtt_ms, 3))
+    return f"{head}{p.port}{middle}{rtt}{tail}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _port_frame(
+    indent: str,
+    protocol: str,
+    state: PortState,
+    reason: str,
+    tries: int,
+    responder: str | None,
+    ttl: int | None,
+    service: str | None,
+) -> tuple[str, str, str]:
+    """The text of a port object around its two per-port values (port number and RTT):
+    a full-range scan's 65535 ports come in a handful of such frames."""
+    i = indent + "  "
+    head = f'{{\n{i}"port": '
+    middle = (
+        f',\n{i}"protocol": {_quote(protocol)},\n{i}"state": {_quote(state)},'
+        f'\n{i}"reason": {_quote(reason)},\n{i}"tries": {tries},'
+        f'\n{i}"responder": {_quote(responder)},'
+        f'\n{i}"ttl": {"null" if ttl is None else ttl},\n{i}"rtt_ms": '
+    )
+    tail = f',\n{i}"service": {_quote(service)}\n{indent}}}'
+    return head, middle, tail
 
 
 _CHUNK = 512  # ports per write
 
 
-@functools.lru_cache(maxsize=4096)
 def _quote(value: str | None) -> str:
-    """A string field as JSON (null for None), remembered: a full-range scan repeats the same
-    few responders, reasons and states 65535 times."""
+    """A string field as JSON, or null."""
     return "null" if value is None else encode_basestring_ascii(str(value))
 
 
