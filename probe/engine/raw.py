@@ -214,6 +214,7 @@ class _Scan:
         self.sent_at: list[list[float]] = [[] for _ in range(n)]
         self.result: list[PortEvidence | None] = [None] * n
         self.flying = [False] * n  # a try is out and its deadline has not passed
+        self.first_window = [0] * n  # the window when the first try was sent
         self.done = 0
         self.in_flight = 0
         self.sent = 0
@@ -304,6 +305,8 @@ class _Scan:
             if result[i] is not None:
                 continue
             try_no = tries[i] + 1
+            if try_no == 1:
+                self.first_window[i] = limit
             out.append(packet(i, try_no))
             tries[i] = try_no
             self.sent_at[i].append(math.inf)  # the sender stamps it as the packet leaves
@@ -374,7 +377,11 @@ class _Scan:
     def _expire(self, now: float) -> None:
         while self.deadlines and self.deadlines[0][0] <= now:
             _, i, try_no, wait = heapq.heappop(self.deadlines)
-            if self.result[i] is not None or try_no != self.tries[i]:
+            done = self.result[i]
+            if done is not None or try_no != self.tries[i]:
+                if try_no == 1 and done is not None and done.tries == 1:
+                    # First tries' outcomes, at their deadline, for timing.Window.
+                    self.window.first_try(self.first_window[i], answered=True)
                 continue  # answered meanwhile, or an older try's deadline
             # The wait runs from when the SYN left the sender's queue, not from when it
             # was put there.
@@ -385,6 +392,8 @@ class _Scan:
                 continue
             self.flying[i] = False
             self.in_flight -= 1
+            if try_no == 1:
+                self.window.first_try(self.first_window[i], answered=False)
             if try_no < self.cfg.tries:
                 self.retry.append(i)
             else:
@@ -511,6 +520,7 @@ class _Scan:
             self.window.on_drop(self.sent_at[i][try_no - 2], now)
         else:
             self.window.on_answer()
+
         self._finish(i, ev)
 
 

@@ -9,13 +9,18 @@ Three small pieces, all pure (time is passed in, nothing sleeps):
   when an answer proves a drop (a retransmitted probe answered while its first try was not —
   nmap's signal too), at most once per round of probes. A plain timeout is *not* a drop
   signal: a firewall that drops SYNs on purpose says nothing about congestion, and treating
-  it so would crawl through every filtered port.
+  it so would crawl through every filtered port. Nor is loss that does not fall when the
+  window does: a lossy link (radio, a bad cable, a policer dropping at random) loses the
+  same share of probes at any rate, and halving for it again and again only stretches a
+  scan from seconds to many minutes. Loss is measured per window size (first tries, by their
+  deadline): when the current size loses no more than a smaller one did, the loss is the
+  path's own and the window is not cut; more loss at a higher rate is congestion.
 - ``TokenBucket``: the ``--rate`` cap in packets per second.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # RFC 6298 gains.
 _ALPHA = 0.125
@@ -46,6 +51,19 @@ class RttEstimator:
         return min(self.ceiling, max(self.floor, self.srtt + 4 * self.rttvar))
 
 
+# Path loss is told from congestion by how first tries fared at different window sizes (the
+# send rate): each size class (a power of two) needs this many outcomes; loss at the current
+# size no more than LOSS_MARGIN times (plus 2 points) the loss at the smallest size measured
+# is the path's own; and past MAX_PATH_LOSS nothing is taken for the path's own loss (an ICMP
+# rate limit or a collapsed link must slow the scan down, whatever the comparison says).
+# First tries, because every port has one and its outcome is known at its deadline; retries
+# would weigh the end of a scan, where only the unlucky ports are left, as if it were lossier.
+MIN_SAMPLES = 64
+LOSS_MARGIN = 1.33
+MAX_PATH_LOSS = 0.5
+_KEEP = 1024  # outcomes per size class before old ones count half
+
+
 @dataclass
 class Window:
     """Probes allowed in flight (a congestion window counted in probes)."""
@@ -56,6 +74,9 @@ class Window:
     ssthresh: float = 1024.0
     drops: int = 0
     last_drop: float = float("-inf")  # when the window was last cut
+    path_loss: float | None = None  # the share of first tries the path loses at any rate
+    # Per size class (log2 of the window when sent): first tries [answered, unanswered].
+    _outcomes: dict[int, list[int]] = field(default_factory=dict)
 
     @property
     def limit(self) -> int:
@@ -67,17 +88,47 @@ class Window:
         else:
             self.size = min(self.maximum, self.size + 1.0 / self.size)
 
+    def first_try(self, window: float, answered: bool) -> None:
+        """The outcome of a first try sent while the window was ``window``: answered by its
+        deadline or not (reported once, at that deadline)."""
+        counts = self._outcomes.setdefault(int(window).bit_length(), [0, 0])
+        counts[0 if answered else 1] += 1
+        if counts[0] + counts[1] > _KEEP:
+            counts[0] //= 2
+            counts[1] //= 2
+
     def on_drop(self, lost_at: float, now: float) -> None:
         """A probe sent at ``lost_at`` was lost. Like nmap, cut the window once per round:
         a loss among probes sent before the last cut was already paid for by that cut, and
         counting it again would pin the window at its minimum on a path that merely loses
-        packets at random."""
+        packets at random. Loss the path has at any rate is no reason to cut at all."""
         self.drops += 1
         if lost_at <= self.last_drop:
+            return
+        if self._loss_is_the_paths():
+            self.ssthresh = self.maximum  # grow back at full speed after earlier cuts
             return
         self.last_drop = now
         self.ssthresh = max(self.minimum, self.size / 2)
         self.size = max(self.minimum, self.size / 2)
+
+    def _loss_is_the_paths(self) -> bool:
+        measured = {
+            k: c[1] / (c[0] + c[1]) for k, c in self._outcomes.items() if sum(c) >= MIN_SAMPLES
+        }
+        if not measured:
+            return False
+        current = int(self.size).bit_length()
+        at_rate = measured.get(current, measured[max(measured)])
+        if at_rate >= MAX_PATH_LOSS:
+            return False
+        lowest = measured[min(measured)]
+        if len(measured) < 2 and self.path_loss is None:
+            return False  # one rate measured: nothing to compare yet
+        if at_rate > lowest * LOSS_MARGIN + 0.02:
+            return False  # more loss at this rate than at a lower one: congestion
+        self.path_loss = lowest
+        return True
 
 
 @dataclass

@@ -235,6 +235,67 @@ def test_window_growth_and_backoff() -> None:
     assert big.size == 25
 
 
+def outcomes(w: timing.Window, window: float, answered: int, unanswered: int) -> None:
+    for _ in range(answered):
+        w.first_try(window, answered=True)
+    for _ in range(unanswered):
+        w.first_try(window, answered=False)
+
+
+def test_loss_the_path_has_at_any_rate_does_not_cut_the_window() -> None:
+    # A lossy link: a third of first tries lost at window 64 and at window 1024 alike.
+    w = timing.Window(size=1024)
+    outcomes(w, 64, 100, 50)
+    outcomes(w, 1024, 200, 100)
+    w.on_drop(lost_at=1.0, now=2.0)
+    assert w.size == 1024 and w.path_loss == pytest.approx(1 / 3)
+    assert w.drops == 1  # still counted as a drop
+    outcomes(w, 1024, 0, 400)  # then the loss at this rate climbs: congestion after all
+    w.on_drop(lost_at=2.5, now=3.0)
+    assert w.size == 512
+
+
+def test_loss_that_grows_with_the_rate_is_congestion() -> None:
+    w = timing.Window(size=1024)
+    outcomes(w, 64, 150, 0)
+    outcomes(w, 1024, 200, 100)
+    w.on_drop(lost_at=1.0, now=2.0)
+    assert w.size == 512 and w.path_loss is None
+
+
+@pytest.mark.parametrize(
+    "measured",
+    [
+        [(64, 30, 10), (1024, 30, 10)],  # too few outcomes at each size to compare
+        [(1024, 200, 100)],  # one size only: nothing to compare
+        [(64, 50, 100), (1024, 50, 100)],  # two thirds lost everywhere: a rate limit, not a link
+    ],
+    ids=["few outcomes", "one size", "most lost"],
+)
+def test_loss_is_taken_for_congestion_without_evidence_otherwise(
+    measured: list[tuple[int, int, int]],
+) -> None:
+    w = timing.Window(size=1024)
+    for window, answered, unanswered in measured:
+        outcomes(w, window, answered, unanswered)
+    w.on_drop(lost_at=1.0, now=2.0)
+    assert w.size == 512 and w.path_loss is None
+
+
+def test_first_tries_are_reported_at_their_deadline_with_the_window_they_left_in() -> None:
+    scan, _ = make_scan([80, 82], tries=2, timeout=1.0)
+    scan.window = timing.Window(size=64)
+    scan._send(0.0)
+    scan._match(answer(scan, 80, 1, "rst"), 0.01, None, None)
+    scan._expire(0.5)
+    assert scan.window._outcomes == {}  # outcomes count at the deadline, not before
+    scan._expire(1.0)
+    assert scan.window._outcomes == {(64).bit_length(): [1, 1]}  # 80 answered, 82 not
+    scan._send(1.0)
+    scan._expire(2.0)  # a retry's deadline is not a first try's
+    assert scan.window._outcomes == {(64).bit_length(): [1, 1]}
+
+
 def test_probes_at_several_ttls_to_one_port_are_separate() -> None:
     eng = FakeEngine()
     jobs = [Job(HOST, 80, ttl=1), Job(HOST, 80, ttl=2), Job(HOST, 80, ttl=3)]
