@@ -8,6 +8,8 @@ default can be overridden. Nothing here touches the network.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import EllipsisType
 from typing import Any
@@ -244,3 +246,21 @@ class CertFactory:
 @pytest.fixture(scope="session")
 def make_cert(tmp_path_factory: pytest.TempPathFactory) -> CertFactory:
     return CertFactory(tmp_path_factory.mktemp("certs"))
+
+
+CliRun = Callable[[list[str]], tuple[int, str, str]]
+
+
+@pytest.fixture
+def probe_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> CliRun:
+    """``probe ARGS...`` run in this process (cli.main): (exit status, stdout, stderr)."""
+    from probe import cli
+
+    def run(args: list[str]) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["probe", *args])
+        with pytest.raises(SystemExit) as exc:
+            cli.main()
+        out, err = capsys.readouterr()
+        return int(exc.value.code or 0), out, err
+
+    return run

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import CliRun
 
 from probe import cli, runner
 from probe.engine import EngineConfig, EngineRun, Job
@@ -75,54 +76,34 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
     return engine
 
 
-def run(
-    args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["probe", *args])
-    with pytest.raises(SystemExit) as exc:
-        cli.main()
-    out, err = capsys.readouterr()
-    return int(exc.value.code or 0), out, err
-
-
-def test_all_open_exits_0(
-    fake: FakeEngine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, out, _ = run(["check", "198.18.1.10", "-p", "80", "--json"], monkeypatch, capsys)
+def test_all_open_exits_0(fake: FakeEngine, probe_cli: CliRun) -> None:
+    code, out, _ = probe_cli(["check", "198.18.1.10", "-p", "80", "--json"])
     assert code == 0
     assert json.loads(out)["targets"][0]["ports"][0]["state"] == "open"
 
 
-def test_a_refused_port_exits_1(
-    fake: FakeEngine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, out, _ = run(["check", "198.18.1.10", "-p", "80,81", "--json"], monkeypatch, capsys)
+def test_a_refused_port_exits_1(fake: FakeEngine, probe_cli: CliRun) -> None:
+    code, out, _ = probe_cli(["check", "198.18.1.10", "-p", "80,81", "--json"])
     assert code == 1
     assert "port-refused" in {f["code"] for f in json.loads(out)["targets"][0]["findings"]}
 
 
-def test_no_route_anywhere_exits_3(
-    fake: FakeEngine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_no_route_anywhere_exits_3(fake: FakeEngine, probe_cli: CliRun) -> None:
     fake.state["route"] = RouteResult(RouteStatus.NO_ROUTE, detail="Network is unreachable")  # type: ignore[attr-defined]
-    code, out, _ = run(["check", "198.18.1.10", "-p", "80", "--json"], monkeypatch, capsys)
+    code, out, _ = probe_cli(["check", "198.18.1.10", "-p", "80", "--json"])
     assert code == 3 and fake.jobs == []
     assert json.loads(out)["targets"][0]["findings"][0]["code"] == "no-route"
 
 
-def test_default_ports_are_the_common_profile(
-    fake: FakeEngine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_default_ports_are_the_common_profile(fake: FakeEngine, probe_cli: CliRun) -> None:
     from probe.profiles import get_profile
 
-    run(["check", "198.18.1.10", "--json"], monkeypatch, capsys)
+    probe_cli(["check", "198.18.1.10", "--json"])
     assert [j.port for j in fake.jobs] == [p.port for p in get_profile("common").requests()]
 
 
-def test_profile_and_ports_combine(
-    fake: FakeEngine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    run(["check", "198.18.1.10", "--profile", "mail", "-p", "6036", "--json"], monkeypatch, capsys)
+def test_profile_and_ports_combine(fake: FakeEngine, probe_cli: CliRun) -> None:
+    probe_cli(["check", "198.18.1.10", "--profile", "mail", "-p", "6036", "--json"])
     ports = [j.port for j in fake.jobs]
     assert 6036 in ports and 587 in ports and ports == sorted(ports)
 
@@ -140,34 +121,30 @@ def test_profile_and_ports_combine(
     ],
 )
 def test_bad_input_is_exit_2_without_probing(
-    fake: FakeEngine,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    args: list[str],
-    needle: str,
+    fake: FakeEngine, args: list[str], needle: str, probe_cli: CliRun
 ) -> None:
-    code, out, err = run(args, monkeypatch, capsys)
+    code, out, err = probe_cli(args)
     assert code == 2 and out == "" and fake.jobs == []
     assert needle in err and "Traceback" not in err
 
 
 def test_large_runs_need_yes_when_not_interactive(
-    fake: FakeEngine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    fake: FakeEngine, monkeypatch: pytest.MonkeyPatch, probe_cli: CliRun
 ) -> None:
     monkeypatch.setattr(sys.stdin, "isatty", lambda: False)
-    code, out, err = run(["check", "198.18.1.0/23", "-p", "80"], monkeypatch, capsys)
+    code, out, err = probe_cli(["check", "198.18.1.0/23", "-p", "80"])
     assert out == ""
     assert code == 2 and fake.jobs == []
     assert "510 addresses" in err and "--yes" in err
-    code, _, _ = run(["check", "198.18.1.0/23", "-p", "80", "--yes", "--json"], monkeypatch, capsys)
+    code, _, _ = probe_cli(["check", "198.18.1.0/23", "-p", "80", "--yes", "--json"])
     assert len(fake.jobs) == 510 and code == 0
 
 
 def test_probe_count_guard(
-    fake: FakeEngine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    fake: FakeEngine, monkeypatch: pytest.MonkeyPatch, probe_cli: CliRun
 ) -> None:
     monkeypatch.setattr(sys.stdin, "isatty", lambda: False)
-    code, _, err = run(["check", "198.18.1.10", "198.18.1.11", "-p", "all"], monkeypatch, capsys)
+    code, _, err = probe_cli(["check", "198.18.1.10", "198.18.1.11", "-p", "all"])
     assert code == 2 and "131070 probes" in err and fake.jobs == []
 
 
@@ -178,18 +155,11 @@ def test_oversized_rule() -> None:
     assert "100001 probes" in (runner.oversized(1, 100_001) or "")
 
 
-def test_targets_file(
-    fake: FakeEngine,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+def test_targets_file(fake: FakeEngine, tmp_path: Path, probe_cli: CliRun) -> None:
     listing = tmp_path / "hosts.txt"
     listing.write_text("# office\n198.18.1.10  198.18.1.11 # two on a line\n\n198.18.1.12\n")
-    _, out, _ = run(
-        ["check", "198.18.1.9", "--targets-file", str(listing), "-p", "80", "--json"],
-        monkeypatch,
-        capsys,
+    _, out, _ = probe_cli(
+        ["check", "198.18.1.9", "--targets-file", str(listing), "-p", "80", "--json"]
     )
     assert [t["address"] for t in json.loads(out)["targets"]] == [
         "198.18.1.9",
@@ -197,22 +167,18 @@ def test_targets_file(
         "198.18.1.11",
         "198.18.1.12",
     ]
-    missing = run(
-        ["check", "--targets-file", str(tmp_path / "nope"), "-p", "80"], monkeypatch, capsys
-    )
+    missing = probe_cli(["check", "--targets-file", str(tmp_path / "nope"), "-p", "80"])
     assert missing[0] == 2 and "nope" in missing[2]
 
 
-def test_version(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_version(probe_cli: CliRun) -> None:
     from probe import __version__
 
-    code, out, _ = run(["--version"], monkeypatch, capsys)
+    code, out, _ = probe_cli(["--version"])
     assert code == 0 and out.strip() == f"probe {__version__}"
 
 
-def test_help_does_not_import_scapy(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_help_does_not_import_scapy() -> None:
     import subprocess
 
     code = (

@@ -4,14 +4,14 @@ outcomes become the contract's exit codes. No packet is sent."""
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
 import pytest
+from conftest import CliRun
 
-from probe import cli, trace
+from probe import trace
 from probe.engine import EngineConfig, EngineRun, Job
 from probe.errors import NoPermission
 from probe.model import (
@@ -77,20 +77,10 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     return state
 
 
-def run(
-    args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["probe", *args])
-    with pytest.raises(SystemExit) as exc:
-        cli.main()
-    out, err = capsys.readouterr()
-    return int(exc.value.code or 0), out, err
-
-
 def test_open_port_exits_0_with_json_only_on_stdout(
-    fake: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    fake: dict[str, Any], probe_cli: CliRun
 ) -> None:
-    code, out, err = run(["trace", "web.example", "--port", "80", "--json"], monkeypatch, capsys)
+    code, out, err = probe_cli(["trace", "web.example", "--port", "80", "--json"])
     assert code == 0 and err == ""
     data = json.loads(out)
     assert [h["kind"] for h in data["hops"]] == ["time-exceeded", "syn-ack"]
@@ -98,39 +88,33 @@ def test_open_port_exits_0_with_json_only_on_stdout(
 
 
 def test_filtered_port_exits_1_and_prints_the_table(
-    fake: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    fake: dict[str, Any], probe_cli: CliRun
 ) -> None:
-    code, out, _ = run(["trace", HOST, "-p", "82", "--silent-hops", "2"], monkeypatch, capsys)
+    code, out, _ = probe_cli(["trace", HOST, "-p", "82", "--silent-hops", "2"])
     assert code == 1
     assert "HOP" in out and "Verdict: Port 82 is filtered" in out
     assert out.count(" none ") == 2  # two silent hops shown, then the trace ends
 
 
-def test_options_reach_the_engine(
-    fake: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_options_reach_the_engine(fake: dict[str, Any], probe_cli: CliRun) -> None:
     args = ["trace", HOST, "-p", "http", "--max-hops", "5", "--tries", "2", "--timeout", "0.5"]
-    run(args, monkeypatch, capsys)
+    probe_cli(args)
     engine = fake["engine"]
     assert [j.ttl for j in engine.jobs] == [1, 2, 3, 4, 5]
     assert {j.port for j in engine.jobs} == {80}
     assert (engine.configs[0].tries, engine.configs[0].timeout) == (2, 0.5)
 
 
-def test_no_route_exits_3(
-    fake: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_no_route_exits_3(fake: dict[str, Any], probe_cli: CliRun) -> None:
     fake["route"] = RouteResult(RouteStatus.NO_ROUTE)
-    code, out, _ = run(["trace", HOST, "-p", "80", "--json"], monkeypatch, capsys)
+    code, out, _ = probe_cli(["trace", HOST, "-p", "80", "--json"])
     assert code == 3 and json.loads(out)["findings"][0]["code"] == "no-route"
     assert fake["engine"].jobs == []
 
 
-def test_no_raw_sockets_is_one_line_exit_3(
-    fake: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_no_raw_sockets_is_one_line_exit_3(fake: dict[str, Any], probe_cli: CliRun) -> None:
     fake["no_raw"] = True
-    code, out, err = run(["trace", HOST, "-p", "80"], monkeypatch, capsys)
+    code, out, err = probe_cli(["trace", HOST, "-p", "80"])
     assert code == 3 and out == ""
     assert err.strip() == f"probe: {trace.NO_RAW}"
 
@@ -148,12 +132,7 @@ def test_no_raw_sockets_is_one_line_exit_3(
         [HOST, "-p", "80", "-4", "-6"],
     ],
 )
-def test_bad_input_exits_2(
-    fake: dict[str, Any],
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    args: list[str],
-) -> None:
-    code, out, err = run(["trace", *args], monkeypatch, capsys)
+def test_bad_input_exits_2(fake: dict[str, Any], args: list[str], probe_cli: CliRun) -> None:
+    code, out, err = probe_cli(["trace", *args])
     assert code == 2 and out == "" and "Traceback" not in err
     assert fake["engine"].jobs == []

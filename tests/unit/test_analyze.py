@@ -7,15 +7,14 @@ import io
 import json
 import socket
 import struct
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import CliRun
 from rich.console import Console
 
 from probe import analyze as an
-from probe import cli
 from probe.capture import CaptureInfo, IcmpError, PcapWriter, TcpSegment, open_capture
 from probe.report import analyze as show
 
@@ -502,19 +501,7 @@ def pcap(tmp_path: Path, packets: list[bytes]) -> Path:
     return path
 
 
-def cli_run(
-    args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["probe", *args])
-    with pytest.raises(SystemExit) as exc:
-        cli.main()
-    out, err = capsys.readouterr()
-    return int(exc.value.code or 0), out, err
-
-
-def test_cli_healthy_capture_exits_0(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_cli_healthy_capture_exits_0(tmp_path: Path, probe_cli: CliRun) -> None:
     path = pcap(
         tmp_path,
         [
@@ -523,17 +510,15 @@ def test_cli_healthy_capture_exits_0(
             ip4(CLIENT, SERVER, tcp(40000, 80, ACK)),
         ],
     )
-    code, out, err = cli_run(["analyze", str(path), "--json"], monkeypatch, capsys)
+    code, out, err = probe_cli(["analyze", str(path), "--json"])
     assert code == 0, err
     assert [f["code"] for f in json.loads(out)["findings"]] == ["ok"]
 
 
-def test_cli_problem_exits_1_with_text(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_cli_problem_exits_1_with_text(tmp_path: Path, probe_cli: CliRun) -> None:
     syn = ip4(CLIENT, SERVER, tcp(40000, 82, SYN))
     path = pcap(tmp_path, [syn, syn, syn])
-    code, out, _ = cli_run(["analyze", str(path)], monkeypatch, capsys)
+    code, out, _ = probe_cli(["analyze", str(path)])
     assert code == 1
     assert "syn-unanswered (198.18.1.10:82)" in out and "Verdict:" in out
 
@@ -543,28 +528,22 @@ def test_cli_problem_exits_1_with_text(
     [(b"", "is empty"), (b"GET / HTTP/1.1\r\n", "not a capture file")],
 )
 def test_cli_bad_capture_is_one_line_exit_2(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    content: bytes,
-    words: str,
+    tmp_path: Path, content: bytes, words: str, probe_cli: CliRun
 ) -> None:
     path = tmp_path / "bad.pcap"
     path.write_bytes(content)
-    code, out, err = cli_run(["analyze", str(path), "--json"], monkeypatch, capsys)
+    code, out, err = probe_cli(["analyze", str(path), "--json"])
     assert code == 2 and out == ""
     assert words in err and len(err.strip().splitlines()) == 1
 
 
-def test_cli_truncated_capture_is_analysed_and_says_so(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_cli_truncated_capture_is_analysed_and_says_so(tmp_path: Path, probe_cli: CliRun) -> None:
     syn = ip4(CLIENT, SERVER, tcp(40000, 82, SYN))
     path = pcap(tmp_path, [syn, syn, syn, syn])
     path.write_bytes(path.read_bytes()[:-10])
     with open_capture(path) as cap:
         assert sum(1 for _ in cap.records()) == 3
-    code, out, _ = cli_run(["analyze", str(path)], monkeypatch, capsys)
+    code, out, _ = probe_cli(["analyze", str(path)])
     assert code == 1
     assert "Note: The capture is damaged or cut short" in out
 
@@ -590,7 +569,9 @@ class _LoggingEngine:
 
 
 def test_check_pcap_writes_what_the_engine_logs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    probe_cli: CliRun,
 ) -> None:
     from probe import runner
     from probe.model import DnsResult, DnsStatus, PingResult, PingStatus, RouteResult, RouteStatus
@@ -606,14 +587,12 @@ def test_check_pcap_writes_what_the_engine_logs(
 
     monkeypatch.setattr(runner, "default_adapters", adapters)
     path = tmp_path / "check.pcap"
-    code, _, err = cli_run(
-        ["check", SERVER, "-p", "80", "--no-ping", "--json", "--pcap", str(path)],
-        monkeypatch,
-        capsys,
+    code, _, err = probe_cli(
+        ["check", SERVER, "-p", "80", "--no-ping", "--json", "--pcap", str(path)]
     )
     assert code == 0, err
     assert err == ""  # packets were written: no note
-    code, out, _ = cli_run(["analyze", str(path), "--json"], monkeypatch, capsys)
+    code, out, _ = probe_cli(["analyze", str(path), "--json"])
     (f,) = json.loads(out)["findings"]
     assert (code, f["code"], f["server"], f["half_open"], f["ttl"]) == (
         0,

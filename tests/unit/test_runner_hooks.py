@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import threading
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from conftest import CliRun
 
-from probe import cli, runner
+from probe import runner
 from probe.engine import EngineConfig, EngineRun, Job
 from probe.model import (
     AnswerKind,
@@ -136,13 +136,6 @@ def seen(monkeypatch: pytest.MonkeyPatch) -> list[runner.CheckOptions]:
     return got
 
 
-def run(args: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
-    monkeypatch.setattr(sys, "argv", ["probe", *args])
-    with pytest.raises(SystemExit) as exc:
-        cli.main()
-    return int(exc.value.code or 0)
-
-
 @pytest.mark.parametrize(
     ("args", "app", "protocol"),
     [
@@ -154,24 +147,21 @@ def run(args: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
 )
 def test_cli_app_options(
     seen: list[runner.CheckOptions],
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
     args: list[str],
     app: bool,
     protocol: str | None,
+    probe_cli: CliRun,
 ) -> None:
-    assert run(["check", HOST, "-p", "80", "--json", *args], monkeypatch) == 0
+    assert probe_cli(["check", HOST, "-p", "80", "--json", *args])[0] == 0
     (opts,) = seen
     assert (opts.app, opts.app_protocol) == (app, protocol)
 
 
 def test_cli_unknown_app_protocol_is_exit_2(
-    seen: list[runner.CheckOptions],
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    seen: list[runner.CheckOptions], probe_cli: CliRun
 ) -> None:
-    assert run(["check", HOST, "-p", "80", "--app-protocol", "gopher"], monkeypatch) == 2
-    err = capsys.readouterr().err
+    code, _, err = probe_cli(["check", HOST, "-p", "80", "--app-protocol", "gopher"])
+    assert code == 2
     assert "--app-protocol" in err and "gopher" in err
     assert seen == []
 
