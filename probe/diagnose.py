@@ -107,11 +107,13 @@ def _numbers(ps: Iterable[PortResult]) -> tuple[int, ...]:
     return tuple(sorted({p.port for p in ps}))
 
 
-def _same_address(a: str, b: str) -> bool:
-    if a == b:  # the usual case, and the only cheap one: -p all asks 65535 times
+def same_address(a: str, b: str) -> bool:
+    """Two spellings of one address ("2001:2::1", "2001:0002:0::1"); a zone index on ``b``
+    (the target as typed, "fe80::1%eth0") is not part of the address an answer comes from."""
+    if a == b:  # the usual case, and the cheap one
         return True
     try:
-        return ipaddress.ip_address(a) == ipaddress.ip_address(b)
+        return ipaddress.ip_address(a) == ipaddress.ip_address(b.split("%")[0])
     except ValueError:
         return a == b
 
@@ -220,7 +222,7 @@ def context(t: TargetReport, mode: str = "syn", timeout: float | None = None) ->
         for p in by_state.get(PortState.REJECTED, ())
         if p.responder is not None
         and t.address is not None
-        and _same_address(p.responder, t.address)
+        and same_address(p.responder, t.address)
     )
     host_answered = bool(opened or host_refused or host_rejected)
     anything = any(
@@ -269,9 +271,7 @@ def _reference(t: TargetReport, opened: Sequence[PortResult]) -> Reference | Non
     """
     candidates: list[Reference] = []
     for p in opened:
-        from_host = (
-            p.responder is None or t.address is None or _same_address(p.responder, t.address)
-        )
+        from_host = p.responder is None or t.address is None or same_address(p.responder, t.address)
         if p.ttl is not None and from_host:
             candidates.append(Reference(f"SYN/ACK on {p.port}", p.ttl, hops_from_ttl(p.ttl)))
     if t.ping is not None and t.ping.status is PingStatus.OK and t.ping.ttl is not None:
@@ -285,7 +285,7 @@ def _from_middlebox(t: TargetReport, p: PortResult, ref: Reference | None) -> bo
     if (
         p.responder is not None
         and t.address is not None
-        and not _same_address(p.responder, t.address)
+        and not same_address(p.responder, t.address)
     ):
         return True
     return p.ttl is not None and ref is not None and hops_from_ttl(p.ttl) < ref.hops
@@ -651,7 +651,7 @@ def port_refused_by_middlebox(t: TargetReport, ctx: Context) -> Finding | None:
         if (
             p.responder is not None
             and t.address is not None
-            and not _same_address(p.responder, t.address)
+            and not same_address(p.responder, t.address)
         ):
             evidence.append(f"RST on {nums} came from {p.responder}, not from {t.address}")
         if p.ttl is not None and ref is not None and hops_from_ttl(p.ttl) < ref.hops:
@@ -663,7 +663,7 @@ def port_refused_by_middlebox(t: TargetReport, ctx: Context) -> Finding | None:
     own = [
         p
         for p in (*ctx.state(PortState.OPEN), *ctx.host_refused)
-        if p.responder is None or t.address is None or _same_address(p.responder, t.address)
+        if p.responder is None or t.address is None or same_address(p.responder, t.address)
     ]
     evidence += middlebox.evidence_lines(t, ps, own)
     opened = _numbers(ctx.state(PortState.OPEN))
@@ -776,7 +776,7 @@ def port_rejected(t: TargetReport, ctx: Context) -> Finding | None:
         if p.responder is None:
             clauses.append(f"a firewall rejects {_ports(nums)} ({what})")
             steps.append(f"probe trace {ctx.host} --port {nums[0]} shows which hop rejects it")
-        elif t.address is not None and _same_address(p.responder, t.address):
+        elif t.address is not None and same_address(p.responder, t.address):
             clauses.append(f"the firewall on {ctx.host} itself rejects {_ports(nums)} ({what})")
             steps.append(
                 f"check the firewall on {ctx.host} (nftables/iptables, firewalld, Windows Defender "

@@ -198,11 +198,9 @@ def _resolve(target: Target, opts: CheckOptions, io: Adapters, notes: list[str])
     dns = io.resolve(target.input, opts.nameservers, opts.dns_timeout, opts.families)
     if dns.status is not DnsStatus.OK:
         return [_Work(target.input, None, dns)]
-    chosen: list[_Work] = []
-    for family in opts.families:
-        addrs = [a for a in dns.addresses if (":" in a) == (family == 6)]
-        if addrs:
-            chosen.append(_Work(target.input, addrs[0], dns))
+    from probe.targets import first_per_family
+
+    chosen = [_Work(target.input, a, dns) for a in first_per_family(dns.addresses, opts.families)]
     if not chosen:
         wanted = " or ".join(f"IPv{f}" for f in opts.families)
         return [

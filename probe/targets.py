@@ -510,3 +510,14 @@ def literal_dns(address: str) -> DnsResult:
     except ValueError:
         raise TargetError(f"{address!r} is not an IPv4 or IPv6 address") from None
     return DnsResult(DnsStatus.LITERAL, addresses=(normal + sep + zone,))
+
+
+def first_per_family(addresses: Sequence[str], families: Sequence[int]) -> list[str]:
+    """The first address of each wanted family (4, 6), in the order of ``families``: the
+    address a client would try first for each."""
+    firsts = []
+    for family in families:
+        mine = [a for a in addresses if (":" in a) == (family == 6)]
+        if mine:
+            firsts.append(mine[0])
+    return firsts

@@ -29,11 +29,11 @@ past the last answer, or at ``max_hops``.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from probe import classify
+from probe.diagnose import same_address
 from probe.engine import Engine, EngineConfig, Job, PacketLog
 from probe.model import (
     AnswerKind,
@@ -51,6 +51,7 @@ from probe.model import (
     TraceVerdict,
 )
 from probe.status import ExitStatus
+from probe.targets import first_per_family
 
 WAVE = 8  # TTLs sent at once: one wave covers most LAN and VPN paths
 
@@ -225,7 +226,7 @@ def _as_far(before: Sequence[Hop]) -> str:
 def _final_summary(final: Hop, before: Sequence[Hop], address: str, port: int) -> str:
     who = _who(final)
     at = f"hop {final.ttl}"
-    from_target = final.responder is not None and _same(final.responder, address)
+    from_target = final.responder is not None and same_address(final.responder, address)
     if final.kind == "syn-ack":
         by = "" if from_target else f" (answered by {who}, not by {address})"
         return f"Port {port} is open: the SYN reached {address} at {at} and got a SYN/ACK{by}."
@@ -251,13 +252,6 @@ def _final_summary(final: Hop, before: Sequence[Hop], address: str, port: int) -
             return f"Port {port} is rejected by {address} itself at {at} ({words})."
         return f"Port {port} is rejected at {at} by {who} ({words}){_as_far(before)}."
     return f"{address} is unreachable: {who} at {at} reports {words}{_as_far(before)}."
-
-
-def _same(a: str, b: str) -> bool:
-    try:
-        return ipaddress.ip_address(a) == ipaddress.ip_address(b.split("%")[0])
-    except ValueError:
-        return a == b
 
 
 # --------------------------------------------------------------------------- the walk
@@ -334,11 +328,7 @@ def _resolve(
     dns = io.resolve(target.input, opts.nameservers, opts.dns_timeout, opts.families)
     if dns.status is not DnsStatus.OK:
         return None, dns, None
-    firsts = [
-        next(a for a in dns.addresses if (":" in a) == (family == 6))
-        for family in opts.families
-        if any((":" in a) == (family == 6) for a in dns.addresses)
-    ]
+    firsts = first_per_family(dns.addresses, opts.families)
     if not firsts:
         wanted = " or ".join(f"IPv{f}" for f in opts.families)
         return None, replace(dns, status=DnsStatus.NO_ANSWER, detail=f"no {wanted} address"), None

@@ -21,6 +21,7 @@ from probe.diagnose import (
     diagnose_family,
     has_problem,
     port_list,
+    same_address,
     worst_severity,
 )
 from probe.model import (
@@ -1092,3 +1093,18 @@ def test_app_silent_on_an_unknown_service_suggests_a_hello(mk: Any) -> None:
     f = by_code(diagnose(t))["app-silent"]
     assert any("--app-protocol" in s for s in f.next_steps)
     assert not any("speaks generic" in s for s in f.next_steps)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("198.18.1.10", "198.18.1.10", True),
+        ("2001:2::1", "2001:0002:0::1", True),
+        ("fe80::1", "fe80::1%eth0", True),  # the zone index is the client's, not the address
+        ("198.18.0.1", "198.18.1.10", False),
+        ("camera.example", "camera.example", True),
+        ("camera.example", "198.18.1.10", False),
+    ],
+)
+def test_same_address(a: str, b: str, same: bool) -> None:
+    assert same_address(a, b) is same

@@ -11,6 +11,7 @@ from probe.errors import BadInput, PortSpecError, TargetError
 from probe.model import PortRequest, Target
 from probe.targets import (
     count_addresses,
+    first_per_family,
     parse_ports,
     parse_target,
     parse_targets,
@@ -323,3 +324,10 @@ def test_count_addresses_counts_distinct_things_to_probe() -> None:
     assert count_addresses(parsed) == 5
     assert count_addresses([]) == 0
     assert count_addresses(parse_target("10.0.0.0/23")) == 510
+
+
+def test_first_per_family_keeps_dns_order_within_a_family() -> None:
+    addresses = ["198.18.1.10", "198.18.1.11", "2001:2::10", "2001:2::11"]
+    assert first_per_family(addresses, (4, 6)) == ["198.18.1.10", "2001:2::10"]
+    assert first_per_family(addresses, (6, 4)) == ["2001:2::10", "198.18.1.10"]
+    assert first_per_family(addresses[:2], (6,)) == []
