@@ -10,7 +10,7 @@ Three small pieces, all pure (time is passed in, nothing sleeps):
   nmap's signal too), at most once per round of probes. A plain timeout is *not* a drop
   signal: a firewall that drops SYNs on purpose says nothing about congestion, and treating
   it so would crawl through every filtered port. Nor is loss that does not fall when the
-  window does: a lossy link (radio, a bad cable, a policer dropping at random) loses the
+  window does: a lossy link (radio, a bad cable, a faulty switch port) loses the
   same share of probes at any rate, and halving for it again and again only stretches a
   scan from seconds to many minutes. Loss is measured per window size (first tries, by their
   deadline): when the current size loses no more than a smaller one did, the loss is the
