@@ -3,9 +3,9 @@
 pass fakes (``Adapters``) and get a real Report back.
 
 Order of work, for speed: names are resolved and routes looked up first (cheap, no packets to
-the targets); then the pings run in background threads while one engine scan probes every
-(address, port) pair of every target at once — so the run's time is bounded by the slowest
-step, not by the number of targets or ports.
+the targets); then the pings, and one ARP/ND window for every on-link address at once, run in
+background threads while one engine scan probes every (address, port) pair of every target at
+once — so the run's time is bounded by the slowest step, not by the number of targets or ports.
 
 Ctrl-C at any point stops the work; what was measured so far still becomes a Report, marked
 interrupted.
@@ -42,6 +42,9 @@ from probe.model import (
 from probe.status import ExitStatus
 
 _T = TypeVar("_T")
+
+# The ARP/ND step: every on-link (address, route) at once -> each address's answer.
+NeighboursFn = Callable[[Sequence[tuple[str, RouteResult]]], Mapping[str, ArpResult | None]]
 
 CONNECT_NOTE = (
     "No raw-socket privilege: ports were probed with connect() only. Missing evidence: who "
@@ -86,10 +89,11 @@ class Adapters:
     ping: Callable[[str], PingResult]
     open_engine: Callable[[bool], EngineChoice]
     progress: ProgressFn | None = None
-    # Optional steps: ARP/ND for on-link targets (None: could not be asked); a protocol
-    # hello on open ports (--app), given (address, port, protocol or service name, the host
-    # name the user typed or None); every packet sent/received (--pcap).
-    arp: Callable[[str, RouteResult], ArpResult | None] | None = None
+    # Optional steps: ARP/ND for on-link targets, every (address, route) in one call, each
+    # address's answer read from the mapping (None or absent: could not be asked); a
+    # protocol hello on open ports (--app), given (address, port, protocol or service name,
+    # the host name the user typed or None); every packet sent/received (--pcap).
+    arp: NeighboursFn | None = None
     app: Callable[[str, int, str | None, str | None], AppResult] | None = None
     packet_log: PacketLog | None = None
 
@@ -103,7 +107,7 @@ class _Work:
     dns: DnsResult
     route: RouteResult | None = None
     ping: Future[PingResult] | PingResult | None = None
-    arp: Future[ArpResult | None] | None = None
+    arp: Future[Mapping[str, ArpResult | None]] | None = None  # shared by the on-link works
 
 
 def run_check(targets: Sequence[Target], opts: CheckOptions, io: Adapters) -> Report:
@@ -123,11 +127,11 @@ def run_check(targets: Sequence[Target], opts: CheckOptions, io: Adapters) -> Re
             if w.address is not None and w.route is None:
                 w.route = io.route(w.address)
         probable = [w for w in works if _probable(w)]
+        if io.arp is not None:
+            _ask_neighbours(probable, io.arp, pool)
         for w in probable:
             assert w.address is not None
             w.ping = pool.submit(io.ping, w.address) if opts.ping else _skipped()
-            if io.arp is not None and w.route is not None and w.route.on_link:
-                w.arp = pool.submit(io.arp, w.address, w.route)
         jobs = [Job(w.address, p.port) for w in probable if w.address for p in opts.ports]
         if jobs:
             choice = io.open_engine(opts.connect)
@@ -148,7 +152,7 @@ def run_check(targets: Sequence[Target], opts: CheckOptions, io: Adapters) -> Re
     except KeyboardInterrupt:
         interrupted = True
     # Cancel what has not started only on Ctrl-C: hellos submitted just before this line
-    # (and pings/ARPs of many targets) may still be queued, and must run to the end.
+    # (and the pings of many targets) may still be queued, and must run to the end.
     try:
         pool.shutdown(wait=not interrupted, cancel_futures=interrupted)
     except KeyboardInterrupt:  # Ctrl-C while waiting for them: report what has finished
@@ -158,6 +162,21 @@ def run_check(targets: Sequence[Target], opts: CheckOptions, io: Adapters) -> Re
     reports = [middlebox.attach(r, proofs, mode, opts.timeout) for r in reports]
     reports = list(diagnose.attach_family_findings(reports))
     return Report(tuple(reports), mode=mode, notes=tuple(notes), interrupted=interrupted)
+
+
+def _ask_neighbours(works: Sequence[_Work], arp: NeighboursFn, pool: ThreadPoolExecutor) -> None:
+    """One job asks ARP/ND for every on-link address in one window; each work keeps the
+    shared future and reads its own address's entry. Submitted before the pings, so it does
+    not wait behind them in the pool."""
+    near = [
+        (w, w.address, w.route)
+        for w in works
+        if w.address is not None and w.route is not None and w.route.on_link
+    ]
+    if near:
+        asked = pool.submit(arp, [(address, route) for _, address, route in near])
+        for w, _, _ in near:
+            w.arp = asked
 
 
 def _hellos(
@@ -186,6 +205,12 @@ def _done(f: Future[_T] | None) -> _T | None:
     if f is None or not f.done() or f.cancelled():
         return None
     return f.result()
+
+
+def _arp_of(w: _Work) -> ArpResult | None:
+    """This work's entry of the shared ARP/ND answer; None when it did not finish."""
+    answers = _done(w.arp)
+    return None if answers is None or w.address is None else answers.get(w.address)
 
 
 def _skipped() -> PingResult:
@@ -273,7 +298,7 @@ def _report(
         dns=w.dns,
         route=w.route,
         ping=ping,
-        arp=_done(w.arp),
+        arp=_arp_of(w),
         ports=ports,
     )
     return replace(t, findings=diagnose.diagnose(t, mode=mode, timeout=timeout))
@@ -363,13 +388,14 @@ def default_adapters(opts: CheckOptions) -> Adapters:
     from probe import route, targets
     from probe.errors import NoPermission
 
-    def do_arp(address: str, r: RouteResult) -> ArpResult | None:
+    def do_arp(asked: Sequence[tuple[str, RouteResult]]) -> Mapping[str, ArpResult | None]:
         from probe import arp
 
         try:
-            return arp.neighbours(address, r, wait=max(0.3, min(opts.timeout, arp.DEFAULT_WAIT)))
+            return arp.neighbours_many(asked, wait=max(0.3, min(opts.timeout, arp.DEFAULT_WAIT)))
         except (NoPermission, OSError):
-            return None  # not measured: the report says nothing rather than "no answer"
+            # not measured: the report says nothing rather than "no answer"
+            return {address: None for address, _ in asked}
 
     def do_app(address: str, port: int, protocol: str | None, name: str | None) -> AppResult:
         from probe import app

@@ -1,8 +1,9 @@
 """ARP and neighbour discovery in the lab: every MAC that answers for an on-link target.
 
 dup1 and dup2 hold the same addresses on the client's LAN with distinct MACs (duplicate-ip);
-near answers alone; nobody holds 198.18.0.99 / 2001:2::99 (host-down-on-link). Targets behind
-the router get no ``arp`` at all, and neither does a run without raw sockets.
+near answers alone; nobody holds 198.18.0.99 / 2001:2::99 (host-down-on-link). All of them in
+one run are asked in one window, each answer counted for its own address. Targets behind the
+router get no ``arp`` at all, and neither does a run without raw sockets.
 """
 
 from __future__ import annotations
@@ -68,6 +69,31 @@ def test_on_link_and_nobody_answers(lab: Lab, address: str) -> None:
     assert address in down["evidence"][0]
     # nothing else claims a firewall or a silent host: the device is simply not there
     assert not {"host-silent", "port-filtered", "host-unreachable"} & set(found)
+
+
+def test_many_on_link_targets_in_one_run(lab: Lab) -> None:
+    lab.flush_client_neighbours()
+    dup = sorted([t.DUP1_MAC, t.DUP2_MAC])
+    expected = {
+        t.DUP_V4: dup,
+        t.NEAR_V4: [t.NEAR_MAC],
+        t.ONLINK_NOBODY_V4: [],
+        t.DUP_V6: dup,
+        t.NEAR_V6: [t.NEAR_MAC],
+        t.ONLINK_NOBODY_V6: [],
+    }
+    _, report = lab.probe_json(
+        "check", *expected, t.SRV_V4, "-p", str(t.HTTP_PORT), "--timeout", "0.5"
+    )
+    by_address = {target["address"]: target for target in report["targets"]}
+    assert {a: sorted(by_address[a]["arp"]["macs"]) for a in expected} == expected
+    assert "arp" not in by_address[t.SRV_V4]  # behind the router, in the same run
+    for address in (t.DUP_V4, t.DUP_V6):
+        assert "duplicate-ip" in codes(by_address[address])
+    for address in (t.NEAR_V4, t.NEAR_V6):
+        assert "duplicate-ip" not in codes(by_address[address])
+    for address in (t.ONLINK_NOBODY_V4, t.ONLINK_NOBODY_V6):
+        assert "host-down-on-link" in codes(by_address[address])
 
 
 def test_targets_behind_the_router_get_no_arp(lab: Lab) -> None:

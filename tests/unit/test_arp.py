@@ -1,9 +1,12 @@
-"""arp.py: ARP and neighbour-discovery frames (checked against scapy's dissectors), and the
-collection loop over a fake link. No packet is sent anywhere."""
+"""arp.py: ARP and neighbour-discovery frames (checked against scapy's dissectors), how many
+targets are grouped, paced and answered in one window, and the collection loop over fake
+links. No packet is sent anywhere."""
 
 from __future__ import annotations
 
+import itertools
 import socket
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -87,15 +90,96 @@ def test_parse_neighbour_advert() -> None:
     assert arp.parse_neighbour_advert(arp_reply(DUP1), TARGET_V6) is None
 
 
-# --------------------------------------------------------------------------- collecting
+# --------------------------------------------------------------------------- many at once
+
+ETH0 = RouteResult(RouteStatus.OK, interface="eth0", source=V4)
+ETH0_V6 = RouteResult(RouteStatus.OK, interface="eth0", source=f"{V6}%eth0")
+ETH1 = RouteResult(RouteStatus.OK, interface="eth1", source="198.19.0.2")
+
+
+def test_replies_say_which_address_they_answer_for() -> None:
+    assert arp.arp_reply_sender(arp_reply(DUP1, "198.18.0.78")) == ("198.18.0.78", DUP1)
+    assert arp.neighbour_advert_target(advert(DUP2, "2001:2:0::78")) == ("2001:2::78", DUP2)
+    assert arp.neighbour_advert_target(advert(DUP1, option=False)) == (TARGET_V6, DUP1)
+    for other in (advert(DUP1), bytes(Ether(src=DUP1) / ARP(op=1)), b"\x00" * 60):
+        assert arp.arp_reply_sender(other) is None
+    for other in (arp_reply(DUP1), advert(DUP1, hlim=64), b"\x00" * 80):
+        assert arp.neighbour_advert_target(other) is None
+
+
+def test_targets_grouped_by_interface_source_and_family() -> None:
+    nowhere = RouteResult(RouteStatus.OK, interface=None, source=V4)
+    groups = arp.group_targets(
+        [
+            (TARGET_V4, ETH0),
+            ("198.19.0.5", ETH1),
+            ("2001:2::77%eth0", ETH0_V6),
+            ("198.18.0.78", ETH0),
+            ("198.18.0.79", nowhere),  # nothing to ask through
+            (TARGET_V4, ETH0),  # asked once
+            ("2001:2:0::78", ETH0_V6),
+        ]
+    )
+    assert groups == [
+        arp.Group("eth0", V4, False, (TARGET_V4, "198.18.0.78")),
+        arp.Group("eth1", "198.19.0.2", False, ("198.19.0.5",)),
+        arp.Group("eth0", V6, True, (TARGET_V6, "2001:2::78")),
+    ]
+
+
+def test_past_the_limit_addresses_are_not_asked() -> None:
+    targets = [(f"198.18.0.{i}", ETH0) for i in range(10)]
+    (group,) = arp.group_targets(targets, limit=4)
+    assert group.hosts == tuple(a for a, _ in targets[:4])
+
+
+def test_one_address_is_asked_as_before() -> None:
+    plan = arp.send_plan(1, 3, 1.0)
+    assert plan == arp.Plan(3, (0.0, 1 / 6, 1 / 3), 1.0)
+
+
+@pytest.mark.parametrize(
+    ("addresses", "wait", "rounds"),
+    [(2, 1.0, 3), (256, 1.0, 3), (256, 0.3, 3), (2000, 1.0, 2), (arp.MAX_SENT, 1.0, 1)],
+)
+def test_send_plan_is_paced_and_bounded(addresses: int, wait: float, rounds: int) -> None:
+    plan = arp.send_plan(addresses, 3, wait)
+    offsets = plan.offsets
+    assert plan.rounds == rounds
+    assert len(offsets) == rounds * addresses <= arp.MAX_SENT
+    gaps = [b - a for a, b in itertools.pairwise(offsets)]
+    assert min(gaps) >= 1 / arp.MAX_RATE - 1e-9  # never faster than the cap
+    assert offsets[0] == 0.0
+    # the last one asked still has half the wait to answer; the window opens for wait at least
+    assert plan.window >= max(wait, offsets[-1] + wait / 2 - 1e-3)
+    if addresses * rounds / arp.MAX_RATE < wait / 2:
+        assert plan.window == wait and offsets[-1] < wait / 2  # as for a single address
+
+
+def test_answers_folded_per_address_first_answer_first() -> None:
+    frames = [
+        arp_reply(DUP2),
+        arp_reply("02:00:00:00:00:20", "198.18.0.20"),
+        arp_reply("02:00:00:00:00:99", "198.18.0.99"),  # not asked
+        arp_reply(DUP1),
+        arp_reply(DUP2),  # once is enough
+        advert(DUP1),  # another family: not an ARP reply
+    ]
+    answers = [arp.arp_reply_sender(f) for f in frames]
+    assert arp.fold_answers(answers, [TARGET_V4, "198.18.0.20", "198.18.0.21"]) == {
+        TARGET_V4: (DUP2, DUP1),
+        "198.18.0.20": ("02:00:00:00:00:20",),
+        "198.18.0.21": (),
+    }
 
 
 class FakeLink:
-    """A packet socket stand-in: every request sent makes each of ``answers`` arrive, after a
-    copy of the request itself (the kernel shows our own frames as PACKET_OUTGOING)."""
+    """A packet socket stand-in: every request sent makes the frames ``answer(request)``
+    arrive, after a copy of the request itself (the kernel shows our own frames as
+    PACKET_OUTGOING)."""
 
-    def __init__(self, answers: list[bytes]) -> None:
-        self.answers = answers
+    def __init__(self, answer: Callable[[bytes], list[bytes]]) -> None:
+        self.answer = answer
         self.sent: list[bytes] = []
         self._rx, self._tx = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._kinds: list[int] = []
@@ -105,7 +189,7 @@ class FakeLink:
 
     def send(self, frame: bytes) -> int:
         self.sent.append(frame)
-        for data, kind in [(frame, arp.PACKET_OUTGOING), *((a, 0) for a in self.answers)]:
+        for data, kind in [(frame, arp.PACKET_OUTGOING), *((a, 0) for a in self.answer(frame))]:
             self._kinds.append(kind)
             self._tx.send(data)
         return len(frame)
@@ -118,36 +202,97 @@ class FakeLink:
         self._tx.close()
 
 
-def test_collect_every_mac_once_in_order_of_answer() -> None:
-    noise = arp_reply("02:00:00:00:00:99", "198.18.0.20")
-    link = FakeLink([arp_reply(DUP2), noise, arp_reply(DUP1)])
+def always(*answers: bytes) -> Callable[[bytes], list[bytes]]:
+    return lambda request: list(answers)
+
+
+def exchange(
+    group: arp.Group,
+    answer: Callable[[bytes], list[bytes]],
+    wait: float,
+    requests: int,
+    frames: tuple[bytes, ...] = (),
+) -> tuple[dict[str, tuple[str, ...]], list[bytes], list[bytes]]:
+    """One group through a fake link: (MACs by address, the requests built, those sent)."""
+    link = FakeLink(answer)
+    build = arp.neighbour_solicitation if group.v6 else arp.arp_request
+    frames = frames or tuple(build(OWN, group.source, host) for host in group.hosts)
+    asking = arp._Link(group, link, frames)  # type: ignore[arg-type]
     try:
-        frame = arp.arp_request(OWN, V4, TARGET_V4)
-        macs = arp._collect(link, frame, TARGET_V4, False, 0.2, 3)  # type: ignore[arg-type]
+        arp._exchange([asking], arp.send_plan(len(frames), requests, wait))
     finally:
         link.close()
-    assert macs == (DUP2, DUP1)
-    assert link.sent == [frame] * 3
+    return arp.fold_answers(asking.answers, group.hosts), list(frames), link.sent
+
+
+def test_collect_every_mac_once_in_order_of_answer() -> None:
+    noise = arp_reply("02:00:00:00:00:99", "198.18.0.20")
+    group = arp.Group("eth0", V4, False, (TARGET_V4,))
+    macs, frames, sent = exchange(group, always(arp_reply(DUP2), noise, arp_reply(DUP1)), 0.2, 3)
+    assert macs == {TARGET_V4: (DUP2, DUP1)}
+    assert sent == frames * 3
 
 
 def test_collect_nobody_answers() -> None:
-    link = FakeLink([])
-    try:
-        frame = arp.neighbour_solicitation(OWN, V6, TARGET_V6)
-        macs = arp._collect(link, frame, TARGET_V6, True, 0.1, 2)  # type: ignore[arg-type]
-    finally:
-        link.close()
-    assert macs == () and len(link.sent) == 2
+    group = arp.Group("eth0", V6, True, (TARGET_V6,))
+    macs, _, sent = exchange(group, always(), 0.1, 2)
+    assert macs == {TARGET_V6: ()} and len(sent) == 2
 
 
 def test_own_request_echoed_back_is_not_an_answer() -> None:
     # A reply-shaped frame seen as outgoing (ours) must never count.
-    link = FakeLink([])
+    group = arp.Group("eth0", V4, False, (TARGET_V4,))
+    macs, _, _ = exchange(group, always(), 0.1, 1, (arp_reply(OWN_MAC),))
+    assert macs == {TARGET_V4: ()}
+
+
+def test_each_reply_counted_for_the_address_it_answers() -> None:
+    owners = {"198.18.0.20": ["02:00:00:00:00:20"], TARGET_V4: [DUP1, DUP2]}
+
+    def lan(request: bytes) -> list[bytes]:
+        asked = str(ARP(request[14:]).pdst)
+        return [arp_reply(mac, asked) for mac in owners.get(asked, [])]
+
+    group = arp.Group("eth0", V4, False, ("198.18.0.20", TARGET_V4, "198.18.0.99"))
+    macs, frames, sent = exchange(group, lan, 0.2, 3)
+    assert macs == {
+        "198.18.0.20": ("02:00:00:00:00:20",),
+        TARGET_V4: (DUP1, DUP2),
+        "198.18.0.99": (),
+    }
+    assert sent == frames * 3  # round after round, every address in each
+
+
+def test_an_interface_gone_mid_window_is_not_measured() -> None:
+    class Gone(FakeLink):
+        def send(self, frame: bytes) -> int:
+            raise OSError(100, "Network is down")
+
+    link = Gone(always())
+    asking = arp._Link(arp.Group("eth0", V4, False, (TARGET_V4,)), link, (b"v4",))  # type: ignore[arg-type]
     try:
-        macs = arp._collect(link, arp_reply(OWN_MAC), TARGET_V4, False, 0.1, 1)  # type: ignore[arg-type]
+        arp._exchange([asking], arp.send_plan(1, 3, 0.1))
     finally:
         link.close()
-    assert macs == ()
+    assert asking.failed  # neighbours_many gives None: not "nobody answered"
+
+
+def test_groups_share_one_window() -> None:
+    v4, v6 = FakeLink(always(arp_reply(DUP1))), FakeLink(always(advert(DUP2)))
+    links = [
+        arp._Link(arp.Group("eth0", V4, False, (TARGET_V4,)), v4, (b"v4",)),  # type: ignore[arg-type]
+        arp._Link(arp.Group("eth0", V6, True, (TARGET_V6,)), v6, (b"v6",)),  # type: ignore[arg-type]
+    ]
+    try:
+        arp._exchange(links, arp.send_plan(2, 2, 0.1))
+    finally:
+        v4.close()
+        v6.close()
+    assert (v4.sent, v6.sent) == ([b"v4"] * 2, [b"v6"] * 2)
+    assert [arp.fold_answers(k.answers, k.group.hosts) for k in links] == [
+        {TARGET_V4: (DUP1,)},
+        {TARGET_V6: (DUP2,)},
+    ]
 
 
 @pytest.mark.parametrize(
@@ -159,6 +304,10 @@ def test_own_request_echoed_back_is_not_an_answer() -> None:
 )
 def test_nothing_to_ask_without_interface_or_source(route: RouteResult) -> None:
     assert arp.neighbours(TARGET_V4, route) is None
+    assert arp.neighbours_many([(TARGET_V4, route), (TARGET_V6, route)]) == {
+        TARGET_V4: None,
+        TARGET_V6: None,
+    }
 
 
 def test_mac_text() -> None:

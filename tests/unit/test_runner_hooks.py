@@ -1,5 +1,6 @@
 """The runner's optional hooks with fake adapters: --app hellos on every open port (with the
-protocol and the host name), ARP only for on-link targets, and the CLI options feeding them."""
+protocol and the host name), ARP only for on-link targets and all of them in one call, and the
+CLI options feeding them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from probe.model import (
     PingStatus,
     PortEvidence,
     PortRequest,
+    Report,
     RouteResult,
     RouteStatus,
     Target,
@@ -52,7 +54,8 @@ class Calls:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.app: list[tuple[str, int, str | None, str | None]] = []
-        self.arp: list[str] = []
+        self.arp: list[list[str]] = []  # the addresses of each call
+        self.macs: dict[str, str] = {NEAR: "02:00:00:00:00:01"}  # who answers; others: None
 
     def hello(self, address: str, port: int, protocol: str | None, name: str | None) -> AppResult:
         time.sleep(0.02)  # long enough for the queue to fill: every hello must still run
@@ -60,10 +63,15 @@ class Calls:
             self.app.append((address, port, protocol, name))
         return AppResult("answered", protocol or "generic")
 
-    def neighbours(self, address: str, route: RouteResult) -> ArpResult | None:
+    def neighbours(
+        self, asked: Sequence[tuple[str, RouteResult]]
+    ) -> Mapping[str, ArpResult | None]:
         with self.lock:
-            self.arp.append(address)
-        return ArpResult(("02:00:00:00:00:01",)) if address == NEAR else None
+            self.arp.append([address for address, _ in asked])
+        return {
+            address: ArpResult((self.macs[address],)) if address in self.macs else None
+            for address, _ in asked
+        }
 
 
 def adapters(calls: Calls) -> runner.Adapters:
@@ -115,10 +123,31 @@ def test_arp_only_on_link_and_absent_when_not_measured() -> None:
     opts = runner.CheckOptions(ports=(PortRequest(80),))
     targets = [Target(a, "ipv4", a) for a in (HOST, NEAR, "198.18.0.99")]
     by_address = {t.address: t for t in runner.run_check(targets, opts, adapters(calls)).targets}
-    assert sorted(calls.arp) == [NEAR, "198.18.0.99"]  # not the host behind the gateway
+    assert [sorted(c) for c in calls.arp] == [[NEAR, "198.18.0.99"]]  # not the far host
     assert by_address[NEAR].arp == ArpResult(("02:00:00:00:00:01",))
     assert by_address["198.18.0.99"].arp is None  # the hook could not ask: no "no answer"
     assert by_address[HOST].arp is None
+
+
+def test_every_on_link_target_is_asked_in_one_call() -> None:
+    calls = Calls()
+    near = [f"198.18.0.{i}" for i in range(20, 30)]
+    calls.macs = {a: f"02:00:00:00:00:{i:02x}" for i, a in enumerate(near[:-1])}
+    opts = runner.CheckOptions(ports=(PortRequest(80),))
+    targets = [Target(a, "ipv4", a) for a in (*near, HOST)]
+    report = runner.run_check(targets, opts, adapters(calls))
+    assert calls.arp == [near]  # one window for all, in target order
+    by_address = {t.address: t for t in report.targets}
+    for address in near[:-1]:
+        assert by_address[address].arp == ArpResult((calls.macs[address],))
+    assert by_address[near[-1]].arp is None and by_address[HOST].arp is None
+
+
+def test_no_arp_call_without_on_link_targets() -> None:
+    calls = Calls()
+    opts = runner.CheckOptions(ports=(PortRequest(80),))
+    (t,) = runner.run_check([Target(HOST, "ipv4", HOST)], opts, adapters(calls)).targets
+    assert calls.arp == [] and t.arp is None
 
 
 # --------------------------------------------------------------------------- CLI
@@ -178,17 +207,41 @@ def test_ctrl_c_while_hellos_run_still_gives_a_report() -> None:
 
     io = adapters(calls)
     io.app = slow_hello
+    opts = runner.CheckOptions(ports=(PortRequest(80), PortRequest(81)), app=True)
+    report = interrupted_when(started, [Target(HOST, "ipv4", HOST)], opts, io)
+    assert report.interrupted
+    (t,) = report.targets
+    assert [p.port for p in t.ports] == [80, 81]  # what the scan measured is kept
+
+
+def test_ctrl_c_before_arp_answers_leaves_arp_out() -> None:
+    calls = Calls()
+    started = threading.Event()
+
+    def slow(asked: Sequence[tuple[str, RouteResult]]) -> Mapping[str, ArpResult | None]:
+        started.set()
+        time.sleep(0.5)  # still asking when Ctrl-C comes
+        return calls.neighbours(asked)
+
+    io = adapters(calls)
+    io.arp = slow
+    opts = runner.CheckOptions(ports=(PortRequest(80),))
+    report = interrupted_when(started, [Target(NEAR, "ipv4", NEAR)], opts, io)
+    (t,) = report.targets
+    assert report.interrupted and t.arp is None  # not "nobody answered"
+
+
+def interrupted_when(
+    started: threading.Event, targets: list[Target], opts: runner.CheckOptions, io: runner.Adapters
+) -> Report:
+    """run_check, with Ctrl-C (SIGINT) sent as soon as ``started`` is set."""
     timer = threading.Thread(
         target=lambda: started.wait(2) and os.kill(os.getpid(), signal.SIGINT), daemon=True
     )
     timer.start()
-    opts = runner.CheckOptions(ports=(PortRequest(80), PortRequest(81)), app=True)
     try:
-        report = runner.run_check([Target(HOST, "ipv4", HOST)], opts, io)
+        return runner.run_check(targets, opts, io)
     except KeyboardInterrupt:
-        pytest.fail("Ctrl-C while the hellos ran escaped run_check: nothing would be printed")
+        pytest.fail("Ctrl-C escaped run_check: nothing would be printed")
     finally:
         timer.join(3)
-    assert report.interrupted
-    (t,) = report.targets
-    assert [p.port for p in t.ports] == [80, 81]  # what the scan measured is kept
