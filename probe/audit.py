@@ -11,8 +11,8 @@
 The walk: ``load_audit`` reads and validates the file into an ``AuditPlan`` (frozen records;
 every mistake is an ``AuditFileError`` naming the file, the ``[[hosts]]`` entry and its line,
 raised before anything is probed). ``run_audit`` probes the hosts with the same engine and
-diagnosis as ``probe check`` (``runner.run_check``, once per group of hosts that share a port
-list: the runner probes one port list on all of its targets). ``evaluate`` — pure — compares
+diagnosis as ``probe check`` (one ``runner.run_check`` for all hosts, each with its own port
+list: one engine scan for the whole file). ``evaluate`` — pure — compares
 the Report with the expectations and picks, for each one that does not hold, the finding that
 explains it.
 
@@ -34,6 +34,7 @@ addresses is probed on both (unless -4/-6): an expectation holds only if it hold
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 import tomllib
@@ -463,42 +464,32 @@ def run_audit(
     """Probe every host of the plan with ``runner.run_check`` and evaluate the expectations.
     ``opts.ports`` is ignored: each host's ports come from its expectations.
 
-    Hosts with the same port list are probed together in one run; the groups run one after
-    the other. After an interrupted run the remaining groups are not started.
+    All hosts are probed together in one run (one engine scan for every host's ports), so
+    each host's ``seconds`` is that run's time.
     """
     started = datetime.now(UTC).isoformat(timespec="seconds")
     begin = clock()
-    groups: dict[tuple[PortRequest, ...], list[AuditHost]] = {}
-    for host in plan.hosts:
-        groups.setdefault(host.requests(), []).append(host)
+    ports = {h.name: h.requests() for h in plan.hosts}
+    report: Report | None = None
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C outside the run: nothing measured
+        report = run_check(
+            [h.target for h in plan.hosts], replace(opts, ports=()), io, ports_by_input=ports
+        )
+    took = clock() - begin
     reports: dict[str, tuple[TargetReport, ...]] = {}
-    seconds: dict[str, float] = {}
-    modes: list[str] = []
-    notes: list[str] = []
-    interrupted = False
-    try:
-        for ports, hosts in groups.items():
-            t0 = clock()
-            report = run_check([h.target for h in hosts], replace(opts, ports=ports), io)
-            took = clock() - t0
-            modes.append(report.mode)
-            notes.extend(n for n in report.notes if n not in notes)
-            for h in hosts:
-                reports[h.name] = tuple(t for t in report.targets if t.input == h.name)
-                seconds[h.name] = took
-            if report.interrupted:
-                interrupted = True
-                break
-    except KeyboardInterrupt:
-        interrupted = True
+    if report is not None:
+        for h in plan.hosts:
+            reports[h.name] = tuple(t for t in report.targets if t.input == h.name)
     merged = Report(
         targets=tuple(t for h in plan.hosts for t in reports.get(h.name, ())),
-        mode="connect" if "connect" in modes else modes[0] if modes else "syn",
-        notes=tuple(notes),
-        interrupted=interrupted,
+        mode=report.mode if report is not None else "syn",
+        notes=report.notes if report is not None else (),
+        interrupted=report is None or report.interrupted,
     )
     hosts_done = evaluate(plan, merged, reports)
-    hosts_timed = tuple(replace(h, seconds=seconds.get(h.host.name, 0.0)) for h in hosts_done)
+    hosts_timed = tuple(
+        replace(h, seconds=took if h.host.name in reports else 0.0) for h in hosts_done
+    )
     return AuditResult(
         plan=plan, report=merged, hosts=hosts_timed, seconds=clock() - begin, started=started
     )

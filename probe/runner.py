@@ -110,7 +110,23 @@ class _Work:
     arp: Future[Mapping[str, ArpResult | None]] | None = None  # shared by the on-link works
 
 
-def run_check(targets: Sequence[Target], opts: CheckOptions, io: Adapters) -> Report:
+def run_check(
+    targets: Sequence[Target],
+    opts: CheckOptions,
+    io: Adapters,
+    *,
+    ports_by_input: Mapping[str, tuple[PortRequest, ...]] | None = None,
+) -> Report:
+    """The checklist for every target, all of their SYNs in one engine scan.
+
+    ``ports_by_input``: other ports for some targets, by the target as typed (an audit's
+    hosts each have their own list); the others get ``opts.ports``. Targets that resolve to
+    one address share its probes: each (address, port) is probed once.
+    """
+
+    def requests(w: _Work) -> tuple[PortRequest, ...]:
+        return (ports_by_input or {}).get(w.input, opts.ports)
+
     works: list[_Work] = []
     notes: list[str] = []
     interrupted = False
@@ -132,7 +148,8 @@ def run_check(targets: Sequence[Target], opts: CheckOptions, io: Adapters) -> Re
         for w in probable:
             assert w.address is not None
             w.ping = pool.submit(io.ping, w.address) if opts.ping else _skipped()
-        jobs = [Job(w.address, p.port) for w in probable if w.address for p in opts.ports]
+        services = _services(probable, requests)
+        jobs = [Job(address, port) for address, mine in services.items() for port in mine]
         if jobs:
             choice = io.open_engine(opts.connect)
             mode = choice.engine.method
@@ -141,14 +158,14 @@ def run_check(targets: Sequence[Target], opts: CheckOptions, io: Adapters) -> Re
             try:
                 cfg = EngineConfig(tries=opts.tries, timeout=opts.timeout, rate=opts.rate)
                 run = choice.engine.scan(jobs, cfg, progress=io.progress, packet_log=io.packet_log)
-                ports = _classify(run.evidence, opts.ports)
+                ports = _classify(run.evidence, services)
                 proofs = _middlebox_proofs(probable, run, ports, choice.engine, cfg, io.packet_log)
             finally:
                 choice.engine.close()
             interrupted = run.interrupted
         if run is not None and not interrupted and opts.app and io.app is not None:
             names = {w.address: w.input for w in probable if w.dns.status is DnsStatus.OK}
-            apps = _hellos(run, opts, io.app, pool, names)
+            apps = _hellos(run, opts, services, io.app, pool, names)
     except KeyboardInterrupt:
         interrupted = True
     # Cancel what has not started only on Ctrl-C: hellos submitted just before this line
@@ -158,7 +175,7 @@ def run_check(targets: Sequence[Target], opts: CheckOptions, io: Adapters) -> Re
     except KeyboardInterrupt:  # Ctrl-C while waiting for them: report what has finished
         interrupted = True
         pool.shutdown(wait=False, cancel_futures=True)
-    reports = [_report(w, ports, mode, opts.timeout, apps) for w in works]
+    reports = [_report(w, requests(w), ports, mode, opts.timeout, apps) for w in works]
     reports = [middlebox.attach(r, proofs, mode, opts.timeout) for r in reports]
     reports = list(diagnose.attach_family_findings(reports))
     return Report(tuple(reports), mode=mode, notes=tuple(notes), interrupted=interrupted)
@@ -179,20 +196,35 @@ def _ask_neighbours(works: Sequence[_Work], arp: NeighboursFn, pool: ThreadPoolE
             w.arp = asked
 
 
+def _services(
+    works: Sequence[_Work], requests: Callable[[_Work], tuple[PortRequest, ...]]
+) -> dict[str, dict[int, str | None]]:
+    """address -> port -> service name: what to probe, each (address, port) once even when
+    several targets resolve to one address (one probe answers for all of them)."""
+    out: dict[str, dict[int, str | None]] = {}
+    for w in works:
+        if w.address is not None:
+            mine = out.setdefault(w.address, {})
+            for p in requests(w):
+                if mine.get(p.port) is None:
+                    mine[p.port] = p.service
+    return out
+
+
 def _hellos(
     run: EngineRun,
     opts: CheckOptions,
+    services: Mapping[str, Mapping[int, str | None]],
     app: Callable[[str, int, str | None, str | None], AppResult],
     pool: ThreadPoolExecutor,
     names: Mapping[str | None, str],
 ) -> dict[tuple[str, int], Future[AppResult]]:
-    services = {p.port: p.service for p in opts.ports}
     return {
         (e.address, e.port): pool.submit(
             app,
             e.address,
             e.port,
-            opts.app_protocol or services.get(e.port),
+            opts.app_protocol or services.get(e.address, {}).get(e.port),
             names.get(e.address),
         )
         for e in run.evidence
@@ -255,16 +287,15 @@ def _probable(w: _Work) -> bool:
 
 
 def _classify(
-    evidence: Sequence[PortEvidence], requests: Sequence[PortRequest]
+    evidence: Sequence[PortEvidence], services: Mapping[str, Mapping[int, str | None]]
 ) -> dict[str, tuple[PortResult, ...]]:
     """Every port's verdict, once: the middlebox proof and the report both read these."""
-    services = {p.port: p.service for p in requests}
-    return {
-        address: tuple(
-            sorted((classify.classify(e, services.get(e.port)) for e in mine), key=_port_of)
-        )
-        for address, mine in middlebox.by_address(evidence).items()
-    }
+    out = {}
+    for address, mine in middlebox.by_address(evidence).items():
+        names = services.get(address, {})
+        verdicts = (classify.classify(e, names.get(e.port)) for e in mine)
+        out[address] = tuple(sorted(verdicts, key=_port_of))
+    return out
 
 
 def _port_of(p: PortResult) -> int:
@@ -273,6 +304,7 @@ def _port_of(p: PortResult) -> int:
 
 def _report(
     w: _Work,
+    requests: tuple[PortRequest, ...],
     classified: Mapping[str, tuple[PortResult, ...]],
     mode: str,
     timeout: float,
@@ -286,6 +318,9 @@ def _report(
     ports: tuple[PortResult, ...] = ()
     if w.address is not None:
         ports = classified.get(w.address, ())
+        if len(ports) != len(requests):  # the address was probed for another target too
+            wanted = {p.port for p in requests}
+            ports = tuple(p for p in ports if p.port in wanted)
         if apps:
             hellos = [_done(apps.get((w.address, p.port))) for p in ports]
             ports = tuple(

@@ -187,6 +187,19 @@ def test_several_targets_in_one_run(lab: Lab) -> None:
     assert all(ports_of(x)[80]["state"] == "open" for x in report["targets"])
 
 
+def test_a_name_and_its_address_share_one_probe_per_port(lab: Lab) -> None:
+    # Both targets are 198.18.1.10: each port is probed once and both report its true state
+    # (two probes with one cookie would leave one of them unanswered, "filtered").
+    ports = f"{t.HTTP_PORT},{t.CLOSED_PORT}"
+    rc, report = lab.probe_json("check", t.NAME_WEB, t.SRV_V4, "-4", "-p", ports, "--no-ping")
+    assert rc == 1
+    assert [x["address"] for x in report["targets"]] == [t.SRV_V4, t.SRV_V4]
+    for x in report["targets"]:
+        assert [p["port"] for p in x["ports"]] == sorted((t.HTTP_PORT, t.CLOSED_PORT))
+        assert ports_of(x)[t.HTTP_PORT]["state"] == "open"
+        assert ports_of(x)[t.CLOSED_PORT]["state"] == "refused"
+
+
 # ------------------------------------------------------------------ DNS
 
 

@@ -395,7 +395,7 @@ def run(text: str, net: FakeNet) -> audit.AuditResult:
     return audit.run_audit(parse(text), OPTS, net.adapters())
 
 
-def test_hosts_with_the_same_ports_share_one_run() -> None:
+def test_every_host_is_probed_in_one_scan_with_its_own_ports() -> None:
     net = FakeNet({("198.18.1.10", 80): AnswerKind.SYN_ACK, ("198.18.1.11", 80): AnswerKind.RST})
     result = run(
         '[[hosts]]\ntarget = "198.18.1.10"\nopen = [80]\n'
@@ -404,9 +404,9 @@ def test_hosts_with_the_same_ports_share_one_run() -> None:
         net,
     )
     assert [sorted((j.address, j.port) for j in scan) for scan in net.scans] == [
-        [("198.18.1.10", 80), ("198.18.1.11", 80)],
-        [("198.18.1.12", 80), ("198.18.1.12", 82)],
+        [("198.18.1.10", 80), ("198.18.1.11", 80), ("198.18.1.12", 80), ("198.18.1.12", 82)],
     ]
+    assert [[p.port for p in t.ports] for t in result.report.targets] == [[80], [80], [80, 82]]
     assert [t.address for t in result.report.targets] == [
         "198.18.1.10",
         "198.18.1.11",
@@ -465,11 +465,13 @@ def test_no_route_anywhere_is_exit_3_and_nxdomain_is_exit_1() -> None:
     assert audit.exit_status(result) is ExitStatus.PROBLEM
 
 
-def test_interrupted_run_stops_the_remaining_groups() -> None:
+def test_an_interrupted_run_keeps_what_was_measured() -> None:
     class Interrupting(FakeNet):
         def scan(self, jobs: Sequence[Job], config: EngineConfig, **kw: object) -> EngineRun:
             run = super().scan(jobs, config, **kw)
-            return replace(run, interrupted=True)
+            # Ctrl-C before the second host's port was answered or given up on.
+            kept = tuple(e for e in run.evidence if e.address == "198.18.1.10")
+            return replace(run, evidence=kept, interrupted=True)
 
     net = Interrupting({("198.18.1.10", 80): AnswerKind.SYN_ACK})
     result = run(
@@ -480,3 +482,21 @@ def test_interrupted_run_stops_the_remaining_groups() -> None:
     assert len(net.scans) == 1
     assert result.report.interrupted and audit.exit_status(result) is ExitStatus.INTERRUPTED
     assert [r.verdict for h in result.hosts for r in h.results] == [Verdict.PASS, Verdict.ERROR]
+
+
+def test_targets_sharing_an_address_share_its_probes() -> None:
+    # A name and its address in one audit: each (address, port) probed once, and each host
+    # sees only its own ports (one probe per port: no second, unanswerable copy).
+    net = FakeNet(
+        {("198.18.1.10", 80): AnswerKind.SYN_ACK, ("198.18.1.10", 22): AnswerKind.RST},
+        names={"web.example": ("198.18.1.10",)},
+    )
+    result = run(
+        '[[hosts]]\ntarget = "web.example"\nopen = [80]\n'
+        '[[hosts]]\ntarget = "198.18.1.10"\nopen = [80]\nrefused = [22]\n',
+        net,
+    )
+    (scan,) = net.scans
+    assert sorted((j.address, j.port) for j in scan) == [("198.18.1.10", 22), ("198.18.1.10", 80)]
+    assert [[p.port for p in t.ports] for t in result.report.targets] == [[80], [22, 80]]
+    assert result.ok
