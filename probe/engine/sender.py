@@ -186,13 +186,11 @@ class ThreadSender(InlineSender):
         while queue and len(items) < self._batch.size:
             items.append(queue.popleft())
         self._busy = len(items)
-        v4 = [it for it in items if not it.v6 and len(it.packet) <= _SLOT]
-        rest = [it for it in items if it.v6 or len(it.packet) > _SLOT]
-        if v4 and self._sendmmsg is not None:
-            self._send_v4_batch(v4)
-        else:
-            rest = items
-        self._send_each(rest, time.monotonic)
+        batched = [it for it in items if not it.v6 and len(it.packet) <= _SLOT]
+        if batched and self._sendmmsg is not None:
+            self._send_v4_batch(batched)
+            items = [it for it in items if it.v6 or len(it.packet) > _SLOT]
+        self._send_each(items, time.monotonic)  # IPv6 (hop limit as ancillary data), odd sizes
         self._busy = 0
 
     def _send_v4_batch(self, items: list[Outgoing]) -> None:
