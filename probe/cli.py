@@ -525,8 +525,9 @@ def entry() -> None:
     """The ``probe`` command: ``main()``, then a hard exit once the output is flushed.
 
     A full-range scan leaves about a million small objects; a normal exit frees them one by
-    one (~0.1 s) only for the process to end. Every file probe writes is closed by then and
-    no thread is left running, so nothing is lost by skipping that (mypy exits this way too).
+    one (~0.1 s) only for the process to end. Every file probe writes is closed by then, and
+    the only threads that may still run are pings abandoned after Ctrl-C, which a normal exit
+    would wait for; nothing is lost by skipping that (mypy exits this way too).
     """
     try:
         main()
