@@ -3,7 +3,9 @@
 Tests get them through the ``mk`` fixture: ``mk.port(6036, "refused", 64)``,
 ``mk.target((80, "open", 63), (6036, "refused", 64), ping=mk.ping("ok", 64))``. Defaults
 describe a healthy target one router hop away (TTL 63) behind gateway 192.0.2.1; every
-default can be overridden. Nothing here touches the network.
+default can be overridden. For the report writers there are whole targets too:
+``mk.camera()`` (the NAT-router story, fully measured), ``mk.nxdomain()``, ``mk.literal()``,
+and ``mk.report()``. Nothing here touches the network.
 """
 
 from __future__ import annotations
@@ -22,13 +24,16 @@ from probe.model import (
     ArpResult,
     DnsResult,
     DnsStatus,
+    Finding,
     PingResult,
     PingStatus,
     PortEvidence,
     PortResult,
     PortState,
+    Report,
     RouteResult,
     RouteStatus,
+    Severity,
     TargetReport,
     TcpOptions,
 )
@@ -37,6 +42,7 @@ HOST = "198.18.2.1"  # the target (RFC 2544 benchmarking range)
 ROUTER = "198.18.0.1"  # a router / firewall on the way
 CLIENT = "192.0.2.10"
 GATEWAY = "192.0.2.1"
+NAMESERVER = "192.0.2.53"
 
 _REASON = {
     PortState.OPEN: "syn-ack",
@@ -53,6 +59,7 @@ class Factories:
     host = HOST
     router = ROUTER
     client = CLIENT
+    nameserver = NAMESERVER
 
     @staticmethod
     def evidence(
@@ -102,6 +109,19 @@ class Factories:
         )
 
     @staticmethod
+    def open_port(port: int = 80, **kw: Any) -> PortResult:
+        """An open port with all a raw scan reads off the SYN/ACK: the ``port()`` defaults plus
+        service http, RTT 0.4 ms, window 64240 and TCP options. Any of them can be overridden
+        (``window=None, tcp_options=None``: nothing seen)."""
+        seen: dict[str, Any] = {
+            "service": "http",
+            "rtt_ms": 0.4,
+            "window": 64240,
+            "tcp_options": Factories.options(),
+        }
+        return Factories.port(port, PortState.OPEN, **(seen | kw))
+
+    @staticmethod
     def connect_port(
         port: int = 80, state: PortState | str = PortState.OPEN, **kw: Any
     ) -> PortResult:
@@ -127,7 +147,7 @@ class Factories:
         st = DnsStatus(status)
         if st is DnsStatus.OK:
             kw.setdefault("addresses", (HOST,))
-        kw.setdefault("nameservers", ("192.0.2.53",))
+        kw.setdefault("nameservers", (NAMESERVER,))
         return DnsResult(status=st, **kw)
 
     @staticmethod
@@ -155,6 +175,7 @@ class Factories:
         route: RouteResult | EllipsisType | None = ...,
         ping: PingResult | EllipsisType | None = ...,
         arp: ArpResult | None = None,
+        findings: tuple[Finding, ...] = (),
     ) -> TargetReport:
         """A target report. Ports are PortResults, or tuples / dicts of ``port()`` arguments."""
         built = tuple(
@@ -175,7 +196,77 @@ class Factories:
             ping=Factories.ping() if ping is ... else ping,
             arp=arp,
             ports=tuple(sorted(built, key=lambda p: p.port)),
+            findings=findings,
         )
+
+    # ------------------------------------------------ whole targets, for the report writers
+
+    @staticmethod
+    def middlebox_finding(**kw: Any) -> Finding:
+        """The camera's finding: port 6036 refused by the NAT router in front of it."""
+        fields: dict[str, Any] = {
+            "severity": Severity.ERROR,
+            "summary": "Port 6036 is refused by the NAT router, not by the camera; 80 works.",
+            "ports": (6036,),
+            "evidence": (
+                "SYN/ACK on 80 with TTL 63; RST on 6036 with TTL 64: one hop closer",
+                "the RST carries IP ID 0",
+            ),
+            "next_steps": ("check the port forwarding for 6036 on the NAT device",),
+        }
+        return Finding(code="port-refused-by-middlebox", **(fields | kw))
+
+    @staticmethod
+    def camera(*, ports: tuple[PortSpec, ...] | EllipsisType = ..., **kw: Any) -> TargetReport:
+        """A camera behind a NAT router, every step measured: camera.example resolved through
+        a CNAME to the host in 3.1 ms, the default route, ping answered by the router (TTL 64,
+        rtt 0.1/0.2/0.3 ms), ``open_port(80)`` (TTL 63) and 6036 refused one hop closer (TTL 64,
+        0.2 ms), and ``middlebox_finding()``. ``ports=`` replaces both ports (``()``: none);
+        other keywords go to ``target()``."""
+        fields: dict[str, Any] = {
+            "input": "camera.example",
+            "dns": Factories.dns(
+                cname_chain=("cam.example.net",), answered_by=NAMESERVER, elapsed_ms=3.1
+            ),
+            "ping": Factories.ping("ok", 64, rtt_min_ms=0.1, rtt_avg_ms=0.2, rtt_max_ms=0.3),
+            "findings": (Factories.middlebox_finding(),),
+        }
+        if ports is ...:
+            ports = (Factories.open_port(), Factories.port(6036, "refused", 64, rtt_ms=0.2))
+        return Factories.target(*ports, **(fields | kw))
+
+    @staticmethod
+    def nxdomain(input: str = "nope.example") -> TargetReport:
+        """A name that does not exist: no address, nothing probed after DNS, one finding."""
+        return Factories.target(
+            input=input,
+            address=None,
+            dns=Factories.dns(DnsStatus.NXDOMAIN, elapsed_ms=12.0),
+            route=None,
+            ping=None,
+            findings=(
+                Finding(
+                    code="dns-nxdomain",
+                    severity=Severity.ERROR,
+                    summary=f"The name {input} does not exist in DNS.",
+                    evidence=(f"{NAMESERVER} answered NXDOMAIN",),
+                ),
+            ),
+        )
+
+    @staticmethod
+    def literal(
+        address: str = HOST, *, ports: tuple[PortSpec, ...] = (), **kw: Any
+    ) -> TargetReport:
+        """A target given as an address: the address is the input, DNS is not asked, no port
+        unless ``ports=``. Other keywords go to ``target()``."""
+        dns = Factories.dns(DnsStatus.LITERAL, nameservers=())
+        return Factories.target(*ports, input=address, address=address, dns=dns, **kw)
+
+    @staticmethod
+    def report(*targets: TargetReport, **kw: Any) -> Report:
+        """A report of these targets (default: ``camera()``); keywords go to Report."""
+        return Report(targets=targets or (Factories.camera(),), **kw)
 
 
 @pytest.fixture

@@ -8,106 +8,17 @@ from typing import Any
 from probe.model import (
     AppResult,
     ArpResult,
-    DnsResult,
-    DnsStatus,
     Finding,
-    PingResult,
-    PingStatus,
-    PortResult,
-    PortState,
     Report,
     RouteResult,
     RouteStatus,
     Severity,
-    TargetReport,
     TcpOptions,
 )
 from probe.report.json import render_json, report_to_dict
 
-# --------------------------------------------------------------------------- factories
-
-
-def open_port(port: int = 80, **kw: Any) -> PortResult:
-    fields: dict[str, Any] = {
-        "reason": "syn-ack",
-        "tries": 1,
-        "service": "http",
-        "responder": "203.0.113.7",
-        "ttl": 60,
-        "rtt_ms": 12.1,
-        "window": 64240,
-        "tcp_options": TcpOptions(mss=1460, wscale=7, sack_permitted=True, timestamps=True),
-    }
-    return PortResult(port=port, state=PortState.OPEN, **(fields | kw))
-
-
-def refused_port(port: int = 6036, **kw: Any) -> PortResult:
-    fields: dict[str, Any] = {
-        "reason": "reset",
-        "tries": 1,
-        "responder": "203.0.113.7",
-        "ttl": 61,
-        "rtt_ms": 11.0,
-    }
-    return PortResult(port=port, state=PortState.REFUSED, **(fields | kw))
-
-
-def filtered_port(port: int) -> PortResult:
-    return PortResult(port=port, state=PortState.FILTERED, reason="no-response", tries=3)
-
-
-def finding(code: str = "port-refused-by-middlebox", **kw: Any) -> Finding:
-    fields: dict[str, Any] = {
-        "severity": Severity.ERROR,
-        "summary": "Port 6036 is refused by the NAT router, not by the camera.",
-        "ports": (6036,),
-        "evidence": ("SYN/ACK on 80 with TTL 60; RST on 6036 with TTL 61: one hop closer",),
-        "next_steps": ("check the port forwarding for 6036 on the NAT device",),
-    }
-    return Finding(code=code, **(fields | kw))
-
-
-def target(**kw: Any) -> TargetReport:
-    fields: dict[str, Any] = {
-        "input": "camera.example",
-        "address": "203.0.113.7",
-        "dns": DnsResult(
-            status=DnsStatus.OK,
-            addresses=("203.0.113.7",),
-            cname_chain=("cam.example.net",),
-            nameservers=("192.0.2.53",),
-            answered_by="192.0.2.53",
-            elapsed_ms=3.14159,
-        ),
-        "route": RouteResult(
-            status=RouteStatus.OK, interface="eth0", source="192.0.2.10", gateway="192.0.2.1"
-        ),
-        "ping": PingResult(
-            status=PingStatus.OK,
-            sent=3,
-            received=3,
-            rtt_min_ms=11.5,
-            rtt_avg_ms=12.0004,
-            rtt_max_ms=12.9,
-            ttl=60,
-        ),
-        "ports": (open_port(), refused_port()),
-        "findings": (finding(),),
-    }
-    return TargetReport(**(fields | kw))
-
-
-def nxdomain_target() -> TargetReport:
-    return TargetReport(
-        input="nope.example",
-        address=None,
-        dns=DnsResult(status=DnsStatus.NXDOMAIN, nameservers=("192.0.2.53",), elapsed_ms=8.0),
-        findings=(finding("dns-nxdomain", ports=(), summary="The name does not exist."),),
-    )
-
-
-def report(*targets: TargetReport, **kw: Any) -> Report:
-    return Report(targets=targets or (target(),), **kw)
+# Reports and targets come from the shared ``mk`` factories (tests/conftest.py): mk.report()
+# holds mk.camera(), the camera behind a NAT router with every step measured.
 
 
 def first_target(rep: Report) -> dict[str, Any]:
@@ -118,8 +29,10 @@ def first_target(rep: Report) -> dict[str, Any]:
 # --------------------------------------------------------------------------- structure
 
 
-def test_top_level_keys_and_values() -> None:
-    data = report_to_dict(report(mode="connect", notes=("connect() fallback",), interrupted=True))
+def test_top_level_keys_and_values(mk: Any) -> None:
+    data = report_to_dict(
+        mk.report(mode="connect", notes=("connect() fallback",), interrupted=True)
+    )
     assert data["version"] == 1
     assert isinstance(data["targets"], list)
     assert len(data["targets"]) == 1
@@ -129,27 +42,30 @@ def test_top_level_keys_and_values() -> None:
     assert set(data) == {"version", "targets", "mode", "notes", "interrupted"}
 
 
-def test_target_keys_follow_the_contract() -> None:
-    data = first_target(report())
+def test_target_keys_follow_the_contract(mk: Any) -> None:
+    data = first_target(mk.report())
     assert list(data) == ["input", "address", "dns", "route", "ping", "ports", "findings"]
     assert data["input"] == "camera.example"
-    assert data["address"] == "203.0.113.7"
+    assert data["address"] == "198.18.2.1"
 
 
-def test_dns_section() -> None:
-    dns = first_target(report())["dns"]
-    assert dns == {
+def test_dns_section(mk: Any) -> None:
+    expected = {
         "status": "ok",
-        "addresses": ["203.0.113.7"],
+        "addresses": ["198.18.2.1"],
         "cname_chain": ["cam.example.net"],
         "nameservers": ["192.0.2.53"],
-        "elapsed_ms": 3.142,
+        "elapsed_ms": 3.1,
         "answered_by": "192.0.2.53",
     }
+    assert first_target(mk.report())["dns"] == expected
+    # The time is rounded to three decimals.
+    dns = mk.dns(cname_chain=("cam.example.net",), answered_by="192.0.2.53", elapsed_ms=3.14159)
+    assert first_target(mk.report(mk.camera(dns=dns)))["dns"] == expected | {"elapsed_ms": 3.142}
 
 
-def test_route_section_ok_and_no_route() -> None:
-    assert first_target(report())["route"] == {
+def test_route_section_ok_and_no_route(mk: Any) -> None:
+    assert first_target(mk.report())["route"] == {
         "status": "ok",
         "interface": "eth0",
         "source": "192.0.2.10",
@@ -158,7 +74,7 @@ def test_route_section_ok_and_no_route() -> None:
     no_route = RouteResult(
         status=RouteStatus.NO_ROUTE, route_type="unreachable", detail="Network is unreachable"
     )
-    route = first_target(report(target(route=no_route, ping=None, ports=())))["route"]
+    route = first_target(mk.report(mk.camera(route=no_route, ping=None, ports=())))["route"]
     assert route == {
         "status": "no_route",
         "interface": None,
@@ -169,8 +85,17 @@ def test_route_section_ok_and_no_route() -> None:
     }
 
 
-def test_ping_section_with_replies() -> None:
-    assert first_target(report())["ping"] == {
+def test_ping_section_with_replies(mk: Any) -> None:
+    assert first_target(mk.report())["ping"] == {
+        "status": "ok",
+        "sent": 3,
+        "received": 3,
+        "rtt_ms": {"min": 0.1, "avg": 0.2, "max": 0.3},
+        "ttl": 64,
+    }
+    # The times are rounded to three decimals.
+    ping = mk.ping("ok", 60, rtt_min_ms=11.5, rtt_avg_ms=12.0004, rtt_max_ms=12.9)
+    assert first_target(mk.report(mk.camera(ping=ping)))["ping"] == {
         "status": "ok",
         "sent": 3,
         "received": 3,
@@ -179,69 +104,70 @@ def test_ping_section_with_replies() -> None:
     }
 
 
-def test_ping_without_reply_has_null_rtts() -> None:
-    ping = PingResult(status=PingStatus.NO_REPLY, sent=3, received=0)
-    data = first_target(report(target(ping=ping)))["ping"]
+def test_ping_without_reply_has_null_rtts(mk: Any) -> None:
+    ping = mk.ping("no_reply")
+    data = first_target(mk.report(mk.camera(ping=ping)))["ping"]
     assert data["status"] == "no_reply"
     assert data["rtt_ms"] == {"min": None, "avg": None, "max": None}
     assert data["ttl"] is None
 
 
-def test_ping_skipped_is_a_status_not_a_missing_step() -> None:
-    data = first_target(report(target(ping=PingResult(status=PingStatus.SKIPPED))))
+def test_ping_skipped_is_a_status_not_a_missing_step(mk: Any) -> None:
+    data = first_target(mk.report(mk.camera(ping=mk.ping("skipped"))))
     assert data["ping"]["status"] == "skipped"
 
 
-def test_arp_only_when_measured() -> None:
-    assert "arp" not in first_target(report())
+def test_arp_only_when_measured(mk: Any) -> None:
+    assert "arp" not in first_target(mk.report())
     macs = ("02:00:00:00:00:01", "02:00:00:00:00:02")
-    data = first_target(report(target(arp=ArpResult(macs=macs))))
+    data = first_target(mk.report(mk.camera(arp=mk.arp(*macs))))
     assert data["arp"] == {"macs": list(macs)}
     assert list(data).index("arp") == list(data).index("ping") + 1
 
 
-def test_open_port_has_window_and_tcp_options() -> None:
-    port = first_target(report())["ports"][0]
+def test_open_port_has_window_and_tcp_options(mk: Any) -> None:
+    port = first_target(mk.report())["ports"][0]
     assert port == {
         "port": 80,
         "protocol": "tcp",
         "state": "open",
         "reason": "syn-ack",
         "tries": 1,
-        "responder": "203.0.113.7",
-        "ttl": 60,
-        "rtt_ms": 12.1,
+        "responder": "198.18.2.1",
+        "ttl": 63,
+        "rtt_ms": 0.4,
         "service": "http",
         "window": 64240,
         "tcp_options": {"mss": 1460, "wscale": 7, "sack_permitted": True, "timestamps": True},
     }
 
 
-def test_window_and_tcp_options_only_for_open_ports() -> None:
+def test_window_and_tcp_options_only_for_open_ports(mk: Any) -> None:
     # Even if an adapter recorded a window on the RST, the contract keeps it to open ports.
-    refused = refused_port(window=0, tcp_options=TcpOptions())
-    ports = first_target(report(target(ports=(refused, filtered_port(23)))))["ports"]
+    refused = mk.port(6036, "refused", 64, window=0, tcp_options=TcpOptions())
+    ports = first_target(mk.report(mk.camera(ports=(mk.port(23, "filtered"), refused))))["ports"]
     for port in ports:
         assert "window" not in port
         assert "tcp_options" not in port
-    assert [p["state"] for p in ports] == ["refused", "filtered"]
+    assert [p["state"] for p in ports] == ["filtered", "refused"]
 
 
-def test_open_port_without_options_seen_has_neither() -> None:
-    port = first_target(report(target(ports=(open_port(window=None, tcp_options=None),))))
+def test_open_port_without_options_seen_has_neither(mk: Any) -> None:
+    bare = mk.open_port(window=None, tcp_options=None)
+    port = first_target(mk.report(mk.camera(ports=(bare,))))
     assert "window" not in port["ports"][0]
     assert "tcp_options" not in port["ports"][0]
 
 
-def test_app_only_when_present() -> None:
-    assert all("app" not in p for p in first_target(report())["ports"])
+def test_app_only_when_present(mk: Any) -> None:
+    assert all("app" not in p for p in first_target(mk.report())["ports"])
     app = AppResult(status="answered", protocol="ssh", banner="SSH-2.0-OpenSSH_9.6")
-    port = first_target(report(target(ports=(open_port(22, app=app),))))["ports"][0]
+    port = first_target(mk.report(mk.camera(ports=(mk.open_port(22, app=app),))))["ports"][0]
     assert port["app"] == {"status": "answered", "protocol": "ssh", "banner": "SSH-2.0-OpenSSH_9.6"}
 
 
-def test_filtered_port_has_nulls_for_what_never_came_back() -> None:
-    port = first_target(report(target(ports=(filtered_port(23),))))["ports"][0]
+def test_filtered_port_has_nulls_for_what_never_came_back(mk: Any) -> None:
+    port = first_target(mk.report(mk.camera(ports=(mk.port(23, "filtered"),))))["ports"][0]
     assert port["responder"] is None
     assert port["ttl"] is None
     assert port["rtt_ms"] is None
@@ -249,26 +175,30 @@ def test_filtered_port_has_nulls_for_what_never_came_back() -> None:
     assert port["tries"] == 3
 
 
-def test_rtt_rounded_to_three_decimals() -> None:
-    port = first_target(report(target(ports=(open_port(rtt_ms=0.123456789),))))["ports"][0]
+def test_rtt_rounded_to_three_decimals(mk: Any) -> None:
+    ports = (mk.open_port(rtt_ms=0.123456789),)
+    port = first_target(mk.report(mk.camera(ports=ports)))["ports"][0]
     assert port["rtt_ms"] == 0.123
 
 
-def test_findings_section() -> None:
-    assert first_target(report())["findings"] == [
+def test_findings_section(mk: Any) -> None:
+    assert first_target(mk.report())["findings"] == [
         {
             "code": "port-refused-by-middlebox",
             "severity": "error",
             "ports": [6036],
-            "summary": "Port 6036 is refused by the NAT router, not by the camera.",
-            "evidence": ["SYN/ACK on 80 with TTL 60; RST on 6036 with TTL 61: one hop closer"],
+            "summary": "Port 6036 is refused by the NAT router, not by the camera; 80 works.",
+            "evidence": [
+                "SYN/ACK on 80 with TTL 63; RST on 6036 with TTL 64: one hop closer",
+                "the RST carries IP ID 0",
+            ],
             "next_steps": ["check the port forwarding for 6036 on the NAT device"],
         }
     ]
 
 
-def test_nothing_probed_after_nxdomain() -> None:
-    data = first_target(report(nxdomain_target()))
+def test_nothing_probed_after_nxdomain(mk: Any) -> None:
+    data = first_target(mk.report(mk.nxdomain()))
     assert data["address"] is None
     assert data["dns"]["status"] == "nxdomain"
     assert data["route"] is None
@@ -277,8 +207,8 @@ def test_nothing_probed_after_nxdomain() -> None:
     assert data["findings"][0]["ports"] == []
 
 
-def test_enums_are_plain_strings() -> None:
-    data = first_target(report())
+def test_enums_are_plain_strings(mk: Any) -> None:
+    data = first_target(mk.report())
     words = [
         data["dns"]["status"],
         data["route"]["status"],
@@ -289,28 +219,28 @@ def test_enums_are_plain_strings() -> None:
     assert all(type(word) is str for word in words)
 
 
-def test_several_targets_keep_their_order() -> None:
-    data = report_to_dict(report(target(), nxdomain_target()))
+def test_several_targets_keep_their_order(mk: Any) -> None:
+    data = report_to_dict(mk.report(mk.camera(), mk.nxdomain()))
     assert [t["input"] for t in data["targets"]] == ["camera.example", "nope.example"]
 
 
 # --------------------------------------------------------------------------- the text
 
 
-def test_render_json_roundtrips_and_ends_with_newline() -> None:
-    rep = report(target(), nxdomain_target())
+def test_render_json_roundtrips_and_ends_with_newline(mk: Any) -> None:
+    rep = mk.report(mk.camera(), mk.nxdomain())
     text = render_json(rep)
     assert text.endswith("}\n")
     assert json.loads(text) == report_to_dict(rep)
 
 
-def test_render_json_is_indented_by_two() -> None:
-    lines = render_json(report()).splitlines()
+def test_render_json_is_indented_by_two(mk: Any) -> None:
+    lines = render_json(mk.report()).splitlines()
     assert lines[0] == "{"
     assert lines[1] == '  "version": 1,'
 
 
-def test_render_json_matches_the_standard_library_exactly() -> None:
+def test_render_json_matches_the_standard_library_exactly(mk: Any) -> None:
     # The fast writer must be byte-for-byte json.dumps(indent=2): escapes, floats, nesting.
     app = AppResult(
         status="error",
@@ -318,40 +248,48 @@ def test_render_json_matches_the_standard_library_exactly() -> None:
         banner='caf\u00e9 \u2713 "quoted" \\ \x1b[2J\r\n\x00',
         detail="reset after 0.5 s",
     )
-    rep = report(
-        target(
+    rep = mk.report(
+        mk.camera(
             input="k\u00f6ln.example",
-            ports=(open_port(8080, app=app, rtt_ms=1e20), refused_port(rtt_ms=1234.5678)),
+            ports=(
+                mk.open_port(8080, app=app, rtt_ms=1e20),
+                mk.port(6036, "refused", 64, rtt_ms=1234.5678),
+            ),
             arp=ArpResult(macs=()),
         ),
-        nxdomain_target(),
+        mk.nxdomain(),
         notes=("tab\there",),
     )
     expected = json.dumps(report_to_dict(rep), indent=2) + "\n"
     assert render_json(rep) == expected
 
 
-def test_a_big_scan_is_written_exactly_as_the_standard_library_writes_it() -> None:
+def test_a_big_scan_is_written_exactly_as_the_standard_library_writes_it(mk: Any) -> None:
     # More ports than one write chunk, a finding listing them all, mixed shapes in between.
     ports = tuple(
-        open_port(n) if n % 500 == 0 else refused_port(n, rtt_ms=n / 7, ttl=None if n % 3 else 63)
+        mk.open_port(n)
+        if n % 500 == 0
+        else mk.port(n, "refused", None if n % 3 else 63, rtt_ms=n / 7)
         for n in range(1, 1300)
     )
     finding = Finding("port-refused", Severity.ERROR, tuple(p.port for p in ports), "s", ("e",))
-    rep = report(target(ports=ports, findings=(finding,)))
+    rep = mk.report(mk.camera(ports=ports, findings=(finding,)))
     assert render_json(rep) == json.dumps(report_to_dict(rep), indent=2) + "\n"
 
 
-def test_output_is_ascii_safe() -> None:
-    rep = report(target(ports=(open_port(app=AppResult("answered", "http", "\u2713 ok")),)))
+def test_output_is_ascii_safe(mk: Any) -> None:
+    ports = (mk.open_port(app=AppResult("answered", "http", "\u2713 ok")),)
+    rep = mk.report(mk.camera(ports=ports))
     text = render_json(rep)
     assert text.isascii()
     assert json.loads(text)["targets"][0]["ports"][0]["app"]["banner"] == "\u2713 ok"
 
 
-def test_every_port_of_a_full_scan_is_written() -> None:
-    ports = tuple(open_port(p) if p in (22, 443) else filtered_port(p) for p in range(1, 65536))
-    data = json.loads(render_json(report(target(ports=ports))))
+def test_every_port_of_a_full_scan_is_written(mk: Any) -> None:
+    ports = tuple(
+        mk.open_port(p) if p in (22, 443) else mk.port(p, "filtered") for p in range(1, 65536)
+    )
+    data = json.loads(render_json(mk.report(mk.camera(ports=ports))))
     written = data["targets"][0]["ports"]
     assert len(written) == 65535
     assert written[0]["port"] == 1
@@ -360,12 +298,16 @@ def test_every_port_of_a_full_scan_is_written() -> None:
     assert sum("tcp_options" in p for p in written) == 2
 
 
-def test_streamed_output_is_the_standard_librarys_for_edge_shapes() -> None:
+def test_streamed_output_is_the_standard_librarys_for_edge_shapes(mk: Any) -> None:
     import io
 
     from probe.report.json import write_json
 
-    for rep in (report(), report(nxdomain_target()), report(target(ports=()), target())):
+    for rep in (
+        mk.report(),
+        mk.report(mk.nxdomain()),
+        mk.report(mk.camera(ports=()), mk.camera()),
+    ):
         buf = io.StringIO()
         write_json(rep, buf)
         assert buf.getvalue() == json.dumps(report_to_dict(rep), indent=2) + "\n"
@@ -396,7 +338,7 @@ def test_fast_port_text_is_the_general_writers() -> None:
         assert _port_text(p, "      ") == _dumps(_port(p), "      ")
 
 
-def test_app_tls_details_only_after_a_handshake() -> None:
+def test_app_tls_details_only_after_a_handshake(mk: Any) -> None:
     app = AppResult(
         status="answered",
         protocol="tls",
@@ -408,7 +350,7 @@ def test_app_tls_details_only_after_a_handshake() -> None:
         cert_names=("web.example", "198.18.1.10"),
         cert_problems=("name mismatch",),
     )
-    port = first_target(report(target(ports=(open_port(443, app=app),))))["ports"][0]
+    port = first_target(mk.report(mk.camera(ports=(mk.open_port(443, app=app),))))["ports"][0]
     assert port["app"]["tls"] == {
         "version": "TLSv1.3",
         "cert_subject": "CN=web.example",
@@ -418,5 +360,6 @@ def test_app_tls_details_only_after_a_handshake() -> None:
         "cert_problems": ["name mismatch"],
     }
     failed = AppResult(status="error", protocol="tls", detail="TLS handshake failed: x")
-    port = first_target(report(target(ports=(open_port(443, app=failed),))))["ports"][0]
+    ports = (mk.open_port(443, app=failed),)
+    port = first_target(mk.report(mk.camera(ports=ports)))["ports"][0]
     assert "tls" not in port["app"]

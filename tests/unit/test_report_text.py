@@ -10,130 +10,18 @@ from rich.console import Console
 
 from probe.model import (
     AppResult,
-    ArpResult,
-    DnsResult,
-    DnsStatus,
     Finding,
-    PingResult,
-    PingStatus,
-    PortResult,
-    PortState,
     Report,
     RouteResult,
     RouteStatus,
     Severity,
-    TargetReport,
-    TcpOptions,
 )
 from probe.report.text import render_text
 
 SKIP = "\N{EN DASH}"  # the mark of a skipped step
 
-# --------------------------------------------------------------------------- factories
-
-
-def open_port(port: int = 80, **kw: Any) -> PortResult:
-    fields: dict[str, Any] = {
-        "reason": "syn-ack",
-        "tries": 1,
-        "service": "http",
-        "responder": "198.18.2.1",
-        "ttl": 63,
-        "rtt_ms": 0.4,
-        "window": 64240,
-        "tcp_options": TcpOptions(mss=1460, wscale=7, sack_permitted=True, timestamps=True),
-    }
-    return PortResult(port=port, state=PortState.OPEN, **(fields | kw))
-
-
-def refused_port(port: int = 6036, **kw: Any) -> PortResult:
-    fields: dict[str, Any] = {
-        "reason": "reset",
-        "tries": 1,
-        "responder": "198.18.2.1",
-        "ttl": 64,
-        "rtt_ms": 0.2,
-    }
-    return PortResult(port=port, state=PortState.REFUSED, **(fields | kw))
-
-
-def filtered_port(port: int) -> PortResult:
-    return PortResult(port=port, state=PortState.FILTERED, reason="no-response", tries=3)
-
-
-def middlebox_finding(**kw: Any) -> Finding:
-    fields: dict[str, Any] = {
-        "severity": Severity.ERROR,
-        "summary": "Port 6036 is refused by the NAT router, not by the camera; 80 works.",
-        "ports": (6036,),
-        "evidence": (
-            "SYN/ACK on 80 with TTL 63; RST on 6036 with TTL 64: one hop closer",
-            "the RST carries IP ID 0",
-        ),
-        "next_steps": ("check the port forwarding for 6036 on the NAT device",),
-    }
-    return Finding(code="port-refused-by-middlebox", **(fields | kw))
-
-
-def target(**kw: Any) -> TargetReport:
-    fields: dict[str, Any] = {
-        "input": "camera.example.com",
-        "address": "198.18.2.1",
-        "dns": DnsResult(
-            status=DnsStatus.OK,
-            addresses=("198.18.2.1",),
-            cname_chain=("cam.example.net",),
-            nameservers=("198.18.1.53",),
-            answered_by="198.18.1.53",
-            elapsed_ms=3.1,
-        ),
-        "route": RouteResult(
-            status=RouteStatus.OK, interface="eth0", source="198.18.0.2", gateway="198.18.0.1"
-        ),
-        "ping": PingResult(
-            status=PingStatus.OK,
-            sent=3,
-            received=3,
-            rtt_min_ms=0.1,
-            rtt_avg_ms=0.2,
-            rtt_max_ms=0.3,
-            ttl=64,
-        ),
-        "ports": (open_port(), refused_port()),
-        "findings": (middlebox_finding(),),
-    }
-    return TargetReport(**(fields | kw))
-
-
-def literal_target(address: str = "192.0.2.10", **kw: Any) -> TargetReport:
-    fields: dict[str, Any] = {
-        "input": address,
-        "address": address,
-        "dns": DnsResult(status=DnsStatus.LITERAL),
-        "route": RouteResult(status=RouteStatus.OK, interface="eth0", source="192.0.2.2"),
-        "ping": PingResult(status=PingStatus.SKIPPED),
-    }
-    return TargetReport(**(fields | kw))
-
-
-def nxdomain_target() -> TargetReport:
-    return TargetReport(
-        input="nope.example",
-        address=None,
-        dns=DnsResult(status=DnsStatus.NXDOMAIN, nameservers=("198.18.1.53",), elapsed_ms=12.0),
-        findings=(
-            Finding(
-                code="dns-nxdomain",
-                severity=Severity.ERROR,
-                summary="The name nope.example does not exist in DNS.",
-                evidence=("198.18.1.53 answered NXDOMAIN",),
-            ),
-        ),
-    )
-
-
-def report(*targets: TargetReport, **kw: Any) -> Report:
-    return Report(targets=targets or (target(),), **kw)
+# Reports and targets come from the shared ``mk`` factories (tests/conftest.py): mk.report()
+# holds mk.camera(), the camera behind a NAT router with every step measured.
 
 
 def plain_console() -> Console:
@@ -166,68 +54,68 @@ def port_row(text: str, port: int) -> list[str]:
 # --------------------------------------------------------------------------- the checklist
 
 
-def test_target_line_names_input_and_address() -> None:
-    assert render(report()).splitlines()[0] == "camera.example.com → 198.18.2.1"
+def test_target_line_names_input_and_address(mk: Any) -> None:
+    assert render(mk.report()).splitlines()[0] == "camera.example → 198.18.2.1"
 
 
-def test_literal_target_line_is_just_the_address() -> None:
-    assert render(report(literal_target())).splitlines()[0] == "192.0.2.10"
+def test_literal_target_line_is_just_the_address(mk: Any) -> None:
+    assert render(mk.report(mk.literal())).splitlines()[0] == "198.18.2.1"
 
 
-def test_each_step_has_its_mark_and_detail() -> None:
-    out = render(report())
-    assert line_with(out, "✔ DNS", "198.18.2.1 via 198.18.1.53 in 3.10 ms", "CNAME cam.example.net")
-    assert line_with(out, "✔ Route", "eth0, source 198.18.0.2, gateway 198.18.0.1")
+def test_each_step_has_its_mark_and_detail(mk: Any) -> None:
+    out = render(mk.report())
+    assert line_with(out, "✔ DNS", "198.18.2.1 via 192.0.2.53 in 3.10 ms", "CNAME cam.example.net")
+    assert line_with(out, "✔ Route", "eth0, source 192.0.2.10, gateway 192.0.2.1")
     assert line_with(out, "✔ Ping", "3/3 replies, rtt 0.10/0.20/0.30 ms, TTL 64")
     assert line_with(out, "✘ Ports", "1 open, 1 refused")
 
 
-def test_all_open_ports_pass_the_ports_step() -> None:
-    out = render(report(target(ports=(open_port(),), findings=())))
+def test_all_open_ports_pass_the_ports_step(mk: Any) -> None:
+    out = render(mk.report(mk.camera(ports=(mk.open_port(),), findings=())))
     assert line_with(out, "✔ Ports", "1 open")
 
 
-def test_dns_failure_skips_the_rest() -> None:
-    out = render(report(nxdomain_target()))
+def test_dns_failure_skips_the_rest(mk: Any) -> None:
+    out = render(mk.report(mk.nxdomain()))
     assert out.splitlines()[0] == "nope.example (no address)"
-    assert line_with(out, "✘ DNS", "NXDOMAIN", "198.18.1.53")
+    assert line_with(out, "✘ DNS", "NXDOMAIN", "192.0.2.53")
     for step in ("Route", "Ping", "Ports"):
         assert line_with(out, f"{SKIP} {step}", "skipped (DNS failed)")
 
 
-def test_no_route_fails_the_route_step_and_skips_the_rest() -> None:
+def test_no_route_fails_the_route_step_and_skips_the_rest(mk: Any) -> None:
     route = RouteResult(
         status=RouteStatus.NO_ROUTE, route_type="unreachable", detail="Network is unreachable"
     )
-    out = render(report(literal_target("203.0.113.9", route=route, ping=None)))
+    out = render(mk.report(mk.literal("203.0.113.9", route=route, ping=None)))
     assert line_with(out, "✘ Route", "no route to 203.0.113.9", "unreachable", "Network is")
     assert line_with(out, f"{SKIP} Ping", "skipped (no route)")
     assert line_with(out, f"{SKIP} Ports", "skipped (no route)")
 
 
-def test_ping_skipped_and_literal_dns_are_skipped_steps() -> None:
-    out = render(report(literal_target()))
+def test_ping_skipped_and_literal_dns_are_skipped_steps(mk: Any) -> None:
+    out = render(mk.report(mk.literal(ping=mk.ping("skipped"))))
     assert line_with(out, f"{SKIP} Ping", "skipped (--no-ping)")
     assert line_with(out, f"{SKIP} DNS", "address literal")
     assert line_with(out, f"{SKIP} Ports", "none probed")
 
 
-def test_ping_without_reply_fails() -> None:
-    out = render(report(target(ping=PingResult(status=PingStatus.NO_REPLY, sent=3))))
+def test_ping_without_reply_fails(mk: Any) -> None:
+    out = render(mk.report(mk.camera(ping=mk.ping("no_reply"))))
     assert line_with(out, "✘ Ping", "0/3 replies")
 
 
-def test_duplicate_arp_answers_fail() -> None:
-    arp = ArpResult(macs=("02:00:00:00:00:01", "02:00:00:00:00:02"))
-    out = render(report(literal_target(arp=arp)))
+def test_duplicate_arp_answers_fail(mk: Any) -> None:
+    arp = mk.arp("02:00:00:00:00:01", "02:00:00:00:00:02")
+    out = render(mk.report(mk.literal(arp=arp)))
     assert line_with(out, "✘ ARP", "2 MAC addresses", "02:00:00:00:00:01", "02:00:00:00:00:02")
 
 
 # --------------------------------------------------------------------------- the ports table
 
 
-def test_port_rows() -> None:
-    out = render(report())
+def test_port_rows(mk: Any) -> None:
+    out = render(mk.report())
     assert line_with(out, "PORT", "SERVICE", "STATE", "ANSWERED BY", "TTL", "RTT", "TRIES")
     assert port_row(out, 80)[:9] == [
         *("80", "http", "open", "syn-ack", "198.18.2.1", "63", "0.40", "ms", "1"),
@@ -237,23 +125,27 @@ def test_port_rows() -> None:
     ]
 
 
-def test_tcp_options_only_on_open_rows() -> None:
-    out = render(report())
+def test_tcp_options_only_on_open_rows(mk: Any) -> None:
+    out = render(mk.report())
     assert " ".join(port_row(out, 80)[9:]) == "mss 1460 ws 7 sack ts win 64240"
     assert len(port_row(out, 6036)) == 9
 
 
-def test_app_banner_under_its_port() -> None:
+def test_app_banner_under_its_port(mk: Any) -> None:
     app = AppResult(status="answered", protocol="ssh", banner="SSH-2.0-OpenSSH_9.6")
-    out = render(report(target(ports=(open_port(22, service="ssh", app=app),), findings=())))
+    out = render(
+        mk.report(mk.camera(ports=(mk.open_port(22, service="ssh", app=app),), findings=()))
+    )
     lines = out.splitlines()
     row = lines.index(next(line for line in lines if line.startswith("    22 ")))
     assert lines[row + 1].strip() == '└ ssh answered: "SSH-2.0-OpenSSH_9.6"'
 
 
-def test_big_scan_hides_filtered_ports() -> None:
-    ports = tuple(open_port(p) if p in (22, 443) else filtered_port(p) for p in range(1, 65536))
-    out = render(report(literal_target(ports=ports)))
+def test_big_scan_hides_filtered_ports(mk: Any) -> None:
+    ports = tuple(
+        mk.open_port(p) if p in (22, 443) else mk.port(p, "filtered") for p in range(1, 65536)
+    )
+    out = render(mk.report(mk.literal(ports=ports)))
     assert line_with(out, "65533 filtered ports not shown (no-response)")
     assert port_row(out, 22)[2] == "open"
     assert port_row(out, 443)[2] == "open"
@@ -261,31 +153,31 @@ def test_big_scan_hides_filtered_ports() -> None:
     assert len(out.splitlines()) < 20
 
 
-def test_big_scan_verbose_lists_every_port() -> None:
-    ports = tuple(open_port(p) if p == 22 else filtered_port(p) for p in range(1, 101))
-    out = render(report(literal_target(ports=ports)), verbose=True)
+def test_big_scan_verbose_lists_every_port(mk: Any) -> None:
+    ports = tuple(mk.open_port(p) if p == 22 else mk.port(p, "filtered") for p in range(1, 101))
+    out = render(mk.report(mk.literal(ports=ports)), verbose=True)
     assert "not shown" not in out
     assert port_row(out, 1)[2:4] == ["filtered", "no-response"]
     assert len(re.findall(r"\bfiltered\s+no-response\b", out)) == 99
 
 
-def test_small_scan_lists_filtered_ports() -> None:
-    out = render(report(literal_target(ports=(open_port(22), filtered_port(23)))))
+def test_small_scan_lists_filtered_ports(mk: Any) -> None:
+    out = render(mk.report(mk.literal(ports=(mk.open_port(22), mk.port(23, "filtered")))))
     assert "not shown" not in out
     assert port_row(out, 23)[2:4] == ["filtered", "no-response"]
 
 
-def test_big_scan_also_summarises_mass_refusals() -> None:
-    ports = tuple(open_port(p) if p == 22 else refused_port(p) for p in range(1, 1025))
-    out = render(report(literal_target(ports=ports)))
+def test_big_scan_also_summarises_mass_refusals(mk: Any) -> None:
+    ports = tuple(mk.open_port(p) if p == 22 else mk.port(p, "refused") for p in range(1, 1025))
+    out = render(mk.report(mk.literal(ports=ports)))
     assert line_with(out, "1023 refused ports not shown (reset)")
 
 
 # --------------------------------------------------------------------------- findings and verdict
 
 
-def test_finding_code_summary_evidence_next_steps() -> None:
-    out = render(report())
+def test_finding_code_summary_evidence_next_steps(mk: Any) -> None:
+    out = render(mk.report())
     assert line_with(out, "Findings")
     assert line_with(out, "✘ port-refused-by-middlebox (port 6036): Port 6036 is refused")
     lines = out.splitlines()
@@ -294,65 +186,67 @@ def test_finding_code_summary_evidence_next_steps() -> None:
     assert line_with(out, "next:", "check the port forwarding for 6036")
 
 
-def test_finding_without_ports_and_other_severities() -> None:
+def test_finding_without_ports_and_other_severities(mk: Any) -> None:
     info = Finding(code="icmp-blocked", severity=Severity.INFO, summary="Ping is filtered.")
     warning = Finding(code="partial-reachability", severity=Severity.WARNING, summary="Some.")
-    out = render(report(target(findings=(warning, info))))
+    out = render(mk.report(mk.camera(findings=(warning, info))))
     assert line_with(out, "! partial-reachability: Some.")
     assert line_with(out, "i icmp-blocked: Ping is filtered.")
 
 
-def test_finding_port_list_is_compressed_to_ranges() -> None:
+def test_finding_port_list_is_compressed_to_ranges(mk: Any) -> None:
     ports = tuple(p for p in range(1, 65536) if p not in (22, 443))
     f = Finding(code="port-filtered", severity=Severity.WARNING, summary="No answer.", ports=ports)
-    out = render(report(target(findings=(f,))))
+    out = render(mk.report(mk.camera(findings=(f,))))
     assert line_with(out, "port-filtered (ports 1-21, 23-442, 444-65535): No answer.")
 
 
-def test_verdict_is_the_first_error_finding() -> None:
+def test_verdict_is_the_first_error_finding(mk: Any) -> None:
     warning = Finding(code="icmp-blocked", severity=Severity.WARNING, summary="Ping filtered.")
-    out = render(report(target(findings=(warning, middlebox_finding()))))
+    out = render(mk.report(mk.camera(findings=(warning, mk.middlebox_finding()))))
     assert out.splitlines()[-1] == (
         "  Verdict: Port 6036 is refused by the NAT router, not by the camera; 80 works."
     )
 
 
-def test_verdict_when_everything_is_open() -> None:
-    out = render(report(target(ports=(open_port(80), open_port(443)), findings=())))
+def test_verdict_when_everything_is_open(mk: Any) -> None:
+    out = render(mk.report(mk.camera(ports=(mk.open_port(80), mk.open_port(443)), findings=())))
     assert out.splitlines()[-1] == "  Verdict: All probed ports are open"
 
 
-def test_verdict_never_claims_open_when_a_port_is_not() -> None:
+def test_verdict_never_claims_open_when_a_port_is_not(mk: Any) -> None:
     warning = Finding(code="port-filtered", severity=Severity.WARNING, summary="23 is dropped.")
-    out = render(report(target(ports=(open_port(), filtered_port(23)), findings=(warning,))))
+    out = render(
+        mk.report(mk.camera(ports=(mk.open_port(), mk.port(23, "filtered")), findings=(warning,)))
+    )
     assert out.splitlines()[-1] == "  Verdict: 23 is dropped."
 
 
 # --------------------------------------------------------------------------- the report around
 
 
-def test_several_targets_in_order_with_notes_once() -> None:
-    rep = report(target(), nxdomain_target(), literal_target(), notes=("Raw sockets unavailable.",))
+def test_several_targets_in_order_with_notes_once(mk: Any) -> None:
+    rep = mk.report(mk.camera(), mk.nxdomain(), mk.literal(), notes=("Raw sockets unavailable.",))
     out = render(rep)
     assert out.count("Raw sockets unavailable.") == 1
     assert out.splitlines()[0] == "Note: Raw sockets unavailable."
     heads = [
-        out.index("camera.example.com → 198.18.2.1"),
+        out.index("camera.example → 198.18.2.1"),
         out.index("nope.example (no address)"),
-        out.index("\n192.0.2.10\n"),
+        out.index("\n198.18.2.1\n"),
     ]
     assert heads == sorted(heads)
     assert out.count("Verdict:") == 3
 
 
-def test_connect_mode_is_said_on_the_ports_line() -> None:
-    out = render(report(mode="connect"))
+def test_connect_mode_is_said_on_the_ports_line(mk: Any) -> None:
+    out = render(mk.report(mode="connect"))
     assert line_with(out, "✘ Ports", "(connect() fallback)")
 
 
-def test_interrupted() -> None:
-    assert render(report(interrupted=True)).splitlines()[-1] == "Interrupted: partial results"
-    assert "Interrupted" not in render(report())
+def test_interrupted(mk: Any) -> None:
+    assert render(mk.report(interrupted=True)).splitlines()[-1] == "Interrupted: partial results"
+    assert "Interrupted" not in render(mk.report())
 
 
 def test_interrupted_before_any_target() -> None:
@@ -362,50 +256,50 @@ def test_interrupted_before_any_target() -> None:
 # --------------------------------------------------------------------------- terminal safety
 
 
-def test_no_escape_codes_when_not_a_terminal() -> None:
-    out = render(report(target(), nxdomain_target(), interrupted=True))
+def test_no_escape_codes_when_not_a_terminal(mk: Any) -> None:
+    out = render(mk.report(mk.camera(), mk.nxdomain(), interrupted=True))
     assert "\x1b[" not in out
 
 
-def test_colour_on_a_terminal() -> None:
+def test_colour_on_a_terminal(mk: Any) -> None:
     console = Console(file=io.StringIO(), width=120, force_terminal=True, color_system="standard")
-    out = render(report(), console=console)
+    out = render(mk.report(), console=console)
     assert "\x1b[32m✔\x1b[0m DNS" in out  # green mark, unstyled step name
     assert "\x1b[31mrefused\x1b[0m" in out  # red state
 
 
-def test_no_escape_codes_with_no_color_even_on_a_terminal() -> None:
+def test_no_escape_codes_with_no_color_even_on_a_terminal(mk: Any) -> None:
     console = Console(
         file=io.StringIO(), width=120, force_terminal=True, color_system="standard", no_color=True
     )
-    assert "\x1b[" not in render(report(), console=console)
+    assert "\x1b[" not in render(mk.report(), console=console)
 
 
-def test_network_text_cannot_drive_the_terminal() -> None:
+def test_network_text_cannot_drive_the_terminal(mk: Any) -> None:
     app = AppResult(status="answered", protocol="http", banner="\x1b[2J\x1b]0;pwned\x07hi\r\n")
-    out = render(report(target(ports=(open_port(app=app),), findings=())))
+    out = render(mk.report(mk.camera(ports=(mk.open_port(app=app),), findings=())))
     assert "\x1b" not in out
     assert "\x07" not in out
     assert '"\\x1b[2J\\x1b]0;pwned\\x07hi\\r\\n"' in out
 
 
-def test_ascii_fallback_when_the_console_is_not_utf8() -> None:
+def test_ascii_fallback_when_the_console_is_not_utf8(mk: Any) -> None:
     class AsciiFile(io.StringIO):
         encoding = "ascii"
 
     console = Console(file=AsciiFile(), width=120, force_terminal=False, color_system=None)
-    out = render(report(target(input="k\u00f6ln.example")), console=console)
+    out = render(mk.report(mk.camera(input="k\u00f6ln.example")), console=console)
     assert out.isascii()
     assert out.splitlines()[0] == "k\\xf6ln.example -> 198.18.2.1"
     assert line_with(out, "+ DNS", "198.18.2.1")
     assert line_with(out, "x Ports", "1 open, 1 refused")
 
 
-def test_long_lines_wrap_under_themselves_without_trailing_spaces() -> None:
+def test_long_lines_wrap_under_themselves_without_trailing_spaces(mk: Any) -> None:
     # Different lengths put the break at different words: some would leave a space behind.
     long = tuple(("the SYN/ACK came back " * 12)[n:].strip() for n in range(12))
-    f = middlebox_finding(evidence=long)
-    out = render(report(target(findings=(f,))))
+    f = mk.middlebox_finding(evidence=long)
+    out = render(mk.report(mk.camera(findings=(f,))))
     lines = out.splitlines()
     assert all(not line.endswith(" ") for line in lines)
     assert all(len(line) <= 120 for line in lines)
