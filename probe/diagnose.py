@@ -75,6 +75,11 @@ def port_list(ports: Iterable[int], limit: int = 12) -> str:
     return ", ".join(words)
 
 
+def _port_spec(ports: Sequence[int]) -> str:
+    """Ports as a --ports argument to copy: "82,8443", "1-21,23-79"."""
+    return port_list(ports, limit=len(ports)).replace(", ", ",")
+
+
 def _ports(ports: Sequence[int]) -> str:
     """ "port 80" / "ports 82, 8443" """
     return f"{'port' if len(ports) == 1 else 'ports'} {port_list(ports)}"
@@ -832,6 +837,63 @@ def port_filtered(t: TargetReport, ctx: Context) -> Finding | None:
     )
 
 
+# path-loss needs this many ports answered only at a retry, and this estimated loss per try.
+PATH_LOSS_PORTS: Final = 3
+PATH_LOSS_SHARE: Final = 0.05
+
+
+def path_loss(t: TargetReport, ctx: Context) -> Finding | None:
+    """path-loss: ports answered only to a retransmission, often enough that the path itself
+    loses packets; unanswered ports may then have lost every try rather than be filtered."""
+    if ctx.connect:
+        return None  # the kernel's own retransmissions hide loss from connect()
+    answered = ctx.state(PortState.OPEN) + ctx.state(PortState.REFUSED)
+    retried = [p for p in answered if p.tries > 1]
+    tries = sum(p.tries for p in answered)
+    share = sum(p.tries - 1 for p in answered) / tries if tries else 0.0
+    if len(retried) < PATH_LOSS_PORTS or share < PATH_LOSS_SHARE:
+        return None
+    ports = _numbers(retried)
+    most = max(p.tries for p in retried)
+    evidence = [
+        f"{len(retried)} of {len(answered)} answering ports answered only a retransmission "
+        f"(up to try {most}): about {share:.0%} of the SYNs or of their answers were lost"
+    ]
+    silent = _numbers(ctx.state(PortState.FILTERED))
+    summary = f"The path to {ctx.host} loses packets (about {share:.0%} of tries)"
+    steps = [
+        f"probe trace {ctx.host} --port {ports[0]} (or mtr / trippy) to see which hop loses them",
+        "check the links on the way for errors: interface counters (ip -s link), Wi-Fi signal, "
+        "a duplex mismatch, an overloaded uplink",
+    ]
+    if silent:
+        tried = max(p.tries for p in ctx.state(PortState.FILTERED))
+        chance = share**tried
+        summary += (
+            f": {_ports(silent)} may have lost every try rather than be dropped by a firewall."
+        )
+        evidence.append(
+            f"at that loss all {tried} tries fail by chance for about 1 port in "
+            f"{round(1 / chance):,}; unanswered here: {port_list(silent)}"
+        )
+        steps.insert(
+            0,
+            f"probe check {ctx.host} -p {_port_spec(silent)} --tries "
+            f"{max(tried + 2, 7)} again: a port a firewall drops stays filtered, a lost one "
+            "answers",
+        )
+    else:
+        summary += "; every port still answered in the end."
+    return Finding(
+        code="path-loss",
+        severity=WARNING,
+        ports=ports,
+        summary=summary,
+        evidence=tuple(evidence),
+        next_steps=tuple(steps),
+    )
+
+
 def partial_reachability(t: TargetReport, ctx: Context) -> Finding | None:
     """partial-reachability: some ports open, others not: the problem is limited to those."""
     opened = _numbers(ctx.state(PortState.OPEN))
@@ -1167,6 +1229,7 @@ RULES: Final[tuple[Rule, ...]] = (
     port_refused,
     port_rejected,
     port_filtered,
+    path_loss,
     partial_reachability,
     app_silent,
     app_error,

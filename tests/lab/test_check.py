@@ -3,9 +3,11 @@ client namespace, and the JSON report is asserted: states, responders, TTLs, fin
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -337,3 +339,56 @@ def test_ctrl_c_prints_what_was_measured(lab: Lab) -> None:
     measured = {x["address"]: x.get("ports", []) for x in report["targets"]}
     assert [p["state"] for p in measured[t.SRV_V4]] == ["open"]
     assert measured[t.BLACKHOLE_HOST_V4] == []
+
+
+# ------------------------------------------------------------------ a path that loses packets
+
+LOSSY_TABLE = "probe_test_loss"
+LOSSY_PORTS = (20000, 20599)  # closed on srv, used by no other test
+
+
+@pytest.fixture
+def lossy_path(lab: Lab) -> Iterator[None]:
+    """The router drops 30 % of the SYNs to srv's ports 20000-20599, at random."""
+    low, high = LOSSY_PORTS
+    ruleset = f"""\
+table inet {LOSSY_TABLE} {{
+  chain lossy {{  # not "fwd" or "input": chain names must not be nft keywords
+    type filter hook forward priority -10; policy accept;
+    ip daddr {t.SRV_V4} tcp dport {low}-{high} numgen random mod 100 < 30 drop
+  }}
+}}
+"""
+    added = lab.exec(lab.router_ns, "nft", "-f", "-", input=ruleset)
+    assert added.returncode == 0, added.stderr
+    try:
+        yield
+    finally:
+        lab.exec(lab.router_ns, "nft", "delete", "table", "inet", LOSSY_TABLE)
+
+
+def test_a_lossy_path_is_named_and_its_losses_estimated(lab: Lab, lossy_path: None) -> None:
+    low, high = LOSSY_PORTS
+    rc, report = lab.probe_json(
+        "check", t.SRV_V4, "-p", f"{low}-{high}", "--tries", "7", "--no-ping"
+    )
+    assert rc == 1
+    target = only_target(report)
+    states = [p["state"] for p in target["ports"]]
+    # 0.3^7 of 600 ports: practically none lost every try; all closed ports come out refused.
+    assert states.count("refused") >= 598
+    found = codes(target)
+    loss = found["path-loss"]
+    assert loss["severity"] == "warning"
+    retried = [p["port"] for p in target["ports"] if p["tries"] > 1]
+    assert loss["ports"] == retried and len(retried) > 100  # about 30 % of 600
+    share = int(re.search(r"about (\d+)% of tries", loss["summary"]).group(1))  # type: ignore[union-attr]
+    assert 15 <= share <= 45
+
+
+def test_a_clean_path_has_no_path_loss(lab: Lab) -> None:
+    rc, report = lab.probe_json("check", t.SRV_V4, "-p", "20600-21199", "--no-ping")
+    assert rc == 1
+    target = only_target(report)
+    assert all(p["state"] == "refused" for p in target["ports"])
+    assert "path-loss" not in codes(target)

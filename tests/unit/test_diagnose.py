@@ -675,6 +675,7 @@ def test_rule_order() -> None:
         "port_refused",
         "port_rejected",
         "port_filtered",
+        "path_loss",
         "partial_reachability",
         "app_silent",
         "app_error",
@@ -682,6 +683,60 @@ def test_rule_order() -> None:
         "mss_clamped",
         "tcp_options_stripped",
     ]
+
+
+# --------------------------------------------------------------------------- path loss
+
+
+def lossy(mk: Any, retried: dict[int, int], clean: int = 20, filtered: tuple[int, ...] = ()) -> Any:
+    """A host whose ports 1..clean answered at once, ``retried`` {port: try} later, and
+    ``filtered`` ports never (after 7 tries)."""
+    ports = [mk.port(n, "refused") for n in range(1, clean + 1)]
+    ports += [mk.port(n, "refused", tries=k) for n, k in retried.items()]
+    ports += [mk.port(n, "filtered", tries=7) for n in filtered]
+    return mk.target(*ports)
+
+
+def test_path_loss_when_ports_answer_only_retransmissions(mk: Any) -> None:
+    t = lossy(mk, {101: 2, 102: 2, 103: 3, 104: 2, 105: 4}, filtered=(200, 201, 202, 300))
+    (f,) = [f for f in diagnose(t) if f.code == "path-loss"]
+    assert f.severity is Severity.WARNING and f.ports == (101, 102, 103, 104, 105)
+    # 5 of 25 answering ports needed a retry: 8 lost tries of 33 in all.
+    assert f.summary == (
+        "The path to 198.18.2.1 loses packets (about 24% of tries): ports 200-202, 300 may "
+        "have lost every try rather than be dropped by a firewall."
+    )
+    assert f.evidence[0].startswith("5 of 25 answering ports answered only a retransmission")
+    assert "up to try 4" in f.evidence[0]
+    assert f.evidence[1] == (
+        "at that loss all 7 tries fail by chance for about 1 port in 20,322; unanswered "
+        "here: 200-202, 300"
+    )
+    assert f.next_steps[0].startswith("probe check 198.18.2.1 -p 200-202,300 --tries 9 again")
+    assert "port-filtered" in {x.code for x in diagnose(t)}  # still reported as such
+
+
+def test_path_loss_without_silent_ports_says_everything_answered(mk: Any) -> None:
+    (f,) = [f for f in diagnose(lossy(mk, {101: 2, 102: 2, 103: 2})) if f.code == "path-loss"]
+    assert f.summary.endswith("; every port still answered in the end.")
+    assert f.next_steps[0].startswith("probe trace 198.18.2.1 --port 101")
+
+
+@pytest.mark.parametrize(
+    ("retried", "clean"),
+    [
+        ({101: 2, 102: 2}, 20),  # two retried ports: a blip, not a lossy path
+        ({101: 2, 102: 2, 103: 2}, 200),  # three of 203: 1.5 % lost, under the 5 % bar
+    ],
+    ids=["few ports", "small share"],
+)
+def test_no_path_loss_for_a_blip(mk: Any, retried: dict[int, int], clean: int) -> None:
+    assert "path-loss" not in {f.code for f in diagnose(lossy(mk, retried, clean))}
+
+
+def test_no_path_loss_in_connect_mode(mk: Any) -> None:
+    t = lossy(mk, {101: 2, 102: 2, 103: 3})
+    assert "path-loss" not in {f.code for f in diagnose(t, mode="connect")}
 
 
 # --------------------------------------------------------------------------- family mismatch
