@@ -16,6 +16,7 @@ one packet per call without it.
 from __future__ import annotations
 
 import ctypes
+import functools
 import socket
 import struct
 from collections.abc import Callable
@@ -44,6 +45,7 @@ class _IoVec(ctypes.Structure):
 _STRIDE = ctypes.sizeof(_MMsgHdr)
 
 
+@functools.cache  # one lookup per process: every scan's sender asks
 def sendmmsg() -> Callable[[int, int, int, int], int] | None:
     """libc's sendmmsg(fd, messages, count, flags), or None where libc has none."""
     try:

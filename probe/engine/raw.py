@@ -449,11 +449,10 @@ class _Scan:
                 self._match(ans, time.monotonic(), raw_pkt, data if v6 else None)
 
     def _match(self, a: wire.Answer, now: float, raw_pkt: bytes | None, l4: bytes | None) -> None:
-        seq = a.seq
-        try_no = seq & wire.TRY_MASK
+        ck, try_no = wire.split_seq(a.seq)
         if not try_no or a.sport != self.e.sport + try_no:
             return  # not from one of our tries' source ports
-        i = self.index.get((a.target, a.port, seq - try_no))
+        i = self.index.get((a.target, a.port, ck))
         if i is None or try_no > self.tries[i]:
             return  # not our SYN: a stray packet to our ports, or a forged answer
         prev = self.result[i]

@@ -227,6 +227,6 @@ def make_sender(
     failed: deque[Failure],
 ) -> ThreadSender | InlineSender:
     """The threaded sender where sendmmsg exists (Linux with glibc or musl), else inline."""
-    if mmsg.sendmmsg() is None:
+    if not mmsg.available():
         return InlineSender(send4, send6, sent_at, failed)
     return ThreadSender(send4, send6, sent_at, failed)
