@@ -1,5 +1,5 @@
 """``python -m probe``."""
 
-from probe.cli import entry
+from probe.cli.main import entry
 
 entry()

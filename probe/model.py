@@ -11,6 +11,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum  # members are the contract's words: str(x) and JSON give the word
 
+# --------------------------------------------------------------------------- modes
+
+
+class Protocol(StrEnum):
+    """The transport a port is probed over (the JSON port entry's ``protocol``)."""
+
+    TCP = "tcp"
+    UDP = "udp"
+
+
+class Method(StrEnum):
+    """How probes are sent: crafted packets on raw sockets (full evidence) or the kernel's
+    own ``connect()`` (no privilege; only its verdict and the time it took)."""
+
+    RAW = "syn"  # the report's "mode" word is "syn" (the contract's JSON)
+    CONNECT = "connect"
+
+
 # --------------------------------------------------------------------------- targets
 
 
@@ -151,7 +169,7 @@ class PortEvidence:
 
     address: str
     port: int
-    method: str
+    method: Method
     answer: AnswerKind
     tries: int
     responder: str | None = None
@@ -202,7 +220,7 @@ class PortResult:
     state: PortState
     reason: str
     tries: int
-    protocol: str = "tcp"
+    protocol: Protocol = Protocol.TCP
     service: str | None = None
     responder: str | None = None
     ttl: int | None = None
@@ -260,7 +278,7 @@ class TargetReport:
 @dataclass(frozen=True, slots=True)
 class Report:
     targets: tuple[TargetReport, ...]
-    mode: str = "syn"  # "syn" (raw packets) or "connect" (fallback, less evidence)
+    mode: Method = Method.RAW  # raw packets, or connect() (the fallback, less evidence)
     notes: tuple[str, ...] = ()  # run-wide remarks, e.g. what the connect fallback cannot see
     interrupted: bool = False
     version: int = 1

@@ -345,7 +345,7 @@ CliRun = Callable[[list[str]], tuple[int, str, str]]
 @pytest.fixture
 def probe_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> CliRun:
     """``probe ARGS...`` run in this process (cli.main): (exit status, stdout, stderr)."""
-    from probe import cli
+    from probe.cli import main as cli
 
     def run(args: list[str]) -> tuple[int, str, str]:
         monkeypatch.setattr(sys, "argv", ["probe", *args])

@@ -23,8 +23,8 @@ import time
 from collections import deque
 from collections.abc import Sequence
 
-from probe.engine import EngineConfig, EngineRun, Job, PacketLog, Progress, ProgressFn
-from probe.model import AnswerKind, PortEvidence
+from probe.engine.base import EngineConfig, EngineRun, Job, PacketLog, Progress, ProgressFn
+from probe.model import AnswerKind, Method, PortEvidence
 
 _LINGER_RESET = struct.pack("ii", 1, 0)
 
@@ -45,7 +45,7 @@ def _concurrency() -> int:
 
 
 class ConnectEngine:
-    method = "connect"
+    method = Method.CONNECT
 
     def close(self) -> None:
         pass
@@ -100,7 +100,7 @@ class ConnectEngine:
                 PortEvidence(
                     job.address,
                     job.port,
-                    "connect",
+                    Method.CONNECT,
                     answer,
                     tries[i],
                     rtt_ms=rtt * 1000,
@@ -113,7 +113,10 @@ class ConnectEngine:
                 queue.append(i)
             else:
                 job = jobs[i]
-                finish(i, PortEvidence(job.address, job.port, "connect", AnswerKind.NONE, tries[i]))
+                finish(
+                    i,
+                    PortEvidence(job.address, job.port, Method.CONNECT, AnswerKind.NONE, tries[i]),
+                )
 
         try:
             while done < len(jobs):

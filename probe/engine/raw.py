@@ -34,20 +34,18 @@ import time
 from collections import deque
 from collections.abc import Sequence
 
-from probe.engine import (
+from probe.engine import sender, timing, wire
+from probe.engine.base import (
     EngineConfig,
     EngineRun,
     Job,
     PacketLog,
     Progress,
     ProgressFn,
-    sender,
-    timing,
-    wire,
 )
 from probe.engine.sender import Outgoing
 from probe.errors import NoPermission
-from probe.model import AnswerKind, PortEvidence
+from probe.model import AnswerKind, Method, PortEvidence
 
 SO_ATTACH_FILTER = 26
 SO_RCVBUFFORCE = 33
@@ -109,7 +107,7 @@ def source_for(address: str) -> str:
 
 
 class RawSynEngine:
-    method = "syn"
+    method = Method.RAW
 
     def __init__(self, *, sport: int | None = None) -> None:
         # Try N of a probe leaves from source port sport + N (1..15). A retry from the same
@@ -364,7 +362,7 @@ class _Scan:
                 PortEvidence(
                     job.address,
                     job.port,
-                    "syn",
+                    Method.RAW,
                     AnswerKind.ICMP,
                     try_no,
                     errno_name=name,
@@ -399,7 +397,7 @@ class _Scan:
             else:
                 job = self.jobs[i]
                 none = PortEvidence(
-                    job.address, job.port, "syn", AnswerKind.NONE, try_no, probe_ttl=job.ttl
+                    job.address, job.port, Method.RAW, AnswerKind.NONE, try_no, probe_ttl=job.ttl
                 )
                 self._finish(i, none)
 
@@ -465,7 +463,7 @@ class _Scan:
             ev = PortEvidence(  # positional, in field order: this runs once per answer
                 job.address,
                 job.port,
-                "syn",
+                Method.RAW,
                 AnswerKind.SYN_ACK if syn_ack else AnswerKind.RST,
                 try_no,
                 a.responder,
@@ -484,7 +482,7 @@ class _Scan:
             ev = PortEvidence(
                 job.address,
                 job.port,
-                "syn",
+                Method.RAW,
                 AnswerKind.ICMP,
                 try_no,
                 responder=a.responder,

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from conftest import CliRun
 
-from probe import cli, runner
-from probe.engine import EngineConfig, EngineRun, Job
+from probe.cli import main as cli
+from probe.engine.base import EngineConfig, EngineRun, Job
 from probe.model import (
     AnswerKind,
     DnsResult,
@@ -26,6 +26,7 @@ from probe.model import (
     RouteResult,
     RouteStatus,
 )
+from probe.session import check as runner
 
 ROUTE_OK = RouteResult(RouteStatus.OK, "eth0", "198.18.0.2", "198.18.0.1")
 
@@ -96,7 +97,7 @@ def test_no_route_anywhere_exits_3(fake: FakeEngine, probe_cli: CliRun) -> None:
 
 
 def test_default_ports_are_the_common_profile(fake: FakeEngine, probe_cli: CliRun) -> None:
-    from probe.profiles import get_profile
+    from probe.plan.profiles import get_profile
 
     probe_cli(["check", "198.18.1.10", "--json"])
     assert [j.port for j in fake.jobs] == [p.port for p in get_profile("common").requests()]
@@ -182,8 +183,8 @@ def test_help_does_not_import_scapy() -> None:
     import subprocess
 
     code = (
-        "import sys, probe.cli; sys.argv = ['probe', 'check', '--help']\n"
-        "try: probe.cli.main()\nexcept SystemExit: pass\nprint('scapy' in sys.modules)"
+        "import sys, probe.cli.main; sys.argv = ['probe', 'check', '--help']\n"
+        "try: probe.cli.main.main()\nexcept SystemExit: pass\nprint('scapy' in sys.modules)"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip().endswith("False")

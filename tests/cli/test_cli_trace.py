@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 from conftest import CliRun
 
-from probe import trace
-from probe.engine import EngineConfig, EngineRun, Job
+from probe.engine.base import EngineConfig, EngineRun, Job
 from probe.errors import NoPermission
 from probe.model import (
     AnswerKind,
@@ -22,6 +21,7 @@ from probe.model import (
     RouteResult,
     RouteStatus,
 )
+from probe.session import trace
 
 HOST = "198.18.1.10"
 ROUTER = "198.18.0.1"

@@ -14,9 +14,10 @@ import pytest
 from conftest import CliRun
 from rich.console import Console
 
-from probe import analyze as an
-from probe.capture import CaptureInfo, IcmpError, PcapWriter, TcpSegment, open_capture
-from probe.report import analyze as show
+from probe.capture import analyze as an
+from probe.capture.reader import CaptureInfo, IcmpRecord, TcpSegment, open_capture
+from probe.capture.writer import PcapWriter
+from probe.output import analyze as show
 
 CLIENT, SERVER, OTHER, ROUTER = "198.18.0.2", "198.18.1.10", "198.18.1.20", "198.18.0.1"
 SERVER6 = "2001:2:0:1::10"
@@ -53,9 +54,9 @@ def s2c(
 def icmp(
     t: float, port: int, typ: int = 3, code: int = 13, *, responder: str = ROUTER,
     ttl: int = 64, cport: int = 40000, server: str = SERVER,
-) -> IcmpError:  # fmt: skip
+) -> IcmpRecord:  # fmt: skip
     v6 = ":" in server
-    return IcmpError(
+    return IcmpRecord(
         T0 + t, p(responder), ttl, v6, typ, code, p(CLIENT), p(server), cport, port, 1000
     )
 
@@ -77,7 +78,7 @@ def triple_syn(t: float, port: int, cport: int = 40001, server: str = SERVER) ->
     return [c2s(t + dt, port, SYN, cport=cport, server=server) for dt in (0.0, 1.0, 3.0)]
 
 
-def run(*records: TcpSegment | IcmpError) -> an.Analysis:
+def run(*records: TcpSegment | IcmpRecord) -> an.Analysis:
     return an.analyze(sorted(records, key=lambda r: r.ts))
 
 
@@ -194,7 +195,7 @@ def test_icmp_host_unreachable_names_the_router() -> None:
 def test_icmpv6_rejects_too() -> None:
     seg = TcpSegment(T0, p("2001:2::2"), p(SERVER6), 40000, 8444, SYN, 1, 0, 64, 64240, b"")
     client, router = p("2001:2::2"), p("2001:2::1")
-    err = IcmpError(T0 + 0.001, router, 64, True, 1, 4, client, p(SERVER6), 40000, 8444, 1)
+    err = IcmpRecord(T0 + 0.001, router, 64, True, 1, 4, client, p(SERVER6), 40000, 8444, 1)
     f = only(run(seg, err), "syn-rejected")
     assert f.server == "[2001:2:0:1::10]:8444"
     assert "ICMP port unreachable" in f.summary
@@ -381,7 +382,7 @@ def test_answered_attempts_wait_only_a_little_for_a_retry() -> None:
     a = an.Analyzer()
     kept: dict[int, int] = {}
 
-    def stream() -> Iterator[TcpSegment | IcmpError]:
+    def stream() -> Iterator[TcpSegment | IcmpRecord]:
         yield c2s(0, 81, SYN)
         yield s2c(0.001, 81, RST_ACK)
         yield c2s(0.5, 81, SYN)  # tried again: the same attempt
@@ -554,7 +555,7 @@ class _LoggingEngine:
     method = "syn"
 
     def scan(self, jobs: object, config: object, **kw: object) -> object:
-        from probe.engine import EngineRun
+        from probe.engine.base import EngineRun
         from probe.model import AnswerKind, PortEvidence
 
         log = kw.get("packet_log")
@@ -573,8 +574,8 @@ def test_check_pcap_writes_what_the_engine_logs(
     monkeypatch: pytest.MonkeyPatch,
     probe_cli: CliRun,
 ) -> None:
-    from probe import runner
     from probe.model import DnsResult, DnsStatus, PingResult, PingStatus, RouteResult, RouteStatus
+    from probe.session import check as runner
 
     def adapters(opts: runner.CheckOptions) -> runner.Adapters:
         return runner.Adapters(

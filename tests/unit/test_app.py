@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from probe import app
-from probe.app import CertInfo, cert_problems, hello, name_matches, protocol_for
+from probe.steps import hello as app
+from probe.steps.hello import CertInfo, cert_problems, hello, name_matches, protocol_for
 
 LOCAL = "127.0.0.1"
 Handler = Callable[[socket.socket, threading.Event], None]

@@ -19,8 +19,8 @@ from scapy.layers.inet6 import (
 )
 from scapy.layers.l2 import ARP, Ether
 
-from probe import arp
 from probe.model import RouteResult, RouteStatus
+from probe.steps import arp
 
 OWN_MAC = "02:70:72:00:00:02"
 OWN = bytes.fromhex(OWN_MAC.replace(":", ""))

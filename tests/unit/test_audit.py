@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from probe import audit, diagnose
-from probe.audit import Expect, Verdict
-from probe.engine import EngineConfig, EngineRun, Job
+from probe.diagnosis import diagnose
+from probe.engine.base import EngineConfig, EngineRun, Job
 from probe.errors import AuditFileError, BadInput, ProfileError
 from probe.model import (
     AnswerKind,
@@ -27,8 +26,10 @@ from probe.model import (
     RouteStatus,
     TargetReport,
 )
-from probe.profiles import PortProfile, ProfilePort
-from probe.runner import Adapters, CheckOptions, EngineChoice
+from probe.plan.profiles import PortProfile, ProfilePort
+from probe.session import audit
+from probe.session.audit import Expect, Verdict
+from probe.session.check import Adapters, CheckOptions, EngineChoice
 from probe.status import ExitStatus
 
 CAMERA = PortProfile(

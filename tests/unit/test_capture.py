@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from probe import capture
-from probe.capture import IcmpError, PcapWriter, TcpSegment
-from probe.engine import PacketLog
+from probe.capture import reader as capture
+from probe.capture import writer
+from probe.capture.reader import IcmpRecord, TcpSegment
+from probe.capture.writer import PcapWriter
+from probe.engine.base import PacketLog
 from probe.errors import BadInput, CaptureError
 
 CLIENT, SERVER, ROUTER = "198.18.0.2", "198.18.1.10", "198.18.0.1"
@@ -178,7 +180,7 @@ def test_writer_writes_raw_ip_pcap_that_reads_back(tmp_path: Path) -> None:
         w.write(1700000000.5, v6, False)
     raw = path.read_bytes()
     magic, major, minor, _, _, snaplen, link = struct.unpack_from("<IHHiIII", raw)
-    assert (magic, major, minor, link) == (0xA1B2C3D4, 2, 4, capture.LINKTYPE_RAW)
+    assert (magic, major, minor, link) == (0xA1B2C3D4, 2, 4, writer.LINKTYPE_RAW)
     assert snaplen >= 65535
     frames, info = read_frames(path)
     assert [(ts, data) for ts, _, data in frames] == [(1700000000.25, v4), (1700000000.5, v6)]
@@ -227,17 +229,17 @@ def test_recording_wires_the_packet_log_and_notes_an_empty_file(
 ) -> None:
     io_ = _Io()
     path = tmp_path / "run.pcap"
-    with capture.recording(path, io_) as w:
+    with writer.recording(path, io_) as w:
         assert w is not None and io_.packet_log == w.write
         w.write(1.0, syn4(), True)
     assert io_.packet_log is None
     assert read_frames(path)[1].packets == 1
     assert capsys.readouterr().err == ""
-    with capture.recording(path, io_):
+    with writer.recording(path, io_):
         pass  # connect() mode: nothing logged
     err = capsys.readouterr().err
     assert "holds no packets" in err and "connect()" in err and len(err.splitlines()) == 1
-    with capture.recording(None, io_) as nothing:
+    with writer.recording(None, io_) as nothing:
         assert nothing is None and io_.packet_log is None
 
 
@@ -455,9 +457,9 @@ def test_icmp_errors_quoting_tcp(tmp_path: Path) -> None:
     ]
     records, info = read_records(write(tmp_path, pcap_file(frames)))
     assert records == [
-        IcmpError(1.0, a4(ROUTER), 64, False, 3, 13, a4(CLIENT), a4(SERVER), 40000, 8443, 4242),
-        IcmpError(2.0, a6(ROUTER6), 64, True, 1, 4, a6(CLIENT6), a6(SERVER6), 40001, 8444, 4343),
-        IcmpError(3.0, a4(ROUTER), 64, False, 11, 0, a4(CLIENT), a4(SERVER), 40000, 8443, 4242),
+        IcmpRecord(1.0, a4(ROUTER), 64, False, 3, 13, a4(CLIENT), a4(SERVER), 40000, 8443, 4242),
+        IcmpRecord(2.0, a6(ROUTER6), 64, True, 1, 4, a6(CLIENT6), a6(SERVER6), 40001, 8444, 4343),
+        IcmpRecord(3.0, a4(ROUTER), 64, False, 11, 0, a4(CLIENT), a4(SERVER), 40000, 8443, 4242),
     ]
     assert info.icmp_errors == 3 and info.skipped == 1
 

@@ -6,7 +6,13 @@ from typing import Any
 
 import pytest
 
-from probe.classify import classify, connect_errnos, hops_from_ttl, initial_ttl, reason_text
+from probe.diagnosis.classify import (
+    classify,
+    connect_errnos,
+    hops_from_ttl,
+    initial_ttl,
+    reason_text,
+)
 from probe.model import AnswerKind, PortState
 
 OPEN, REFUSED, FILTERED = PortState.OPEN, PortState.REFUSED, PortState.FILTERED

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from probe.diagnose import (
+from probe.diagnosis.diagnose import (
     GATES,
     RULES,
     attach_family_findings,

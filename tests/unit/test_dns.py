@@ -25,10 +25,10 @@ import dns.rdatatype
 import dns.resolver
 import pytest
 
-from probe import dns as pdns
 from probe.errors import BadInput, TargetError
 from probe.model import DnsResult, DnsStatus
-from probe.targets import literal_dns
+from probe.plan.targets import literal_dns
+from probe.steps import dns as pdns
 
 CHAIN_A = """id 1
 opcode QUERY
@@ -411,7 +411,7 @@ def dnsmasq_pair() -> Iterator[str]:
 
 RESOLVE_IN_NS = """
 import dataclasses, json, sys
-from probe.dns import resolve
+from probe.steps.dns import resolve
 out = {n: dataclasses.asdict(resolve(n, nameservers=["198.19.200.2"], timeout=1.0))
        for n in sys.argv[1:]}
 print(json.dumps(out))

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from probe.engine import EngineConfig, Job, raw, timing, wire
+from probe.engine import raw, timing, wire
+from probe.engine.base import EngineConfig, Job
 from probe.model import AnswerKind
 
 HOST = "198.18.1.10"

@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
-from probe import audit, diagnose
+from probe.diagnosis import diagnose
 from probe.errors import BadInput
 from probe.model import DnsResult, DnsStatus, Report, TargetReport
-from probe.report.junit import check_writable, render_junit, write_junit
+from probe.output.junit import check_writable, render_junit, write_junit
+from probe.session import audit
 
 # junit-10.xsd, as data: per element, the attributes it may carry, those it must carry, and
 # the child elements it may contain.

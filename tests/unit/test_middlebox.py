@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from probe import middlebox, runner
-from probe.classify import classify
-from probe.diagnose import diagnose
-from probe.engine import EngineConfig, EngineRun, Job
+from probe.diagnosis import middlebox
+from probe.diagnosis.classify import classify
+from probe.diagnosis.diagnose import diagnose
+from probe.engine.base import EngineConfig, EngineRun, Job
 from probe.model import (
     AnswerKind,
     DnsResult,
@@ -28,6 +28,7 @@ from probe.model import (
     Target,
     TcpOptions,
 )
+from probe.session import check as runner
 
 HOST = "198.18.2.1"
 ROUTER = "198.18.0.1"

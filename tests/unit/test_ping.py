@@ -26,9 +26,9 @@ from typing import Any
 import pytest
 from icmplib import SocketPermissionError
 
-from probe import ping as pping
 from probe.errors import NoPermission, TargetError
 from probe.model import PingResult, PingStatus
+from probe.steps import ping as pping
 
 H = bytes.fromhex
 # raw IPv4 socket: echo reply from 198.19.200.2, TTL 64
@@ -302,7 +302,7 @@ INTERVAL, TIMEOUT = 0.1, 0.5
 
 PING_IN_NS = """
 import dataclasses, json, sys, time
-from probe.ping import ping
+from probe.steps.ping import ping
 out = {}
 for name, address, privileged, count in json.loads(sys.argv[1]):
     start = time.monotonic()

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from probe import profiles
 from probe.errors import BadInput, ProfileError
 from probe.model import PortRequest
-from probe.profiles import (
+from probe.plan import profiles
+from probe.plan.profiles import (
     BUILTIN_SOURCE,
     DEFAULT_PROFILE,
     PortProfile,

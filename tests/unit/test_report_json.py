@@ -15,7 +15,7 @@ from probe.model import (
     Severity,
     TcpOptions,
 )
-from probe.report.json import render_json, report_to_dict
+from probe.output.json import render_json, report_to_dict
 
 # Reports and targets come from the shared ``mk`` factories (tests/conftest.py): mk.report()
 # holds mk.camera(), the camera behind a NAT router with every step measured.
@@ -301,7 +301,7 @@ def test_every_port_of_a_full_scan_is_written(mk: Any) -> None:
 def test_streamed_output_is_the_standard_librarys_for_edge_shapes(mk: Any) -> None:
     import io
 
-    from probe.report.json import write_json
+    from probe.output.json import write_json
 
     for rep in (
         mk.report(),
@@ -315,7 +315,7 @@ def test_streamed_output_is_the_standard_librarys_for_edge_shapes(mk: Any) -> No
 
 def test_fast_port_text_is_the_general_writers() -> None:
     from probe.model import PortResult, PortState
-    from probe.report.json import _dumps, _port, _port_text
+    from probe.output.json import _dumps, _port, _port_text
 
     shapes = [
         PortResult(

@@ -16,7 +16,7 @@ from probe.model import (
     RouteStatus,
     Severity,
 )
-from probe.report.text import render_text
+from probe.output.text import render_text
 
 SKIP = "\N{EN DASH}"  # the mark of a skipped step
 

@@ -17,7 +17,7 @@ from probe.model import (
     TraceReport,
     TraceVerdict,
 )
-from probe.report.trace import render_trace_json, render_trace_text
+from probe.output.trace import render_trace_json, render_trace_text
 
 HOST = "198.18.1.10"
 ROUTER = "198.18.0.1"

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from probe import route
 from probe.errors import TargetError
 from probe.model import RouteResult, RouteStatus
+from probe.steps import route
 
 ON_LINK_V4 = (
     '[{"dst":"198.19.200.2","dev":"hx-a0","prefsrc":"198.19.200.1","flags":[],"uid":0,"cache":[]}]'

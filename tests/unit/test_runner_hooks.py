@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 from conftest import CliRun
 
-from probe import runner
-from probe.engine import EngineConfig, EngineRun, Job
+from probe.engine.base import EngineConfig, EngineRun, Job
 from probe.model import (
     AnswerKind,
     AppResult,
@@ -31,6 +30,7 @@ from probe.model import (
     RouteStatus,
     Target,
 )
+from probe.session import check as runner
 
 HOST = "198.18.1.10"
 NEAR = "198.18.0.20"

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from probe import targets
 from probe.errors import BadInput, PortSpecError, TargetError
 from probe.model import PortRequest, Target
-from probe.targets import (
+from probe.plan import targets
+from probe.plan.targets import (
     count_addresses,
     first_per_family,
     parse_ports,

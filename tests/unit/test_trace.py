@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from probe import trace
-from probe.engine import EngineConfig, EngineRun, Job
+from probe.engine.base import EngineConfig, EngineRun, Job
 from probe.errors import NoPermission
 from probe.model import (
     AnswerKind,
@@ -22,6 +21,7 @@ from probe.model import (
     RouteStatus,
     Target,
 )
+from probe.session import trace
 from probe.status import ExitStatus
 
 HOST = "198.18.1.10"

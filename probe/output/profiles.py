@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Mapping
 
-from probe.profiles import PortProfile
+from probe.plan.profiles import PortProfile
 
 
 def _as_dict(p: PortProfile) -> dict[str, object]:

@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from typing import Final
 
-from probe.model import AnswerKind, PortEvidence, PortResult, PortState
+from probe.model import AnswerKind, PortEvidence, PortResult, PortState, Protocol
 
 Verdict = tuple[PortState, str]
 
@@ -126,7 +126,7 @@ def classify(ev: PortEvidence, service: str | None = None) -> PortResult:
         state,
         reason,
         ev.tries,
-        "tcp",
+        Protocol.TCP,
         service,
         ev.responder,
         ev.ttl,

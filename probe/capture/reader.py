@@ -1,12 +1,4 @@
-"""Packet capture files: write the probe's packets for Wireshark, read any capture back fast.
-
-Writer — ``PcapWriter``, behind ``--pcap FILE``. Classic pcap (the one format every tool
-opens: Wireshark, tshark, tcpdump -r, Windows' Network Monitor...), link type RAW (101): each
-record is a bare IP packet, IPv4 or IPv6, exactly what the engine's ``PacketLog`` hands over.
-Each record goes out in one unbuffered ``write``, so the file is a valid capture after every
-packet: a Ctrl-C, or a crash, leaves the packets written so far and nothing half-written.
-The file has no direction field: in Wireshark, outbound packets are the ones from this
-client's address.
+"""Capture files read back fast, for ``probe analyze``.
 
 Reader — ``open_capture``, behind ``probe analyze``. Streaming: the file is read in chunks of
 ``CHUNK`` bytes and never held whole, so memory stays at about one chunk plus one packet,
@@ -24,7 +16,7 @@ IPv4-only 228 / IPv6-only 229), Linux cooked SLL (113, ``tcpdump -i any`` before
 and skipped.
 
 Decoding — ``Capture.records()`` yields, for the packets the analysis needs, one plain record
-each: ``TcpSegment`` for TCP (IPv4, or IPv6 after its extension headers) and ``IcmpError`` for
+each: ``TcpSegment`` for TCP (IPv4, or IPv6 after its extension headers) and ``IcmpRecord`` for
 ICMP / ICMPv6 destination unreachable and time exceeded quoting a TCP segment. Everything else
 (UDP, ARP, echo, fragments after the first...) is counted and skipped. Written with ``struct``:
 scapy would build an object graph per packet and is some hundred times slower.
@@ -39,21 +31,15 @@ from __future__ import annotations
 
 import os
 import struct
-import sys
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, Final, NamedTuple, Protocol
+from typing import BinaryIO, Final, NamedTuple
 
-from probe.engine import PacketLog
-from probe.errors import BadInput, CaptureError
+from probe.errors import CaptureError
 
 CHUNK: Final = 1 << 20  # bytes read at a time
 MAX_RECORD: Final = 1 << 24  # a pcap record or pcapng block larger than this is corruption
-SNAPLEN: Final = 65535  # the writer's snapshot length: IP packets are never longer
 
 LINKTYPE_NULL: Final = 0
 LINKTYPE_ETHERNET: Final = 1
@@ -122,7 +108,7 @@ class TcpSegment(NamedTuple):
     options: bytes  # raw TCP options of a SYN or SYN/ACK; b"" for other segments
 
 
-class IcmpError(NamedTuple):
+class IcmpRecord(NamedTuple):
     """An ICMP / ICMPv6 error quoting a TCP segment: who sent it and what it quotes."""
 
     ts: float
@@ -138,7 +124,7 @@ class IcmpError(NamedTuple):
     seq: int
 
 
-Record = TcpSegment | IcmpError
+Record = TcpSegment | IcmpRecord
 
 
 @dataclass(frozen=True)
@@ -160,89 +146,6 @@ class CaptureInfo:
     @property
     def link_names(self) -> tuple[str, ...]:
         return tuple(LINK_NAMES.get(lt, f"link type {lt}") for lt in self.link_types)
-
-
-# --------------------------------------------------------------------------- writer
-
-
-class PcapWriter:
-    """A pcap file being written, one IP packet at a time (link type RAW).
-
-    ``write`` has the engine's ``PacketLog`` signature, so ``adapters.packet_log =
-    writer.write`` is the whole wiring. Safe to call from several threads.
-    """
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self.packets = 0
-        self._lock = threading.Lock()
-        try:
-            self._file: BinaryIO | None = open(self.path, "wb", buffering=0)  # noqa: SIM115
-        except OSError as exc:
-            raise BadInput(f"cannot write the capture file {self.path}: {exc.strerror}") from exc
-        self._file.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, SNAPLEN, LINKTYPE_RAW))
-
-    def write(self, ts: float, packet: bytes, outbound: bool = True) -> None:
-        """Append one IP packet, captured at ``ts`` (epoch seconds). ``outbound`` is not
-        stored (pcap has no field for it)."""
-        data = packet[:SNAPLEN]
-        sec = int(ts)
-        usec = min(round((ts - sec) * 1e6), 999_999)
-        record = struct.pack("<IIII", sec, usec, len(data), len(packet)) + data
-        with self._lock:
-            if self._file is None:
-                return  # closed: a late answer after the run, dropped
-            self._file.write(record)  # unbuffered: one write, on disk in the kernel's cache
-            self.packets += 1
-
-    def close(self) -> None:
-        with self._lock:
-            if self._file is not None:
-                self._file.close()
-                self._file = None
-
-    def __enter__(self) -> PcapWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class _Logs(Protocol):
-    packet_log: PacketLog | None
-
-
-@contextmanager
-def recording(path: str | os.PathLike[str] | None, adapters: _Logs) -> Iterator[PcapWriter | None]:
-    """``--pcap FILE`` for any command: while the block runs, every packet the engine sends
-    or matches goes to FILE (``adapters.packet_log``). Nothing when ``path`` is None.
-
-    The file is created before anything is sent (a path that cannot be written is bad input,
-    exit 2) and closed at the end, also on Ctrl-C. A file left without packets gets a one-line
-    note on stderr: in connect() mode the kernel does the sending, so there is nothing to log.
-    """
-    if path is None:
-        yield None
-        return
-    writer = PcapWriter(path)
-    adapters.packet_log = writer.write
-    try:
-        yield writer
-    finally:
-        adapters.packet_log = None
-        writer.close()
-        if writer.packets == 0:
-            print(
-                f"probe: note: {path} holds no packets: nothing was sent with raw sockets (in "
-                "connect() mode the kernel sends, and probe cannot record its packets; run as "
-                "root or with CAP_NET_RAW for a capture)",
-                file=sys.stderr,
-            )
 
 
 # --------------------------------------------------------------------------- reader
@@ -666,7 +569,7 @@ def _skip_extensions(data: bytes, proto: int, l4: int, end: int) -> tuple[int, i
 
 def _icmp_error(
     ts: float, data: bytes, l4: int, end: int, responder: bytes, ttl: int, v6: bool
-) -> IcmpError | None:
+) -> IcmpRecord | None:
     if end < l4 + 8:
         return None
     itype, code = data[l4], data[l4 + 1]
@@ -686,4 +589,4 @@ def _icmp_error(
             return None
         src, dst = data[q + 12 : q + 16], data[q + 16 : q + 20]
     sport, dport, seq = _QUOTE(data, qt)
-    return IcmpError(ts, responder, ttl, v6, itype, code, src, dst, sport, dport, seq)
+    return IcmpRecord(ts, responder, ttl, v6, itype, code, src, dst, sport, dport, seq)

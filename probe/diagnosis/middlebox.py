@@ -31,8 +31,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from probe import classify
-from probe.engine import Job
+from probe.diagnosis import classify
+from probe.engine.base import Job
 from probe.model import (
     AnswerKind,
     DnsResult,
@@ -54,7 +54,7 @@ def plan(address: str, ports: Sequence[PortResult], ping: PingResult | None) -> 
     """The confirmation probes for one address, from its raw-SYN scan's classified ports:
     for each RST that the TTL comparison puts in front of the host, a SYN to that port whose
     TTL reaches the hop before the host only."""
-    from probe.diagnose import context  # diagnose quotes this module's evidence lines
+    from probe.diagnosis.diagnose import context  # diagnose quotes this module's evidence lines
 
     if not any(p.state is PortState.REFUSED for p in ports):
         return []
@@ -83,7 +83,7 @@ def attach(
     t: TargetReport, proofs: Mapping[str, tuple[PortEvidence, ...]], mode: str, timeout: float
 ) -> TargetReport:
     """``t`` with its confirmation evidence and the findings diagnosed again with it."""
-    from probe.diagnose import diagnose
+    from probe.diagnosis.diagnose import diagnose
 
     mine = proofs.get(t.address or "")
     if not mine:

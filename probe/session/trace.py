@@ -32,9 +32,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from probe import classify
-from probe.diagnose import same_address
-from probe.engine import Engine, EngineConfig, Job, PacketLog
+from probe.diagnosis import classify
+from probe.diagnosis.diagnose import same_address
+from probe.engine.base import Engine, EngineConfig, Job, PacketLog
 from probe.model import (
     AnswerKind,
     DnsResult,
@@ -50,8 +50,8 @@ from probe.model import (
     TraceReport,
     TraceVerdict,
 )
+from probe.plan.targets import first_per_family
 from probe.status import ExitStatus
-from probe.targets import first_per_family
 
 WAVE = 8  # TTLs sent at once: one wave covers most LAN and VPN paths
 
@@ -264,7 +264,7 @@ def run_trace(target: Target, opts: TraceOptions, io: TraceAdapters) -> TraceRep
     missing privilege is ``NoPermission`` from ``io.open_engine`` (raised before any DNS).
     Ctrl-C keeps the hops measured so far (``interrupted``).
     """
-    from probe import diagnose
+    from probe.diagnosis import diagnose
 
     engine = io.open_engine()
     hops: list[Hop] = []
@@ -348,8 +348,9 @@ NO_RAW = (
 def default_adapters() -> TraceAdapters:
     """The real network edge: dnspython, iproute2 and the raw SYN engine (no fallback);
     ``--pcap`` sets ``packet_log`` (capture.recording)."""
-    from probe import route, targets
-    from probe.runner import resolve_name
+    from probe.plan import targets
+    from probe.session.check import resolve_name
+    from probe.steps import route
 
     def open_engine() -> Engine:
         from probe.engine.raw import RawSynEngine

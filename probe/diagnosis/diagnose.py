@@ -37,8 +37,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Final
 
-from probe import middlebox
-from probe.classify import connect_errnos, hops_from_ttl, reason_text
+from probe.diagnosis import middlebox
+from probe.diagnosis.classify import connect_errnos, hops_from_ttl, reason_text
 from probe.model import (
     DnsResult,
     DnsStatus,

@@ -1,6 +1,6 @@
 """Capture -> connection attempts -> findings: what ``probe analyze`` reads in a capture.
 
-Pure: takes the decoded records of ``probe.capture`` (``TcpSegment``, ``IcmpError``) in file
+Pure: takes the decoded records of ``probe.capture`` (``TcpSegment``, ``IcmpRecord``) in file
 order and returns an ``Analysis``; no file, no socket. The findings are worded by the same
 rules as ``probe check`` (``diagnose.diagnose`` on the capture's evidence), so a helpdesk reads
 the same sentences whether the packets were sent by probe or by the user's own client.
@@ -61,15 +61,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from probe import classify, diagnose
-from probe.capture import IcmpError, Record, TcpSegment
-from probe.diagnose import port_list, ttl_words
+from probe.capture.reader import IcmpRecord, Record, TcpSegment
+from probe.diagnosis import classify, diagnose
+from probe.diagnosis.diagnose import port_list, ttl_words
 from probe.engine.wire import TH_ACK, TH_RST, TH_SYN, parse_options
 from probe.model import (
     AnswerKind,
     DnsResult,
     DnsStatus,
     Finding,
+    Method,
     PortEvidence,
     PortResult,
     PortState,
@@ -222,13 +223,13 @@ class _Attempt:
         self.window = 0
         self.options = b""
         self.syn_after_synack = False
-        self.expired_by: IcmpError | None = None  # ICMP time exceeded quoting a SYN
+        self.expired_by: IcmpRecord | None = None  # ICMP time exceeded quoting a SYN
         # The server's (or a firewall's) "no" to a SYN: REFUSED (RST) or REJECTED (ICMP). The
         # attempt stays until it expires, so that a client retrying on the same port (Windows
         # sends the SYN again after a RST) makes more SYNs of one attempt, not more attempts.
         self.answer: str | None = None
         self.answer_ttl = 0
-        self.icmp: IcmpError | None = None
+        self.icmp: IcmpRecord | None = None
 
 
 class _Tally:
@@ -322,7 +323,7 @@ class Analyzer:
                         a.last = r.ts
                         self._end(r.src, r.dst, r.dport, a, OK)
             else:
-                assert isinstance(r, IcmpError)
+                assert isinstance(r, IcmpRecord)
                 self._icmp(r)
             if r.ts >= self._next_expiry:
                 self._expire(r.ts)
@@ -415,7 +416,7 @@ class Analyzer:
                 del self.waiting[key]
                 self._end(r.src, r.dst, r.dport, a, UNANSWERED)
 
-    def _icmp(self, r: IcmpError) -> None:
+    def _icmp(self, r: IcmpRecord) -> None:
         key = (r.src, r.sport, r.dst, r.dport)
         a = self.waiting.get(key)
         if a is None or a.synacks:
@@ -433,7 +434,9 @@ class Analyzer:
         del self.waiting[key]
         self.answered[key] = a
 
-    def _rejected(self, client: bytes, server: bytes, port: int, a: _Attempt, r: IcmpError) -> None:
+    def _rejected(
+        self, client: bytes, server: bytes, port: int, a: _Attempt, r: IcmpRecord
+    ) -> None:
         t = self._end(client, server, port, a, REJECTED)
         if t is None:
             return
@@ -636,7 +639,7 @@ def _port_result(o: Outcome) -> PortResult:
         ev = PortEvidence(
             o.server,
             o.port,
-            "syn",
+            Method.RAW,
             AnswerKind.ICMP,
             o.tries,
             responder=who,
@@ -756,7 +759,7 @@ def _keep(line: str, o: Outcome) -> bool:
 
 def _icmp_evidence(o: Outcome, v6: bool, typ: int, code: int) -> PortEvidence:
     return PortEvidence(
-        o.server, o.port, "syn", AnswerKind.ICMP, 1, icmp_type=typ, icmp_code=code, icmp_v6=v6
+        o.server, o.port, Method.RAW, AnswerKind.ICMP, 1, icmp_type=typ, icmp_code=code, icmp_v6=v6
     )
 
 

@@ -35,7 +35,7 @@ import dns.resolver
 
 from probe.errors import BadInput, TargetError
 from probe.model import DnsResult, DnsStatus
-from probe.targets import literal_dns
+from probe.plan.targets import literal_dns
 
 _RESOLV_CONF = "/etc/resolv.conf"  # the system's resolvers (tests point this elsewhere)
 _RDTYPES = {4: dns.rdatatype.A, 6: dns.rdatatype.AAAA}

@@ -39,11 +39,19 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from probe.analyze import OK, PROBLEMS, Analysis, AnalyzeFinding, Outcome, ServerSummary, clock
-from probe.capture import CaptureInfo
-from probe.diagnose import port_list
+from probe.capture.analyze import (
+    OK,
+    PROBLEMS,
+    Analysis,
+    AnalyzeFinding,
+    Outcome,
+    ServerSummary,
+    clock,
+)
+from probe.capture.reader import CaptureInfo
+from probe.diagnosis.diagnose import port_list
 from probe.model import TcpOptions
-from probe.report.text import Pen, hang
+from probe.output.text import Pen, hang
 
 __all__ = ["analysis_to_dict", "render_json", "render_text"]
 

@@ -18,14 +18,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
-from probe import classify, diagnose, middlebox
-from probe.engine import Engine, EngineConfig, EngineRun, Job, PacketLog, ProgressFn
+from probe.diagnosis import classify, diagnose, middlebox
+from probe.engine.base import Engine, EngineConfig, EngineRun, Job, PacketLog, ProgressFn
 from probe.model import (
     AnswerKind,
     AppResult,
     ArpResult,
     DnsResult,
     DnsStatus,
+    Method,
     PingResult,
     PingStatus,
     PortEvidence,
@@ -134,7 +135,7 @@ def run_check(
     ports: dict[str, tuple[PortResult, ...]] = {}  # address -> classified ports, in port order
     apps: dict[tuple[str, int], Future[AppResult]] = {}
     proofs: dict[str, tuple[PortEvidence, ...]] = {}  # middlebox.py: address -> evidence
-    mode = "connect" if opts.connect else "syn"
+    mode = Method.CONNECT if opts.connect else Method.RAW
     pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ping")
     try:
         for target in targets:
@@ -255,7 +256,7 @@ def _resolve(target: Target, opts: CheckOptions, io: Adapters, notes: list[str])
     dns = io.resolve(target.input, opts.nameservers, opts.dns_timeout, opts.families)
     if dns.status is not DnsStatus.OK:
         return [_Work(target.input, None, dns)]
-    from probe.targets import first_per_family
+    from probe.plan.targets import first_per_family
 
     chosen = [_Work(target.input, a, dns) for a in first_per_family(dns.addresses, opts.families)]
     if not chosen:
@@ -400,7 +401,7 @@ def select_ports(
     neither is given. A profile's service names win over the generic ones."""
     from pathlib import Path
 
-    from probe import profiles, targets
+    from probe.plan import profiles, targets
 
     if spec is not None and not profile_names:
         return targets.parse_ports(spec)  # already in port order, each port once
@@ -420,11 +421,12 @@ def default_adapters(opts: CheckOptions) -> Adapters:
     and the protocol hellos when ``opts.app``."""
     # Each step's library loads when the step first runs: a check of address literals with
     # --no-ping never imports dnspython or icmplib.
-    from probe import route, targets
     from probe.errors import NoPermission
+    from probe.plan import targets
+    from probe.steps import route
 
     def do_arp(asked: Sequence[tuple[str, RouteResult]]) -> Mapping[str, ArpResult | None]:
-        from probe import arp
+        from probe.steps import arp
 
         try:
             return arp.neighbours_many(asked, wait=max(0.3, min(opts.timeout, arp.DEFAULT_WAIT)))
@@ -433,14 +435,14 @@ def default_adapters(opts: CheckOptions) -> Adapters:
             return {address: None for address, _ in asked}
 
     def do_app(address: str, port: int, protocol: str | None, name: str | None) -> AppResult:
-        from probe import app
+        from probe.steps import hello as app
 
         return app.hello(
             address, port, protocol, name, timeout=max(opts.timeout, app.DEFAULT_TIMEOUT)
         )
 
     def do_ping(address: str) -> PingResult:
-        from probe import ping
+        from probe.steps import ping
 
         try:
             return ping.ping(address, count=3, interval=0.2, timeout=min(opts.timeout, 1.0))
@@ -463,7 +465,7 @@ def resolve_name(
     name: str, nameservers: Sequence[str], timeout: float, families: tuple[int, ...]
 ) -> DnsResult:
     """The resolve adapter: dnspython, loaded on the first name to resolve."""
-    from probe import dns
+    from probe.steps import dns
 
     return dns.resolve(name, nameservers=nameservers, timeout=timeout, families=families)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from probe.engine import Progress
+from probe.engine.base import Progress
 
 if TYPE_CHECKING:
     from rich.progress import Progress as RichProgress

@@ -39,8 +39,8 @@ from rich.console import Console
 from rich.text import Text
 
 from probe.model import Hop, PortState, TraceReport
-from probe.report.json import finding_to_dict
-from probe.report.text import Pen, format_ms, hang, render_finding
+from probe.output.json import finding_to_dict
+from probe.output.text import Pen, format_ms, hang, render_finding
 
 __all__ = ["render_trace_json", "render_trace_text", "trace_to_dict"]
 

@@ -48,6 +48,7 @@ from probe.errors import AuditFileError, PortSpecError, ProfileError, TargetErro
 from probe.model import (
     DnsStatus,
     Finding,
+    Method,
     PortRequest,
     PortResult,
     PortState,
@@ -57,10 +58,10 @@ from probe.model import (
     Target,
     TargetReport,
 )
-from probe.profiles import PortProfile
-from probe.runner import Adapters, CheckOptions, run_check
+from probe.plan.profiles import PortProfile
+from probe.plan.targets import MAX_PORT, MIN_PORT, parse_ports, parse_target, service_name
+from probe.session.check import Adapters, CheckOptions, run_check
 from probe.status import ExitStatus
-from probe.targets import MAX_PORT, MIN_PORT, parse_ports, parse_target, service_name
 
 __all__ = [
     "PORT_OPEN_CODE",
@@ -184,7 +185,7 @@ class AuditPlan:
 def load_audit(path: Path, profiles_dirs: Sequence[Path] = ()) -> AuditPlan:
     """Read and validate an audit file. Profiles named in it are looked up in the usual
     places plus ``profiles_dirs``. Raises AuditFileError (exit 2) for any mistake."""
-    from probe import profiles
+    from probe.plan import profiles
 
     try:
         data = Path(path).read_bytes()
@@ -482,7 +483,7 @@ def run_audit(
             reports[h.name] = tuple(t for t in report.targets if t.input == h.name)
     merged = Report(
         targets=tuple(t for h in plan.hosts for t in reports.get(h.name, ())),
-        mode=report.mode if report is not None else "syn",
+        mode=report.mode if report is not None else Method.RAW,
         notes=report.notes if report is not None else (),
         interrupted=report is None or report.interrupted,
     )

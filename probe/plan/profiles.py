@@ -41,7 +41,7 @@ from pathlib import Path
 
 from probe.errors import ProfileError
 from probe.model import PortRequest
-from probe.targets import MAX_PORT, MIN_PORT, service_name
+from probe.plan.targets import MAX_PORT, MIN_PORT, service_name
 
 __all__ = [
     "BUILTIN_SOURCE",
@@ -177,7 +177,7 @@ def builtin_profiles_dir() -> Traversable:
     packaged = files("probe").joinpath(_DATA_DIR)
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parent.parent / "profiles"
+    return Path(__file__).resolve().parents[2] / "profiles"
 
 
 def user_profiles_dir() -> Path | None:

@@ -207,11 +207,11 @@ def check(
 
       probe check db1 db2 -p 5432 --nameserver 192.0.2.53 --tries 3 --timeout 1
     """
-    from probe import runner
-    from probe import targets as targets_mod
+    from probe.plan import targets as targets_mod
+    from probe.session import check as runner
 
     if app_protocol is not None:
-        from probe.app import PROTOCOLS
+        from probe.steps.hello import PROTOCOLS
 
         app_protocol = app_protocol.lower()
         if app_protocol not in PROTOCOLS:
@@ -239,8 +239,8 @@ def check(
     )
     _confirm_size(runner.oversized(targets_mod.count_addresses(parsed), len(opts.ports)), yes)
     io = runner.default_adapters(opts)
-    from probe.capture import recording
-    from probe.report.progress import ScanProgress
+    from probe.capture.writer import recording
+    from probe.output.progress import ScanProgress
 
     with (
         recording(pcap, io),
@@ -262,8 +262,8 @@ def profiles(
 
     Example: probe profiles camera
     """
-    from probe import profiles as profiles_mod
-    from probe.report import profiles as show
+    from probe.output import profiles as show
+    from probe.plan import profiles as profiles_mod
 
     dirs = list(profiles_dir or [])
     if name is None:
@@ -292,9 +292,9 @@ def analyze(
       probe analyze ticket-4711.pcapng
       tcpdump -i eth0 -w cap.pcap 'tcp or icmp or icmp6'; probe analyze cap.pcap --json
     """
-    from probe import analyze as analyze_mod
-    from probe.capture import open_capture
-    from probe.report import analyze as show
+    from probe.capture import analyze as analyze_mod
+    from probe.capture.reader import open_capture
+    from probe.output import analyze as show
 
     with open_capture(capture_file) as cap:
         result = analyze_mod.analyze(cap.records())
@@ -346,14 +346,14 @@ def audit(
       probe audit site.toml
       probe audit site.toml --junit audit-junit.xml
     """
-    from probe import audit as audit_mod
-    from probe import runner
-    from probe.report import audit as show
+    from probe.output import audit as show
+    from probe.session import audit as audit_mod
+    from probe.session import check as runner
 
     families = _families(ipv4, ipv6)
     plan = audit_mod.load_audit(file, profiles_dir or [])
     if junit is not None:
-        from probe.report import junit as junit_mod
+        from probe.output import junit as junit_mod
 
         junit_mod.check_writable(junit)
     opts = runner.CheckOptions(
@@ -366,7 +366,7 @@ def audit(
         connect=connect,
         rate=rate,
     )
-    from probe.capture import recording
+    from probe.capture.writer import recording
 
     io = runner.default_adapters(opts)
     with recording(pcap, io):
@@ -424,9 +424,9 @@ def trace(
 
       probe trace 192.0.2.10 -p 443 --max-hops 15 --json
     """
-    from probe import targets as targets_mod
-    from probe import trace as trace_mod
     from probe.errors import PortSpecError, TargetError
+    from probe.plan import targets as targets_mod
+    from probe.session import trace as trace_mod
 
     requests = targets_mod.parse_ports(port)
     if len(requests) != 1:
@@ -444,18 +444,18 @@ def trace(
         families=_families(ipv4, ipv6),
     )
     io = trace_mod.default_adapters()
-    from probe.capture import recording
+    from probe.capture.writer import recording
 
     with recording(pcap, io):
         report = trace_mod.run_trace(parsed[0], opts, io)
     if json_out:
-        from probe.report.trace import render_trace_json
+        from probe.output.trace import render_trace_json
 
         sys.stdout.write(render_trace_json(report))
     else:
         from rich.console import Console
 
-        from probe.report.trace import render_trace_text
+        from probe.output.trace import render_trace_text
 
         render_trace_text(report, Console(highlight=False))
     return trace_mod.exit_status(report)
@@ -483,13 +483,13 @@ def _emit(report: object, json_out: bool, verbose: bool) -> None:
 
     assert isinstance(report, Report)
     if json_out:
-        from probe.report.json import write_json
+        from probe.output.json import write_json
 
         write_json(report, sys.stdout)
     else:
         from rich.console import Console
 
-        from probe.report.text import render_text
+        from probe.output.text import render_text
 
         render_text(report, Console(highlight=False), verbose=verbose)
 
