@@ -347,11 +347,12 @@ def audit(
       probe audit site.toml --junit audit-junit.xml
     """
     from probe.output import audit as show
+    from probe.plan.audit import load_audit
     from probe.session import audit as audit_mod
     from probe.session import check as runner
 
     families = _families(ipv4, ipv6)
-    plan = audit_mod.load_audit(file, profiles_dir or [])
+    plan = load_audit(file, profiles_dir or [])
     if junit is not None:
         from probe.output import junit as junit_mod
 

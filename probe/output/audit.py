@@ -37,10 +37,10 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
+from probe.diagnosis.expect import AuditResult, ExpectationResult, HostResult, Verdict
 from probe.model import Finding
 from probe.output.json import finding_to_dict, report_to_dict
 from probe.output.text import Pen, hang, render_finding
-from probe.session.audit import AuditResult, ExpectationResult, HostResult, Verdict
 
 __all__ = ["audit_to_dict", "render_audit_json", "render_audit_text"]
 

@@ -30,9 +30,9 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from probe.diagnosis.expect import AuditResult, ExpectationResult, HostResult, Verdict
 from probe.errors import BadInput
 from probe.model import Finding
-from probe.session.audit import AuditResult, ExpectationResult, HostResult, Verdict
 
 __all__ = ["check_writable", "render_junit", "write_junit"]
 

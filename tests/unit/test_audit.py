@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from probe.diagnosis import diagnose
+from probe.diagnosis import diagnose, expect
+from probe.diagnosis.expect import Verdict
 from probe.engine.base import EngineConfig, EngineRun, Job
 from probe.errors import AuditFileError, BadInput, ProfileError
 from probe.model import (
@@ -26,9 +27,10 @@ from probe.model import (
     RouteStatus,
     TargetReport,
 )
+from probe.plan import audit as audit_file
+from probe.plan.audit import Expect
 from probe.plan.profiles import PortProfile, ProfilePort
 from probe.session import audit
-from probe.session.audit import Expect, Verdict
 from probe.session.check import Adapters, CheckOptions, EngineChoice
 from probe.status import ExitStatus
 
@@ -46,11 +48,11 @@ def lookup(name: str) -> PortProfile:
     raise ProfileError(f"unknown profile '{name}'; known profiles: camera")
 
 
-def parse(text: str) -> audit.AuditPlan:
-    return audit.parse_audit(text, "site.toml", lookup)
+def parse(text: str) -> audit_file.AuditPlan:
+    return audit_file.parse_audit(text, "site.toml", lookup)
 
 
-def expectations(host: audit.AuditHost) -> list[tuple[int, str]]:
+def expectations(host: audit_file.AuditHost) -> list[tuple[int, str]]:
     return [(e.port, str(e.expect)) for e in host.expectations]
 
 
@@ -195,7 +197,7 @@ def test_load_audit_reads_files_and_profile_dirs(tmp_path: Path) -> None:
     (extra / "lab-cam.toml").write_text('description = "lab"\n[[ports]]\nport = 6036\n')
     site = tmp_path / "site.toml"
     site.write_text('[[hosts]]\ntarget = "cam.example"\nprofile = "lab-cam"\nblocked = [22]\n')
-    plan = audit.load_audit(site, [extra])
+    plan = audit_file.load_audit(site, [extra])
     assert plan.source == str(site)
     assert expectations(plan.hosts[0]) == [(22, "blocked"), (6036, "open")]
     assert plan.hosts[0].profile == "lab-cam"
@@ -203,20 +205,20 @@ def test_load_audit_reads_files_and_profile_dirs(tmp_path: Path) -> None:
 
 def test_load_audit_unreadable(tmp_path: Path) -> None:
     with pytest.raises(AuditFileError, match=r"cannot read audit file .*missing\.toml"):
-        audit.load_audit(tmp_path / "missing.toml")
+        audit_file.load_audit(tmp_path / "missing.toml")
     with pytest.raises(AuditFileError, match="cannot read audit file"):
-        audit.load_audit(tmp_path)
+        audit_file.load_audit(tmp_path)
     latin = tmp_path / "latin.toml"
     latin.write_bytes(b'[[hosts]]\ntarget = "caf\xe9"\n')
     with pytest.raises(AuditFileError, match="not UTF-8"):
-        audit.load_audit(latin)
+        audit_file.load_audit(latin)
 
 
 def test_unknown_profile_through_the_real_lookup(tmp_path: Path) -> None:
     site = tmp_path / "site.toml"
     site.write_text('[[hosts]]\ntarget = "a.example"\nprofile = "no-such-profile"\n')
     with pytest.raises(AuditFileError, match=r"unknown profile 'no-such-profile'.*camera"):
-        audit.load_audit(site)
+        audit_file.load_audit(site)
 
 
 # --------------------------------------------------------------------------- comparison
@@ -239,9 +241,9 @@ def diagnosed(t: TargetReport) -> TargetReport:
     return replace(t, findings=diagnose.diagnose(t))
 
 
-def one_host(text: str, *targets: TargetReport, **report: object) -> audit.HostResult:
+def one_host(text: str, *targets: TargetReport, **report: object) -> expect.HostResult:
     plan = parse(text)
-    (result,) = audit.evaluate(plan, Report(targets=targets, **report))  # type: ignore[arg-type]
+    (result,) = expect.evaluate(plan, Report(targets=targets, **report))  # type: ignore[arg-type]
     return result
 
 
@@ -270,7 +272,7 @@ def test_nat_port_expected_open_fails_with_the_middlebox_finding(mk: Any) -> Non
     assert failed.finding is not None
     assert failed.finding.code == "port-refused-by-middlebox" and 6036 in failed.finding.ports
     assert "NAT" in failed.finding.summary
-    assert failed.observations == (audit.Observation(mk.host, PortState.REFUSED, Verdict.FAIL),)
+    assert failed.observations == (expect.Observation(mk.host, PortState.REFUSED, Verdict.FAIL),)
     passed = verdicts["port 3389 blocked"]
     assert passed.message == "expected blocked, observed refused" and passed.finding is None
     assert host.count(Verdict.FAIL) == 1 and host.count(Verdict.PASS) == 2
@@ -281,7 +283,7 @@ def test_open_port_expected_blocked_is_explained(mk: Any) -> None:
     host = one_host('[[hosts]]\ntarget = "srv.example"\nblocked = [22]\n', target)
     (r,) = host.results
     assert r.verdict is Verdict.FAIL and r.message == "expected blocked, observed open"
-    assert r.finding is not None and r.finding.code == audit.PORT_OPEN_CODE
+    assert r.finding is not None and r.finding.code == expect.PORT_OPEN_CODE
     assert r.finding.ports == (22,)
     assert f"SYN/ACK from {mk.host} on 22 with TTL 63" in r.finding.evidence
     assert any("firewall rule" in s for s in r.finding.next_steps)
@@ -327,7 +329,7 @@ def test_host_never_reached_when_interrupted(mk: Any) -> None:
     host = one_host('[[hosts]]\ntarget = "later.example"\nopen = [80]\n', interrupted=True)
     (r,) = host.results
     assert r.verdict is Verdict.ERROR and "interrupted" in r.message
-    assert r.observations == (audit.Observation(None, None, Verdict.ERROR),)
+    assert r.observations == (expect.Observation(None, None, Verdict.ERROR),)
 
 
 # --------------------------------------------------------------------------- runs over fakes
@@ -392,7 +394,7 @@ class FakeNet:
 OPTS = CheckOptions(ports=(), ping=False, tries=2)
 
 
-def run(text: str, net: FakeNet) -> audit.AuditResult:
+def run(text: str, net: FakeNet) -> expect.AuditResult:
     return audit.run_audit(parse(text), OPTS, net.adapters())
 
 

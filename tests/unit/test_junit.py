@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from probe.diagnosis import diagnose
+from probe.diagnosis import diagnose, expect
 from probe.errors import BadInput
 from probe.model import DnsResult, DnsStatus, Report, TargetReport
 from probe.output.junit import check_writable, render_junit, write_junit
-from probe.session import audit
+from probe.plan import audit as audit_file
 
 # junit-10.xsd, as data: per element, the attributes it may carry, those it must carry, and
 # the child elements it may contain.
@@ -96,13 +96,13 @@ def nat(mk: Any, name: str = "cam.example") -> TargetReport:
     return replace(t, findings=diagnose.diagnose(t))
 
 
-def result_of(text: str, *targets: TargetReport, **kw: Any) -> audit.AuditResult:
-    plan = audit.parse_audit(text, "site.toml", lambda name: pytest.fail("no profiles here"))
+def result_of(text: str, *targets: TargetReport, **kw: Any) -> expect.AuditResult:
+    plan = audit_file.parse_audit(text, "site.toml", lambda name: pytest.fail("no profiles here"))
     report = Report(targets=targets)
-    return audit.AuditResult(plan, report, audit.evaluate(plan, report), **kw)
+    return expect.AuditResult(plan, report, expect.evaluate(plan, report), **kw)
 
 
-def parsed(result: audit.AuditResult) -> ET.Element:
+def parsed(result: expect.AuditResult) -> ET.Element:
     text = render_junit(result)
     assert text.startswith('<?xml version="1.0" encoding="UTF-8"?>\n') and text.endswith("\n")
     root = ET.fromstring(text.encode("utf-8"))
