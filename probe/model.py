@@ -183,6 +183,7 @@ class PortEvidence:
     ip_id: int | None = None
     errno_name: str | None = None  # connect mode: "ECONNREFUSED", "EHOSTUNREACH", ...
     probe_ttl: int | None = None  # the TTL / hop limit our SYN left with (raw mode)
+    protocol: Protocol = Protocol.TCP
 
 
 # --------------------------------------------------------------------------- port results
