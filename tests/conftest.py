@@ -355,3 +355,12 @@ def probe_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str
         return int(exc.value.code or 0), out, err
 
     return run
+
+
+def run_check(targets: Any, opts: Any, edge: Any, **kw: Any) -> Report:
+    """``probe check`` over a fake edge, in a session of its own closed at the end (as the
+    CLI's): ``Session(edge).check(targets, opts, **kw)``."""
+    from probe.session.core import Session
+
+    with Session(edge) as session:
+        return session.check(targets, opts, **kw)

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, Final, Protocol
+from typing import BinaryIO, Final
 
 from probe.engine.base import PacketLog
 from probe.errors import BadInput
@@ -76,14 +76,11 @@ class PcapWriter:
         self.close()
 
 
-class _Logs(Protocol):
-    packet_log: PacketLog | None
-
-
 @contextmanager
-def recording(path: str | os.PathLike[str] | None, adapters: _Logs) -> Iterator[PcapWriter | None]:
-    """``--pcap FILE`` for any command: while the block runs, every packet the engine sends
-    or matches goes to FILE (``adapters.packet_log``). Nothing when ``path`` is None.
+def recording(path: str | os.PathLike[str] | None) -> Iterator[PacketLog | None]:
+    """``--pcap FILE`` for any command: the block gets the ``PacketLog`` to hand to the run,
+    which then writes every packet the engine sends or matches to FILE. None when ``path`` is
+    None.
 
     The file is created before anything is sent (a path that cannot be written is bad input,
     exit 2) and closed at the end, also on Ctrl-C. A file left without packets gets a one-line
@@ -93,11 +90,9 @@ def recording(path: str | os.PathLike[str] | None, adapters: _Logs) -> Iterator[
         yield None
         return
     writer = PcapWriter(path)
-    adapters.packet_log = writer.write
     try:
-        yield writer
+        yield writer.write
     finally:
-        adapters.packet_log = None
         writer.close()
         if writer.packets == 0:
             print(

@@ -35,8 +35,9 @@ from pathlib import Path
 
 from probe.errors import AuditFileError, PortSpecError, ProfileError, TargetError
 from probe.model import PortRequest, PortState, Target
+from probe.plan.ports import MAX_PORT, MIN_PORT, parse_ports, service_name
 from probe.plan.profiles import PortProfile
-from probe.plan.targets import MAX_PORT, MIN_PORT, parse_ports, parse_target, service_name
+from probe.plan.targets import parse_target
 
 
 class Expect(StrEnum):

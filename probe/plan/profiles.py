@@ -41,7 +41,7 @@ from pathlib import Path
 
 from probe.errors import ProfileError
 from probe.model import PortRequest
-from probe.plan.targets import MAX_PORT, MIN_PORT, service_name
+from probe.plan.ports import MAX_PORT, MIN_PORT, service_name
 
 __all__ = [
     "BUILTIN_SOURCE",

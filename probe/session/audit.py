@@ -14,22 +14,25 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from probe.diagnosis.expect import AuditResult, evaluate
+from probe.engine.base import PacketLog
 from probe.model import Method, Report, RouteStatus, TargetReport
 from probe.plan.audit import AuditPlan
-from probe.session.check import Adapters, CheckOptions, run_check
+from probe.session.core import Session
+from probe.session.options import CheckOptions
 from probe.status import ExitStatus
 
 # --------------------------------------------------------------------------- running
 
 
 def run_audit(
+    session: Session,
     plan: AuditPlan,
     opts: CheckOptions,
-    io: Adapters,
     *,
+    packet_log: PacketLog | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> AuditResult:
-    """Probe every host of the plan with ``runner.run_check`` and evaluate the expectations.
+    """Probe every host of the plan with the session's check and evaluate the expectations.
     ``opts.ports`` is ignored: each host's ports come from its expectations.
 
     All hosts are probed together in one run (one engine scan for every host's ports), so
@@ -40,8 +43,11 @@ def run_audit(
     ports = {h.name: h.requests() for h in plan.hosts}
     report: Report | None = None
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C outside the run: nothing measured
-        report = run_check(
-            [h.target for h in plan.hosts], replace(opts, ports=()), io, ports_by_input=ports
+        report = session.check(
+            [h.target for h in plan.hosts],
+            replace(opts, ports=()),
+            ports_by_input=ports,
+            packet_log=packet_log,
         )
     took = clock() - begin
     reports: dict[str, tuple[TargetReport, ...]] = {}

@@ -1,20 +1,22 @@
-"""Runs the checklist for every target over adapters passed in: dns -> route -> ping -> SYNs
--> classify -> diagnose. The adapters are the only things that touch the network, so tests
-pass fakes (``Adapters``) and get a real Report back.
+"""The checklist for a set of targets: dns -> route -> ping -> probes -> classify -> diagnose.
 
 Order of work, for speed: names are resolved and routes looked up first (cheap, no packets to
-the targets); then the pings, and one ARP/ND window for every on-link address at once, run in
-background threads while one engine scan probes every (address, port) pair of every target at
-once — so the run's time is bounded by the slowest step, not by the number of targets or ports.
+the targets); then the pings, and one ARP/ND window for every on-link address at once, run on
+the session's worker pool while one engine scan probes every (address, port) pair of every
+target at once — so the run's time is bounded by the slowest step, not by the number of
+targets or ports.
 
-Ctrl-C at any point stops the work; what was measured so far still becomes a Report, marked
-interrupted.
+Stopping: the session's cancel event (Ctrl-C in the CLI, a deadline in serve) ends the scan
+and the waits; a KeyboardInterrupt that still arrives (a second Ctrl-C) does the same. What was
+measured so far still becomes a Report, marked interrupted. Everything a run keeps is local to
+the call, so several runs may share one session from several threads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Executor, Future, wait
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
@@ -40,63 +42,27 @@ from probe.model import (
     Target,
     TargetReport,
 )
+from probe.session.edge import Edge, EngineChoice, HelloFn, NeighboursFn
+from probe.session.options import CheckOptions
+from probe.session.resolve import resolve_target
 from probe.status import ExitStatus
 
 _T = TypeVar("_T")
-
-# The ARP/ND step: every on-link (address, route) at once -> each address's answer.
-NeighboursFn = Callable[[Sequence[tuple[str, RouteResult]]], Mapping[str, ArpResult | None]]
-
-CONNECT_NOTE = (
-    "No raw-socket privilege: ports were probed with connect() only. Missing evidence: who "
-    "answered (a router or firewall cannot be told from the host), TTLs, ICMP types, TCP "
-    "options. For full evidence run as root or grant CAP_NET_RAW "
-    "(setcap cap_net_raw+ep on the Python interpreter)."
-)
-CONNECT_FORCED_NOTE = (
-    "--connect: ports were probed with connect() only, so who answered, TTLs, ICMP types and "
-    "TCP options are not known."
-)
+_POLL = 0.1  # seconds between looks at the cancel event while waiting for background steps
 
 
 @dataclass(frozen=True)
-class CheckOptions:
-    ports: tuple[PortRequest, ...]
-    nameservers: tuple[str, ...] = ()
-    families: tuple[int, ...] = (4, 6)
-    tries: int = 3
-    timeout: float = 1.0
-    dns_timeout: float = 3.0
-    ping: bool = True
-    connect: bool = False
-    rate: float | None = None
-    app: bool = False  # after an open port: connect() and a protocol hello
-    app_protocol: str | None = None  # the hello to use instead of the port's service name
+class Scope:
+    """What one run may use, lent by its session."""
+
+    edge: Edge
+    engine: Callable[[bool], EngineChoice]  # connect? -> the session's engine for that
+    pool: Executor
+    cancel: threading.Event
 
 
-@dataclass(frozen=True)
-class EngineChoice:
-    engine: Engine
-    note: str | None = None  # why evidence is reduced, when it is
-
-
-@dataclass
-class Adapters:
-    """The network edge. Each is a plain function; the CLI wires in the real ones."""
-
-    resolve: Callable[[str, Sequence[str], float, tuple[int, ...]], DnsResult]
-    literal: Callable[[str], DnsResult]
-    route: Callable[[str], RouteResult]
-    ping: Callable[[str], PingResult]
-    open_engine: Callable[[bool], EngineChoice]
-    progress: ProgressFn | None = None
-    # Optional steps: ARP/ND for on-link targets, every (address, route) in one call, each
-    # address's answer read from the mapping (None or absent: could not be asked); a
-    # protocol hello on open ports (--app), given (address, port, protocol or service name,
-    # the host name the user typed or None); every packet sent/received (--pcap).
-    arp: NeighboursFn | None = None
-    app: Callable[[str, int, str | None, str | None], AppResult] | None = None
-    packet_log: PacketLog | None = None
+class Interrupted(Exception):
+    """The run was cancelled while waiting for a background step."""
 
 
 @dataclass
@@ -112,13 +78,15 @@ class _Work:
 
 
 def run_check(
+    scope: Scope,
     targets: Sequence[Target],
     opts: CheckOptions,
-    io: Adapters,
     *,
     ports_by_input: Mapping[str, tuple[PortRequest, ...]] | None = None,
+    progress: ProgressFn | None = None,
+    packet_log: PacketLog | None = None,
 ) -> Report:
-    """The checklist for every target, all of their SYNs in one engine scan.
+    """The checklist for every target, all of their probes in one engine scan.
 
     ``ports_by_input``: other ports for some targets, by the target as typed (an audit's
     hosts each have their own list); the others get ``opts.ports``. Targets that resolve to
@@ -130,59 +98,78 @@ def run_check(
 
     works: list[_Work] = []
     notes: list[str] = []
-    interrupted = False
+    background: list[Future[object]] = []
     run: EngineRun | None = None
     ports: dict[str, tuple[PortResult, ...]] = {}  # address -> classified ports, in port order
     apps: dict[tuple[str, int], Future[AppResult]] = {}
     proofs: dict[str, tuple[PortEvidence, ...]] = {}  # middlebox.py: address -> evidence
     mode = Method.CONNECT if opts.connect else Method.RAW
-    pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ping")
+    interrupted = False
+    edge, pool, cancel = scope.edge, scope.pool, scope.cancel
     try:
         for target in targets:
-            works.extend(_resolve(target, opts, io, notes))
-        for w in works:
-            if w.address is not None and w.route is None:
-                w.route = io.route(w.address)
+            if cancel.is_set():
+                raise Interrupted
+            works.extend(_resolve(target, opts, edge, notes))
         probable = [w for w in works if _probable(w)]
-        if io.arp is not None:
-            _ask_neighbours(probable, io.arp, pool)
+        if edge.arp is not None and not opts.connect:
+            background += _ask_neighbours(probable, edge.arp, opts.timeout, pool)
         for w in probable:
             assert w.address is not None
-            w.ping = pool.submit(io.ping, w.address) if opts.ping else _skipped()
+            if opts.ping:
+                w.ping = pool.submit(edge.ping, w.address, opts.timeout)
+                background.append(w.ping)  # type: ignore[arg-type]
+            else:
+                w.ping = PingResult(status=PingStatus.SKIPPED)
         services = _services(probable, requests)
         jobs = [Job(address, port) for address, mine in services.items() for port in mine]
-        if jobs:
-            choice = io.open_engine(opts.connect)
+        if jobs and not cancel.is_set():
+            choice = scope.engine(opts.connect)
             mode = choice.engine.method
             if choice.note:
                 notes.append(choice.note)
-            try:
-                cfg = EngineConfig(tries=opts.tries, timeout=opts.timeout, rate=opts.rate)
-                run = choice.engine.scan(jobs, cfg, progress=io.progress, packet_log=io.packet_log)
-                ports = _classify(run.evidence, services)
-                proofs = _middlebox_proofs(probable, run, ports, choice.engine, cfg, io.packet_log)
-            finally:
-                choice.engine.close()
-            interrupted = run.interrupted
-        if run is not None and not interrupted and opts.app and io.app is not None:
+            cfg = EngineConfig(tries=opts.tries, timeout=opts.timeout, rate=opts.rate)
+            run = choice.engine.scan(
+                jobs, cfg, progress=progress, packet_log=packet_log, cancel=cancel
+            )
+            ports = _classify(run.evidence, services)  # what was measured, even if cut short
+            if run.interrupted:
+                raise Interrupted
+            proofs = _middlebox_proofs(probable, run, ports, choice.engine, cfg, packet_log, cancel)
+        if run is not None and opts.app and edge.app is not None:
             names = {w.address: w.input for w in probable if w.dns.status is DnsStatus.OK}
-            apps = _hellos(run, opts, services, io.app, pool, names)
-    except KeyboardInterrupt:
+            apps = _hellos(run, opts, services, edge.app, pool, names)
+            background += apps.values()  # type: ignore[arg-type]
+        _wait_all(background, cancel)
+    except (Interrupted, KeyboardInterrupt):
         interrupted = True
-    # Cancel what has not started only on Ctrl-C: hellos submitted just before this line
-    # (and the pings of many targets) may still be queued, and must run to the end.
-    try:
-        pool.shutdown(wait=not interrupted, cancel_futures=interrupted)
-    except KeyboardInterrupt:  # Ctrl-C while waiting for them: report what has finished
+    if interrupted or cancel.is_set():
         interrupted = True
-        pool.shutdown(wait=False, cancel_futures=True)
+        for f in background:  # what has not started need not start; what runs is not waited for
+            f.cancel()
     reports = [_report(w, requests(w), ports, mode, opts.timeout, apps) for w in works]
     reports = [middlebox.attach(r, proofs, mode, opts.timeout) for r in reports]
     reports = list(diagnose.attach_family_findings(reports))
     return Report(tuple(reports), mode=mode, notes=tuple(notes), interrupted=interrupted)
 
 
-def _ask_neighbours(works: Sequence[_Work], arp: NeighboursFn, pool: ThreadPoolExecutor) -> None:
+def _wait_all(futures: Iterable[Future[object]], cancel: threading.Event) -> None:
+    """Wait for the run's background steps, looking at the cancel event as it goes."""
+    pending = set(futures)
+    while pending:
+        if cancel.is_set():
+            raise Interrupted
+        _, pending = wait(pending, timeout=_POLL)
+
+
+def _result(f: Future[_T], cancel: threading.Event) -> _T:
+    _wait_all([f], cancel)  # type: ignore[list-item]
+    return f.result()
+
+
+def _ask_neighbours(
+    works: Sequence[_Work], arp: NeighboursFn, wait_s: float, pool: Executor
+) -> list[Future[object]]:
     """One job asks ARP/ND for every on-link address in one window; each work keeps the
     shared future and reads its own address's entry. Submitted before the pings, so it does
     not wait behind them in the pool."""
@@ -191,10 +178,12 @@ def _ask_neighbours(works: Sequence[_Work], arp: NeighboursFn, pool: ThreadPoolE
         for w in works
         if w.address is not None and w.route is not None and w.route.on_link
     ]
-    if near:
-        asked = pool.submit(arp, [(address, route) for _, address, route in near])
-        for w, _, _ in near:
-            w.arp = asked
+    if not near:
+        return []
+    asked = pool.submit(arp, [(address, route) for _, address, route in near], wait_s)
+    for w, _, _ in near:
+        w.arp = asked
+    return [asked]  # type: ignore[list-item]
 
 
 def _services(
@@ -216,8 +205,8 @@ def _hellos(
     run: EngineRun,
     opts: CheckOptions,
     services: Mapping[str, Mapping[int, str | None]],
-    app: Callable[[str, int, str | None, str | None], AppResult],
-    pool: ThreadPoolExecutor,
+    app: HelloFn,
+    pool: Executor,
     names: Mapping[str | None, str],
 ) -> dict[tuple[str, int], Future[AppResult]]:
     return {
@@ -227,6 +216,7 @@ def _hellos(
             e.port,
             opts.app_protocol or services.get(e.address, {}).get(e.port),
             names.get(e.address),
+            opts.timeout,
         )
         for e in run.evidence
         if e.answer is AnswerKind.SYN_ACK
@@ -246,41 +236,12 @@ def _arp_of(w: _Work) -> ArpResult | None:
     return None if answers is None or w.address is None else answers.get(w.address)
 
 
-def _skipped() -> PingResult:
-    return PingResult(status=PingStatus.SKIPPED)
-
-
-def _resolve(target: Target, opts: CheckOptions, io: Adapters, notes: list[str]) -> list[_Work]:
-    if target.address is not None:
-        return [_Work(target.input, target.address, io.literal(target.address))]
-    dns = io.resolve(target.input, opts.nameservers, opts.dns_timeout, opts.families)
-    if dns.status is not DnsStatus.OK:
-        return [_Work(target.input, None, dns)]
-    from probe.plan.targets import first_per_family
-
-    chosen = [_Work(target.input, a, dns) for a in first_per_family(dns.addresses, opts.families)]
-    if not chosen:
-        wanted = " or ".join(f"IPv{f}" for f in opts.families)
-        return [
-            _Work(
-                target.input,
-                None,
-                replace(dns, status=DnsStatus.NO_ANSWER, detail=f"no {wanted} address"),
-            )
-        ]
-    # A family this client cannot route at all is not the server's problem: a real client
-    # (happy eyeballs) would not use it either. Keep it out unless it is all there is.
-    for w in chosen:
-        assert w.address is not None
-        w.route = io.route(w.address)
-    routed = [w for w in chosen if _probable(w)]
-    for w in chosen:
-        if routed and w not in routed:
-            notes.append(
-                f"{target.input}: {w.address} not probed: this client has no route "
-                f"for IPv{6 if ':' in (w.address or '') else 4}."
-            )
-    return routed or chosen[:1]
+def _resolve(target: Target, opts: CheckOptions, edge: Edge, notes: list[str]) -> list[_Work]:
+    found = resolve_target(target, opts.nameservers, opts.dns_timeout, opts.families, edge)
+    notes.extend(found.notes)
+    if not found.addresses:
+        return [_Work(target.input, None, found.dns)]
+    return [_Work(target.input, a, found.dns, route) for a, route in found.addresses]
 
 
 def _probable(w: _Work) -> bool:
@@ -307,7 +268,7 @@ def _report(
     w: _Work,
     requests: tuple[PortRequest, ...],
     classified: Mapping[str, tuple[PortResult, ...]],
-    mode: str,
+    mode: Method,
     timeout: float,
     apps: dict[tuple[str, int], Future[AppResult]],
 ) -> TargetReport:
@@ -340,9 +301,6 @@ def _report(
     return replace(t, findings=diagnose.diagnose(t, mode=mode, timeout=timeout))
 
 
-# --------------------------------------------------------------------------- middlebox proof
-
-
 def _middlebox_proofs(
     works: Sequence[_Work],
     run: EngineRun,
@@ -350,23 +308,24 @@ def _middlebox_proofs(
     engine: Engine,
     cfg: EngineConfig,
     packet_log: PacketLog | None,
+    cancel: threading.Event,
 ) -> dict[str, tuple[PortEvidence, ...]]:
-    """After the scan, before the engine closes (raw mode only): TTL-limited SYNs to the
-    ports whose RST looks sent by a device in front of the host (middlebox.py chooses them;
-    the host's distance may come from its echo replies, so this waits for the ping)."""
-    if engine.method != "syn" or run.interrupted:
+    """After the scan (raw mode only): TTL-limited SYNs to the ports whose RST looks sent by
+    a device in front of the host (middlebox.py chooses them; the host's distance may come
+    from its echo replies, so this waits for the ping)."""
+    if engine.method != Method.RAW:
         return {}
     jobs: list[Job] = []
     for w in works:
         mine = ports.get(w.address or "", ())
         if any(p.state is PortState.REFUSED for p in mine):
-            ping = w.ping.result() if isinstance(w.ping, Future) else w.ping
+            ping = _result(w.ping, cancel) if isinstance(w.ping, Future) else w.ping
             jobs += middlebox.plan(w.address or "", mine, ping)
     if not jobs:
         return {}
-    proof = engine.scan(jobs, cfg, packet_log=packet_log)
+    proof = engine.scan(jobs, cfg, packet_log=packet_log, cancel=cancel)
     if proof.interrupted:
-        raise KeyboardInterrupt  # Ctrl-C during the proof: the report is marked interrupted
+        raise Interrupted  # cancelled during the proof: the report is marked interrupted
     return middlebox.by_address(proof.evidence)
 
 
@@ -392,111 +351,3 @@ def exit_status(report: Report) -> ExitStatus:
         if any(f.severity is Severity.ERROR for f in t.findings):
             return ExitStatus.PROBLEM
     return ExitStatus.OK
-
-
-def select_ports(
-    spec: str | None, profile_names: Sequence[str], profiles_dir: Sequence[object]
-) -> tuple[PortRequest, ...]:
-    """--ports and --profile together (a union, in port order); the 'common' profile when
-    neither is given. A profile's service names win over the generic ones."""
-    from pathlib import Path
-
-    from probe.plan import profiles, targets
-
-    if spec is not None and not profile_names:
-        return targets.parse_ports(spec)  # already in port order, each port once
-    dirs = [Path(str(d)) for d in profiles_dir]
-    chosen: dict[int, PortRequest] = {}
-    if spec is not None:
-        chosen.update((p.port, p) for p in targets.parse_ports(spec))
-    names = list(profile_names) or ([] if spec is not None else ["common"])
-    for name in names:
-        chosen.update((p.port, p) for p in profiles.get_profile(name, dirs).requests())
-    return tuple(chosen[port] for port in sorted(chosen))
-
-
-def default_adapters(opts: CheckOptions) -> Adapters:
-    """The real network edge: dnspython, iproute2, icmplib, the SYN engine, packet sockets
-    for ARP/ND (not in connect mode, nor without CAP_NET_RAW: then ``arp`` stays absent),
-    and the protocol hellos when ``opts.app``."""
-    # Each step's library loads when the step first runs: a check of address literals with
-    # --no-ping never imports dnspython or icmplib.
-    from probe.errors import NoPermission
-    from probe.plan import targets
-    from probe.steps import route
-
-    def do_arp(asked: Sequence[tuple[str, RouteResult]]) -> Mapping[str, ArpResult | None]:
-        from probe.steps import arp
-
-        try:
-            return arp.neighbours_many(asked, wait=max(0.3, min(opts.timeout, arp.DEFAULT_WAIT)))
-        except (NoPermission, OSError):
-            # not measured: the report says nothing rather than "no answer"
-            return {address: None for address, _ in asked}
-
-    def do_app(address: str, port: int, protocol: str | None, name: str | None) -> AppResult:
-        from probe.steps import hello as app
-
-        return app.hello(
-            address, port, protocol, name, timeout=max(opts.timeout, app.DEFAULT_TIMEOUT)
-        )
-
-    def do_ping(address: str) -> PingResult:
-        from probe.steps import ping
-
-        try:
-            return ping.ping(address, count=3, interval=0.2, timeout=min(opts.timeout, 1.0))
-        except NoPermission as exc:
-            # No way to send ICMP here: not a reason to stop the TCP checks.
-            return PingResult(status=PingStatus.SKIPPED, detail=str(exc))
-
-    return Adapters(
-        resolve=resolve_name,
-        literal=targets.literal_dns,
-        route=route.lookup,
-        ping=do_ping,
-        open_engine=open_engine,
-        arp=None if opts.connect else do_arp,
-        app=do_app if opts.app else None,
-    )
-
-
-def resolve_name(
-    name: str, nameservers: Sequence[str], timeout: float, families: tuple[int, ...]
-) -> DnsResult:
-    """The resolve adapter: dnspython, loaded on the first name to resolve."""
-    from probe.steps import dns
-
-    return dns.resolve(name, nameservers=nameservers, timeout=timeout, families=families)
-
-
-def open_engine(force_connect: bool) -> EngineChoice:
-    """Raw SYNs when the privilege is there; connect() otherwise, saying what is lost."""
-    from probe.engine.connect import ConnectEngine
-    from probe.errors import NoPermission
-
-    if force_connect:
-        return EngineChoice(ConnectEngine(), CONNECT_FORCED_NOTE)
-    try:
-        from probe.engine.raw import RawSynEngine
-
-        return EngineChoice(RawSynEngine())
-    except NoPermission:
-        return EngineChoice(ConnectEngine(), CONNECT_NOTE)
-
-
-# Past these, a run needs --yes: nobody scans a /16 by typo.
-MAX_ADDRESSES = 256
-MAX_PROBES = 100_000
-
-
-def oversized(addresses: int, ports: int) -> str | None:
-    """Why a run is too large to start unconfirmed, or None when it is not."""
-    probes = addresses * ports
-    if addresses > MAX_ADDRESSES or probes > MAX_PROBES:
-        return (
-            f"this run would probe {addresses} address{'es' if addresses != 1 else ''} x "
-            f"{ports} port{'s' if ports != 1 else ''} = {probes} probes "
-            f"(more than {MAX_ADDRESSES} addresses or {MAX_PROBES} probes)"
-        )
-    return None

@@ -26,7 +26,10 @@ from probe.model import (
     RouteResult,
     RouteStatus,
 )
-from probe.session import check as runner
+from probe.plan.targets import oversized
+from probe.session import edge
+from probe.session.check import exit_status
+from probe.session.edge import Edge
 
 ROUTE_OK = RouteResult(RouteStatus.OK, "eth0", "198.18.0.2", "198.18.0.1")
 
@@ -63,16 +66,16 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
     engine = FakeEngine({80: AnswerKind.SYN_ACK, 81: AnswerKind.RST})
     state = {"route": ROUTE_OK}
 
-    def adapters(opts: runner.CheckOptions) -> runner.Adapters:
-        return runner.Adapters(
+    def adapters() -> Edge:
+        return Edge(
             resolve=lambda name, ns, t, fams: DnsResult(DnsStatus.OK, ("198.18.1.10",)),
             literal=lambda a: DnsResult(DnsStatus.LITERAL, (a,)),
             route=lambda a: state["route"],
-            ping=lambda a: PingResult(PingStatus.OK, 3, 3, ttl=63),
-            open_engine=lambda force: runner.EngineChoice(engine),
+            ping=lambda a, t: PingResult(PingStatus.OK, 3, 3, ttl=63),
+            open_engine=lambda method: engine,
         )
 
-    monkeypatch.setattr(runner, "default_adapters", adapters)
+    monkeypatch.setattr(edge, "default_edge", adapters)
     engine.state = state  # type: ignore[attr-defined]
     return engine
 
@@ -150,10 +153,10 @@ def test_probe_count_guard(
 
 
 def test_oversized_rule() -> None:
-    assert runner.oversized(256, 390) is None
-    assert runner.oversized(1, 65535) is None
-    assert "257 addresses" in (runner.oversized(257, 1) or "")
-    assert "100001 probes" in (runner.oversized(1, 100_001) or "")
+    assert oversized(256, 390) is None
+    assert oversized(1, 65535) is None
+    assert "257 addresses" in (oversized(257, 1) or "")
+    assert "100001 probes" in (oversized(1, 100_001) or "")
 
 
 def test_targets_file(fake: FakeEngine, tmp_path: Path, probe_cli: CliRun) -> None:
@@ -225,6 +228,6 @@ def test_exit_1_for_an_error_finding_with_every_port_open() -> None:
     ok = TargetReport("h", "198.18.0.77", DnsResult(DnsStatus.LITERAL), ROUTE_OK, ports=(port,))
     dup = Finding("duplicate-ip", Severity.ERROR, "two MACs answer")
     info = Finding("icmp-blocked", Severity.INFO, "ping filtered")
-    assert runner.exit_status(Report((ok,))) == 0
-    assert runner.exit_status(Report((replace(ok, findings=(info,)),))) == 0
-    assert runner.exit_status(Report((replace(ok, findings=(dup,)),))) == 1
+    assert exit_status(Report((ok,))) == 0
+    assert exit_status(Report((replace(ok, findings=(info,)),))) == 0
+    assert exit_status(Report((replace(ok, findings=(dup,)),))) == 1

@@ -17,11 +17,15 @@ from probe.model import (
     AnswerKind,
     DnsResult,
     DnsStatus,
+    Method,
+    PingResult,
+    PingStatus,
     PortEvidence,
     RouteResult,
     RouteStatus,
 )
-from probe.session import trace
+from probe.session import edge, trace
+from probe.session.edge import Edge
 
 HOST = "198.18.1.10"
 ROUTER = "198.18.0.1"
@@ -60,20 +64,21 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     engine = FakeEngine()
     state: dict[str, Any] = {"engine": engine, "route": RouteResult(RouteStatus.OK, "eth0")}
 
-    def open_engine() -> FakeEngine:
+    def open_engine(method: Method) -> FakeEngine:
         if state.get("no_raw"):
-            raise NoPermission(trace.NO_RAW)
+            raise NoPermission("raw sockets need root or CAP_NET_RAW")
         return engine
 
-    def adapters() -> trace.TraceAdapters:
-        return trace.TraceAdapters(
+    def adapters() -> Edge:
+        return Edge(
             resolve=lambda name, ns, t, fams: DnsResult(DnsStatus.OK, (HOST,), nameservers=ns),
             literal=lambda a: DnsResult(DnsStatus.LITERAL, (a,)),
             route=lambda a: state["route"],
+            ping=lambda a, t: PingResult(PingStatus.SKIPPED),
             open_engine=open_engine,  # type: ignore[arg-type]
         )
 
-    monkeypatch.setattr(trace, "default_adapters", adapters)
+    monkeypatch.setattr(edge, "default_edge", adapters)
     return state
 
 

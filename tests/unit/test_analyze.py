@@ -575,18 +575,19 @@ def test_check_pcap_writes_what_the_engine_logs(
     probe_cli: CliRun,
 ) -> None:
     from probe.model import DnsResult, DnsStatus, PingResult, PingStatus, RouteResult, RouteStatus
-    from probe.session import check as runner
+    from probe.session import edge
+    from probe.session.edge import Edge
 
-    def adapters(opts: runner.CheckOptions) -> runner.Adapters:
-        return runner.Adapters(
+    def adapters() -> Edge:
+        return Edge(
             resolve=lambda name, ns, t, fams: DnsResult(DnsStatus.OK, (SERVER,)),
             literal=lambda a: DnsResult(DnsStatus.LITERAL, (a,)),
             route=lambda a: RouteResult(RouteStatus.OK, "eth0", CLIENT, ROUTER),
-            ping=lambda a: PingResult(PingStatus.SKIPPED),
-            open_engine=lambda force: runner.EngineChoice(_LoggingEngine()),  # type: ignore[arg-type]
+            ping=lambda a, t: PingResult(PingStatus.SKIPPED),
+            open_engine=lambda method: _LoggingEngine(),  # type: ignore[arg-type]
         )
 
-    monkeypatch.setattr(runner, "default_adapters", adapters)
+    monkeypatch.setattr(edge, "default_edge", adapters)
     path = tmp_path / "check.pcap"
     code, _, err = probe_cli(
         ["check", SERVER, "-p", "80", "--no-ping", "--json", "--pcap", str(path)]

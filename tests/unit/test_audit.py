@@ -31,7 +31,9 @@ from probe.plan import audit as audit_file
 from probe.plan.audit import Expect
 from probe.plan.profiles import PortProfile, ProfilePort
 from probe.session import audit
-from probe.session.check import Adapters, CheckOptions, EngineChoice
+from probe.session.core import Session
+from probe.session.edge import Edge
+from probe.session.options import CheckOptions
 from probe.status import ExitStatus
 
 CAMERA = PortProfile(
@@ -368,7 +370,7 @@ class FakeNet:
     def close(self) -> None:
         pass
 
-    def adapters(self) -> Adapters:
+    def adapters(self) -> Edge:
         def resolve(
             name: str, ns: Sequence[str], timeout: float, fams: tuple[int, ...]
         ) -> DnsResult:
@@ -382,20 +384,26 @@ class FakeNet:
                 return RouteResult(status=RouteStatus.NO_ROUTE)
             return RouteResult(RouteStatus.OK, "eth0", "198.18.0.2", "198.18.0.1")
 
-        return Adapters(
+        return Edge(
             resolve=resolve,
             literal=lambda a: DnsResult(status=DnsStatus.LITERAL, addresses=(a,)),
             route=route,
-            ping=lambda a: PingResult(status=PingStatus.SKIPPED),
-            open_engine=lambda force: EngineChoice(self),  # type: ignore[arg-type]
+            ping=lambda a, t: PingResult(status=PingStatus.SKIPPED),
+            open_engine=lambda method: self,  # type: ignore[arg-type,return-value]
         )
 
 
 OPTS = CheckOptions(ports=(), ping=False, tries=2)
 
 
+def run_audit(plan: audit_file.AuditPlan, opts: CheckOptions, io: Edge) -> expect.AuditResult:
+    """``probe audit`` over ``io``, in a session of its own."""
+    with Session(io) as session:
+        return audit.run_audit(session, plan, opts)
+
+
 def run(text: str, net: FakeNet) -> expect.AuditResult:
-    return audit.run_audit(parse(text), OPTS, net.adapters())
+    return run_audit(parse(text), OPTS, net.adapters())
 
 
 def test_every_host_is_probed_in_one_scan_with_its_own_ports() -> None:
@@ -452,7 +460,7 @@ def test_family_restriction_is_passed_to_the_runner() -> None:
         names={"web.example": ("198.18.1.10", "2001:2:0:1::10")},
     )
     text = '[[hosts]]\ntarget = "web.example"\nopen = [443]\n'
-    result = audit.run_audit(parse(text), replace(OPTS, families=(4,)), net.adapters())
+    result = run_audit(parse(text), replace(OPTS, families=(4,)), net.adapters())
     assert {j.address for j in net.scans[0]} == {"198.18.1.10"}
     assert result.ok
 

@@ -15,7 +15,6 @@ from probe.capture import reader as capture
 from probe.capture import writer
 from probe.capture.reader import IcmpRecord, TcpSegment
 from probe.capture.writer import PcapWriter
-from probe.engine.base import PacketLog
 from probe.errors import BadInput, CaptureError
 
 CLIENT, SERVER, ROUTER = "198.18.0.2", "198.18.1.10", "198.18.0.1"
@@ -220,27 +219,21 @@ def test_writer_on_an_unwritable_path_is_bad_input(tmp_path: Path) -> None:
         PcapWriter(tmp_path / "no-such-dir" / "x.pcap")
 
 
-class _Io:
-    packet_log: PacketLog | None = None
-
-
-def test_recording_wires_the_packet_log_and_notes_an_empty_file(
+def test_recording_gives_the_packet_log_and_notes_an_empty_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    io_ = _Io()
     path = tmp_path / "run.pcap"
-    with writer.recording(path, io_) as w:
-        assert w is not None and io_.packet_log == w.write
-        w.write(1.0, syn4(), True)
-    assert io_.packet_log is None
+    with writer.recording(path) as log:
+        assert log is not None
+        log(1.0, syn4(), True)
     assert read_frames(path)[1].packets == 1
     assert capsys.readouterr().err == ""
-    with writer.recording(path, io_):
+    with writer.recording(path):
         pass  # connect() mode: nothing logged
     err = capsys.readouterr().err
     assert "holds no packets" in err and "connect()" in err and len(err.splitlines()) == 1
-    with writer.recording(None, io_) as nothing:
-        assert nothing is None and io_.packet_log is None
+    with writer.recording(None) as nothing:
+        assert nothing is None
 
 
 # --------------------------------------------------------------------------- pcap reader

@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from conftest import run_check
 
 from probe.diagnosis import middlebox
 from probe.diagnosis.classify import classify
@@ -28,7 +29,8 @@ from probe.model import (
     Target,
     TcpOptions,
 )
-from probe.session import check as runner
+from probe.session.edge import Edge
+from probe.session.options import CheckOptions
 
 HOST = "198.18.2.1"
 ROUTER = "198.18.0.1"
@@ -268,15 +270,15 @@ class FakeEngine:
 
 
 def check_report(engine: FakeEngine, ports: Sequence[int]) -> Any:
-    io = runner.Adapters(
+    io = Edge(
         resolve=lambda *a: DnsResult(DnsStatus.NXDOMAIN),
         literal=lambda a: DnsResult(DnsStatus.LITERAL, (a,)),
         route=lambda a: RouteResult(RouteStatus.OK, "eth0", "198.18.0.2", ROUTER),
-        ping=lambda a: PING_ROUTER,
-        open_engine=lambda force: runner.EngineChoice(engine),  # type: ignore[arg-type]
+        ping=lambda a, t: PING_ROUTER,
+        open_engine=lambda method: engine,  # type: ignore[arg-type]
     )
-    opts = runner.CheckOptions(ports=tuple(PortRequest(p) for p in ports))
-    return runner.run_check([Target(HOST, "ipv4", HOST)], opts, io)
+    opts = CheckOptions(ports=tuple(PortRequest(p) for p in ports))
+    return run_check([Target(HOST, "ipv4", HOST)], opts, io)
 
 
 def check(engine: FakeEngine, ports: Sequence[int]) -> Any:

@@ -9,10 +9,11 @@ import signal
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import pytest
-from conftest import CliRun
+from conftest import CliRun, run_check
 
 from probe.engine.base import EngineConfig, EngineRun, Job
 from probe.model import (
@@ -30,7 +31,10 @@ from probe.model import (
     RouteStatus,
     Target,
 )
-from probe.session import check as runner
+from probe.session import edge
+from probe.session.core import Session
+from probe.session.edge import Edge
+from probe.session.options import CheckOptions
 
 HOST = "198.18.1.10"
 NEAR = "198.18.0.20"
@@ -57,14 +61,16 @@ class Calls:
         self.arp: list[list[str]] = []  # the addresses of each call
         self.macs: dict[str, str] = {NEAR: "02:00:00:00:00:01"}  # who answers; others: None
 
-    def hello(self, address: str, port: int, protocol: str | None, name: str | None) -> AppResult:
+    def hello(
+        self, address: str, port: int, protocol: str | None, name: str | None, timeout: float = 1
+    ) -> AppResult:
         time.sleep(0.02)  # long enough for the queue to fill: every hello must still run
         with self.lock:
             self.app.append((address, port, protocol, name))
         return AppResult("answered", protocol or "generic")
 
     def neighbours(
-        self, asked: Sequence[tuple[str, RouteResult]]
+        self, asked: Sequence[tuple[str, RouteResult]], wait: float = 1
     ) -> Mapping[str, ArpResult | None]:
         with self.lock:
             self.arp.append([address for address, _ in asked])
@@ -74,17 +80,17 @@ class Calls:
         }
 
 
-def adapters(calls: Calls) -> runner.Adapters:
+def adapters(calls: Calls) -> Edge:
     def route(address: str) -> RouteResult:
         gateway = None if address.startswith("198.18.0.") else "198.18.0.1"
         return RouteResult(RouteStatus.OK, "eth0", "198.18.0.2", gateway)
 
-    return runner.Adapters(
+    return Edge(
         resolve=lambda name, ns, t, fams: DnsResult(DnsStatus.OK, (HOST,)),
         literal=lambda a: DnsResult(DnsStatus.LITERAL, (a,)),
         route=route,
-        ping=lambda a: PingResult(PingStatus.OK, 3, 3, ttl=63),
-        open_engine=lambda force: runner.EngineChoice(OpenEngine()),
+        ping=lambda a, t: PingResult(PingStatus.OK, 3, 3, ttl=63),
+        open_engine=lambda method: OpenEngine(),
         arp=calls.neighbours,
         app=calls.hello,
     )
@@ -93,8 +99,8 @@ def adapters(calls: Calls) -> runner.Adapters:
 def test_every_open_port_gets_its_hello() -> None:
     calls = Calls()
     ports = tuple(PortRequest(p, "http" if p == 80 else None) for p in range(80, 110))
-    opts = runner.CheckOptions(ports=ports, app=True)
-    report = runner.run_check([Target("web.example", "name")], opts, adapters(calls))
+    opts = CheckOptions(ports=ports, app=True)
+    report = run_check([Target("web.example", "name")], opts, adapters(calls))
     (t,) = report.targets
     assert all(p.app is not None for p in t.ports), [p.port for p in t.ports if p.app is None]
     assert sorted(calls.app)[:2] == [
@@ -106,23 +112,23 @@ def test_every_open_port_gets_its_hello() -> None:
 
 def test_hello_protocol_override_and_no_name_for_literals() -> None:
     calls = Calls()
-    opts = runner.CheckOptions(ports=(PortRequest(22, "ssh"),), app=True, app_protocol="tls")
-    runner.run_check([Target(HOST, "ipv4", HOST)], opts, adapters(calls))
+    opts = CheckOptions(ports=(PortRequest(22, "ssh"),), app=True, app_protocol="tls")
+    run_check([Target(HOST, "ipv4", HOST)], opts, adapters(calls))
     assert calls.app == [(HOST, 22, "tls", None)]
 
 
 def test_no_hello_without_app() -> None:
     calls = Calls()
-    opts = runner.CheckOptions(ports=(PortRequest(80),))
-    (t,) = runner.run_check([Target(HOST, "ipv4", HOST)], opts, adapters(calls)).targets
+    opts = CheckOptions(ports=(PortRequest(80),))
+    (t,) = run_check([Target(HOST, "ipv4", HOST)], opts, adapters(calls)).targets
     assert calls.app == [] and t.ports[0].app is None
 
 
 def test_arp_only_on_link_and_absent_when_not_measured() -> None:
     calls = Calls()
-    opts = runner.CheckOptions(ports=(PortRequest(80),))
+    opts = CheckOptions(ports=(PortRequest(80),))
     targets = [Target(a, "ipv4", a) for a in (HOST, NEAR, "198.18.0.99")]
-    by_address = {t.address: t for t in runner.run_check(targets, opts, adapters(calls)).targets}
+    by_address = {t.address: t for t in run_check(targets, opts, adapters(calls)).targets}
     assert [sorted(c) for c in calls.arp] == [[NEAR, "198.18.0.99"]]  # not the far host
     assert by_address[NEAR].arp == ArpResult(("02:00:00:00:00:01",))
     assert by_address["198.18.0.99"].arp is None  # the hook could not ask: no "no answer"
@@ -133,9 +139,9 @@ def test_every_on_link_target_is_asked_in_one_call() -> None:
     calls = Calls()
     near = [f"198.18.0.{i}" for i in range(20, 30)]
     calls.macs = {a: f"02:00:00:00:00:{i:02x}" for i, a in enumerate(near[:-1])}
-    opts = runner.CheckOptions(ports=(PortRequest(80),))
+    opts = CheckOptions(ports=(PortRequest(80),))
     targets = [Target(a, "ipv4", a) for a in (*near, HOST)]
-    report = runner.run_check(targets, opts, adapters(calls))
+    report = run_check(targets, opts, adapters(calls))
     assert calls.arp == [near]  # one window for all, in target order
     by_address = {t.address: t for t in report.targets}
     for address in near[:-1]:
@@ -145,8 +151,8 @@ def test_every_on_link_target_is_asked_in_one_call() -> None:
 
 def test_no_arp_call_without_on_link_targets() -> None:
     calls = Calls()
-    opts = runner.CheckOptions(ports=(PortRequest(80),))
-    (t,) = runner.run_check([Target(HOST, "ipv4", HOST)], opts, adapters(calls)).targets
+    opts = CheckOptions(ports=(PortRequest(80),))
+    (t,) = run_check([Target(HOST, "ipv4", HOST)], opts, adapters(calls)).targets
     assert calls.arp == [] and t.arp is None
 
 
@@ -154,14 +160,17 @@ def test_no_arp_call_without_on_link_targets() -> None:
 
 
 @pytest.fixture
-def seen(monkeypatch: pytest.MonkeyPatch) -> list[runner.CheckOptions]:
-    got: list[runner.CheckOptions] = []
+def seen(monkeypatch: pytest.MonkeyPatch) -> list[CheckOptions]:
+    got: list[CheckOptions] = []
 
-    def fake(opts: runner.CheckOptions) -> runner.Adapters:
+    real = Session.check
+
+    def check(self: Session, targets: Sequence[Target], opts: CheckOptions, **kw: Any) -> Report:
         got.append(opts)
-        return adapters(Calls())
+        return real(self, targets, opts, **kw)
 
-    monkeypatch.setattr(runner, "default_adapters", fake)
+    monkeypatch.setattr(Session, "check", check)
+    monkeypatch.setattr(edge, "default_edge", lambda: adapters(Calls()))
     return got
 
 
@@ -175,7 +184,7 @@ def seen(monkeypatch: pytest.MonkeyPatch) -> list[runner.CheckOptions]:
     ],
 )
 def test_cli_app_options(
-    seen: list[runner.CheckOptions],
+    seen: list[CheckOptions],
     args: list[str],
     app: bool,
     protocol: str | None,
@@ -186,9 +195,7 @@ def test_cli_app_options(
     assert (opts.app, opts.app_protocol) == (app, protocol)
 
 
-def test_cli_unknown_app_protocol_is_exit_2(
-    seen: list[runner.CheckOptions], probe_cli: CliRun
-) -> None:
+def test_cli_unknown_app_protocol_is_exit_2(seen: list[CheckOptions], probe_cli: CliRun) -> None:
     code, _, err = probe_cli(["check", HOST, "-p", "80", "--app-protocol", "gopher"])
     assert code == 2
     assert "--app-protocol" in err and "gopher" in err
@@ -199,15 +206,16 @@ def test_ctrl_c_while_hellos_run_still_gives_a_report() -> None:
     calls = Calls()
     started = threading.Event()
 
-    def slow_hello(address: str, port: int, protocol: str | None, name: str | None) -> AppResult:
+    def slow_hello(
+        address: str, port: int, protocol: str | None, name: str | None, timeout: float
+    ) -> AppResult:
         if port == 81:
             started.set()
             time.sleep(0.5)  # still running when Ctrl-C comes
         return calls.hello(address, port, protocol, name)
 
-    io = adapters(calls)
-    io.app = slow_hello
-    opts = runner.CheckOptions(ports=(PortRequest(80), PortRequest(81)), app=True)
+    io = replace(adapters(calls), app=slow_hello)
+    opts = CheckOptions(ports=(PortRequest(80), PortRequest(81)), app=True)
     report = interrupted_when(started, [Target(HOST, "ipv4", HOST)], opts, io)
     assert report.interrupted
     (t,) = report.targets
@@ -218,21 +226,22 @@ def test_ctrl_c_before_arp_answers_leaves_arp_out() -> None:
     calls = Calls()
     started = threading.Event()
 
-    def slow(asked: Sequence[tuple[str, RouteResult]]) -> Mapping[str, ArpResult | None]:
+    def slow(
+        asked: Sequence[tuple[str, RouteResult]], wait: float
+    ) -> Mapping[str, ArpResult | None]:
         started.set()
         time.sleep(0.5)  # still asking when Ctrl-C comes
         return calls.neighbours(asked)
 
-    io = adapters(calls)
-    io.arp = slow
-    opts = runner.CheckOptions(ports=(PortRequest(80),))
+    io = replace(adapters(calls), arp=slow)
+    opts = CheckOptions(ports=(PortRequest(80),))
     report = interrupted_when(started, [Target(NEAR, "ipv4", NEAR)], opts, io)
     (t,) = report.targets
     assert report.interrupted and t.arp is None  # not "nobody answered"
 
 
 def interrupted_when(
-    started: threading.Event, targets: list[Target], opts: runner.CheckOptions, io: runner.Adapters
+    started: threading.Event, targets: list[Target], opts: CheckOptions, io: Edge
 ) -> Report:
     """run_check, with Ctrl-C (SIGINT) sent as soon as ``started`` is set."""
     timer = threading.Thread(
@@ -240,7 +249,7 @@ def interrupted_when(
     )
     timer.start()
     try:
-        return runner.run_check(targets, opts, io)
+        return run_check(targets, opts, io)
     except KeyboardInterrupt:
         pytest.fail("Ctrl-C escaped run_check: nothing would be printed")
     finally:

@@ -8,15 +8,13 @@ import pytest
 
 from probe.errors import BadInput, PortSpecError, TargetError
 from probe.model import PortRequest, Target
-from probe.plan import targets
+from probe.plan import ports as targets
+from probe.plan.ports import parse_ports, service_name, service_port
 from probe.plan.targets import (
     count_addresses,
     first_per_family,
-    parse_ports,
     parse_target,
     parse_targets,
-    service_name,
-    service_port,
 )
 
 # --------------------------------------------------------------------------- port specs

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from probe.diagnosis import trace
 from probe.engine.base import EngineConfig, EngineRun, Job
 from probe.errors import NoPermission
 from probe.model import (
@@ -15,13 +16,20 @@ from probe.model import (
     DnsResult,
     DnsStatus,
     Hop,
+    Method,
+    PingResult,
+    PingStatus,
     PortEvidence,
     PortState,
     RouteResult,
     RouteStatus,
     Target,
+    TraceReport,
 )
-from probe.session import trace
+from probe.session import trace as trace_run
+from probe.session.core import Session
+from probe.session.edge import Edge
+from probe.session.options import TraceOptions
 from probe.status import ExitStatus
 
 HOST = "198.18.1.10"
@@ -261,15 +269,22 @@ def path(*routers: str, end: str = "none") -> Callable[[Job], PortEvidence]:
     return answer
 
 
-def adapters(engine: FakeEngine, **kw: Any) -> trace.TraceAdapters:
-    return trace.TraceAdapters(
+def adapters(engine: FakeEngine, **kw: Any) -> Edge:
+    return Edge(
         resolve=kw.get(
             "resolve", lambda name, ns, t, fams: DnsResult(DnsStatus.OK, ("2001:2::9", HOST))
         ),
         literal=lambda a: DnsResult(DnsStatus.LITERAL, (a,)),
         route=kw.get("route", lambda a: ROUTE_OK),
-        open_engine=lambda: engine,
+        ping=lambda a, t: PingResult(PingStatus.SKIPPED),
+        open_engine=lambda method: engine,
     )
+
+
+def run_trace(target: Target, opts: TraceOptions, io: Edge) -> TraceReport:
+    """``probe trace`` over ``io`` in a session of its own (closed at the end, as the CLI's)."""
+    with Session(io) as session:
+        return session.trace(target, opts)
 
 
 LITERAL = Target(HOST, "ipv4", HOST)
@@ -277,40 +292,40 @@ LITERAL = Target(HOST, "ipv4", HOST)
 
 def test_walk_stops_after_silent_hops_in_one_wave() -> None:
     engine = FakeEngine(path(R1))
-    report = trace.run_trace(LITERAL, trace.TraceOptions(port=82), adapters(engine))
+    report = run_trace(LITERAL, TraceOptions(port=82), adapters(engine))
     assert engine.scans == [list(range(1, 9))] and engine.closed
     assert [h.kind for h in report.hops] == ["time-exceeded", "none", "none", "none"]
     assert report.verdict.state is PortState.FILTERED and report.verdict.stopped_at_ttl == 1
-    assert trace.exit_status(report) is ExitStatus.PROBLEM
+    assert trace_run.exit_status(report) is ExitStatus.PROBLEM
 
 
 def test_walk_sends_more_waves_while_routers_answer() -> None:
     engine = FakeEngine(path(*[f"198.18.9.{i}" for i in range(1, 11)], end="syn-ack"))
-    report = trace.run_trace(LITERAL, trace.TraceOptions(port=80), adapters(engine))
+    report = run_trace(LITERAL, TraceOptions(port=80), adapters(engine))
     assert engine.scans == [list(range(1, 9)), list(range(9, 17))]
     assert len(report.hops) == 11 and report.hops[-1].kind == "syn-ack"
-    assert trace.exit_status(report) is ExitStatus.OK
+    assert trace_run.exit_status(report) is ExitStatus.OK
 
 
 def test_walk_never_passes_max_hops() -> None:
     engine = FakeEngine(path(*[f"198.18.9.{i}" for i in range(1, 41)]))
-    report = trace.run_trace(LITERAL, trace.TraceOptions(port=80, max_hops=12), adapters(engine))
+    report = run_trace(LITERAL, TraceOptions(port=80, max_hops=12), adapters(engine))
     assert engine.scans == [list(range(1, 9)), list(range(9, 13))]
     assert report.verdict.reason == "time-exceeded" and report.verdict.stopped_at_ttl == 12
 
 
 def test_walk_uses_the_first_ipv4_address_of_a_name() -> None:
     engine = FakeEngine(path(R1, end="syn-ack"))
-    report = trace.run_trace(Target("web", "name"), trace.TraceOptions(port=80), adapters(engine))
+    report = run_trace(Target("web", "name"), TraceOptions(port=80), adapters(engine))
     assert report.address == HOST and report.input == "web"
 
 
 def test_walk_ipv6_only() -> None:
     seen: list[str] = []
     engine = FakeEngine(path(R1, end="syn-ack"))
-    opts = trace.TraceOptions(port=80, families=(6,))
+    opts = TraceOptions(port=80, families=(6,))
     io = adapters(engine, route=lambda a: seen.append(a) or ROUTE_OK)
-    report = trace.run_trace(Target("web", "name"), opts, io)
+    report = run_trace(Target("web", "name"), opts, io)
     assert report.address == "2001:2::9" and seen == ["2001:2::9"]
 
 
@@ -318,58 +333,59 @@ def test_walk_prefers_a_family_with_a_route() -> None:
     engine = FakeEngine(path(R1, end="syn-ack"))
     no_v4 = RouteResult(RouteStatus.NO_ROUTE)
     io = adapters(engine, route=lambda a: no_v4 if a == HOST else ROUTE_OK)
-    report = trace.run_trace(Target("web", "name"), trace.TraceOptions(port=80), io)
+    report = run_trace(Target("web", "name"), TraceOptions(port=80), io)
     assert report.address == "2001:2::9"
 
 
 def test_dns_failure_is_a_report_without_hops() -> None:
     engine = FakeEngine(path(R1))
     io = adapters(engine, resolve=lambda *a: DnsResult(DnsStatus.NXDOMAIN))
-    report = trace.run_trace(Target("nope", "name"), trace.TraceOptions(port=80), io)
+    report = run_trace(Target("nope", "name"), TraceOptions(port=80), io)
     assert engine.scans == [] and engine.closed
     assert report.hops == () and report.verdict.state is None
     assert [f.code for f in report.findings] == ["dns-nxdomain"]
     assert report.verdict.summary == report.findings[0].summary
-    assert trace.exit_status(report) is ExitStatus.PROBLEM
+    assert trace_run.exit_status(report) is ExitStatus.PROBLEM
 
 
 def test_no_address_of_the_family() -> None:
     engine = FakeEngine(path(R1))
     io = adapters(engine, resolve=lambda *a: DnsResult(DnsStatus.OK, ("2001:2::9",)))
-    report = trace.run_trace(Target("web", "name"), trace.TraceOptions(port=80, families=(4,)), io)
+    report = run_trace(Target("web", "name"), TraceOptions(port=80, families=(4,)), io)
     assert [f.code for f in report.findings] == ["dns-no-address"] and engine.scans == []
 
 
 def test_no_route_exits_3() -> None:
     engine = FakeEngine(path(R1))
     io = adapters(engine, route=lambda a: RouteResult(RouteStatus.NO_ROUTE))
-    report = trace.run_trace(LITERAL, trace.TraceOptions(port=80), io)
+    report = run_trace(LITERAL, TraceOptions(port=80), io)
     assert engine.scans == [] and [f.code for f in report.findings] == ["no-route"]
-    assert trace.exit_status(report) is ExitStatus.CANNOT_PROBE
+    assert trace_run.exit_status(report) is ExitStatus.CANNOT_PROBE
 
 
 def test_no_permission_is_raised_before_anything_is_asked() -> None:
     asked: list[str] = []
 
-    def refuse() -> FakeEngine:
-        raise NoPermission(trace.NO_RAW)
+    def refuse(method: Method) -> FakeEngine:
+        raise NoPermission("raw sockets need root or CAP_NET_RAW")
 
-    io = trace.TraceAdapters(
+    io = Edge(
         resolve=lambda *a: asked.append("dns") or DnsResult(DnsStatus.NXDOMAIN),
         literal=lambda a: DnsResult(DnsStatus.LITERAL, (a,)),
         route=lambda a: asked.append("route") or ROUTE_OK,
+        ping=lambda a, t: PingResult(PingStatus.SKIPPED),
         open_engine=refuse,
     )
     with pytest.raises(NoPermission, match="connect\\(\\) cannot trace"):
-        trace.run_trace(LITERAL, trace.TraceOptions(port=80), io)
+        run_trace(LITERAL, TraceOptions(port=80), io)
     assert asked == []
 
 
 def test_interrupted_keeps_the_hops_measured() -> None:
     engine = FakeEngine(path(R1, R2, R3), interrupt_at=3)
-    report = trace.run_trace(LITERAL, trace.TraceOptions(port=80), adapters(engine))
+    report = run_trace(LITERAL, TraceOptions(port=80), adapters(engine))
     assert report.interrupted and [h.ttl for h in report.hops] == [1, 2]
-    assert trace.exit_status(report) is ExitStatus.INTERRUPTED
+    assert trace_run.exit_status(report) is ExitStatus.INTERRUPTED
     assert engine.closed
 
 
@@ -380,6 +396,6 @@ def test_default_adapters_refuse_without_raw_sockets(monkeypatch: pytest.MonkeyP
         raise NoPermission("raw sockets need root or CAP_NET_RAW")
 
     monkeypatch.setattr(raw, "RawSynEngine", no_raw)
-    with pytest.raises(NoPermission) as exc:
-        trace.default_adapters().open_engine()
-    assert str(exc.value) == trace.NO_RAW and "\n" not in str(exc.value)
+    with pytest.raises(NoPermission) as exc, Session() as session:
+        session.trace(LITERAL, TraceOptions(port=80))
+    assert str(exc.value) == trace_run.NO_RAW and "\n" not in str(exc.value)

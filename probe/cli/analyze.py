@@ -1,0 +1,44 @@
+"""``probe analyze``: the same patterns, found in an existing capture."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from probe.cli import options as o
+
+
+def analyze(
+    capture_file: Annotated[
+        Path,
+        typer.Argument(
+            metavar="CAPTURE", help="A pcap or pcapng file (Wireshark, tshark, tcpdump -w)."
+        ),
+    ],
+    json_out: o.JsonOpt = False,
+    verbose: o.VerboseOpt = False,
+) -> int:
+    """Find the connection problems in an existing capture: SYNs without answer, RSTs, ICMP
+    rejects, handshakes that never complete, per server and port, explained like 'probe check'.
+
+    \b
+    Examples:
+      probe analyze ticket-4711.pcapng
+      tcpdump -i eth0 -w cap.pcap 'tcp or icmp or icmp6'; probe analyze cap.pcap --json
+    """
+    from probe.capture import analyze as analyze_mod
+    from probe.capture.reader import open_capture
+    from probe.output import analyze as show
+
+    with open_capture(capture_file) as cap:
+        result = analyze_mod.analyze(cap.records())
+    if json_out:
+        sys.stdout.write(show.render_json(cap.info, result))
+    else:
+        from rich.console import Console
+
+        show.render_text(cap.info, result, Console(highlight=False), verbose=verbose)
+    return analyze_mod.exit_status(result)

@@ -1,0 +1,86 @@
+"""``probe audit``: expected port states per host, pass or fail."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from probe.cli import options as o
+
+
+def audit(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            metavar="FILE.toml", help="Audit file: expected port states per host ([[hosts]])."
+        ),
+    ],
+    junit: Annotated[
+        Path | None,
+        typer.Option("--junit", metavar="FILE", help="Also write the results as JUnit XML."),
+    ] = None,
+    profiles_dir: o.ProfilesDirOpt = None,
+    json_out: o.JsonOpt = False,
+    nameserver: o.NameserverOpt = None,
+    tries: o.TriesOpt = 3,
+    timeout: o.TimeoutOpt = 1.0,
+    no_ping: o.NoPingOpt = False,
+    connect: o.ConnectOpt = False,
+    rate: o.RateOpt = None,
+    ipv4: o.V4Opt = False,
+    ipv6: o.V6Opt = False,
+    pcap: o.PcapOpt = None,
+) -> int:
+    """Check expected port states before a deployment: every host of FILE.toml is probed
+    like 'probe check', then each expectation passes or fails (exit 0 only if all hold).
+
+    \b
+    Example file (also: filtered = [...], refused = [...], profile = "NAME"):
+      [[hosts]]
+      target = "cam.example.com"
+      open = [80, 6036]
+      blocked = [3389]
+
+    \b
+    Examples:
+      probe audit site.toml
+      probe audit site.toml --junit audit-junit.xml
+    """
+    from probe.capture.writer import recording
+    from probe.plan.audit import load_audit
+    from probe.session.audit import exit_status, run_audit
+
+    opts = o.check_options(
+        nameserver=nameserver,
+        ipv4=ipv4,
+        ipv6=ipv6,
+        tries=tries,
+        timeout=timeout,
+        no_ping=no_ping,
+        connect=connect,
+        rate=rate,
+        ports=(),
+    )
+    plan = load_audit(file, profiles_dir or [])
+    if junit is not None:
+        from probe.output import junit as junit_mod
+
+        junit_mod.check_writable(junit)
+    with o.session() as session, recording(pcap) as packet_log:
+        result = run_audit(session, plan, opts, packet_log=packet_log)
+    if junit is not None:
+        junit_mod.write_junit(result, junit)
+    if json_out:
+        from probe.output.audit import render_audit_json
+
+        sys.stdout.write(render_audit_json(result))
+    else:
+        from rich.console import Console
+
+        from probe.output.audit import render_audit_text
+
+        render_audit_text(result, Console(highlight=False), junit)
+    return exit_status(result)

@@ -1,0 +1,125 @@
+"""``probe check``: the checklist against each target."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from probe.cli import options as o
+from probe.errors import BadInput
+
+TargetsArg = Annotated[
+    list[str] | None,
+    typer.Argument(metavar="TARGET", help="Host names, IPv4/IPv6 addresses or CIDR blocks."),
+]
+TargetsFileOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--targets-file",
+        "-iL",
+        metavar="FILE",
+        help="Read more targets from FILE (one per line, # comments; - for stdin).",
+    ),
+]
+YesOpt = Annotated[
+    bool,
+    typer.Option(
+        "--yes", "-y", help="Go ahead with a run of more than 256 addresses or 100000 probes."
+    ),
+]
+AppOpt = Annotated[
+    bool,
+    typer.Option(
+        "--app",
+        help="After an open port: a full connect() and a protocol hello (HTTP request, TLS "
+        "handshake and certificate, SSH/SMTP/FTP/POP3/IMAP banner).",
+    ),
+]
+AppProtocolOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--app-protocol",
+        metavar="NAME",
+        help="The hello to use on every open port instead of the port's service name: http, "
+        "tls, ssh, smtp, ftp, pop3, imap, banner or generic. Implies --app.",
+    ),
+]
+
+
+def check(
+    targets: TargetsArg = None,
+    targets_file: TargetsFileOpt = None,
+    yes: YesOpt = False,
+    ports: o.PortsOpt = None,
+    profile: o.ProfileOpt = None,
+    profiles_dir: o.ProfilesDirOpt = None,
+    json_out: o.JsonOpt = False,
+    nameserver: o.NameserverOpt = None,
+    tries: o.TriesOpt = 3,
+    timeout: o.TimeoutOpt = 1.0,
+    no_ping: o.NoPingOpt = False,
+    connect: o.ConnectOpt = False,
+    rate: o.RateOpt = None,
+    ipv4: o.V4Opt = False,
+    ipv6: o.V6Opt = False,
+    verbose: o.VerboseOpt = False,
+    app_hello: AppOpt = False,
+    app_protocol: AppProtocolOpt = None,
+    pcap: o.PcapOpt = None,
+) -> int:
+    """Run the checklist against each TARGET: DNS, client route, ping, SYNs to each port,
+    then explain what is most likely wrong.
+
+    Examples:
+
+      probe check camera.example.com --ports 80,6036
+
+      probe check 192.0.2.10 --profile web --json
+
+      probe check db1 db2 -p 5432 --nameserver 192.0.2.53 --tries 3 --timeout 1
+    """
+    from probe.capture.writer import recording
+    from probe.output.progress import ScanProgress
+    from probe.plan import targets as targets_mod
+    from probe.plan.ports import select_ports
+    from probe.session.check import exit_status
+
+    if app_protocol is not None:
+        from probe.steps.hello import PROTOCOLS
+
+        app_protocol = app_protocol.lower()
+        if app_protocol not in PROTOCOLS:
+            raise typer.BadParameter(
+                f"{app_protocol!r} is not one of {', '.join(PROTOCOLS)}",
+                param_hint="'--app-protocol'",
+            )
+    texts = list(targets or ())
+    if targets_file:
+        texts += targets_mod.read_targets_file(targets_file)
+    if not texts:
+        raise BadInput("give at least one TARGET (or --targets-file)")
+    parsed = targets_mod.parse_targets(texts)
+    opts = o.check_options(
+        nameserver=nameserver,
+        ipv4=ipv4,
+        ipv6=ipv6,
+        tries=tries,
+        timeout=timeout,
+        no_ping=no_ping,
+        connect=connect,
+        rate=rate,
+        ports=select_ports(ports, profile or [], profiles_dir or []),
+        app=app_hello or app_protocol is not None,
+        app_protocol=app_protocol,
+    )
+    o.confirm_size(targets_mod.oversized(targets_mod.count_addresses(parsed), len(opts.ports)), yes)
+    with (
+        o.session() as session,
+        recording(pcap) as packet_log,
+        ScanProgress(enabled=not json_out and sys.stderr.isatty()) as progress,
+    ):
+        report = session.check(parsed, opts, progress=progress, packet_log=packet_log)
+    o.emit(report, json_out, verbose)
+    return exit_status(report)

@@ -1,0 +1,192 @@
+"""Options shared by the commands, declared once, and the helpers that turn them into the
+session's records (CheckOptions, families, the large-run guard, the session itself).
+
+Heavy modules (scapy, dnspython, icmplib, rich) are not imported here: ``probe --help`` loads
+this module.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from probe.errors import BadInput
+from probe.status import ExitStatus
+
+if TYPE_CHECKING:  # typing only: the session package loads when a command runs
+    from probe.session.core import Session
+    from probe.session.options import CheckOptions
+
+PortsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ports",
+        "-p",
+        metavar="SPEC",
+        help="Ports: 80 | 80,443,6036 | 1-1024 | all | http,ssh. Default: the 'common' profile.",
+    ),
+]
+ProfileOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--profile",
+        metavar="NAME",
+        help="Probe a named port profile's ports (see 'probe profiles'); "
+        "repeatable, combinable with --ports.",
+    ),
+]
+ProfilesDirOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--profiles-dir", metavar="DIR", help="Extra directory of profile .toml files."),
+]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Machine output on stdout (the contract's report), only.")
+]
+NameserverOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--nameserver",
+        metavar="IP",
+        help="Resolver to ask (repeatable). Default: the system's resolvers.",
+    ),
+]
+TriesOpt = Annotated[
+    int,
+    typer.Option(
+        "--tries",
+        min=1,
+        max=15,
+        metavar="N",
+        help="SYNs per port before 'filtered' (the triple SYN).",
+    ),
+]
+TimeoutOpt = Annotated[
+    float,
+    typer.Option(
+        "--timeout",
+        min=0.05,
+        max=60.0,
+        metavar="SECONDS",
+        help="Longest wait for an answer to one SYN (adaptive below it).",
+    ),
+]
+NoPingOpt = Annotated[bool, typer.Option("--no-ping", help="Skip the ICMP echo step.")]
+ConnectOpt = Annotated[
+    bool,
+    typer.Option(
+        "--connect", help="Probe with connect() instead of raw SYNs (less evidence, no privilege)."
+    ),
+]
+RateOpt = Annotated[
+    float | None,
+    typer.Option("--rate", min=1.0, metavar="PPS", help="Cap on packets sent per second."),
+]
+V4Opt = Annotated[bool, typer.Option("-4", help="IPv4 only.")]
+V6Opt = Annotated[bool, typer.Option("-6", help="IPv6 only.")]
+VerboseOpt = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Show every port, even in large scans.")
+]
+PcapOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--pcap",
+        metavar="FILE",
+        help="Write every packet sent and every answer received to FILE (pcap, for Wireshark).",
+    ),
+]
+
+
+def families(ipv4: bool, ipv6: bool) -> tuple[int, ...]:
+    if ipv4 and ipv6:
+        raise BadInput("-4 and -6 exclude each other")
+    return (4,) if ipv4 else (6,) if ipv6 else (4, 6)
+
+
+def check_options(
+    *,
+    nameserver: list[str] | None,
+    ipv4: bool,
+    ipv6: bool,
+    tries: int,
+    timeout: float,
+    no_ping: bool,
+    connect: bool,
+    rate: float | None,
+    **more: object,
+) -> CheckOptions:
+    """The CheckOptions of the probing commands (check, audit), from their shared flags;
+    ``more``: the command's own fields (ports, app, app_protocol)."""
+    from probe.session.options import CheckOptions
+
+    return CheckOptions(
+        nameservers=tuple(nameserver or ()),
+        families=families(ipv4, ipv6),
+        tries=tries,
+        timeout=timeout,
+        ping=not no_ping,
+        connect=connect,
+        rate=rate,
+        **more,  # type: ignore[arg-type]
+    )
+
+
+def confirm_size(why: str | None, yes: bool) -> None:
+    """Large runs go ahead with --yes, or after a yes at the terminal; scripts must say --yes."""
+    if why is None or yes:
+        return
+    if sys.stdin.isatty() and sys.stderr.isatty():
+        if typer.confirm(f"probe: {why}. Go ahead?", default=False, err=True):
+            return
+        raise typer.Exit(ExitStatus.BAD_INPUT)
+    raise BadInput(f"{why}; pass --yes to go ahead")
+
+
+@contextmanager
+def session() -> Iterator[Session]:
+    """The command's Session, closed at the end. While it runs, the first Ctrl-C sets its
+    cancel event (every step stops at its next look and the report keeps what was measured);
+    a second one interrupts at once."""
+    from probe.session.core import Session
+
+    s = Session()
+    previous = None
+
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
+        if s.cancel.is_set():
+            raise KeyboardInterrupt
+        s.cancel.set()
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    if main_thread:
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield s
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, previous)
+        s.close()
+
+
+def emit(result: object, json_out: bool, verbose: bool = False) -> None:
+    """A check report on stdout, as JSON or as text."""
+    from probe.model import Report
+
+    assert isinstance(result, Report)
+    if json_out:
+        from probe.output.json import write_json
+
+        write_json(result, sys.stdout)
+    else:
+        from rich.console import Console
+
+        from probe.output.text import render_text
+
+        render_text(result, Console(highlight=False), verbose=verbose)

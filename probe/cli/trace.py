@@ -1,0 +1,88 @@
+"""``probe trace``: TCP traceroute to one port."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from probe.cli import options as o
+from probe.errors import PortSpecError, TargetError
+
+
+def trace(
+    target: Annotated[
+        str, typer.Argument(metavar="TARGET", help="A host name, an IPv4 or an IPv6 address.")
+    ],
+    port: Annotated[
+        str,
+        typer.Option(
+            "--port", "-p", metavar="N", help="The TCP port to trace (a number or service name)."
+        ),
+    ],
+    max_hops: Annotated[
+        int,
+        typer.Option("--max-hops", min=1, max=255, metavar="N", help="Highest TTL to send."),
+    ] = 30,
+    silent_hops: Annotated[
+        int,
+        typer.Option(
+            "--silent-hops",
+            min=1,
+            max=255,
+            metavar="N",
+            help="Stop after this many silent hops past the last answer.",
+        ),
+    ] = 3,
+    json_out: o.JsonOpt = False,
+    nameserver: o.NameserverOpt = None,
+    tries: o.TriesOpt = 3,
+    timeout: o.TimeoutOpt = 1.0,
+    ipv4: o.V4Opt = False,
+    ipv6: o.V6Opt = False,
+    pcap: o.PcapOpt = None,
+) -> int:
+    """TCP traceroute: SYNs to one port with TTL 1, 2, ... to find the hop where the SYN
+    dies. Needs raw sockets (root or CAP_NET_RAW).
+
+    Examples:
+
+      probe trace camera.example.com --port 6036
+
+      probe trace 192.0.2.10 -p 443 --max-hops 15 --json
+    """
+    from probe.capture.writer import recording
+    from probe.plan.ports import parse_ports
+    from probe.plan.targets import parse_target
+    from probe.session.options import TraceOptions
+    from probe.session.trace import exit_status
+
+    requests = parse_ports(port)
+    if len(requests) != 1:
+        raise PortSpecError(f"trace follows one port, not {len(requests)} ('{port}')")
+    parsed = parse_target(target)
+    if len(parsed) != 1:
+        raise TargetError(f"trace follows one host: '{target}' holds {len(parsed)} addresses")
+    opts = TraceOptions(
+        port=requests[0].port,
+        max_hops=max_hops,
+        tries=tries,
+        timeout=timeout,
+        silent_hops=silent_hops,
+        nameservers=tuple(nameserver or ()),
+        families=o.families(ipv4, ipv6),
+    )
+    with o.session() as session, recording(pcap) as packet_log:
+        report = session.trace(parsed[0], opts, packet_log=packet_log)
+    if json_out:
+        from probe.output.trace import render_trace_json
+
+        sys.stdout.write(render_trace_json(report))
+    else:
+        from rich.console import Console
+
+        from probe.output.trace import render_trace_text
+
+        render_trace_text(report, Console(highlight=False))
+    return exit_status(report)

@@ -1,0 +1,38 @@
+"""What one run is asked to do: the options of a check and of a trace, as frozen records.
+
+The CLI builds them once from its flags; watch and serve build them from their own settings.
+A ``Session`` takes them per call, so one session serves runs with different options.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from probe.model import PortRequest
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    ports: tuple[PortRequest, ...]
+    nameservers: tuple[str, ...] = ()
+    families: tuple[int, ...] = (4, 6)
+    tries: int = 3
+    timeout: float = 1.0
+    dns_timeout: float = 3.0
+    ping: bool = True
+    connect: bool = False  # probe with connect() even when raw sockets are allowed
+    rate: float | None = None
+    app: bool = False  # after an open port: connect() and a protocol hello
+    app_protocol: str | None = None  # the hello to use instead of the port's service name
+
+
+@dataclass(frozen=True)
+class TraceOptions:
+    port: int
+    max_hops: int = 30
+    tries: int = 3  # SYNs per hop before the hop counts as silent
+    timeout: float = 1.0
+    silent_hops: int = 3  # consecutive silent hops past the last answer that end the trace
+    nameservers: tuple[str, ...] = ()
+    families: tuple[int, ...] = (4, 6)
+    dns_timeout: float = 3.0

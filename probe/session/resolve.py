@@ -1,0 +1,49 @@
+"""Which addresses of a target to probe, and their routes: shared by check and trace.
+
+A literal is probed as given. A name is resolved (DNS), then the first address of each asked
+family is taken; a family this client cannot route at all is not the server's problem — a
+real client (happy eyeballs) would not use it either — so it is left out with a note unless
+it is all there is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from probe.model import DnsResult, DnsStatus, RouteResult, RouteStatus, Target
+from probe.plan.targets import first_per_family
+from probe.session.edge import Edge
+
+
+@dataclass(frozen=True)
+class Resolved:
+    dns: DnsResult
+    addresses: tuple[tuple[str, RouteResult], ...] = ()  # to probe, routable ones first
+    notes: tuple[str, ...] = ()
+
+
+def resolve_target(
+    target: Target,
+    nameservers: tuple[str, ...],
+    dns_timeout: float,
+    families: tuple[int, ...],
+    edge: Edge,
+) -> Resolved:
+    if target.address is not None:
+        address = target.address
+        return Resolved(edge.literal(address), ((address, edge.route(address)),))
+    dns = edge.resolve(target.input, nameservers, dns_timeout, families)
+    if dns.status is not DnsStatus.OK:
+        return Resolved(dns)
+    chosen = first_per_family(dns.addresses, families)
+    if not chosen:
+        wanted = " or ".join(f"IPv{f}" for f in families)
+        return Resolved(replace(dns, status=DnsStatus.NO_ANSWER, detail=f"no {wanted} address"))
+    routes = [(a, edge.route(a)) for a in chosen]
+    routed = tuple((a, r) for a, r in routes if r.status is RouteStatus.OK)
+    notes = tuple(
+        f"{target.input}: {a} not probed: this client has no route for IPv{6 if ':' in a else 4}."
+        for a, r in routes
+        if routed and r.status is not RouteStatus.OK
+    )
+    return Resolved(dns, routed or tuple(routes[:1]), notes)
