@@ -14,8 +14,10 @@ from typing import Any
 
 import pytest
 
+from probe.steps import cert as certs
 from probe.steps import hello as app
-from probe.steps.hello import CertInfo, cert_problems, hello, name_matches, protocol_for
+from probe.steps.cert import CertInfo, cert_problems, name_matches
+from probe.steps.hello import hello, protocol_for
 
 LOCAL = "127.0.0.1"
 Handler = Callable[[socket.socket, threading.Event], None]
@@ -291,13 +293,13 @@ def test_tls_silent_server() -> None:
 def test_certificate_parsers_agree(make_cert: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     cert, _ = make_cert(("a.example", "*.b.example"), ips=("198.18.1.10",), days=(-2, 3))
     der = ssl.PEM_cert_to_DER_cert(cert.read_text())
-    with_crypto = app.parse_certificate(der)
+    with_crypto = certs.parse_certificate(der)
 
     def missing(der: bytes) -> CertInfo:
         raise ImportError("no cryptography")
 
-    monkeypatch.setattr(app, "_parse_with_cryptography", missing)
-    with_ssl = app.parse_certificate(der)
+    monkeypatch.setattr(certs, "_parse_with_cryptography", missing)
+    with_ssl = certs.parse_certificate(der)
     assert with_crypto is not None and with_ssl is not None
     assert with_crypto == with_ssl
     assert with_ssl.dns_names == ("a.example", "*.b.example")
@@ -306,7 +308,7 @@ def test_certificate_parsers_agree(make_cert: Any, monkeypatch: pytest.MonkeyPat
 
 
 def test_unreadable_certificate() -> None:
-    assert app.parse_certificate(b"not a certificate") is None
+    assert certs.parse_certificate(b"not a certificate") is None
 
 
 # --------------------------------------------------------------------------- names and dates

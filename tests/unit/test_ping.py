@@ -28,6 +28,7 @@ from icmplib import SocketPermissionError
 
 from probe.errors import NoPermission, TargetError
 from probe.model import PingResult, PingStatus
+from probe.steps import icmp
 from probe.steps import ping as pping
 
 H = bytes.fromhex
@@ -69,69 +70,69 @@ ERRQ_V6_ANC = [(41, 52, H("40000000")), (41, 25, ERRQ_V6_EXTENDED_ERR)]
 
 
 def test_ttl_from_ip_header() -> None:
-    assert pping.ttl_from_ip_header(RAW_V4_REPLY) == 64
+    assert icmp.ttl_from_ip_header(RAW_V4_REPLY) == 64
     patched = RAW_V4_REPLY[:8] + bytes([57]) + RAW_V4_REPLY[9:]
-    assert pping.ttl_from_ip_header(patched) == 57
-    assert pping.ttl_from_ip_header(RAW_V6_REPLY) is None  # not an IPv4 header
-    assert pping.ttl_from_ip_header(b"\x45\x00") is None
+    assert icmp.ttl_from_ip_header(patched) == 57
+    assert icmp.ttl_from_ip_header(RAW_V6_REPLY) is None  # not an IPv4 header
+    assert icmp.ttl_from_ip_header(b"\x45\x00") is None
 
 
 def test_ttl_from_ancillary() -> None:
-    assert pping.ttl_from_ancillary(DGRAM_V4_ANC) == 64
-    assert pping.ttl_from_ancillary(V6_ANC) == 64
-    assert pping.ttl_from_ancillary([(41, 52, (255).to_bytes(4, sys.byteorder))]) == 255
-    assert pping.ttl_from_ancillary([]) is None
-    assert pping.ttl_from_ancillary([(0, 11, b"\x00" * 16)]) is None
+    assert icmp.ttl_from_ancillary(DGRAM_V4_ANC) == 64
+    assert icmp.ttl_from_ancillary(V6_ANC) == 64
+    assert icmp.ttl_from_ancillary([(41, 52, (255).to_bytes(4, sys.byteorder))]) == 255
+    assert icmp.ttl_from_ancillary([]) is None
+    assert icmp.ttl_from_ancillary([(0, 11, b"\x00" * 16)]) is None
 
 
 def test_decode_raw_v4_reply() -> None:
-    assert pping.decode_ipv4(RAW_V4_REPLY) == pping.IcmpMessage(False, 0, 0, 0x4242, 7, 64)
+    assert pping.decode_ipv4(RAW_V4_REPLY) == icmp.IcmpMessage(False, 0, 0, 0x4242, 7, 64)
 
 
 def test_decode_raw_v4_unreachable() -> None:
     got = pping.decode_ipv4(RAW_V4_UNREACH)
-    assert got == pping.IcmpMessage(True, 3, 1, 0x4242, 7, 64)
+    assert got == icmp.IcmpMessage(True, 3, 1, 0x4242, 7, 64)
 
 
 def test_decode_datagram_v4_reply() -> None:
-    got = pping.decode_icmp(DGRAM_V4_REPLY, v6=False, ttl=pping.ttl_from_ancillary(DGRAM_V4_ANC))
-    assert got == pping.IcmpMessage(False, 0, 0, 0xB09B, 7, 64)
+    got = icmp.decode_icmp(DGRAM_V4_REPLY, v6=False, ttl=icmp.ttl_from_ancillary(DGRAM_V4_ANC))
+    assert got == icmp.IcmpMessage(False, 0, 0, 0xB09B, 7, 64)
 
 
 def test_decode_v6_reply_and_unreachable() -> None:
-    assert pping.decode_icmp(RAW_V6_REPLY, v6=True, ttl=64) == pping.IcmpMessage(
+    assert icmp.decode_icmp(RAW_V6_REPLY, v6=True, ttl=64) == icmp.IcmpMessage(
         False, 129, 0, 0x4242, 7, 64
     )
-    assert pping.decode_icmp(RAW_V6_UNREACH, v6=True) == pping.IcmpMessage(
+    assert icmp.decode_icmp(RAW_V6_UNREACH, v6=True) == icmp.IcmpMessage(
         True, 1, 0, 0x4242, 7, None
     )
 
 
 def test_decode_ignores_what_is_not_ours() -> None:
     own_request = H("0800ec66b09c000770726f62652d6878")
-    assert pping.decode_icmp(own_request, v6=False) is None  # a raw socket sees its own
-    assert pping.decode_icmp(ERRQ_V6_DATA, v6=True) is None  # an echo request
-    assert pping.decode_icmp(H("8700000000000000"), v6=True) is None  # neighbour solicitation
+    assert icmp.decode_icmp(own_request, v6=False) is None  # a raw socket sees its own
+    assert icmp.decode_icmp(ERRQ_V6_DATA, v6=True) is None  # an echo request
+    assert icmp.decode_icmp(H("8700000000000000"), v6=True) is None  # neighbour solicitation
     # an unreachable quoting a TCP SYN (protocol 6), e.g. for the SYN engine: not a ping answer
     tcp_quoted = bytearray(RAW_V4_UNREACH)
     tcp_quoted[20 + 8 + 9] = socket.IPPROTO_TCP
     assert pping.decode_ipv4(bytes(tcp_quoted)) is None
     assert pping.decode_ipv4(RAW_V4_UNREACH[:40]) is None  # truncated quote
-    assert pping.decode_icmp(b"\x00\x00", v6=False) is None
+    assert icmp.decode_icmp(b"\x00\x00", v6=False) is None
 
 
 def test_decode_queued_errors() -> None:
-    v4 = pping.decode_queued_error(ERRQ_V4_DATA, ERRQ_V4_ANC, v6=False)
-    assert v4 == (pping.IcmpMessage(True, 3, 13, 0xB09C, 7), "198.19.200.2")
-    v6 = pping.decode_queued_error(ERRQ_V6_DATA, ERRQ_V6_ANC, v6=True)
-    assert v6 == (pping.IcmpMessage(True, 1, 1, 0xB09D, 7), "2001:2:0:200::2")
+    v4 = icmp.decode_queued_error(ERRQ_V4_DATA, ERRQ_V4_ANC, v6=False)
+    assert v4 == (icmp.IcmpMessage(True, 3, 13, 0xB09C, 7), "198.19.200.2")
+    v6 = icmp.decode_queued_error(ERRQ_V6_DATA, ERRQ_V6_ANC, v6=True)
+    assert v6 == (icmp.IcmpMessage(True, 1, 1, 0xB09D, 7), "2001:2:0:200::2")
 
 
 def test_decode_queued_local_error_is_ignored() -> None:
     local = bytearray(ERRQ_V4_ANC[1][2])
     local[4] = 1  # SO_EE_ORIGIN_LOCAL: the kernel itself (EMSGSIZE...), not a router
-    assert pping.decode_queued_error(ERRQ_V4_DATA, [(0, 11, bytes(local))], v6=False) is None
-    assert pping.decode_queued_error(ERRQ_V4_DATA, [], v6=False) is None
+    assert icmp.decode_queued_error(ERRQ_V4_DATA, [(0, 11, bytes(local))], v6=False) is None
+    assert icmp.decode_queued_error(ERRQ_V4_DATA, [], v6=False) is None
 
 
 @pytest.mark.parametrize(
@@ -149,26 +150,26 @@ def test_decode_queued_local_error_is_ignored() -> None:
     ],
 )
 def test_icmp_words(icmp_type: int, code: int, v6: bool, words: str) -> None:
-    assert pping.icmp_words(icmp_type, code, v6=v6) == words
+    assert icmp.icmp_words(icmp_type, code, v6=v6) == words
 
 
 # --------------------------------------------------------------------------- summaries
 
 
 def test_rtt_stats() -> None:
-    assert pping.rtt_stats([]) is None
-    assert pping.rtt_stats([0.5, 1.0, 3.0]) == (0.5, 1.5, 3.0)
-    assert pping.rtt_stats([0.1234567]) == (0.123, 0.123, 0.123)
+    assert icmp.rtt_stats([]) is None
+    assert icmp.rtt_stats([0.5, 1.0, 3.0]) == (0.5, 1.5, 3.0)
+    assert icmp.rtt_stats([0.1234567]) == (0.123, 0.123, 0.123)
 
 
 def test_summarize_replies() -> None:
-    got = pping.summarize(pping.Tally(sent=3, rtts_ms=[1.0, 2.0], ttl=63))
+    got = icmp.summarize(icmp.Tally(sent=3, rtts_ms=[1.0, 2.0], ttl=63))
     assert got == PingResult(PingStatus.OK, 3, 2, 1.0, 1.5, 2.0, ttl=63)
 
 
 def test_summarize_unreachable() -> None:
-    error = pping.IcmpError("198.19.200.2", 3, 1, v6=False)
-    got = pping.summarize(pping.Tally(sent=3, errors=[error]))
+    error = icmp.IcmpError("198.19.200.2", 3, 1, v6=False)
+    got = icmp.summarize(icmp.Tally(sent=3, errors=[error]))
     assert got.status is PingStatus.UNREACHABLE
     assert got.responder == "198.19.200.2"
     assert got.detail == "host unreachable (ICMP type 3 code 1) from 198.19.200.2"
@@ -176,22 +177,22 @@ def test_summarize_unreachable() -> None:
 
 
 def test_summarize_replies_win_over_errors() -> None:
-    error = pping.IcmpError("2001:2::1", 1, 0, v6=True)
-    got = pping.summarize(pping.Tally(sent=3, rtts_ms=[1.0], ttl=64, errors=[error]))
+    error = icmp.IcmpError("2001:2::1", 1, 0, v6=True)
+    got = icmp.summarize(icmp.Tally(sent=3, rtts_ms=[1.0], ttl=64, errors=[error]))
     assert got.status is PingStatus.OK
     assert "no route to destination" in (got.detail or "")
 
 
 def test_summarize_silence_and_local_refusal() -> None:
-    assert pping.summarize(pping.Tally(sent=3)) == PingResult(PingStatus.NO_REPLY, sent=3)
-    refused = pping.summarize(pping.Tally(not_sent="No route to host (EHOSTUNREACH)"))
+    assert icmp.summarize(icmp.Tally(sent=3)) == PingResult(PingStatus.NO_REPLY, sent=3)
+    refused = icmp.summarize(icmp.Tally(not_sent="No route to host (EHOSTUNREACH)"))
     assert refused.status is PingStatus.UNREACHABLE
     assert refused.responder is None
     assert "No route to host" in (refused.detail or "")
 
 
 def test_skipped() -> None:
-    assert pping.skipped() == PingResult(PingStatus.SKIPPED)
+    assert icmp.skipped() == PingResult(PingStatus.SKIPPED)
 
 
 # --------------------------------------------------------------------------- permissions
@@ -328,7 +329,7 @@ def pinged() -> Iterator[dict[str, dict[str, Any]]]:
                 capture_output=True,
                 timeout=10,
             )
-        env = dict(os.environ, PYTHONPATH=str(Path(pping.__file__).resolve().parents[1]))
+        env = dict(os.environ, PYTHONPATH=str(Path(pping.__file__).resolve().parents[2]))
         cmd = [sys.executable, "-c", PING_IN_NS, json.dumps(JOBS), str(INTERVAL), str(TIMEOUT)]
         done = subprocess.run(
             ["ip", "netns", "exec", NS_A, *cmd],
