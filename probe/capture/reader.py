@@ -1,6 +1,6 @@
 """Capture files read back fast, for ``probe analyze``.
 
-Reader — ``open_capture``, behind ``probe analyze``. Streaming: the file is read in chunks of
+``open_capture``, behind ``probe analyze``. Streaming: the file is read in chunks of
 ``CHUNK`` bytes and never held whole, so memory stays at about one chunk plus one packet,
 whatever the size of the file. Formats:
 
@@ -10,16 +10,9 @@ whatever the size of the file. Formats:
   link type and timestamp resolution, ``if_tsresol`` and ``if_tsoffset``). Other blocks
   (name resolution, statistics, comments, custom) are skipped.
 
-Link types decoded down to IP: Ethernet (1, with 802.1Q / QinQ tags), RAW (101, and the
-IPv4-only 228 / IPv6-only 229), Linux cooked SLL (113, ``tcpdump -i any`` before 4.99) and SLL2
-(276), BSD loopback NULL (0) and OpenBSD LOOP (108). Frames of other link types are counted
-and skipped.
-
-Decoding — ``Capture.records()`` yields, for the packets the analysis needs, one plain record
-each: ``TcpSegment`` for TCP (IPv4, or IPv6 after its extension headers) and ``IcmpRecord`` for
-ICMP / ICMPv6 destination unreachable and time exceeded quoting a TCP segment. Everything else
-(UDP, ARP, echo, fragments after the first...) is counted and skipped. Written with ``struct``:
-scapy would build an object graph per packet and is some hundred times slower.
+``Capture.records()`` yields, for the packets the analysis needs, one plain record each
+(decoded by ``packets``); frames of other link types and other packets are counted and
+skipped.
 
 Damaged files: a file that is empty, not a capture, or cut before its first packet raises
 ``CaptureError`` (exit 2). A file cut after valid packets (a capture copied while tcpdump was
@@ -34,32 +27,21 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import BinaryIO, Final, NamedTuple
+from typing import BinaryIO, Final
 
+from probe.capture.packets import (
+    LINK_NAMES,
+    LINKTYPE_ETHERNET,
+    Record,
+    TcpSegment,
+    decode_ip,
+    ip_offset,
+)
 from probe.errors import CaptureError
 
 CHUNK: Final = 1 << 20  # bytes read at a time
 MAX_RECORD: Final = 1 << 24  # a pcap record or pcapng block larger than this is corruption
 
-LINKTYPE_NULL: Final = 0
-LINKTYPE_ETHERNET: Final = 1
-LINKTYPE_RAW: Final = 101
-LINKTYPE_LOOP: Final = 108
-LINKTYPE_LINUX_SLL: Final = 113
-LINKTYPE_IPV4: Final = 228
-LINKTYPE_IPV6: Final = 229
-LINKTYPE_LINUX_SLL2: Final = 276
-
-LINK_NAMES: Final = {
-    LINKTYPE_NULL: "BSD loopback",
-    LINKTYPE_ETHERNET: "Ethernet",
-    LINKTYPE_RAW: "raw IP",
-    LINKTYPE_LOOP: "OpenBSD loopback",
-    LINKTYPE_LINUX_SLL: "Linux cooked (SLL)",
-    LINKTYPE_IPV4: "raw IPv4",
-    LINKTYPE_IPV6: "raw IPv6",
-    LINKTYPE_LINUX_SLL2: "Linux cooked v2 (SLL2)",
-}
 
 _PCAP_MAGIC: Final = {  # the first four bytes, as read -> (byte order, seconds per tick)
     b"\xd4\xc3\xb2\xa1": ("<", 1e-6),
@@ -78,53 +60,6 @@ _OTHER_FORMATS: Final = (
     (b"GMBU", "a Microsoft Network Monitor capture: save it as pcap (Wireshark, editcap)"),
     (b"XCP\x00", "a NetXray / Sniffer capture: save it as pcap (Wireshark, editcap)"),
 )
-
-# EtherTypes and the address families a NULL / LOOP header may carry for IPv6.
-_ETH_IPV4: Final = 0x0800
-_ETH_IPV6: Final = 0x86DD
-_ETH_VLAN: Final = (0x8100, 0x88A8, 0x9100)
-_AF_INET6: Final = (10, 24, 28, 30)  # Linux, NetBSD/OpenBSD, FreeBSD, macOS
-
-_IPV6_EXTENSIONS: Final = (0, 43, 60)  # hop-by-hop, routing, destination options
-_IPV6_FRAGMENT: Final = 44
-_IPV6_AH: Final = 51
-
-# --------------------------------------------------------------------------- records
-
-
-class TcpSegment(NamedTuple):
-    """One TCP segment: addresses packed (4 or 16 bytes), options only on SYN segments."""
-
-    ts: float  # seconds since the epoch
-    src: bytes
-    dst: bytes
-    sport: int
-    dport: int
-    flags: int
-    seq: int
-    ack: int
-    ttl: int  # IP TTL / hop limit as captured
-    window: int
-    options: bytes  # raw TCP options of a SYN or SYN/ACK; b"" for other segments
-
-
-class IcmpRecord(NamedTuple):
-    """An ICMP / ICMPv6 error quoting a TCP segment: who sent it and what it quotes."""
-
-    ts: float
-    responder: bytes  # the error's source address (a router, a firewall, the host)
-    ttl: int
-    v6: bool
-    type: int  # v4: 3 unreachable, 11 time exceeded; v6: 1 unreachable, 3 time exceeded
-    code: int
-    src: bytes  # the quoted segment's source (the client) ...
-    dst: bytes  # ... and destination (the server)
-    sport: int
-    dport: int
-    seq: int
-
-
-Record = TcpSegment | IcmpRecord
 
 
 @dataclass(frozen=True)
@@ -461,132 +396,3 @@ def _interface(buf: bytes, pos: int, blen: int, order: str) -> _Interface:
             offset = float(struct.unpack_from(order + "q", buf, value)[0])
         opt = value + ((length + 3) & ~3)
     return _Interface(link, scale, offset, snaplen)
-
-
-# --------------------------------------------------------------------------- decoding
-
-
-def ip_offset(link: int, data: bytes) -> int:
-    """Where the IP header starts in a frame of this link type; -1 when it is not IP."""
-    if link == LINKTYPE_ETHERNET:
-        off = 12
-        while len(data) >= off + 2:
-            etype = (data[off] << 8) | data[off + 1]
-            if etype in (_ETH_IPV4, _ETH_IPV6):
-                return off + 2
-            if etype not in _ETH_VLAN:
-                return -1
-            off += 4  # 802.1Q / 802.1ad tag: skip it, the EtherType follows
-        return -1
-    if link in (LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6):
-        return 0
-    if link == LINKTYPE_LINUX_SLL:
-        if len(data) < 16:
-            return -1
-        proto = (data[14] << 8) | data[15]
-        return 16 if proto in (_ETH_IPV4, _ETH_IPV6) else -1
-    if link == LINKTYPE_LINUX_SLL2:
-        if len(data) < 20:
-            return -1
-        proto = (data[0] << 8) | data[1]
-        return 20 if proto in (_ETH_IPV4, _ETH_IPV6) else -1
-    if link in (LINKTYPE_NULL, LINKTYPE_LOOP):
-        if len(data) < 4:
-            return -1
-        # NULL: the address family in the capturing machine's byte order; LOOP: big-endian.
-        family = data[0] | data[3]  # the family is < 256: one of the two end bytes is it
-        return 4 if family == 2 or family in _AF_INET6 else -1
-    return -1
-
-
-_IP4: Final = struct.Struct("!BBHHHBBH4s4s").unpack_from
-_TCP: Final = struct.Struct("!HHIIBBH").unpack_from
-_QUOTE: Final = struct.Struct("!HHI").unpack_from
-
-
-def decode_ip(ts: float, data: bytes, off: int) -> Record | None:
-    """The TCP segment or ICMP error in the IP packet at ``data[off:]``; None for the rest."""
-    if len(data) < off + 20:
-        return None
-    version = data[off] >> 4
-    if version == 4:
-        vihl, _tos, total, _id, frag, ttl, proto, _sum, src, dst = _IP4(data, off)
-        if frag & 0x1FFF:
-            return None  # a later fragment: no transport header in it
-        l4 = off + (vihl & 0x0F) * 4
-        end = min(len(data), off + total) if total else len(data)
-        v6 = False
-    elif version == 6:
-        if len(data) < off + 40:
-            return None
-        proto = data[off + 6]
-        ttl = data[off + 7]
-        src = data[off + 8 : off + 24]
-        dst = data[off + 24 : off + 40]
-        l4 = off + 40
-        plen = (data[off + 4] << 8) | data[off + 5]
-        end = min(len(data), l4 + plen) if plen else len(data)
-        proto, l4 = _skip_extensions(data, proto, l4, end)
-        if l4 < 0:
-            return None
-        v6 = True
-    else:
-        return None
-    if proto == 6:
-        if end < l4 + 20:
-            return None
-        sport, dport, seq, ack, hoff, flags, window = _TCP(data, l4)
-        hlen = (hoff >> 4) * 4
-        options = data[l4 + 20 : l4 + hlen] if flags & 0x02 and hlen > 20 else b""
-        return TcpSegment(ts, src, dst, sport, dport, flags, seq, ack, ttl, window, options)
-    if (proto == 1 and not v6) or (proto == 58 and v6):
-        return _icmp_error(ts, data, l4, end, src, ttl, v6)
-    return None
-
-
-def _skip_extensions(data: bytes, proto: int, l4: int, end: int) -> tuple[int, int]:
-    """(upper-layer protocol, its offset) after IPv6 extension headers; offset -1 when the
-    packet is a later fragment or the headers run past its end."""
-    for _ in range(8):  # more extension headers than this is not traffic worth reading
-        if proto in _IPV6_EXTENSIONS:
-            if end < l4 + 8:
-                return proto, -1
-            proto, l4 = data[l4], l4 + (data[l4 + 1] + 1) * 8
-        elif proto == _IPV6_FRAGMENT:
-            if end < l4 + 8:
-                return proto, -1
-            if ((data[l4 + 2] << 8) | data[l4 + 3]) & 0xFFF8:
-                return proto, -1  # fragment offset > 0
-            proto, l4 = data[l4], l4 + 8
-        elif proto == _IPV6_AH:
-            if end < l4 + 8:
-                return proto, -1
-            proto, l4 = data[l4], l4 + (data[l4 + 1] + 2) * 4
-        else:
-            return proto, l4
-    return proto, -1
-
-
-def _icmp_error(
-    ts: float, data: bytes, l4: int, end: int, responder: bytes, ttl: int, v6: bool
-) -> IcmpRecord | None:
-    if end < l4 + 8:
-        return None
-    itype, code = data[l4], data[l4 + 1]
-    q = l4 + 8  # the quoted packet
-    if v6:
-        if itype not in (1, 3) or end < q + 40 + 8 or data[q] >> 4 != 6:
-            return None
-        qproto, qt = _skip_extensions(data, data[q + 6], q + 40, end)
-        if qproto != 6 or qt < 0 or end < qt + 8:
-            return None
-        src, dst = data[q + 8 : q + 24], data[q + 24 : q + 40]
-    else:
-        if itype not in (3, 11) or end < q + 20 or data[q] >> 4 != 4 or data[q + 9] != 6:
-            return None
-        qt = q + (data[q] & 0x0F) * 4
-        if end < qt + 8:
-            return None
-        src, dst = data[q + 12 : q + 16], data[q + 16 : q + 20]
-    sport, dport, seq = _QUOTE(data, qt)
-    return IcmpRecord(ts, responder, ttl, v6, itype, code, src, dst, sport, dport, seq)

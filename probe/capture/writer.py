@@ -21,11 +21,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Final
 
+from probe.capture.packets import LINKTYPE_RAW  # each record a bare IPv4 or IPv6 packet
 from probe.engine.base import PacketLog
 from probe.errors import BadInput
 
 SNAPLEN: Final = 65535  # the snapshot length: IP packets are never longer
-LINKTYPE_RAW: Final = 101  # each record a bare IPv4 or IPv6 packet
 
 
 class PcapWriter:

@@ -83,7 +83,7 @@ def check(
     from probe.capture.writer import recording
     from probe.output.progress import ScanProgress
     from probe.plan import targets as targets_mod
-    from probe.plan.ports import select_ports
+    from probe.plan.profiles import select_ports
     from probe.session.check import exit_status
 
     if app_protocol is not None:

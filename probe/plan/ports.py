@@ -13,7 +13,6 @@ Port spec: comma-separated elements, spaces around commas tolerated::
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from functools import lru_cache
 from itertools import compress
 from pathlib import Path
@@ -277,23 +276,3 @@ def parse_ports(spec: str) -> tuple[PortRequest, ...]:
     # map() over the class: ~65535 frozen-dataclass constructions for "all" stay well under
     # the 50 ms budget; a per-port lookup through the resolver libraries would not.
     return tuple(map(PortRequest, ports, map(names.get, ports)))
-
-
-
-
-def select_ports(
-    spec: str | None, profile_names: Sequence[str], profiles_dir: Sequence[Path]
-) -> tuple[PortRequest, ...]:
-    """--ports and --profile together (a union, in port order); the 'common' profile when
-    neither is given. A profile's service names win over the generic ones."""
-    from probe.plan import profiles
-
-    if spec is not None and not profile_names:
-        return parse_ports(spec)  # already in port order, each port once
-    chosen: dict[int, PortRequest] = {}
-    if spec is not None:
-        chosen.update((p.port, p) for p in parse_ports(spec))
-    names = list(profile_names) or ([] if spec is not None else [profiles.DEFAULT_PROFILE])
-    for name in names:
-        chosen.update((p.port, p) for p in profiles.get_profile(name, profiles_dir).requests())
-    return tuple(chosen[port] for port in sorted(chosen))

@@ -41,7 +41,7 @@ from pathlib import Path
 
 from probe.errors import ProfileError
 from probe.model import PortRequest
-from probe.plan.ports import MAX_PORT, MIN_PORT, service_name
+from probe.plan.ports import MAX_PORT, MIN_PORT, parse_ports, service_name
 
 __all__ = [
     "BUILTIN_SOURCE",
@@ -250,3 +250,19 @@ def get_profile(name: str, extra_dirs: Sequence[Path] = ()) -> PortProfile:
     if profile is None:
         raise ProfileError(f"unknown profile '{name}'; known profiles: {', '.join(profiles)}")
     return profile
+
+
+def select_ports(
+    spec: str | None, profile_names: Sequence[str], profiles_dir: Sequence[Path]
+) -> tuple[PortRequest, ...]:
+    """--ports and --profile together (a union, in port order); the 'common' profile when
+    neither is given. A profile's service names win over the generic ones."""
+    if spec is not None and not profile_names:
+        return parse_ports(spec)  # already in port order, each port once
+    chosen: dict[int, PortRequest] = {}
+    if spec is not None:
+        chosen.update((p.port, p) for p in parse_ports(spec))
+    names = list(profile_names) or ([] if spec is not None else [DEFAULT_PROFILE])
+    for name in names:
+        chosen.update((p.port, p) for p in get_profile(name, profiles_dir).requests())
+    return tuple(chosen[port] for port in sorted(chosen))

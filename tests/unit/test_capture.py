@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from probe.capture import packets, writer
 from probe.capture import reader as capture
-from probe.capture import writer
-from probe.capture.reader import IcmpRecord, TcpSegment
+from probe.capture.packets import IcmpRecord, TcpSegment
 from probe.capture.writer import PcapWriter
 from probe.errors import BadInput, CaptureError
 
@@ -161,7 +161,7 @@ def read_frames(path: Path) -> tuple[list[tuple[float, int, bytes]], capture.Cap
     return frames, cap.info
 
 
-def read_records(path: Path) -> tuple[list[capture.Record], capture.CaptureInfo]:
+def read_records(path: Path) -> tuple[list[packets.Record], capture.CaptureInfo]:
     with capture.open_capture(path) as cap:
         records = list(cap.records())
     return records, cap.info
@@ -245,7 +245,7 @@ def test_pcap_byte_orders_and_resolutions(tmp_path: Path, order: str, nano: bool
     ts = 1700000000.123457
     path = write(tmp_path, pcap_file([(ts, eth(syn4()))], order=order, nano=nano))
     frames, info = read_frames(path)
-    assert len(frames) == 1 and frames[0][1] == capture.LINKTYPE_ETHERNET
+    assert len(frames) == 1 and frames[0][1] == packets.LINKTYPE_ETHERNET
     assert abs(frames[0][0] - ts) < 1e-6
     assert info.format == "pcap" and info.link_names == ("Ethernet",)
 
@@ -306,9 +306,9 @@ def test_pcapng_interfaces_resolutions_and_block_kinds(tmp_path: Path, order: st
     data = b"".join(
         [
             shb(order),
-            idb(capture.LINKTYPE_ETHERNET, order),  # 0: microseconds (the default)
-            idb(capture.LINKTYPE_LINUX_SLL2, order, tsresol=9),  # 1: nanoseconds
-            idb(capture.LINKTYPE_RAW, order, tsresol=0x80 | 10, tsoffset=1000),  # 2: 2^-10 s
+            idb(packets.LINKTYPE_ETHERNET, order),  # 0: microseconds (the default)
+            idb(packets.LINKTYPE_LINUX_SLL2, order, tsresol=9),  # 1: nanoseconds
+            idb(packets.LINKTYPE_RAW, order, tsresol=0x80 | 10, tsoffset=1000),  # 2: 2^-10 s
             block(4, b"\x00" * 8, order),  # name resolution block: skipped
             epb(0, 1_700_000_000_250_000, eth(v4), order),
             epb(1, 1_700_000_000_500_000_000, sll2(v6), order),
@@ -332,10 +332,10 @@ def test_pcapng_sections_restart_interfaces_and_byte_order(tmp_path: Path) -> No
     data = b"".join(
         [
             shb("<"),
-            idb(capture.LINKTYPE_ETHERNET, "<"),
+            idb(packets.LINKTYPE_ETHERNET, "<"),
             epb(0, 1_000_000, eth(syn4()), "<"),
             shb(">"),
-            idb(capture.LINKTYPE_RAW, ">"),
+            idb(packets.LINKTYPE_RAW, ">"),
             epb(0, 2_000_000, syn4(), ">"),
             spb(syn4(ttl=9), ">"),  # no timestamp: the previous packet's
         ]
@@ -375,22 +375,22 @@ def test_scapy_written_pcapng_reads(tmp_path: Path) -> None:
 
 def _frame(kind: str, pkt: bytes) -> tuple[int, bytes]:
     if kind == "ethernet":
-        return capture.LINKTYPE_ETHERNET, eth(pkt)
+        return packets.LINKTYPE_ETHERNET, eth(pkt)
     if kind == "vlan":
-        return capture.LINKTYPE_ETHERNET, eth(pkt, vlan=True)
+        return packets.LINKTYPE_ETHERNET, eth(pkt, vlan=True)
     if kind == "raw":
-        return capture.LINKTYPE_RAW, pkt
+        return packets.LINKTYPE_RAW, pkt
     if kind == "sll":
-        return capture.LINKTYPE_LINUX_SLL, sll(pkt)
+        return packets.LINKTYPE_LINUX_SLL, sll(pkt)
     if kind == "sll2":
-        return capture.LINKTYPE_LINUX_SLL2, sll2(pkt)
+        return packets.LINKTYPE_LINUX_SLL2, sll2(pkt)
     family = 2 if pkt[0] >> 4 == 4 else 30
     if kind == "null-le":
-        return capture.LINKTYPE_NULL, null(pkt, family, "<")
+        return packets.LINKTYPE_NULL, null(pkt, family, "<")
     if kind == "null-be":
-        return capture.LINKTYPE_NULL, null(pkt, family, ">")
+        return packets.LINKTYPE_NULL, null(pkt, family, ">")
     assert kind == "loop"
-    return capture.LINKTYPE_LOOP, null(pkt, family, ">")
+    return packets.LINKTYPE_LOOP, null(pkt, family, ">")
 
 
 LINKS = ["ethernet", "vlan", "raw", "sll", "sll2", "null-le", "null-be", "loop"]
