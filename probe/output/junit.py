@@ -29,51 +29,52 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import TextIO
 
 from probe.diagnosis.expect import AuditResult, ExpectationResult, HostResult, Verdict
-from probe.errors import BadInput
 from probe.model import Finding
+from probe.output import files
+from probe.output.base import Format, FormatName
 
-__all__ = ["check_writable", "render_junit", "write_junit"]
+__all__ = ["AuditJunit"]
 
 # XML 1.0 cannot carry most C0 control characters, even escaped: they are replaced.
 _XML_INVALID = {c: "\N{REPLACEMENT CHARACTER}" for c in range(0x20) if c not in (0x9, 0xA, 0xD)}
 
 
-def render_junit(result: AuditResult) -> str:
+class AuditJunit(Format[AuditResult]):
     """The audit as a JUnit XML document (UTF-8 declaration, trailing newline)."""
-    root = ET.Element(
-        "testsuites",
-        {
-            "name": f"probe audit {result.plan.source}",
-            "tests": str(result.total),
-            "failures": str(result.count(Verdict.FAIL)),
-            "errors": str(result.count(Verdict.ERROR)),
-            "time": _seconds(result.seconds),
-        },
-    )
-    for host in result.hosts:
-        root.append(_suite(host, result.started))
-    ET.indent(root)
-    body = ET.tostring(root, encoding="unicode")
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n"
+
+    name = FormatName.JUNIT
+
+    def render(self, result: AuditResult, out: TextIO) -> None:
+        root = ET.Element(
+            "testsuites",
+            {
+                "name": f"probe audit {result.plan.source}",
+                "tests": str(result.total),
+                "failures": str(result.count(Verdict.FAIL)),
+                "errors": str(result.count(Verdict.ERROR)),
+                "time": _seconds(result.seconds),
+            },
+        )
+        for host in result.hosts:
+            root.append(_suite(host, result.started))
+        ET.indent(root)
+        out.write('<?xml version="1.0" encoding="UTF-8"?>\n')
+        out.write(ET.tostring(root, encoding="unicode") + "\n")
+
+
+# Transitional: cli/main.py's calls until it uses probe.output.files and the registry.
 
 
 def check_writable(path: Path) -> None:
-    """Fail early (exit 2, nothing probed) when the JUnit file cannot be written there."""
-    target = Path(path)
-    parent = target.parent
-    if target.is_dir():
-        raise BadInput(f"--junit {path} is a directory; give a file name")
-    if not parent.is_dir():
-        raise BadInput(f"--junit {path}: directory {parent} does not exist")
+    files.check_writable(path, "--junit")
 
 
 def write_junit(result: AuditResult, path: Path) -> None:
-    try:
-        Path(path).write_text(render_junit(result), encoding="utf-8")
-    except OSError as exc:
-        raise BadInput(f"cannot write the JUnit file {path}: {exc.strerror or exc}") from None
+    with files.written(path, "JUnit") as out:
+        AuditJunit().render(result, out)
 
 
 def _suite(host: HostResult, started: str) -> ET.Element:

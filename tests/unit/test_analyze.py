@@ -17,7 +17,11 @@ from rich.console import Console
 from probe.capture import analyze as an
 from probe.capture.reader import CaptureInfo, IcmpRecord, TcpSegment, open_capture
 from probe.capture.writer import PcapWriter
-from probe.output import analyze as show
+from probe.output.base import FormatName
+from probe.output.json.analyze import analysis_to_dict
+from probe.output.registry import render
+from probe.output.text.analyze import render_analysis
+from probe.output.views import CaptureAnalysis
 
 CLIENT, SERVER, OTHER, ROUTER = "198.18.0.2", "198.18.1.10", "198.18.1.20", "198.18.0.1"
 SERVER6 = "2001:2:0:1::10"
@@ -184,7 +188,7 @@ def test_icmp_prohibited_is_syn_rejected_naming_the_sender() -> None:
         "The firewall at 198.18.0.1 rejects port 8443 (ICMP administratively prohibited)."
     )
     assert any("ICMP administratively prohibited from 198.18.0.1" in e for e in f.evidence)
-    assert show.analysis_to_dict(_info(), result)["findings"][0]["responder"] == ROUTER
+    assert analysis_to_dict(CaptureAnalysis(_info(), result))["findings"][0]["responder"] == ROUTER
 
 
 def test_icmp_host_unreachable_names_the_router() -> None:
@@ -428,7 +432,9 @@ def _sample() -> an.Analysis:
 
 
 def test_json_has_the_contract_keys() -> None:
-    data = json.loads(show.render_json(_info(truncated=True), _sample()))
+    out = io.StringIO()
+    render(CaptureAnalysis(_info(truncated=True), _sample()), FormatName.JSON, out)
+    data = json.loads(out.getvalue())
     assert data["version"] == 1
     assert data["capture"]["packets"] == 10 and data["capture"]["truncated"] is True
     assert any("cut short" in n for n in data["notes"])
@@ -459,7 +465,9 @@ def test_json_has_the_contract_keys() -> None:
 
 def test_text_has_a_table_the_findings_and_the_verdict() -> None:
     out = io.StringIO()
-    show.render_text(_info(), _sample(), Console(file=out, width=120, highlight=False))
+    render_analysis(
+        CaptureAnalysis(_info(), _sample()), Console(file=out, width=120, highlight=False)
+    )
     text = out.getvalue()
     assert "\x1b[" not in text
     for needle in (
@@ -475,7 +483,9 @@ def test_text_has_a_table_the_findings_and_the_verdict() -> None:
         assert needle in text, needle
     assert "ok (198.18.1.10:80)" not in text  # ok findings only with --verbose
     verbose = io.StringIO()
-    show.render_text(_info(), _sample(), Console(file=verbose, width=120), verbose=True)
+    render_analysis(
+        CaptureAnalysis(_info(), _sample()), Console(file=verbose, width=120), verbose=True
+    )
     assert "ok (198.18.1.10:80): Connections to 198.18.1.10:80 complete" in verbose.getvalue()
 
 
@@ -612,13 +622,15 @@ def test_a_port_scan_stays_readable_in_text() -> None:
     result = run(*records, c2s(9, 9, ACK, cport=1))
     assert len(result.findings) == 701  # every port in the analysis (and in JSON) ...
     out = io.StringIO()
-    show.render_text(_info(), result, Console(file=out, width=120))
+    render_analysis(CaptureAnalysis(_info(), result), Console(file=out, width=120))
     text = out.getvalue()
     assert "200 more rows with problems" in text  # ... but not every row on the terminal
     assert "600 more findings" in text
     assert "198.18.1.10 is up (port 80 works); the problem is limited to ports 1000-1699" in text
     verbose = io.StringIO()
-    show.render_text(_info(), result, Console(file=verbose, width=120), verbose=True)
+    render_analysis(
+        CaptureAnalysis(_info(), result), Console(file=verbose, width=120), verbose=True
+    )
     assert "more rows" not in verbose.getvalue() and "syn-refused (198.18.1.10:1699)" in (
         verbose.getvalue()
     )

@@ -4,6 +4,7 @@ failures that carry the observed state and the explaining finding."""
 
 from __future__ import annotations
 
+import io
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import replace
@@ -15,7 +16,9 @@ import pytest
 from probe.diagnosis import diagnose, expect
 from probe.errors import BadInput
 from probe.model import DnsResult, DnsStatus, Report, TargetReport
-from probe.output.junit import check_writable, render_junit, write_junit
+from probe.output.base import FormatName
+from probe.output.files import check_writable
+from probe.output.registry import render, write
 from probe.plan import audit as audit_file
 
 # junit-10.xsd, as data: per element, the attributes it may carry, those it must carry, and
@@ -100,6 +103,12 @@ def result_of(text: str, *targets: TargetReport, **kw: Any) -> expect.AuditResul
     plan = audit_file.parse_audit(text, "site.toml", lambda name: pytest.fail("no profiles here"))
     report = Report(targets=targets)
     return expect.AuditResult(plan, report, expect.evaluate(plan, report), **kw)
+
+
+def render_junit(result: expect.AuditResult) -> str:
+    out = io.StringIO()
+    render(result, FormatName.JUNIT, out)
+    return out.getvalue()
 
 
 def parsed(result: expect.AuditResult) -> ET.Element:
@@ -192,12 +201,12 @@ def test_validator_rejects_what_ci_reporters_would(mk: Any) -> None:
 
 def test_write_and_check_the_file(mk: Any, tmp_path: Path) -> None:
     out = tmp_path / "audit.xml"
-    check_writable(out)
-    write_junit(result_of(CAM, nat(mk)), out)
+    check_writable(out, "--junit")
+    write(result_of(CAM, nat(mk)), FormatName.JUNIT, out)
     root = ET.parse(out).getroot()
     validate(root)
     assert root.attrib["failures"] == "1"
     with pytest.raises(BadInput, match="is a directory"):
-        check_writable(tmp_path)
+        check_writable(tmp_path, "--junit")
     with pytest.raises(BadInput, match="does not exist"):
-        check_writable(tmp_path / "nowhere" / "audit.xml")
+        check_writable(tmp_path / "nowhere" / "audit.xml", "--junit")

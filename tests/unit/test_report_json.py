@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
@@ -15,10 +16,19 @@ from probe.model import (
     Severity,
     TcpOptions,
 )
-from probe.output.json import render_json, report_to_dict
+from probe.output.base import FormatName
+from probe.output.json.check import port_text, port_to_dict, report_to_dict, write_report
+from probe.output.json.writer import dumps
+from probe.output.registry import render
 
 # Reports and targets come from the shared ``mk`` factories (tests/conftest.py): mk.report()
 # holds mk.camera(), the camera behind a NAT router with every step measured.
+
+
+def render_json(rep: Report) -> str:
+    out = io.StringIO()
+    render(rep, FormatName.JSON, out)
+    return out.getvalue()
 
 
 def first_target(rep: Report) -> dict[str, Any]:
@@ -299,23 +309,18 @@ def test_every_port_of_a_full_scan_is_written(mk: Any) -> None:
 
 
 def test_streamed_output_is_the_standard_librarys_for_edge_shapes(mk: Any) -> None:
-    import io
-
-    from probe.output.json import write_json
-
     for rep in (
         mk.report(),
         mk.report(mk.nxdomain()),
         mk.report(mk.camera(ports=()), mk.camera()),
     ):
         buf = io.StringIO()
-        write_json(rep, buf)
+        write_report(rep, buf)
         assert buf.getvalue() == json.dumps(report_to_dict(rep), indent=2) + "\n"
 
 
 def test_fast_port_text_is_the_general_writers() -> None:
     from probe.model import PortResult, PortState
-    from probe.output.json import _dumps, _port, _port_text
 
     shapes = [
         PortResult(
@@ -335,7 +340,7 @@ def test_fast_port_text_is_the_general_writers() -> None:
         PortResult(80, PortState.OPEN, "syn-ack", 1, ttl=63, window=100),
     ]
     for p in shapes:
-        assert _port_text(p, "      ") == _dumps(_port(p), "      ")
+        assert port_text(p, "      ") == dumps(port_to_dict(p), "      ")
 
 
 def test_app_tls_details_only_after_a_handshake(mk: Any) -> None:

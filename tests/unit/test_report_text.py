@@ -16,7 +16,7 @@ from probe.model import (
     RouteStatus,
     Severity,
 )
-from probe.output.text import render_text
+from probe.output.text.check import render_check
 
 SKIP = "\N{EN DASH}"  # the mark of a skipped step
 
@@ -30,7 +30,7 @@ def plain_console() -> Console:
 
 def render(rep: Report, *, verbose: bool = False, console: Console | None = None) -> str:
     console = console or plain_console()
-    render_text(rep, console, verbose=verbose)
+    render_check(rep, console, verbose=verbose)
     out = console.file
     assert isinstance(out, io.StringIO)
     return out.getvalue()

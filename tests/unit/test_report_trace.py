@@ -1,4 +1,4 @@
-"""report/trace.py: the trace's JSON keys and values, and the hop table a person reads."""
+"""The trace output (text/trace.py, json/trace.py): JSON keys and values, the hop table."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from probe.model import (
     TraceReport,
     TraceVerdict,
 )
-from probe.output.trace import render_trace_json, render_trace_text
+from probe.output.base import FormatName
+from probe.output.registry import render
+from probe.output.text.trace import render_trace
 
 HOST = "198.18.1.10"
 ROUTER = "198.18.0.1"
@@ -43,7 +45,13 @@ FILTERED = TraceReport(
 
 def text(report: TraceReport, out: io.StringIO | None = None) -> str:
     out = out or io.StringIO()
-    render_trace_text(report, Console(file=out, width=100))
+    render_trace(report, Console(file=out, width=100))
+    return out.getvalue()
+
+
+def render_trace_json(report: TraceReport) -> str:
+    out = io.StringIO()
+    render(report, FormatName.JSON, out)
     return out.getvalue()
 
 

@@ -1,0 +1,79 @@
+"""``probe audit --json``: the check report of every host's targets (same keys as
+``probe check --json``, ports streamed the same way), plus an ``audit`` object with each
+expectation's verdict::
+
+    "audit": {"file": "site.toml", "ok": false,
+              "counts": {"expectations": 2, "passed": 1, "failed": 1, "errors": 0},
+              "hosts": [{"target": "cam.example", "profile": null, "addresses": [...],
+                         "expectations": [{"port": 6036, "expect": "open", "service": ...,
+                                           "from": ["open"], "verdict": "fail",
+                                           "observed": [{"address": ..., "state": "refused"}],
+                                           "message": "expected open, observed refused",
+                                           "finding": {...finding...}}]}]}
+"""
+
+from __future__ import annotations
+
+from typing import Any, TextIO
+
+from probe.diagnosis.expect import AuditResult, ExpectationResult, HostResult, Verdict
+from probe.output.base import Format, FormatName
+from probe.output.json.check import report_data
+from probe.output.json.common import finding_to_dict
+from probe.output.json.writer import write
+
+__all__ = ["AuditJson", "audit_to_dict"]
+
+
+class AuditJson(Format[AuditResult]):
+    name = FormatName.JSON
+
+    def render(self, result: AuditResult, out: TextIO) -> None:
+        write(_audit(result, stream=True), out)
+
+
+def audit_to_dict(result: AuditResult) -> dict[str, Any]:
+    """The check report's keys, plus ``audit``: each expectation with its verdict."""
+    return _audit(result, stream=False)
+
+
+def _audit(result: AuditResult, *, stream: bool) -> dict[str, Any]:
+    out = report_data(result.report, stream=stream)
+    out["audit"] = {
+        "file": result.plan.source,
+        "ok": result.ok,
+        "counts": {
+            "expectations": result.total,
+            "passed": result.count(Verdict.PASS),
+            "failed": result.count(Verdict.FAIL),
+            "errors": result.count(Verdict.ERROR),
+        },
+        "hosts": [_host(h) for h in result.hosts],
+    }
+    return out
+
+
+def _host(h: HostResult) -> dict[str, Any]:
+    return {
+        "target": h.host.name,
+        "profile": h.host.profile,
+        "addresses": [t.address for t in h.targets if t.address],
+        "expectations": [_expectation(r) for r in h.results],
+    }
+
+
+def _expectation(r: ExpectationResult) -> dict[str, Any]:
+    e = r.expectation
+    return {
+        "port": e.port,
+        "expect": str(e.expect),
+        "service": e.service,
+        "from": list(e.sources),
+        "verdict": str(r.verdict),
+        "observed": [
+            {"address": o.address, "state": None if o.state is None else str(o.state)}
+            for o in r.observations
+        ],
+        "message": r.message,
+        "finding": None if r.finding is None else finding_to_dict(r.finding),
+    }

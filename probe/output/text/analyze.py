@@ -1,0 +1,163 @@
+"""``probe analyze`` for a person: the capture's connection attempts, findings and servers.
+
+    Capture  tcpdump.pcap: pcap, Ethernet, 42 packets (38 TCP, 1 ICMP error), 2024-05-01
+             12:00:01.123 UTC, 4.2 s
+      SERVER          OUTCOME         ATTEMPTS  SYNS  ANSWERED BY   TTL  CLIENT      FIRST
+      198.18.1.10:80  ok              1         1     198.18.1.10   63   198.18.0.2  12:00:01.123
+      198.18.1.10:82  syn-unanswered  1         3     -             -    198.18.0.2  12:00:01.200
+    Findings
+      ✘ syn-unanswered (198.18.1.10:82): Port 82 on 198.18.1.10 gets no answer ...
+          evidence: 3 SYNs from 198.18.0.2 to 198.18.1.10:82 in 1 attempt (the triple SYN) ...
+          next:     probe trace 198.18.1.10 --port 82 finds the hop where the SYN dies
+    Servers
+      ✘ 198.18.1.10  partial: port 80 works; port 82 fails
+    Verdict: Connections to ... complete; the problem is limited to ...
+
+The findings are check's sentences (see probe.capture.analyze), laid out as check lays them
+out. Large captures stay readable: past ``_BIG`` rows, server ports where every attempt
+completed are counted instead of listed, at most ``_MAX_ROWS`` problem rows and
+``_MAX_FINDINGS`` findings are written out, and the ``ok`` findings appear only with
+``--verbose`` (which lifts every limit; ``--json`` has everything).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.text import Text
+
+from probe.capture.analyze import OK, PROBLEMS, AnalyzeFinding, Outcome, ServerSummary, clock
+from probe.capture.reader import CaptureInfo
+from probe.diagnosis.words import plural, port_words, verb
+from probe.output.text.pen import STEP_INDENT, Pen, TextFormat, hang, render_finding_block
+from probe.output.views import CaptureAnalysis, responder
+
+__all__ = ["AnalysisText", "render_analysis"]
+
+_BIG = 50  # more table rows than this: the all-ok server ports are counted, not listed
+_MAX_FINDINGS = 100  # problem findings written out in text (all of them in JSON)
+_MAX_ROWS = 500  # table rows with a problem listed in text
+_COLUMNS = ("SERVER", "OUTCOME", "ATTEMPTS", "SYNS", "ANSWERED BY", "TTL", "CLIENT", "FIRST")
+_TABLE_INDENT = 2
+
+
+class AnalysisText(TextFormat[CaptureAnalysis]):
+    def draw(self, result: CaptureAnalysis, console: Console) -> None:
+        render_analysis(result, console, verbose=self.options.verbose)
+
+
+def render_analysis(view: CaptureAnalysis, console: Console, *, verbose: bool = False) -> None:
+    pen = Pen(console)
+    analysis = view.analysis
+    hang(console, 0, pen.styled("Capture  ", "heading"), Text(pen.clean(_capture_line(view.info))))
+    for note in view.notes:
+        hang(console, STEP_INDENT, pen.styled("Note: ", "note"), Text(pen.clean(note)))
+    if analysis.outcomes:
+        _table(analysis.outcomes, console, pen, verbose)
+    problems = [f for f in analysis.findings if f.code in PROBLEMS]
+    shown = [*problems, *(f for f in analysis.findings if verbose and f.code == OK)]
+    if shown:
+        hang(console, 0, pen.styled("Findings", "heading"), Text())
+        limit = len(shown) if verbose else _MAX_FINDINGS
+        for f in shown[:limit]:
+            _render_finding(f, console, pen)
+        if len(shown) > limit:
+            more = f"{len(shown) - limit} more findings: --verbose or --json shows them all"
+            console.print(Text(" " * STEP_INDENT + more, style=pen.style("dim")))
+    if analysis.servers:
+        hang(console, 0, pen.styled("Servers", "heading"), Text())
+        listed = analysis.servers[: None if verbose else _BIG]
+        width = max(len(s.address) for s in listed)
+        for s in listed:
+            _render_server(s, width, console, pen)
+        hidden = len(analysis.servers) - _BIG
+        if not verbose and hidden > 0:
+            line = f"{hidden} more servers: --verbose or --json shows them all"
+            console.print(Text(" " * STEP_INDENT + line, style=pen.style("dim")))
+    style = "error" if analysis.problem else "ok" if analysis.servers else "info"
+    hang(
+        console,
+        0,
+        pen.styled("Verdict: ", "heading"),
+        Text(pen.clean(" ".join(analysis.summary)), style=pen.style(style)),
+    )
+
+
+def _capture_line(info: CaptureInfo) -> str:
+    links = ", ".join(info.link_names) or "no interface"
+    errors = plural(info.icmp_errors, "error")
+    parts = [
+        f"{info.path}: {info.format}, {links}, {info.packets} packets "
+        f"({info.tcp} TCP, {info.icmp_errors} ICMP {errors})"
+    ]
+    if info.first_ts is not None and info.last_ts is not None:
+        parts.append(f"from {clock(info.first_ts)}, {info.last_ts - info.first_ts:.1f} s")
+    return ", ".join(parts)
+
+
+def _row(o: Outcome) -> tuple[str, ...]:
+    client = o.clients[0] if o.clients else "-"
+    if len(o.clients) > 1 or o.more_clients:
+        client += f" +{len(o.clients) - 1}{'+' if o.more_clients else ''}"
+    return (
+        o.endpoint,
+        o.code,
+        str(o.count),
+        str(o.syns),
+        responder(o) or "-",
+        "-" if o.ttl is None else str(o.ttl),
+        client,
+        clock(o.first)[11:23],
+    )
+
+
+def _table(outcomes: Sequence[Outcome], console: Console, pen: Pen, verbose: bool) -> None:
+    shown = list(outcomes)
+    hidden = 0
+    if not verbose and len(shown) > _BIG:
+        failing = {(o.server, o.port) for o in outcomes if o.code in PROBLEMS}
+        shown = [o for o in outcomes if (o.server, o.port) in failing]
+        hidden = len({(o.server, o.port) for o in outcomes}) - len(failing)
+    more_rows = 0
+    if not verbose and len(shown) > _MAX_ROWS:
+        more_rows = len(shown) - _MAX_ROWS
+        shown = shown[:_MAX_ROWS]
+    pad = " " * _TABLE_INDENT
+    if shown:
+        rows = [_row(o) for o in shown]
+        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(_COLUMNS)]
+        head = "  ".join(h.ljust(w) for h, w in zip(_COLUMNS, widths, strict=True)).rstrip()
+        out = Text(pad)
+        out.append(head, style=pen.style("heading"))
+        for o, row in zip(shown, rows, strict=True):
+            out.append("\n" + pad)
+            cells = [c.ljust(w) for c, w in zip(row, widths, strict=True)]
+            out.append(pen.clean(cells[0]) + "  ")
+            style = pen.style("open" if o.code == OK else "refused")
+            out.append(cells[1], style=style)
+            out.append(("  " + "  ".join(cells[2:])).rstrip())
+        console.print(out, soft_wrap=True, no_wrap=True, overflow="ignore")
+    if more_rows:
+        line = f"{pad}{more_rows} more rows with problems: --verbose or --json shows them all"
+        console.print(Text(line, style=pen.style("dim")), soft_wrap=True)
+    if hidden:
+        line = f"{pad}{hidden} server ports where every attempt completed not shown (--verbose)"
+        console.print(Text(line, style=pen.style("dim")), soft_wrap=True)
+
+
+def _render_finding(f: AnalyzeFinding, console: Console, pen: Pen) -> None:
+    head = pen.styled(f.code, "code")
+    head.append(f" ({pen.clean(f.server)}): {pen.clean(f.summary)}")
+    render_finding_block(console, pen, f.severity, head, f.evidence, f.next_steps)
+
+
+def _render_server(s: ServerSummary, width: int, console: Console, pen: Pen) -> None:
+    mark = pen.mark("ok" if s.status == "ok" else "fail")
+    words: list[str] = []
+    if s.ports_ok:
+        words.append(f"{port_words(s.ports_ok)} {verb(s.ports_ok, 'works', 'work')}")
+    if s.ports_failing:
+        words.append(f"{port_words(s.ports_failing)} {verb(s.ports_failing, 'fails', 'fail')}")
+    mark.append(f" {pen.clean(s.address):<{width}}  ")
+    hang(console, STEP_INDENT, mark, Text(f"{s.status}: " + "; ".join(words)))

@@ -1,0 +1,148 @@
+"""The ports table of ``probe check``'s text: one row per port, laid out by hand.
+
+Big scans are summarised like nmap does: past ``_BIG_SCAN`` ports, filtered ports (and any
+other closed state with more than ``_HIDE_OVER`` ports) are counted in one line instead of
+listed, unless ``verbose``. The table is not rich's Table, which needs tens of seconds for
+65535 rows: the lines are joined into one Text with the state cells as styled spans.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+from rich.console import Console
+from rich.text import Span, Text
+
+from probe.model import AppResult, PortResult, PortState
+from probe.output.text.pen import Pen, format_ms
+
+__all__ = ["render_ports"]
+
+_BIG_SCAN = 50  # more ports than this: summarise the closed ones instead of listing them
+_HIDE_OVER = 25  # in a big scan, a closed state with more ports than this is summarised too
+_BANNER_MAX = 80  # characters of an application banner shown
+_TABLE_INDENT = 4
+
+_COLUMNS = ("PORT", "SERVICE", "STATE", "REASON", "ANSWERED BY", "TTL", "RTT", "TRIES")
+_APP_STYLE = {"answered": "ok", "silent": "warning", "error": "fail"}
+
+
+def render_ports(ports: Sequence[PortResult], console: Console, pen: Pen, verbose: bool) -> None:
+    shown, hidden = _visible(ports, verbose)
+    pad = " " * _TABLE_INDENT
+    if shown:
+        rows = [_row(p) for p in shown]
+        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(_COLUMNS)]
+        console.print(_lines_text(_table_lines(pad, widths, shown, rows, pen)), soft_wrap=True)
+    for state, count, reasons in hidden:
+        why = f" ({reasons[0]})" if len(reasons) == 1 else ""
+        line = f"{pad}{count} {state.value} ports not shown{why}"
+        console.print(Text(line, style=pen.style("dim")), soft_wrap=True)
+
+
+def _visible(
+    ports: Sequence[PortResult], verbose: bool
+) -> tuple[list[PortResult], list[tuple[PortState, int, list[str]]]]:
+    """The ports to list, and (state, count, reasons) for each state summarised instead."""
+    if verbose or len(ports) <= _BIG_SCAN:
+        return list(ports), []
+    counts = Counter(p.state for p in ports)
+    hide = {
+        s
+        for s, n in counts.items()
+        if s is PortState.FILTERED or (s is not PortState.OPEN and n > _HIDE_OVER)
+    }
+    reasons: dict[PortState, set[str]] = {s: set() for s in hide}
+    shown: list[PortResult] = []
+    for p in ports:
+        if p.state in hide:
+            reasons[p.state].add(p.reason)
+        else:
+            shown.append(p)
+    hidden: list[tuple[PortState, int, list[str]]] = [
+        (s, counts[s], sorted(reasons[s])) for s in PortState if s in hide
+    ]
+    return shown, hidden
+
+
+def _row(p: PortResult) -> tuple[str, ...]:
+    return (
+        str(p.port),
+        p.service or "-",
+        p.state.value,
+        p.reason,
+        p.responder or "-",
+        "-" if p.ttl is None else str(p.ttl),
+        "-" if p.rtt_ms is None else f"{format_ms(p.rtt_ms)} ms",
+        str(p.tries),
+    )
+
+
+def _table_lines(
+    pad: str,
+    widths: list[int],
+    ports: Sequence[PortResult],
+    rows: list[tuple[str, ...]],
+    pen: Pen,
+) -> Iterable[tuple[str, str, int, int]]:
+    """(line, style, start, end): each line with the span of it to style, if any."""
+    head = "  ".join(h.ljust(w) for h, w in zip(_COLUMNS, widths, strict=True))
+    yield pad + head.rstrip(), pen.style("heading"), len(pad), len(pad) + len(head.rstrip())
+    state_at = len(pad) + widths[0] + widths[1] + 4  # two columns and their separators
+    for p, row in zip(ports, rows, strict=True):
+        cells = [cell.ljust(w) for cell, w in zip(row, widths, strict=True)]
+        extra = _tcp_detail(p)
+        if extra:
+            cells.append(extra)
+        line = pad + "  ".join(cells).rstrip()
+        yield line, pen.style(p.state.value), state_at, state_at + len(row[2])
+        if p.app is not None:
+            app_pad = " " * (len(pad) + widths[0] + 2)
+            app_line = f"{app_pad}{pen.glyphs.branch} {_app_detail(p.app, pen)}"
+            app_style = pen.style(_APP_STYLE.get(p.app.status, "dim"))
+            yield app_line, app_style, len(app_pad), len(app_line)
+
+
+def _lines_text(lines: Iterable[tuple[str, str, int, int]]) -> Text:
+    """One Text for many lines: far cheaper than a Text (or a print) per line."""
+    parts: list[str] = []
+    spans: list[Span] = []
+    offset = 0
+    for line, style, start, end in lines:
+        if style:
+            spans.append(Span(offset + start, offset + end, style))
+        parts.append(line)
+        offset += len(line) + 1
+    return Text("\n".join(parts), spans=spans, no_wrap=True, overflow="ignore")
+
+
+def _tcp_detail(p: PortResult) -> str:
+    if p.state is not PortState.OPEN:
+        return ""
+    parts: list[str] = []
+    o = p.tcp_options
+    if o is not None:
+        if o.mss is not None:
+            parts.append(f"mss {o.mss}")
+        if o.wscale is not None:
+            parts.append(f"ws {o.wscale}")
+        if o.sack_permitted:
+            parts.append("sack")
+        if o.timestamps:
+            parts.append("ts")
+    if p.window is not None:
+        parts.append(f"win {p.window}")
+    return " ".join(parts)
+
+
+def _app_detail(a: AppResult, pen: Pen) -> str:
+    text = f"{pen.clean(a.protocol)} {pen.clean(a.status)}"
+    if a.banner:
+        banner = pen.clean(a.banner)
+        if len(banner) > _BANNER_MAX:
+            banner = banner[:_BANNER_MAX] + pen.glyphs.ellipsis
+        text += f': "{banner}"'
+    if a.detail:
+        text += f"; {pen.clean(a.detail)}"
+    return text
