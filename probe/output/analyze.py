@@ -7,7 +7,7 @@ import io
 
 from rich.console import Console
 
-from probe.capture.analyze import Analysis
+from probe.capture.analyze.results import Analysis
 from probe.capture.reader import CaptureInfo
 from probe.output.base import FormatName
 from probe.output.registry import render

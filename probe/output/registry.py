@@ -172,9 +172,9 @@ def render(
     formatter(type(result), fmt, options).render(result, out)
 
 
-def write(result: object, fmt: FormatName, path: Path, *, verbose: bool = False) -> None:
+def write(result: object, fmt: FormatName, path: Path) -> None:
     """Render ``result`` in ``fmt`` into the file ``path`` (replaced); a file that cannot be
     written is a BadInput. Check the path with ``files.check_writable`` before probing."""
-    fmt_of = formatter(type(result), fmt, Options(verbose=verbose))
+    chosen = formatter(type(result), fmt)
     with files.written(path, _FILE_WORDS[fmt]) as out:
-        fmt_of.render(result, out)
+        chosen.render(result, out)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from probe.capture.analyze import Analysis, Outcome
+    from probe.capture.analyze.results import Analysis, Outcome
     from probe.capture.reader import CaptureInfo
     from probe.plan.profiles import PortProfile
 

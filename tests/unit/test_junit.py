@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from probe.diagnosis import diagnose, expect
+from probe.diagnosis import expect
+from probe.diagnosis.registry import diagnose
 from probe.errors import BadInput
 from probe.model import DnsResult, DnsStatus, Report, TargetReport
 from probe.output.base import FormatName
@@ -96,7 +97,7 @@ def nat(mk: Any, name: str = "cam.example") -> TargetReport:
         input=name,
         ping=mk.ping("ok", 64),
     )
-    return replace(t, findings=diagnose.diagnose(t))
+    return replace(t, findings=diagnose(t))
 
 
 def result_of(text: str, *targets: TargetReport, **kw: Any) -> expect.AuditResult:
@@ -161,7 +162,7 @@ def test_one_suite_per_host_and_errors_for_what_was_not_checked(mk: Any) -> None
     missing = TargetReport(
         input="missing.example", address=None, dns=DnsResult(status=DnsStatus.NXDOMAIN)
     )
-    missing = replace(missing, findings=diagnose.diagnose(missing))
+    missing = replace(missing, findings=diagnose(missing))
     text = CAM + '[[hosts]]\ntarget = "missing.example"\nopen = [443]\nblocked = [22]\n'
     root = parsed(result_of(text, nat(mk), missing))
     suites = root.findall("testsuite")

@@ -107,7 +107,7 @@ def test_write_replaces_the_file_and_a_bad_path_is_one_line(mk: Any, tmp_path: P
         write(audit, FormatName.JUNIT, tmp_path / "nowhere" / "audit.xml")
 
 
-def test_text_output_does_not_load_rich_for_json() -> None:
+def test_json_output_does_not_load_rich() -> None:
     import subprocess
     import sys
 

@@ -13,7 +13,7 @@ import json
 import time
 from typing import Any, TextIO
 
-from probe.capture.analyze import OK, AnalyzeFinding, ServerSummary
+from probe.capture.analyze.results import OK, AnalyzeFinding, ServerSummary
 from probe.capture.reader import CaptureInfo
 from probe.output.base import Format, FormatName
 from probe.output.json.common import tcp_options_to_dict

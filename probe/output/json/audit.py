@@ -22,24 +22,20 @@ from probe.output.json.check import report_data
 from probe.output.json.common import finding_to_dict
 from probe.output.json.writer import write
 
-__all__ = ["AuditJson", "audit_to_dict"]
+__all__ = ["AuditJson"]
 
 
 class AuditJson(Format[AuditResult]):
     name = FormatName.JSON
 
     def render(self, result: AuditResult, out: TextIO) -> None:
-        write(_audit(result, stream=True), out)
+        data = report_data(result.report, stream=True)
+        data["audit"] = _audit(result)
+        write(data, out)
 
 
-def audit_to_dict(result: AuditResult) -> dict[str, Any]:
-    """The check report's keys, plus ``audit``: each expectation with its verdict."""
-    return _audit(result, stream=False)
-
-
-def _audit(result: AuditResult, *, stream: bool) -> dict[str, Any]:
-    out = report_data(result.report, stream=stream)
-    out["audit"] = {
+def _audit(result: AuditResult) -> dict[str, Any]:
+    return {
         "file": result.plan.source,
         "ok": result.ok,
         "counts": {
@@ -50,7 +46,6 @@ def _audit(result: AuditResult, *, stream: bool) -> dict[str, Any]:
         },
         "hosts": [_host(h) for h in result.hosts],
     }
-    return out
 
 
 def _host(h: HostResult) -> dict[str, Any]:

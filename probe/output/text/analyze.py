@@ -27,7 +27,14 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.text import Text
 
-from probe.capture.analyze import OK, PROBLEMS, AnalyzeFinding, Outcome, ServerSummary, clock
+from probe.capture.analyze.results import (
+    OK,
+    PROBLEMS,
+    AnalyzeFinding,
+    Outcome,
+    ServerSummary,
+    clock,
+)
 from probe.capture.reader import CaptureInfo
 from probe.diagnosis.words import plural, port_words, verb
 from probe.output.text.pen import STEP_INDENT, Pen, TextFormat, hang, render_finding_block
