@@ -87,7 +87,11 @@ def test_an_unknown_result_is_a_programming_error() -> None:
         formatter(str, FormatName.TEXT)
 
 
-def test_text_options_reach_the_format(mk: Any, tmp_path: Path) -> None:
+def test_text_options_reach_the_format(
+    mk: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TERM", "xterm")  # a terminal with colours, once colour is forced
+    monkeypatch.delenv("NO_COLOR", raising=False)
     audit = results(mk)[2]
     plain, coloured = io.StringIO(), io.StringIO()
     render(audit, FormatName.TEXT, plain, junit_path=tmp_path / "a.xml")

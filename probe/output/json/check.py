@@ -34,6 +34,7 @@ from probe.model import (
     PingResult,
     PortResult,
     PortState,
+    Protocol,
     Report,
     RouteResult,
     TargetReport,
@@ -198,7 +199,7 @@ def port_text(p: PortResult, indent: str) -> str:
 @functools.lru_cache(maxsize=1024)
 def _port_frame(
     indent: str,
-    protocol: str,
+    protocol: Protocol,
     state: PortState,
     reason: str,
     tries: int,
