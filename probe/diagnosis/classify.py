@@ -1,29 +1,42 @@
 """Answer -> state: what came back to one probe, as the contract's port state and reason.
 
 Pure and table-driven. The engine records raw facts (``PortEvidence``); here each fact is
-looked up in a table and becomes a ``PortResult`` with one state word (open, refused,
-filtered, rejected, unreachable) and an nmap-style reason word (syn-ack, reset, no-response,
-admin-prohibited, port-unreach, host-unreach, net-unreach, conn-refused, ...).
+looked up in its transport's ``Table`` and becomes a ``PortResult`` with one state word (open,
+refused, filtered, rejected, unreachable) and an nmap-style reason word (syn-ack, reset,
+no-response, admin-prohibited, port-unreach, host-unreach, net-unreach, conn-refused, ...):
+a ``Reading``.
 
-Order of the lookups:
+Order of the lookups, the same for every transport:
 
 1. ``errno_name`` — a verdict from this machine's kernel: the connect() fallback's error, or a
    raw ``sendto()`` the kernel refused (failed ARP, unreachable route, output firewall).
-2. ICMP / ICMPv6 destination unreachable (and time exceeded), by (v6, type, code).
-3. The TCP answer itself: SYN/ACK, RST, or nothing after every try.
+2. ICMP / ICMPv6 destination unreachable (and time exceeded), by (v6, type, code); first the
+   errors sent by the target address itself, then those from anyone.
+3. The answer itself (TCP: SYN/ACK, RST, or nothing after every try); for the connect()
+   fallback its own table first.
 
-Also the TTL arithmetic the diagnosis uses to tell a host from a device in front of it.
+Also the TTL arithmetic and address comparison the diagnosis uses to tell a host from a
+device in front of it.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
-from typing import Final
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Final, NamedTuple
 
-from probe.model import AnswerKind, PortEvidence, PortResult, PortState, Protocol
+from probe.model import AnswerKind, Method, PortEvidence, PortResult, PortState, Protocol
 
-Verdict = tuple[PortState, str]
+
+class Reading(NamedTuple):
+    """What one probe's answer says: the port's state and the reason word behind it."""
+
+    state: PortState
+    reason: str
+
 
 OPEN: Final = PortState.OPEN
 REFUSED: Final = PortState.REFUSED
@@ -31,57 +44,85 @@ FILTERED: Final = PortState.FILTERED
 REJECTED: Final = PortState.REJECTED
 UNREACHABLE: Final = PortState.UNREACHABLE
 
+_NONE: Final[Mapping[tuple[bool, int, int], Reading]] = MappingProxyType({})
+
 # What came back to the SYN, when no ICMP table and no errno applies.
-ANSWER_TABLE: Final[Mapping[AnswerKind, Verdict]] = {
-    AnswerKind.SYN_ACK: (OPEN, "syn-ack"),
-    AnswerKind.RST: (REFUSED, "reset"),
-    AnswerKind.NONE: (FILTERED, "no-response"),
+TCP_ANSWERS: Final[Mapping[AnswerKind, Reading]] = {
+    AnswerKind.SYN_ACK: Reading(OPEN, "syn-ack"),
+    AnswerKind.RST: Reading(REFUSED, "reset"),
+    AnswerKind.NONE: Reading(FILTERED, "no-response"),
 }
 
 # The connect() fallback only knows the kernel said "refused": a RST, or an ICMP port
 # unreachable, which Linux reports the same way.
-CONNECT_RST: Final[Verdict] = (REFUSED, "conn-refused")
+CONNECT_RST: Final = Reading(REFUSED, "conn-refused")
 
-# ICMP errors quoting our SYN, by (icmp_v6, type, code). IPv4 type 3 and IPv6 type 1 are
+# ICMP errors quoting our probe, by (icmp_v6, type, code). IPv4 type 3 and IPv6 type 1 are
 # "destination unreachable"; the prohibited and port-unreachable codes are what firewalls
 # send when they REJECT instead of DROP (a TCP stack itself answers a closed port with a
 # RST, never with ICMP port unreachable).
-ICMP_TABLE: Final[Mapping[tuple[bool, int, int], Verdict]] = {
-    (False, 3, 0): (UNREACHABLE, "net-unreach"),
-    (False, 3, 1): (UNREACHABLE, "host-unreach"),
-    (False, 3, 2): (REJECTED, "proto-unreach"),
-    (False, 3, 3): (REJECTED, "port-unreach"),
-    (False, 3, 6): (UNREACHABLE, "net-unreach"),  # destination network unknown
-    (False, 3, 7): (UNREACHABLE, "host-unreach"),  # destination host unknown
-    (False, 3, 9): (REJECTED, "admin-prohibited"),  # network administratively prohibited
-    (False, 3, 10): (REJECTED, "admin-prohibited"),  # host administratively prohibited
-    (False, 3, 13): (REJECTED, "admin-prohibited"),  # communication administratively prohibited
-    (True, 1, 0): (UNREACHABLE, "net-unreach"),  # no route to destination
-    (True, 1, 1): (REJECTED, "admin-prohibited"),
-    (True, 1, 2): (UNREACHABLE, "beyond-scope"),  # beyond scope of source address
-    (True, 1, 3): (UNREACHABLE, "host-unreach"),  # address unreachable (failed neighbour disc.)
-    (True, 1, 4): (REJECTED, "port-unreach"),
-    (True, 1, 5): (REJECTED, "policy"),  # source address failed ingress/egress policy
-    (True, 1, 6): (REJECTED, "reject-route"),  # reject route to destination
+ICMP_TABLE: Final[Mapping[tuple[bool, int, int], Reading]] = {
+    (False, 3, 0): Reading(UNREACHABLE, "net-unreach"),
+    (False, 3, 1): Reading(UNREACHABLE, "host-unreach"),
+    (False, 3, 2): Reading(REJECTED, "proto-unreach"),
+    (False, 3, 3): Reading(REJECTED, "port-unreach"),
+    (False, 3, 6): Reading(UNREACHABLE, "net-unreach"),  # destination network unknown
+    (False, 3, 7): Reading(UNREACHABLE, "host-unreach"),  # destination host unknown
+    (False, 3, 9): Reading(REJECTED, "admin-prohibited"),  # network administratively prohibited
+    (False, 3, 10): Reading(REJECTED, "admin-prohibited"),  # host administratively prohibited
+    (False, 3, 13): Reading(REJECTED, "admin-prohibited"),  # communication adm. prohibited
+    (True, 1, 0): Reading(UNREACHABLE, "net-unreach"),  # no route to destination
+    (True, 1, 1): Reading(REJECTED, "admin-prohibited"),
+    (True, 1, 2): Reading(UNREACHABLE, "beyond-scope"),  # beyond scope of source address
+    (True, 1, 3): Reading(UNREACHABLE, "host-unreach"),  # address unreachable (failed ND)
+    (True, 1, 4): Reading(REJECTED, "port-unreach"),
+    (True, 1, 5): Reading(REJECTED, "policy"),  # source address failed ingress/egress policy
+    (True, 1, 6): Reading(REJECTED, "reject-route"),  # reject route to destination
 }
 
 # ICMP types that mean the same whatever the code: a SYN whose TTL ran out on the way is a
 # routing loop (or a path longer than our TTL), not an answer from the target.
-ICMP_TYPE_TABLE: Final[Mapping[tuple[bool, int], Verdict]] = {
-    (False, 11): (UNREACHABLE, "time-exceeded"),
-    (True, 3): (UNREACHABLE, "time-exceeded"),
+ICMP_TYPE_TABLE: Final[Mapping[tuple[bool, int], Reading]] = {
+    (False, 11): Reading(UNREACHABLE, "time-exceeded"),
+    (True, 3): Reading(UNREACHABLE, "time-exceeded"),
 }
 
 # The local kernel's verdict (connect() fallback, or a raw sendto() it refused).
-ERRNO_TABLE: Final[Mapping[str, Verdict]] = {
+ERRNO_TABLE: Final[Mapping[str, Reading]] = {
     "ECONNREFUSED": CONNECT_RST,
-    "EHOSTUNREACH": (UNREACHABLE, "host-unreach"),  # ICMP unreachable/prohibited, or no ARP
-    "EHOSTDOWN": (UNREACHABLE, "host-unreach"),  # Linux: neighbour discovery failed
-    "ENETUNREACH": (UNREACHABLE, "net-unreach"),
-    "EACCES": (REJECTED, "local-reject"),  # an output firewall rule on this machine
-    "EPERM": (REJECTED, "local-reject"),
-    "ETIMEDOUT": (FILTERED, "no-response"),
+    "EHOSTUNREACH": Reading(UNREACHABLE, "host-unreach"),  # ICMP unreachable/prohibited, no ARP
+    "EHOSTDOWN": Reading(UNREACHABLE, "host-unreach"),  # Linux: neighbour discovery failed
+    "ENETUNREACH": Reading(UNREACHABLE, "net-unreach"),
+    "EACCES": Reading(REJECTED, "local-reject"),  # an output firewall rule on this machine
+    "EPERM": Reading(REJECTED, "local-reject"),
+    "ETIMEDOUT": Reading(FILTERED, "no-response"),
 }
+
+
+@dataclass(frozen=True)
+class Table:
+    """How one transport's answers read, lookup by lookup (see the module docstring)."""
+
+    answers: Mapping[AnswerKind, Reading]
+    connect_answers: Mapping[AnswerKind, Reading]  # the connect() fallback's, before answers
+    icmp: Mapping[tuple[bool, int, int], Reading]
+    # ICMP errors sent by the target address itself, before ``icmp`` (UDP: a closed port's
+    # own "port unreachable" is its refusal; TCP has none, its stack answers with a RST).
+    icmp_from_target: Mapping[tuple[bool, int, int], Reading]
+    icmp_types: Mapping[tuple[bool, int], Reading]
+    errnos: Mapping[str, Reading]
+
+
+TCP: Final = Table(
+    answers=TCP_ANSWERS,
+    connect_answers={AnswerKind.RST: CONNECT_RST},
+    icmp=ICMP_TABLE,
+    icmp_from_target=_NONE,
+    icmp_types=ICMP_TYPE_TABLE,
+    errnos=ERRNO_TABLE,
+)
+
+TABLES: Final[Mapping[Protocol, Table]] = {Protocol.TCP: TCP}
 
 # Reason word -> words for evidence lines. Unknown words fall back in reason_text().
 REASON_TEXT: Final[Mapping[str, str]] = {
@@ -110,23 +151,33 @@ _ICMP_REASON = re.compile(r"icmp(6?)-(\d+)-(\d+)")
 INITIAL_TTLS: Final = (32, 64, 128, 255)
 
 
+def table(protocol: Protocol) -> Table:
+    """The answers table of ``protocol``."""
+    found = TABLES.get(protocol)
+    if found is None:
+        raise LookupError(f"no classification table for {protocol} yet")
+    return found
+
+
 def classify(ev: PortEvidence, service: str | None = None) -> PortResult:
     """Turn one port's evidence into its state and reason.
 
-    Raw-SYN evidence keeps responder, TTL, RTT and IP ID for every answer, and window and
-    TCP options for open ports only (the contract's report shape). connect() evidence keeps
+    Raw evidence keeps responder, TTL, RTT and IP ID for every answer, and window and TCP
+    options for open ports only (the contract's report shape). connect() evidence keeps
     only the RTT: the fallback cannot see who answered or with which TTL, and must not claim it.
     """
-    state, reason = verdict(ev)
-    if ev.method == "connect":
-        return PortResult(ev.port, state, reason, ev.tries, service=service, rtt_ms=ev.rtt_ms)
+    state, reason = reading(ev)
+    if ev.method is Method.CONNECT:
+        return PortResult(
+            ev.port, state, reason, ev.tries, ev.protocol, service=service, rtt_ms=ev.rtt_ms
+        )
     is_open = state is PortState.OPEN
     return PortResult(  # positional, in field order: a full-range scan makes 65535 of these
         ev.port,
         state,
         reason,
         ev.tries,
-        Protocol.TCP,
+        ev.protocol,
         service,
         ev.responder,
         ev.ttl,
@@ -137,30 +188,38 @@ def classify(ev: PortEvidence, service: str | None = None) -> PortResult:
     )
 
 
-def verdict(ev: PortEvidence) -> Verdict:
+def reading(ev: PortEvidence) -> Reading:
     """(state, reason) for one port's evidence; see the module docstring for the order."""
+    t = table(ev.protocol)
     if ev.errno_name is not None and ev.icmp_type is None:
-        known = ERRNO_TABLE.get(ev.errno_name)
+        known = t.errnos.get(ev.errno_name)
         if known is not None:
             return known
         if ev.answer is AnswerKind.ICMP:
-            return UNREACHABLE, ev.errno_name  # some other kernel error: keep its word
+            return Reading(UNREACHABLE, ev.errno_name)  # some other kernel error: keep its word
     if ev.answer is AnswerKind.ICMP:
-        return _icmp_verdict(ev)
-    if ev.answer is AnswerKind.RST and ev.method == "connect":
-        return CONNECT_RST
-    return ANSWER_TABLE[ev.answer]
+        return _icmp_reading(t, ev)
+    if ev.method is Method.CONNECT:
+        known = t.connect_answers.get(ev.answer)
+        if known is not None:
+            return known
+    return t.answers[ev.answer]
 
 
-def _icmp_verdict(ev: PortEvidence) -> Verdict:
+def _icmp_reading(t: Table, ev: PortEvidence) -> Reading:
     if ev.icmp_type is None or ev.icmp_code is None:
-        return UNREACHABLE, "icmp"
-    known = ICMP_TABLE.get((ev.icmp_v6, ev.icmp_type, ev.icmp_code))
+        return Reading(UNREACHABLE, "icmp")
+    key = (ev.icmp_v6, ev.icmp_type, ev.icmp_code)
+    known = None
+    if t.icmp_from_target and ev.responder is not None and same_address(ev.responder, ev.address):
+        known = t.icmp_from_target.get(key)
     if known is None:
-        known = ICMP_TYPE_TABLE.get((ev.icmp_v6, ev.icmp_type))
+        known = t.icmp.get(key)
+    if known is None:
+        known = t.icmp_types.get((ev.icmp_v6, ev.icmp_type))
     if known is not None:
         return known
-    return UNREACHABLE, f"icmp{'6' if ev.icmp_v6 else ''}-{ev.icmp_type}-{ev.icmp_code}"
+    return Reading(UNREACHABLE, f"icmp{'6' if ev.icmp_v6 else ''}-{ev.icmp_type}-{ev.icmp_code}")
 
 
 def reason_text(reason: str) -> str:
@@ -184,10 +243,10 @@ def reason_text(reason: str) -> str:
     return reason
 
 
-def connect_errnos(reason: str) -> tuple[str, ...]:
+def connect_errnos(reason: str, protocol: Protocol = Protocol.TCP) -> tuple[str, ...]:
     """The kernel errors that map to ``reason`` ("host-unreach" -> EHOSTUNREACH, EHOSTDOWN),
     for wording connect() evidence; an unknown errno kept as the reason is its own name."""
-    names = tuple(name for name, (_, r) in ERRNO_TABLE.items() if r == reason)
+    names = tuple(name for name, (_, r) in table(protocol).errnos.items() if r == reason)
     if not names and reason.isupper():
         return (reason,)
     return names
@@ -208,3 +267,14 @@ def hops_from_ttl(ttl: int) -> int:
     """Routers between us and the sender, guessed from a received TTL: 63 -> 1, 64 -> 0,
     116 -> 12. A guess: compare it between answers rather than trust it on its own."""
     return initial_ttl(ttl) - ttl
+
+
+def same_address(a: str, b: str) -> bool:
+    """Two spellings of one address ("2001:2::1", "2001:0002:0::1"); a zone index on ``b``
+    (the target as typed, "fe80::1%eth0") is not part of the address an answer comes from."""
+    if a == b:  # the usual case, and the cheap one
+        return True
+    try:
+        return ipaddress.ip_address(a) == ipaddress.ip_address(b.split("%")[0])
+    except ValueError:
+        return a == b

@@ -1,7 +1,7 @@
 """Who sent the RST, proven: a TTL-limited SYN for each RST that looks sent by a device in
 front of the host, and the packet oddities that point the same way.
 
-The TTL comparison in diagnose.py only suspects a middlebox: a RST whose TTL says it crossed
+The TTL comparison in context.py only suspects a middlebox: a RST whose TTL says it crossed
 fewer routers than the host's own SYN/ACK or echo reply. The proof follows from TTL
 arithmetic. When the host's answers cross H routers (``classify.hops_from_ttl``: 63 -> 1),
 the host is H + 1 hops away, and a SYN sent with TTL H is handled by the device at hop H:
@@ -22,21 +22,23 @@ Two more signs, read from the scan itself:
   stacks count upwards.
 
 Pure: ``plan`` chooses the probes from the scan's evidence, ``evidence_lines`` words what
-the probes and the scan showed, for ``port-refused-by-middlebox``. The runner sends the
-probes through the engine after the main scan, in raw mode only.
+the probes and the scan showed, for ``port-refused-by-middlebox`` (rules/ports.py). The
+runner sends the probes through the engine after the main scan, in raw mode only, and
+``registry.attach_confirmations`` diagnoses the target again with their evidence.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Sequence
 
 from probe.diagnosis import classify
+from probe.diagnosis.context import context
 from probe.engine.base import Job
 from probe.model import (
     AnswerKind,
     DnsResult,
     DnsStatus,
+    Method,
     PingResult,
     PortEvidence,
     PortResult,
@@ -54,8 +56,6 @@ def plan(address: str, ports: Sequence[PortResult], ping: PingResult | None) -> 
     """The confirmation probes for one address, from its raw-SYN scan's classified ports:
     for each RST that the TTL comparison puts in front of the host, a SYN to that port whose
     TTL reaches the hop before the host only."""
-    from probe.diagnosis.diagnose import context  # diagnose quotes this module's evidence lines
-
     if not any(p.state is PortState.REFUSED for p in ports):
         return []
     preview = TargetReport(
@@ -65,7 +65,7 @@ def plan(address: str, ports: Sequence[PortResult], ping: PingResult | None) -> 
         ping=ping,
         ports=tuple(ports),
     )
-    ctx = context(preview, "syn")
+    ctx = context(preview, Method.RAW)
     ref = ctx.reference
     if ref is None or ref.hops < 1:
         return []  # no router between us and the host: no hop before it to stop at
@@ -79,20 +79,8 @@ def plan(address: str, ports: Sequence[PortResult], ping: PingResult | None) -> 
     return [Job(address, p.port, ttl=ref.hops) for p in suspects[:MAX_PROOFS]]
 
 
-def attach(
-    t: TargetReport, proofs: Mapping[str, tuple[PortEvidence, ...]], mode: str, timeout: float
-) -> TargetReport:
-    """``t`` with its confirmation evidence and the findings diagnosed again with it."""
-    from probe.diagnosis.diagnose import diagnose
-
-    mine = proofs.get(t.address or "")
-    if not mine:
-        return t
-    t = replace(t, confirmations=mine)
-    return replace(t, findings=diagnose(t, mode=mode, timeout=timeout))
-
-
 def by_address(evidence: Sequence[PortEvidence]) -> dict[str, tuple[PortEvidence, ...]]:
+    """Evidence grouped by the address probed, in the engine's order."""
     out: dict[str, list[PortEvidence]] = {}
     for e in evidence:
         out.setdefault(e.address, []).append(e)
@@ -166,7 +154,7 @@ def _proof(e: PortEvidence, ports: Sequence[int]) -> str:
             f"{syn} drew a SYN/ACK from {e.responder}: the answers on the way changed between "
             "probes, so who sent the RST is not confirmed"
         )
-    _, reason = classify.verdict(e)
+    reason = classify.reading(e).reason
     if reason == "time-exceeded":
         return (
             f"{syn} died at hop {ttl} (ICMP time exceeded from {e.responder}) without drawing "

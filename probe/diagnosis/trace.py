@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from probe.diagnosis import classify
-from probe.diagnosis.diagnose import same_address
+from probe.diagnosis.classify import same_address
 from probe.engine.base import Job
 from probe.model import AnswerKind, Hop, PortEvidence, PortState, TraceVerdict
 
@@ -44,14 +44,12 @@ _KIND_STATE = {
 }
 
 
-
-
 def hop_of(ev: PortEvidence) -> Hop:
     """One probe's evidence as a hop: who answered at that TTL, and with what."""
     ttl = ev.probe_ttl if ev.probe_ttl is not None else 0
     if ev.answer is AnswerKind.NONE:
         return Hop(ttl, NONE, reason="no-response", tries=ev.tries)
-    state, reason = classify.verdict(ev)
+    state, reason = classify.reading(ev)
     if ev.answer is AnswerKind.SYN_ACK:
         kind = "syn-ack"
     elif ev.answer is AnswerKind.RST:
@@ -205,5 +203,3 @@ def _final_summary(final: Hop, before: Sequence[Hop], address: str, port: int) -
             return f"Port {port} is rejected by {address} itself at {at} ({words})."
         return f"Port {port} is rejected at {at} by {who} ({words}){_as_far(before)}."
     return f"{address} is unreachable: {who} at {at} reports {words}{_as_far(before)}."
-
-

@@ -13,9 +13,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from probe.diagnosis import outcome
 from probe.diagnosis.expect import AuditResult, evaluate
 from probe.engine.base import PacketLog
-from probe.model import Method, Report, RouteStatus, TargetReport
+from probe.model import Method, Report, TargetReport
 from probe.plan.audit import AuditPlan
 from probe.session.core import Session
 from probe.session.options import CheckOptions
@@ -72,11 +73,8 @@ def run_audit(
 def exit_status(result: AuditResult) -> ExitStatus:
     """0 when every expectation holds; 1 when one does not or could not be checked; 3 when
     no host could be probed at all for lack of a route; 130 when interrupted."""
-    if result.report.interrupted:
-        return ExitStatus.INTERRUPTED
-    targets = result.report.targets
-    if targets and all(
-        t.route is not None and t.route.status is RouteStatus.NO_ROUTE for t in targets
-    ):
-        return ExitStatus.CANNOT_PROBE
-    return ExitStatus.OK if result.ok else ExitStatus.PROBLEM
+    return outcome.exit_status(
+        interrupted=result.report.interrupted,
+        cannot_probe=outcome.no_route_anywhere(result.report.targets),
+        problem=not result.ok,
+    )

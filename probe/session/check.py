@@ -20,7 +20,7 @@ from concurrent.futures import Executor, Future, wait
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
-from probe.diagnosis import classify, diagnose, middlebox
+from probe.diagnosis import classify, middlebox, outcome, registry
 from probe.engine.base import Engine, EngineConfig, EngineRun, Job, PacketLog, ProgressFn
 from probe.model import (
     AnswerKind,
@@ -38,7 +38,6 @@ from probe.model import (
     Report,
     RouteResult,
     RouteStatus,
-    Severity,
     Target,
     TargetReport,
 )
@@ -148,8 +147,11 @@ def run_check(
         for f in background:  # what has not started need not start; what runs is not waited for
             f.cancel()
     reports = [_report(w, requests(w), ports, mode, opts.timeout, apps) for w in works]
-    reports = [middlebox.attach(r, proofs, mode, opts.timeout) for r in reports]
-    reports = list(diagnose.attach_family_findings(reports))
+    reports = [
+        registry.attach_confirmations(r, proofs, mode=mode, timeout=opts.timeout)
+        for r in reports
+    ]
+    reports = list(registry.attach_family_findings(reports))
     return Report(tuple(reports), mode=mode, notes=tuple(notes), interrupted=interrupted)
 
 
@@ -298,7 +300,7 @@ def _report(
         arp=_arp_of(w),
         ports=ports,
     )
-    return replace(t, findings=diagnose.diagnose(t, mode=mode, timeout=timeout))
+    return replace(t, findings=registry.diagnose(t, mode=mode, timeout=timeout))
 
 
 def _middlebox_proofs(
@@ -332,22 +334,8 @@ def _middlebox_proofs(
 def exit_status(report: Report) -> ExitStatus:
     """0 when every probed port of every target is open and no error was found; 3 when
     nothing could be probed for lack of a route; 130 when interrupted; 1 otherwise."""
-    if report.interrupted:
-        return ExitStatus.INTERRUPTED
-    targets = report.targets
-    if targets and all(
-        t.route is not None and t.route.status is RouteStatus.NO_ROUTE for t in targets
-    ):
-        return ExitStatus.CANNOT_PROBE
-    for t in targets:
-        if t.dns.status not in (DnsStatus.OK, DnsStatus.LITERAL):
-            return ExitStatus.PROBLEM
-        if t.route is not None and t.route.status is not RouteStatus.OK:
-            return ExitStatus.PROBLEM
-        if not t.ports or any(p.state is not PortState.OPEN for p in t.ports):
-            return ExitStatus.PROBLEM
-        # Every port open, yet an error stands (duplicate IP, silent application, bad
-        # certificate): that is still a problem found.
-        if any(f.severity is Severity.ERROR for f in t.findings):
-            return ExitStatus.PROBLEM
-    return ExitStatus.OK
+    return outcome.exit_status(
+        interrupted=report.interrupted,
+        cannot_probe=outcome.no_route_anywhere(report.targets),
+        problem=outcome.report_problem(report),
+    )

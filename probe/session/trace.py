@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from probe.diagnosis import diagnose
+from probe.diagnosis import outcome, registry
 from probe.diagnosis.trace import contiguous, cut, jobs, verdict, wave
 from probe.engine.base import Engine, EngineConfig, PacketLog
 from probe.errors import NoPermission
@@ -63,7 +63,7 @@ def run_trace(
         hops, interrupted = _walk(engine, address, opts, packet_log, cancel)
     else:  # nothing to trace: the checklist's gate finding says why
         t = TargetReport(input=target.input, address=address, dns=found.dns, route=route)
-        findings = diagnose.diagnose(t)
+        findings = registry.diagnose(t)
     shown = cut(hops, opts.silent_hops)
     if address is not None and not findings:
         result = verdict(shown, address, opts.port, opts.max_hops)
@@ -111,8 +111,8 @@ def _walk(
 def exit_status(report: TraceReport) -> ExitStatus:
     """0 when the SYN reached an open port; 3 when there was no route to send it on; 130
     when interrupted; 1 otherwise (DNS failed, or the port is not open at the end)."""
-    if report.interrupted:
-        return ExitStatus.INTERRUPTED
-    if report.route is not None and report.route.status is RouteStatus.NO_ROUTE:
-        return ExitStatus.CANNOT_PROBE
-    return ExitStatus.OK if report.verdict.state is PortState.OPEN else ExitStatus.PROBLEM
+    return outcome.exit_status(
+        interrupted=report.interrupted,
+        cannot_probe=outcome.no_route_anywhere((report,)),
+        problem=report.verdict.state is not PortState.OPEN,
+    )

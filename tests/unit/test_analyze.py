@@ -15,7 +15,10 @@ from conftest import CliRun
 from rich.console import Console
 
 from probe.capture import analyze as an
-from probe.capture.reader import CaptureInfo, IcmpRecord, TcpSegment, open_capture
+from probe.capture.analyze.tally import MAX_CLIENTS
+from probe.capture.analyze.tracker import HOLD
+from probe.capture.packets import IcmpRecord, TcpSegment
+from probe.capture.reader import CaptureInfo, open_capture
 from probe.capture.writer import PcapWriter
 from probe.output.base import FormatName
 from probe.output.json.analyze import analysis_to_dict
@@ -328,7 +331,7 @@ def test_no_syn_at_all() -> None:
 def test_many_clients_are_listed_up_to_a_bound() -> None:
     records = [r for i in range(12) for r in handshake(i, 80, client=f"198.18.0.{10 + i}")]
     f = only(run(*records), "ok")
-    assert len(f.outcome.clients) == an.MAX_CLIENTS and f.outcome.more_clients
+    assert len(f.outcome.clients) == MAX_CLIENTS and f.outcome.more_clients
     assert "more than 8 clients" in f.evidence[0]
 
 
@@ -396,7 +399,7 @@ def test_answered_attempts_wait_only_a_little_for_a_retry() -> None:
             kept[t] = len(a.waiting) + len(a.answered)
 
     a.feed(stream())
-    assert kept[int(an.HOLD)] == 1 and kept[int(an.HOLD) + 1] == 0
+    assert kept[int(HOLD)] == 1 and kept[int(HOLD) + 1] == 0
     (outcome,) = a.finish()
     assert (outcome.code, outcome.count, outcome.syns) == ("syn-refused", 1, 2)
 

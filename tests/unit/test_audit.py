@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from probe.diagnosis import diagnose, expect
+from probe.diagnosis import expect
 from probe.diagnosis.expect import Verdict
+from probe.diagnosis.registry import diagnose
 from probe.engine.base import EngineConfig, EngineRun, Job
 from probe.errors import AuditFileError, BadInput, ProfileError
 from probe.model import (
@@ -240,7 +241,7 @@ def test_expectation_table(expect: Expect, held_by: set[PortState]) -> None:
 
 
 def diagnosed(t: TargetReport) -> TargetReport:
-    return replace(t, findings=diagnose.diagnose(t))
+    return replace(t, findings=diagnose(t))
 
 
 def one_host(text: str, *targets: TargetReport, **report: object) -> expect.HostResult:

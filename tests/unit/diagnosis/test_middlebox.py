@@ -13,12 +13,13 @@ from conftest import run_check
 
 from probe.diagnosis import middlebox
 from probe.diagnosis.classify import classify
-from probe.diagnosis.diagnose import diagnose
+from probe.diagnosis.registry import attach_confirmations, diagnose
 from probe.engine.base import EngineConfig, EngineRun, Job
 from probe.model import (
     AnswerKind,
     DnsResult,
     DnsStatus,
+    Method,
     PingResult,
     PingStatus,
     PortEvidence,
@@ -40,7 +41,7 @@ OPTIONS = TcpOptions(mss=1460, wscale=7, sack_permitted=True, timestamps=True)
 def scan_ev(port: int, answer: str, ttl: int | None = None, **kw: Any) -> PortEvidence:
     """Main-scan evidence (TTL 64 SYNs) from the host's address."""
     kw.setdefault("responder", HOST if answer != "none" else None)
-    return PortEvidence(HOST, port, "syn", AnswerKind(answer), 1, ttl=ttl, probe_ttl=64, **kw)
+    return PortEvidence(HOST, port, Method.RAW, AnswerKind(answer), 1, ttl=ttl, probe_ttl=64, **kw)
 
 
 def proof(port: int, answer: str, responder: str | None = HOST, **kw: Any) -> PortEvidence:
@@ -48,7 +49,7 @@ def proof(port: int, answer: str, responder: str | None = HOST, **kw: Any) -> Po
     tries = kw.pop("tries", 1)
     sent = kw.pop("probe_ttl", 1)
     return PortEvidence(
-        HOST, port, "syn", AnswerKind(answer), tries, responder=responder, probe_ttl=sent, **kw
+        HOST, port, Method.RAW, AnswerKind(answer), tries, responder=responder, probe_ttl=sent, **kw
     )
 
 
@@ -96,8 +97,8 @@ def test_plan_nothing_to_prove(evidence: list[PortEvidence], ping: PingResult | 
 
 def test_plan_has_nothing_to_prove_from_connect_evidence() -> None:
     connect = [
-        PortEvidence(HOST, 80, "connect", AnswerKind.SYN_ACK, 1),
-        PortEvidence(HOST, 6036, "connect", AnswerKind.RST, 1),
+        PortEvidence(HOST, 80, Method.CONNECT, AnswerKind.SYN_ACK, 1),
+        PortEvidence(HOST, 6036, Method.CONNECT, AnswerKind.RST, 1),
     ]
     assert middlebox.plan(HOST, verdicts(connect), PING_ROUTER) == []
 
@@ -167,7 +168,7 @@ def test_proofs_alike_share_one_line_and_others_are_ignored(mk: Any) -> None:
             proof(6037, "rst", ttl=64),
             proof(6036, "rst", ttl=64),
             proof(9999, "rst", ttl=64),  # not one of the suspected ports
-            PortEvidence("198.18.9.9", 6036, "syn", AnswerKind.RST, 1, probe_ttl=1),
+            PortEvidence("198.18.9.9", 6036, Method.RAW, AnswerKind.RST, 1, probe_ttl=1),
         ),
     )
     refused = [p for p in t.ports if p.port != 80]
@@ -236,11 +237,12 @@ def test_attach_adds_the_proof_to_the_finding(mk: Any) -> None:
     t = mk.target((80, "open", 63), (6036, "refused", 64), ping=mk.ping("ok", 64))
     t = replace(t, findings=diagnose(t))
     proofs = {HOST: (proof(6036, "rst", ttl=64),)}
-    out = middlebox.attach(t, proofs, "syn", 1.0)
+    out = attach_confirmations(t, proofs, mode=Method.RAW, timeout=1.0)
     assert out.confirmations == proofs[HOST]
     (f,) = [f for f in out.findings if f.code == "port-refused-by-middlebox"]
     assert any("still drew the RST from 198.18.2.1" in e for e in f.evidence)
-    assert middlebox.attach(t, {"198.18.9.9": proofs[HOST]}, "syn", 1.0) is t
+    elsewhere = {"198.18.9.9": proofs[HOST]}
+    assert attach_confirmations(t, elsewhere, mode=Method.RAW, timeout=1.0) is t
 
 
 # --------------------------------------------------------------------------- the runner's hook
@@ -250,7 +252,7 @@ class FakeEngine:
     """The camera behind a NAT router: SYN/ACK from 1 hop away on 80, the router's own RST on
     6036 whatever the TTL; records every scan."""
 
-    def __init__(self, method: str = "syn") -> None:
+    def __init__(self, method: Method = Method.RAW) -> None:
         self.method = method
         self.scans: list[list[Job]] = []
 
@@ -261,7 +263,9 @@ class FakeEngine:
             if j.port == 80:
                 out.append(scan_ev(80, "syn-ack", 63, window=64240, tcp_options=OPTIONS))
             else:
-                rst = PortEvidence(HOST, j.port, "syn", AnswerKind.RST, 1, responder=HOST, ttl=64)
+                rst = PortEvidence(
+                    HOST, j.port, Method.RAW, AnswerKind.RST, 1, responder=HOST, ttl=64
+                )
                 out.append(replace(rst, window=0, probe_ttl=j.ttl))
         return EngineRun(tuple(out))
 
@@ -301,7 +305,7 @@ def test_runner_sends_nothing_more_without_a_suspect() -> None:
 
 
 def test_runner_sends_no_proof_in_connect_mode() -> None:
-    engine = FakeEngine(method="connect")
+    engine = FakeEngine(method=Method.CONNECT)
     check(engine, [80, 6036])
     assert len(engine.scans) == 1
 

@@ -1,4 +1,5 @@
-"""classify.py: every answer -> (state, reason) mapping, what is carried over, TTL arithmetic."""
+"""classify.py: every answer -> (state, reason) mapping, per transport, what is carried over,
+TTL arithmetic and address comparison."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from probe.diagnosis.classify import (
     hops_from_ttl,
     initial_ttl,
     reason_text,
+    same_address,
 )
-from probe.model import AnswerKind, PortState
+from probe.model import AnswerKind, Method, PortState
 
 OPEN, REFUSED, FILTERED = PortState.OPEN, PortState.REFUSED, PortState.FILTERED
 REJECTED, UNREACHABLE = PortState.REJECTED, PortState.UNREACHABLE
@@ -92,7 +94,7 @@ def test_syn_answers(
 def test_connect_answers(
     mk: Any, answer: AnswerKind, errno_name: str | None, state: PortState, reason: str
 ) -> None:
-    r = classify(mk.evidence(22, answer, method="connect", errno_name=errno_name))
+    r = classify(mk.evidence(22, answer, method=Method.CONNECT, errno_name=errno_name))
     assert (r.port, r.state, r.reason) == (22, state, reason)
 
 
@@ -142,7 +144,7 @@ def test_connect_claims_no_ttl_or_responder(mk: Any) -> None:
     ev = mk.evidence(
         80,
         SYN_ACK,
-        method="connect",
+        method=Method.CONNECT,
         tries=3,
         responder=mk.host,
         ttl=63,
@@ -217,3 +219,18 @@ def test_reason_text(reason: str, text: str) -> None:
 )
 def test_connect_errnos(reason: str, errnos: tuple[str, ...]) -> None:
     assert connect_errnos(reason) == errnos
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("198.18.1.10", "198.18.1.10", True),
+        ("2001:2::1", "2001:0002:0::1", True),
+        ("fe80::1", "fe80::1%eth0", True),  # the zone index is the client's, not the address
+        ("198.18.0.1", "198.18.1.10", False),
+        ("camera.example", "camera.example", True),
+        ("camera.example", "198.18.1.10", False),
+    ],
+)
+def test_same_address(a: str, b: str, same: bool) -> None:
+    assert same_address(a, b) is same

@@ -1,0 +1,110 @@
+"""What ``probe analyze`` hands to the report writers: the outcome codes, the per-server
+aggregates (``Outcome``), the findings worded like check's, the server summaries and the
+``Analysis`` that holds them."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Final
+
+from probe.diagnosis.outcome import has_problem
+from probe.model import Severity, TcpOptions
+
+OK: Final = "ok"
+UNANSWERED: Final = "syn-unanswered"
+REFUSED: Final = "syn-refused"
+REJECTED: Final = "syn-rejected"
+INCOMPLETE: Final = "handshake-incomplete"
+CODES: Final = (UNANSWERED, REFUSED, REJECTED, INCOMPLETE, OK)  # report order
+PROBLEMS: Final = frozenset(CODES) - {OK}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The attempts to one server port that ended one way: the aggregate the report quotes."""
+
+    server: str  # address
+    port: int
+    code: str
+    count: int  # attempts
+    syns: int  # SYNs in those attempts, retransmissions included
+    tries: int  # the most SYNs one attempt sent
+    clients: tuple[str, ...]  # the first MAX_CLIENTS client addresses
+    more_clients: bool  # more clients than listed
+    first: float  # first SYN (epoch seconds)
+    last: float  # last packet of the last attempt
+    # (TTL, count) of the server's answers, commonest first
+    ttls: tuple[tuple[int, int], ...] = ()
+    # ICMP senders: (address, v6, type, code, TTL, count), commonest first
+    responders: tuple[tuple[str, bool, int, int, int, int], ...] = ()
+    window: int | None = None  # ok: the SYN/ACK's window ...
+    tcp_options: TcpOptions | None = None  # ... and options
+    half_open: int = 0  # ok: the client's ACK never came (a SYN scan, or not in the capture)
+    retried: int = 0  # ok: attempts that needed more than one SYN
+    no_synack: int = 0  # ok: the client's ACK seen, the SYN/ACK not in the capture
+    server_rst: int = 0  # handshake-incomplete: the server reset after its SYN/ACK
+
+    @property
+    def endpoint(self) -> str:
+        return endpoint(self.server, self.port)
+
+    @property
+    def ttl(self) -> int | None:
+        return self.ttls[0][0] if self.ttls else None
+
+
+@dataclass(frozen=True)
+class AnalyzeFinding:
+    """One pattern at one server port, worded like check's findings. Problem patterns are
+    errors, a completed handshake is info."""
+
+    code: str
+    severity: Severity
+    outcome: Outcome
+    summary: str
+    evidence: tuple[str, ...] = ()
+    next_steps: tuple[str, ...] = ()
+
+    @property
+    def server(self) -> str:
+        return self.outcome.endpoint
+
+
+@dataclass(frozen=True)
+class ServerSummary:
+    """One server address: which ports work, which do not."""
+
+    address: str
+    status: str  # "ok" (every attempt completed), "partial", "failing" (none completed)
+    attempts: int
+    ports: tuple[tuple[int, tuple[tuple[str, int], ...]], ...]  # port -> ((code, count), ...)
+    ports_ok: tuple[int, ...]  # every attempt completed
+    ports_failing: tuple[int, ...]  # at least one attempt did not
+
+
+@dataclass(frozen=True)
+class Analysis:
+    outcomes: tuple[Outcome, ...]
+    findings: tuple[AnalyzeFinding, ...]
+    servers: tuple[ServerSummary, ...]
+    summary: tuple[str, ...]  # the plain-language conclusion across servers
+    attempts: int
+    notes: tuple[str, ...] = ()
+
+    @property
+    def problem(self) -> bool:
+        """A problem pattern was found (its finding is an error): the exit status 1."""
+        return has_problem(self.findings)
+
+
+def endpoint(address: str, port: int) -> str:
+    """ "198.18.1.10:80", "[2001:2::10]:80" """
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+def clock(ts: float) -> str:
+    """ "2024-05-01 12:00:01.123 UTC" """
+    whole = int(ts)
+    ms = int((ts - whole) * 1000)
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(whole)) + f".{ms:03d} UTC"

@@ -1,0 +1,83 @@
+"""Per-server summaries (which ports work, which do not) and the plain-language conclusion
+across the servers of a capture."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+from probe.capture.analyze.results import CODES, OK, PROBLEMS, UNANSWERED, Outcome, ServerSummary
+from probe.diagnosis.words import plural, port_words
+
+_MAX_LISTED: Final = 8
+
+
+def server_summary(address: str, outcomes: Sequence[Outcome]) -> ServerSummary:
+    """One server address's ports and attempts, from its outcomes."""
+    ports: dict[int, dict[str, int]] = {}
+    for o in outcomes:
+        ports.setdefault(o.port, {})[o.code] = o.count
+    ok = tuple(p for p, codes in sorted(ports.items()) if set(codes) == {OK})
+    failing = tuple(p for p, codes in sorted(ports.items()) if set(codes) & PROBLEMS)
+    attempts = sum(o.count for o in outcomes)
+    completed = sum(o.count for o in outcomes if o.code == OK)
+    status = "ok" if not failing else "failing" if not completed else "partial"
+    return ServerSummary(
+        address=address,
+        status=status,
+        attempts=attempts,
+        ports=tuple(
+            (p, tuple((c, codes[c]) for c in CODES if c in codes))
+            for p, codes in sorted(ports.items())
+        ),
+        ports_ok=ok,
+        ports_failing=failing,
+    )
+
+
+def _listed(items: Sequence[str]) -> str:
+    if len(items) <= _MAX_LISTED:
+        return ", ".join(items)
+    return ", ".join(items[:_MAX_LISTED]) + f" and {len(items) - _MAX_LISTED} more"
+
+
+def conclusion(servers: Sequence[ServerSummary], attempts: int) -> tuple[str, ...]:
+    """Where the problem is, across servers, in a sentence or a few."""
+    if not servers:
+        return ("No TCP connection attempt (SYN) in the capture: nothing to analyse.",)
+    affected = [s for s in servers if s.ports_failing]
+    fine = [s for s in servers if not s.ports_failing]
+    n = len(servers)
+    if not affected:
+        return (
+            f"All {attempts} connection {plural(attempts, 'attempt')} to {n} "
+            f"{plural(n, 'server')} completed their handshake: no problem in this capture.",
+        )
+    where = [f"{s.address} ({port_words(s.ports_failing)})" for s in affected]
+    lines: list[str] = []
+    if fine:
+        lines.append(
+            f"Connections to {_listed([s.address for s in fine])} complete; the problem is "
+            f"limited to {_listed(where)}."
+        )
+    elif n > 1 and not any(s.ports_ok for s in affected):
+        lines.append(f"Connections to every server in the capture fail: {_listed(where)}.")
+    elif n > 1:
+        lines.append(f"The problem is limited to {_listed(where)}.")
+    elif not affected[0].ports_ok:
+        lines.append(f"Connections to {where[0]} fail.")
+    for s in affected:
+        if s.ports_ok:
+            there = "" if n == 1 else " there"
+            lines.append(
+                f"{s.address} is up ({port_words(s.ports_ok)} "
+                f"{plural(len(s.ports_ok), 'works', 'work')}); the problem{there} is limited "
+                f"to {port_words(s.ports_failing)}."
+            )
+    all_silent = all({c for _, codes in s.ports for c, _ in codes} == {UNANSWERED} for s in servers)
+    if n > 1 and all_silent:
+        lines.append(
+            "No server answered at all: look at the client's side first (its own firewall or "
+            "security software, its network, a proxy it should use)."
+        )
+    return tuple(lines)

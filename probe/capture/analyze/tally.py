@@ -1,0 +1,153 @@
+"""Finished attempts, kept as per-server aggregates only: one tally per (server, port,
+outcome), at most ``MAX_ENDPOINTS`` server ports (attempts to further ones are counted, not
+kept), each with at most ``MAX_CLIENTS`` client addresses, 256 TTL values and
+``MAX_RESPONDERS`` ICMP senders — about 1 kB per server port, whatever the number of
+packets."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from typing import Final
+
+from probe.capture.analyze.attempt import Attempt
+from probe.capture.analyze.results import INCOMPLETE, OK, REJECTED, Outcome
+from probe.capture.packets import IcmpRecord
+from probe.engine.tcp import parse_options
+
+MAX_ENDPOINTS: Final = 100_000
+MAX_CLIENTS: Final = 8
+MAX_RESPONDERS: Final = 16
+
+
+class Tally:
+    """Mutable aggregate behind one ``Outcome``."""
+
+    __slots__ = (
+        "clients",
+        "count",
+        "first",
+        "half_open",
+        "last",
+        "more_clients",
+        "no_synack",
+        "options",
+        "responders",
+        "retried",
+        "server_rst",
+        "syns",
+        "tries",
+        "ttls",
+        "window",
+    )
+
+    def __init__(self, first: float) -> None:
+        self.count = 0
+        self.syns = 0
+        self.tries = 0
+        self.clients: dict[bytes, None] = {}
+        self.more_clients = False
+        self.first = first
+        self.last = first
+        self.ttls: dict[int, int] = {}
+        self.responders: dict[tuple[bytes, bool, int, int], list[int]] = {}  # -> [ttl, count]
+        self.window: int | None = None
+        self.options: bytes | None = None
+        self.half_open = 0
+        self.retried = 0
+        self.no_synack = 0
+        self.server_rst = 0
+
+    def count_ttl(self, ttl: int) -> None:
+        self.ttls[ttl] = self.ttls.get(ttl, 0) + 1
+
+
+class Tallies:
+    """The tallies of every server port, bounded."""
+
+    def __init__(self, max_endpoints: int = MAX_ENDPOINTS) -> None:
+        self.max_endpoints = max_endpoints
+        self.by_endpoint: dict[tuple[bytes, int], dict[str, Tally]] = {}
+        self.unkept = 0  # attempts to server ports past max_endpoints
+
+    def add(self, client: bytes, server: bytes, port: int, a: Attempt, code: str) -> Tally | None:
+        """Count attempt ``a``, ended as ``code``; its tally (None past the bound)."""
+        by_code = self.by_endpoint.get((server, port))
+        if by_code is None:
+            if len(self.by_endpoint) >= self.max_endpoints:
+                self.unkept += 1
+                return None
+            by_code = self.by_endpoint[(server, port)] = {}
+        t = by_code.get(code)
+        if t is None:
+            t = by_code[code] = Tally(a.first)
+        t.count += 1
+        t.syns += a.syns
+        t.tries = max(t.tries, a.syns)
+        t.first = min(t.first, a.first)
+        t.last = max(t.last, a.last)
+        if client not in t.clients:
+            if len(t.clients) < MAX_CLIENTS:
+                t.clients[client] = None
+            else:
+                t.more_clients = True
+        if code == OK:
+            if a.syns > 1:
+                t.retried += 1
+            if a.synacks:
+                t.count_ttl(a.synack_ttl)
+                t.window, t.options = a.window, a.options
+            else:
+                t.no_synack += 1
+        elif code == INCOMPLETE:
+            t.count_ttl(a.synack_ttl)
+            t.window, t.options = a.window, a.options
+        return t
+
+    def add_rejected(
+        self, client: bytes, server: bytes, port: int, a: Attempt, r: IcmpRecord
+    ) -> None:
+        """Count attempt ``a``, rejected by the ICMP error ``r`` (its sender named)."""
+        t = self.add(client, server, port, a, REJECTED)
+        if t is None:
+            return
+        who = (r.responder, r.v6, r.type, r.code)
+        seen = t.responders.get(who)
+        if seen is not None:
+            seen[1] += 1
+        elif len(t.responders) < MAX_RESPONDERS:
+            t.responders[who] = [r.ttl, 1]
+
+    def outcomes(self) -> Iterator[Outcome]:
+        for (server, port), by_code in self.by_endpoint.items():
+            address = _ntop(server)
+            for code, t in by_code.items():
+                yield Outcome(
+                    server=address,
+                    port=port,
+                    code=code,
+                    count=t.count,
+                    syns=t.syns,
+                    tries=t.tries,
+                    clients=tuple(_ntop(c) for c in t.clients),
+                    more_clients=t.more_clients,
+                    first=t.first,
+                    last=t.last,
+                    ttls=tuple(sorted(t.ttls.items(), key=lambda kv: (-kv[1], kv[0]))),
+                    responders=tuple(
+                        (_ntop(addr), v6, typ, cod, ttl, n)
+                        for (addr, v6, typ, cod), (ttl, n) in sorted(
+                            t.responders.items(), key=lambda kv: -kv[1][1]
+                        )
+                    ),
+                    window=t.window,
+                    tcp_options=parse_options(t.options) if t.options is not None else None,
+                    half_open=t.half_open,
+                    retried=t.retried,
+                    no_synack=t.no_synack,
+                    server_rst=t.server_rst,
+                )
+
+
+def _ntop(packed: bytes) -> str:
+    return socket.inet_ntop(socket.AF_INET6 if len(packed) == 16 else socket.AF_INET, packed)

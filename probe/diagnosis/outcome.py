@@ -1,0 +1,91 @@
+"""The one exit policy: the facts of a finished run -> the contract's exit status.
+
+Every command decides in the same order: interrupted (130) before anything else; nothing
+could be probed for lack of a route (3); a problem found (1); else 0. What "a problem" is
+depends on the command and is worked out by its predicate (``report_problem`` for check; an
+audit's failed expectation; a trace's port not open; analyze's findings), and ``exit_status``
+turns the facts into the number.
+
+Findings decide through their severity: an error is a problem, a warning or info is a
+remark (a host answering on every port but not to ping, a clamped MSS, a lossy path that
+still answered). Every port that is not open carries an error finding (registry.py), so for
+check "no problem" means every probed port is open, the contract's exit status 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Final, Protocol
+
+from probe.model import (
+    DnsStatus,
+    PortState,
+    Report,
+    RouteResult,
+    RouteStatus,
+    Severity,
+    TargetReport,
+)
+from probe.status import ExitStatus
+
+
+class Graded(Protocol):
+    """Anything with a severity: check's findings, analyze's."""
+
+    @property
+    def severity(self) -> Severity: ...
+
+
+class Routed(Protocol):
+    """Anything that knows the client's route toward its target: a check target, a trace."""
+
+    @property
+    def route(self) -> RouteResult | None: ...
+
+
+_SEVERITY_ORDER: Final = (Severity.ERROR, Severity.WARNING, Severity.INFO)
+
+
+def exit_status(*, interrupted: bool, cannot_probe: bool, problem: bool) -> ExitStatus:
+    """The exit status of a run, from its facts, in the contract's order of concerns."""
+    if interrupted:
+        return ExitStatus.INTERRUPTED
+    if cannot_probe:
+        return ExitStatus.CANNOT_PROBE
+    return ExitStatus.PROBLEM if problem else ExitStatus.OK
+
+
+def worst_severity(findings: Iterable[Graded]) -> Severity | None:
+    """The most severe severity among ``findings`` (error > warning > info), None if none."""
+    seen = {f.severity for f in findings}
+    return next((s for s in _SEVERITY_ORDER if s in seen), None)
+
+
+def has_problem(findings: Iterable[Graded]) -> bool:
+    """True when an error stands among ``findings``: that makes the exit status 1. Warnings
+    and info are remarks: a host that answers on every port but not to ping is fine."""
+    return worst_severity(findings) is Severity.ERROR
+
+
+def no_route_anywhere(targets: Iterable[Routed]) -> bool:
+    """Nothing could be probed: there are targets, and the client has no route to any."""
+    routes = [t.route for t in targets]
+    return bool(routes) and all(r is not None and r.status is RouteStatus.NO_ROUTE for r in routes)
+
+
+def target_problem(t: TargetReport) -> bool:
+    """One checked target is a problem: its name or route failed, nothing was probed, a port
+    is not open, or an error finding stands although every port is open (duplicate IP,
+    silent application, bad certificate)."""
+    if t.dns.status not in (DnsStatus.OK, DnsStatus.LITERAL):
+        return True
+    if t.route is not None and t.route.status is not RouteStatus.OK:
+        return True
+    if not t.ports or any(p.state is not PortState.OPEN for p in t.ports):
+        return True
+    return has_problem(t.findings)
+
+
+def report_problem(report: Report) -> bool:
+    """``probe check`` found a problem on any of its targets."""
+    return any(target_problem(t) for t in report.targets)

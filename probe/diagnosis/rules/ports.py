@@ -1,0 +1,288 @@
+"""Rules about single ports: port-refused-by-middlebox, port-refused, port-rejected,
+port-filtered, path-loss, partial-reachability. Every port that is not open, and not
+explained by a host-level finding, ends up in one of these."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from probe.diagnosis import middlebox
+from probe.diagnosis.classify import connect_errnos, hops_from_ttl, reason_text, same_address
+from probe.diagnosis.context import Context, from_host, ping_status
+from probe.diagnosis.words import (
+    cap,
+    group,
+    hop_gap,
+    numbers,
+    port_list,
+    port_spec,
+    port_words,
+    ttl_words,
+    verb,
+)
+from probe.model import Finding, PingStatus, PortState, Severity, TargetReport
+
+# path-loss needs this many ports answered only at a retry, and this estimated loss per try.
+PATH_LOSS_PORTS: Final = 3
+PATH_LOSS_SHARE: Final = 0.05
+
+
+def port_refused_by_middlebox(t: TargetReport, ctx: Context) -> Finding | None:
+    """port-refused-by-middlebox: the RST came from another address, or from fewer hops away
+    than the host's own answers (NAT/PAT forwarding only some ports, or a resetting firewall)."""
+    ps = ctx.middlebox_refused
+    if not ps:
+        return None
+    ports = numbers(ps)
+    ref = ctx.reference
+    evidence: list[str] = []
+    for g in group(ps, lambda p: (p.responder, p.ttl)):
+        p, nums = g[0], port_list(numbers(g))
+        if not from_host(t, p):
+            evidence.append(f"RST on {nums} came from {p.responder}, not from {t.address}")
+        if p.ttl is not None and ref is not None and hops_from_ttl(p.ttl) < ref.hops:
+            evidence.append(
+                f"{ref.what} with {ttl_words(ref.ttl)}; RST on {nums} with {ttl_words(p.ttl)}: "
+                f"{hop_gap(ref.hops - hops_from_ttl(p.ttl), 'closer')}"
+            )
+    # The proof (TTL-limited SYNs, when sent), forged SYN/ACKs, odd IP IDs: middlebox.py.
+    own = [p for p in (*ctx.state(PortState.OPEN), *ctx.host_refused) if from_host(t, p)]
+    evidence += middlebox.evidence_lines(t, ps, own)
+    opened = numbers(ctx.state(PortState.OPEN))
+    it = verb(ports, "it", "them")
+    if opened:
+        fwd = f"{port_list(opened)} {verb(opened, 'is', 'are')} forwarded"
+        nat = f"a NAT/PAT router that forwards only some ports ({fwd})"
+    else:
+        nat = f"a NAT/PAT router without port forwarding for {it}"
+    nums = port_list(ports)
+    return Finding(
+        code="port-refused-by-middlebox",
+        severity=Severity.ERROR,
+        ports=ports,
+        summary=f"{cap(port_words(ports))} {verb(ports, 'is', 'are')} answered by a device in "
+        f"front of {ctx.host}, not by the host: {nat}, or a firewall sending resets.",
+        evidence=tuple(evidence),
+        next_steps=(
+            f"check the port forwarding (virtual server / PAT rule) for {nums} on the NAT router",
+            f"check the firewall in front of {ctx.host} for a rule that resets {nums}",
+            f"probe trace {ctx.host} --port {ports[0]} shows the hop that sends the RST",
+        ),
+    )
+
+
+def port_refused(t: TargetReport, ctx: Context) -> Finding | None:
+    """port-refused: RST from the host itself: nothing listens on the port."""
+    ps = ctx.host_refused
+    if not ps:
+        return None
+    ports = numbers(ps)
+    ref = ctx.reference
+    unsure = ctx.connect
+    evidence: list[str] = []
+    for g in group(ps, lambda p: (p.responder, p.ttl)):
+        p, nums = g[0], port_list(numbers(g))
+        if ctx.connect:
+            evidence.append(
+                f"connect() to {nums} was refused (ECONNREFUSED): a RST came back, or an ICMP "
+                "port unreachable; the connect() fallback sees neither the sender nor the TTL, "
+                "so it cannot tell the host from a firewall or NAT answering in its name"
+            )
+            continue
+        who = p.responder or ctx.host
+        if p.ttl is None:
+            evidence.append(f"RST from {who} on {nums} (no TTL recorded to compare)")
+            unsure = True
+        elif ref is None:
+            evidence.append(
+                f"RST from {who} on {nums} with {ttl_words(p.ttl)}; no SYN/ACK or echo reply to "
+                "compare TTLs with, so a firewall answering in the host's name cannot be ruled out"
+            )
+            unsure = True
+        else:
+            farther = hops_from_ttl(p.ttl) - ref.hops
+            same = "the same distance as" if farther == 0 else f"{hop_gap(farther, 'farther')} than"
+            evidence.append(
+                f"RST from {who} on {nums} with {ttl_words(p.ttl)}: {same} the {ref.what} "
+                f"with TTL {ref.ttl}"
+            )
+    nums = port_list(ports)
+    steps = [
+        f"check that the service runs on {ctx.host} (ss -ltnp on Linux, netstat -ano on Windows)",
+        f"check that it listens on {port_words(ports)} and on this address, not only on "
+        "127.0.0.1 or another interface",
+    ]
+    if unsure:
+        steps.append(f"if {ctx.host} is behind a NAT router, check the port forwarding for {nums}")
+    return Finding(
+        code="port-refused",
+        severity=Severity.ERROR,
+        ports=ports,
+        summary=f"Nothing is listening on {port_words(ports)} on {ctx.host}: the application is "
+        "not running or listens on another port or address.",
+        evidence=tuple(evidence),
+        next_steps=tuple(steps),
+    )
+
+
+def port_rejected(t: TargetReport, ctx: Context) -> Finding | None:
+    """port-rejected: a firewall answered ICMP prohibited / port unreachable (named)."""
+    ps = ctx.state(PortState.REJECTED)
+    if not ps:
+        return None
+    ports = numbers(ps)
+    source = t.route.source if t.route is not None and t.route.source else "this client"
+    clauses: list[str] = []
+    evidence: list[str] = []
+    steps: list[str] = []
+    for g in group(ps, lambda p: (p.responder, p.reason)):
+        p, nums = g[0], numbers(g)
+        what = reason_text(p.reason)
+        if p.reason == "local-reject":
+            clauses.append(f"this computer's own firewall blocks {port_words(nums)}")
+            errnos = "/".join(connect_errnos(p.reason, p.protocol))
+            evidence.append(
+                f"sending to {port_list(nums)} failed with {errnos} before any packet left"
+            )
+            steps.append(
+                "check this computer's outgoing firewall rules (nftables/iptables OUTPUT, Windows "
+                "Defender Firewall, endpoint security software)"
+            )
+            continue
+        for pg in group(g, lambda p: p.ttl):
+            ttl = f", {ttl_words(pg[0].ttl)}" if pg[0].ttl is not None else ""
+            who = f" from {p.responder}" if p.responder else ""
+            evidence.append(f"{what}{who} for the SYN to {port_list(numbers(pg))}{ttl}")
+        if p.responder is None:
+            clauses.append(f"a firewall rejects {port_words(nums)} ({what})")
+            steps.append(f"probe trace {ctx.host} --port {nums[0]} shows which hop rejects it")
+        elif t.address is not None and same_address(p.responder, t.address):
+            clauses.append(f"the firewall on {ctx.host} itself rejects {port_words(nums)} ({what})")
+            steps.append(
+                f"check the firewall on {ctx.host} (nftables/iptables, firewalld, Windows Defender "
+                f"Firewall) for a reject rule on {port_words(nums)}"
+            )
+        else:
+            clauses.append(f"the firewall at {p.responder} rejects {port_words(nums)} ({what})")
+            steps.append(
+                f"ask the owner of the firewall at {p.responder} to allow TCP {port_list(nums)} "
+                f"from {source} to {ctx.host}"
+            )
+    return Finding(
+        code="port-rejected",
+        severity=Severity.ERROR,
+        ports=ports,
+        summary=cap("; ".join(clauses)) + ".",
+        evidence=tuple(evidence),
+        next_steps=tuple(dict.fromkeys(steps)),
+    )
+
+
+def port_filtered(t: TargetReport, ctx: Context) -> Finding | None:
+    """port-filtered: SYNs unanswered after every try."""
+    ps = ctx.state(PortState.FILTERED)
+    if not ps or ctx.host_silent or ctx.link_down or ctx.host_unreachable:
+        return None
+    ports = numbers(ps)
+    opened = numbers(ctx.state(PortState.OPEN)) or numbers(ctx.host_refused)
+    evidence = ctx.syn_lines(ps)
+    if opened:
+        up = f" although the host is up (it answers on {port_list(opened)})"
+        evidence.append(ctx.answers_line())
+    elif ping_status(t) is PingStatus.OK:
+        up = " although the host is up (it answers ping)"
+        evidence += ctx.ping_lines(t.ping)
+    else:
+        up = ""
+    it = verb(ports, "it", "them")
+    nums = port_list(ports)
+    return Finding(
+        code="port-filtered",
+        severity=Severity.ERROR,
+        ports=ports,
+        summary=f"{cap(port_words(ports))} on {ctx.host} {verb(ports, 'gets', 'get')} no answer"
+        f"{up}: a firewall drops the SYNs silently, or a NAT has no forwarding for {it}.",
+        evidence=tuple(evidence),
+        next_steps=(
+            f"probe trace {ctx.host} --port {ports[0]} finds the hop where the SYN dies",
+            f"check the firewalls between this client and {ctx.host} for a rule dropping {nums}",
+            f"if {ctx.host} is behind a NAT router, check the port forwarding for {nums}",
+            f"check the firewall on {ctx.host} itself",
+        ),
+    )
+
+
+def path_loss(t: TargetReport, ctx: Context) -> Finding | None:
+    """path-loss: ports answered only to a retransmission, often enough that the path itself
+    loses packets; unanswered ports may then have lost every try rather than be filtered."""
+    if ctx.connect:
+        return None  # the kernel's own retransmissions hide loss from connect()
+    answered = ctx.state(PortState.OPEN) + ctx.state(PortState.REFUSED)
+    retried = [p for p in answered if p.tries > 1]
+    tries = sum(p.tries for p in answered)
+    share = sum(p.tries - 1 for p in answered) / tries if tries else 0.0
+    if len(retried) < PATH_LOSS_PORTS or share < PATH_LOSS_SHARE:
+        return None
+    ports = numbers(retried)
+    most = max(p.tries for p in retried)
+    evidence = [
+        f"{len(retried)} of {len(answered)} answering ports answered only a retransmission "
+        f"(up to try {most}): about {share:.0%} of the SYNs or of their answers were lost"
+    ]
+    silent = numbers(ctx.state(PortState.FILTERED))
+    summary = f"The path to {ctx.host} loses packets (about {share:.0%} of tries)"
+    steps = [
+        f"probe trace {ctx.host} --port {ports[0]} (or mtr / trippy) to see which hop loses them",
+        "check the links on the way for errors: interface counters (ip -s link), Wi-Fi signal, "
+        "a duplex mismatch, an overloaded uplink",
+    ]
+    if silent:
+        tried = max(p.tries for p in ctx.state(PortState.FILTERED))
+        chance = share**tried
+        summary += (
+            f": {port_words(silent)} may have lost every try rather than be dropped by a firewall."
+        )
+        evidence.append(
+            f"at that loss all {tried} tries fail by chance for about 1 port in "
+            f"{round(1 / chance):,}; unanswered here: {port_list(silent)}"
+        )
+        steps.insert(
+            0,
+            f"probe check {ctx.host} -p {port_spec(silent)} --tries "
+            f"{max(tried + 2, 7)} again: a port a firewall drops stays filtered, a lost one "
+            "answers",
+        )
+    else:
+        summary += "; every port still answered in the end."
+    return Finding(
+        code="path-loss",
+        severity=Severity.WARNING,
+        ports=ports,
+        summary=summary,
+        evidence=tuple(evidence),
+        next_steps=tuple(steps),
+    )
+
+
+def partial_reachability(t: TargetReport, ctx: Context) -> Finding | None:
+    """partial-reachability: some ports open, others not: the problem is limited to those."""
+    opened = numbers(ctx.state(PortState.OPEN))
+    closed = tuple(p for p in t.ports if p.state is not PortState.OPEN)
+    if not opened or not closed:
+        return None
+    ports = numbers(closed)
+    evidence = [f"open: {port_list(opened)}"]
+    for g in group(closed, lambda p: p.state):
+        evidence.append(f"{g[0].state}: {port_list(numbers(g))}")
+    return Finding(
+        code="partial-reachability",
+        severity=Severity.WARNING,
+        ports=ports,
+        summary=f"The host is up and {port_words(opened)} {verb(opened, 'answers', 'answer')}; "
+        f"the problem is limited to {port_words(ports)}.",
+        evidence=tuple(evidence),
+        next_steps=(
+            f"the network path to {ctx.host} works: look only at the services and the "
+            f"firewall/NAT rules for {port_list(ports)} (see the other findings)",
+        ),
+    )
