@@ -1,24 +1,37 @@
-"""The one SYN engine: every probe the tool sends goes through here.
+"""The Engine interface: every probe the tool sends goes through one.
 
-Two implementations behind one small interface (``Engine``):
+Implementations:
 
-- ``raw.RawSynEngine`` — crafted SYNs on raw sockets, answers read back with kernel (BPF)
-  filters and matched by sequence-number cookies. Full evidence: responder, TTL, ICMP type
-  and code, window, TCP options. Needs root or CAP_NET_RAW.
+- ``raw.RawEngine`` — crafted probes on raw sockets, answers read back with kernel (BPF)
+  filters and matched by cookies. Full evidence: responder, TTL, ICMP type and code, window,
+  TCP options. Needs root or CAP_NET_RAW (to open; the sockets then serve every scan).
 - ``connect.ConnectEngine`` — the fallback: non-blocking ``connect()`` per port. Only the
   kernel's verdict (connected, refused, unreachable, timed out) and the time it took.
+- ``fake.FakeEngine`` — scripted answers, for tests.
 
-Both take a list of ``Job`` and return an ``EngineRun`` of ``PortEvidence`` records; the
-runner never sees a socket. Scapy is imported lazily (only the raw engine, only when opened).
+All take a list of ``Job`` and return an ``EngineRun`` of ``PortEvidence`` records; the
+session never sees a socket. The contract every implementation keeps:
+
+- ``scan()`` may be called from several threads at once on one engine; each call gets the
+  evidence of its own jobs and nothing else.
+- ``cancel`` (a ``threading.Event``): once set, the scan returns within about 0.1 s with
+  what it has, ``interrupted=True``; jobs not finished are absent from ``evidence``.
+- ``close()`` may be called more than once; call it when no scan runs any more.
+
+Scapy is imported lazily (only the raw engine, only when opened).
 """
 
 from __future__ import annotations
 
+import threading
+import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
-from probe.model import Method, PortEvidence
+from probe.model import Method, PortEvidence, Protocol
+
+CANCEL_CHECK = 0.05  # seconds: the longest an engine waits without looking at ``cancel``
 
 
 class Job(NamedTuple):
@@ -27,7 +40,9 @@ class Job(NamedTuple):
 
     address: str
     port: int
-    ttl: int = 64  # IP TTL / hop limit of the SYN: lower for trace and middlebox checks
+    ttl: int = 64  # IP TTL / hop limit of the probe: lower for trace and middlebox checks
+    protocol: Protocol = Protocol.TCP
+    payload: bytes = b""  # what a datagram probe carries (TCP's SYN carries nothing)
 
 
 @dataclass(frozen=True)
@@ -62,7 +77,7 @@ ProgressFn = Callable[[Progress], None]
 PacketLog = Callable[[float, bytes, bool], None]
 
 
-class Engine(Protocol):
+class Engine(typing.Protocol):
     method: Method
 
     def scan(
@@ -72,6 +87,7 @@ class Engine(Protocol):
         *,
         progress: ProgressFn | None = None,
         packet_log: PacketLog | None = None,
+        cancel: threading.Event | None = None,
     ) -> EngineRun: ...
 
     def close(self) -> None: ...

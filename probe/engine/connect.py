@@ -9,6 +9,9 @@ answered and with which TTL is invisible from a connect() socket.
 
 Connections that complete are reset at once (SO_LINGER 0), so a full-range fallback scan
 leaves no TIME_WAIT sockets behind and no half-served requests on the server.
+
+TCP only. Each scan has its own sockets and selector, so scans from several threads at once
+share nothing.
 """
 
 from __future__ import annotations
@@ -19,11 +22,20 @@ import resource
 import selectors
 import socket
 import struct
+import threading
 import time
 from collections import deque
 from collections.abc import Sequence
 
-from probe.engine.base import EngineConfig, EngineRun, Job, PacketLog, Progress, ProgressFn
+from probe.engine.base import (
+    CANCEL_CHECK,
+    EngineConfig,
+    EngineRun,
+    Job,
+    PacketLog,
+    Progress,
+    ProgressFn,
+)
 from probe.model import AnswerKind, Method, PortEvidence
 
 _LINGER_RESET = struct.pack("ii", 1, 0)
@@ -45,6 +57,8 @@ def _concurrency() -> int:
 
 
 class ConnectEngine:
+    """connect() per port; ``scan`` is safe from several threads at once."""
+
     method = Method.CONNECT
 
     def close(self) -> None:
@@ -57,6 +71,7 @@ class ConnectEngine:
         *,
         progress: ProgressFn | None = None,
         packet_log: PacketLog | None = None,  # nothing to log: the kernel sends the packets
+        cancel: threading.Event | None = None,
     ) -> EngineRun:
         start = time.monotonic()
         results: list[PortEvidence | None] = [None] * len(jobs)
@@ -120,6 +135,9 @@ class ConnectEngine:
 
         try:
             while done < len(jobs):
+                if cancel is not None and cancel.is_set():
+                    interrupted = True
+                    break
                 now = time.monotonic()
                 while deadlines and deadlines[0][0] <= now:
                     _, fd = heapq.heappop(deadlines)
@@ -146,7 +164,7 @@ class ConnectEngine:
                     sel.register(sock, selectors.EVENT_WRITE)
                     heapq.heappush(deadlines, (started + config.timeout, sock.fileno()))
                 wait = max(0.0, deadlines[0][0] - time.monotonic()) if deadlines else 0.05
-                for key, _ in sel.select(min(wait, 0.5)):
+                for key, _ in sel.select(min(wait, 0.5 if cancel is None else CANCEL_CHECK)):
                     ready = key.fileobj
                     assert isinstance(ready, socket.socket)
                     err = ready.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
@@ -155,7 +173,7 @@ class ConnectEngine:
                 if progress and now - last_progress > 0.2:
                     last_progress = now
                     progress(Progress(len(jobs), done, sent, answered, now - start))
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # in this thread: the scan ends as if cancelled
             interrupted = True
         finally:
             for fd in list(active):

@@ -1,6 +1,6 @@
-"""Putting SYNs on the wire: inline, or from a thread of their own in batches.
+"""Putting probes on the wire: inline, or from a thread of their own in batches.
 
-Why a thread: ``sendto()`` of a raw SYN is not a cheap copy into a queue. The kernel runs the
+Why a thread: ``sendto()`` of a raw probe is not a cheap copy into a queue. The kernel runs the
 packet's whole local path inside the call (routing, netfilter, the driver's transmit; on a
 virtual link such as a veth pair, even the receiving side's processing up to the answer),
 so in a full-range scan the kernel's share of the work is about as large as Python's. A
@@ -8,9 +8,14 @@ sender thread spends nearly all its time in the kernel with the GIL released, so
 machine with two cores the kernel's work runs beside the main thread's matching and
 bookkeeping instead of after it.
 
-IPv4 SYNs go out with ``sendmmsg(2)`` (mmsg.py): one system call and one GIL hand-over per
-batch instead of per packet. IPv6 SYNs carry their hop
-limit as ancillary data and go out one ``sendmsg()`` each, from the same thread.
+IPv4 probes go out with ``sendmmsg(2)`` (mmsg.py): one system call and one GIL hand-over per
+batch instead of per packet. IPv6 probes carry their hop limit as ancillary data and go out
+one ``sendmsg()`` each, on their transport's socket, from the same thread.
+
+The sender thread needs the GIL for a moment after each batch; by default it would wait up
+to 5 ms for the scan's busy loop to hand it over, with the kernel idle. While any sender
+thread runs the process's switch interval is shortened (``sys.setswitchinterval`` is
+process-wide: the first sender sets it, the last one to stop restores it).
 
 Both senders stamp each probe's send time into the scan's ``sent_at`` table just before the
 packet leaves (so an answer can never be seen before its send time) and report the local
@@ -24,24 +29,28 @@ import ctypes
 import errno
 import socket
 import struct
+import sys
 import threading
 import time
+import typing
 from collections import deque
-from collections.abc import Callable, Iterable
-from typing import NamedTuple, Protocol
+from collections.abc import Callable, Iterable, Mapping
+from typing import NamedTuple
 
 from probe.engine import mmsg
+from probe.model import Protocol
 
 # Errors that mean "the queue is full, try again shortly" rather than an answer.
 _BUSY = frozenset({errno.EAGAIN, errno.ENOBUFS, errno.EINTR})
 BUSY_PAUSE = 0.0005  # seconds to let a full device queue drain
 MAX_BUSY_WAIT = 2.0  # seconds: a queue still full after this is an error, not a pause
-BATCH = 64  # SYNs per sendmmsg(): ~1 ms of kernel work, short enough to keep RTTs honest
+BATCH = 64  # probes per sendmmsg(): ~1 ms of kernel work, short enough to keep RTTs honest
 _SLOT = 128  # bytes per packet in the batch buffer (an IPv4 SYN with options is 60)
+SWITCH_INTERVAL = 0.0005  # seconds: the GIL hand-over interval while a sender thread runs
 
 
 class Outgoing(NamedTuple):
-    """One SYN to send: which probe (job number and try) and the bytes."""
+    """One probe to send: which one (job number and try) and the bytes."""
 
     job: int
     try_no: int
@@ -50,6 +59,7 @@ class Outgoing(NamedTuple):
     dst: bytes  # the address, packed
     ttl: int  # IPv6: the hop limit, passed as ancillary data (IPv4 has it in the header)
     v6: bool
+    protocol: Protocol  # IPv6: which raw socket sends it (the kernel writes the IPv6 header)
 
 
 # sent_at[job][try - 1]: when that try left (time.monotonic()), written by the sender.
@@ -57,7 +67,10 @@ SentTable = list[list[float]]
 Failure = tuple[int, int, int]  # (job, try, errno)
 
 
-class Sender(Protocol):
+Send6 = Mapping[Protocol, socket.socket]  # IPv6 sockets by transport (absent: no IPv6)
+
+
+class Sender(typing.Protocol):
     error: BaseException | None  # a failure of the sender itself, for the scan to raise
 
     def submit(self, items: Iterable[Outgoing], now: float) -> None: ...
@@ -67,7 +80,8 @@ class Sender(Protocol):
     def close(self) -> None: ...
 
 
-def _send_v6(sock: socket.socket | None, item: Outgoing) -> None:
+def _send_v6(send6: Send6, item: Outgoing) -> None:
+    sock = send6.get(item.protocol)
     if sock is None:
         raise OSError(errno.EAFNOSUPPORT, "IPv6 raw sockets are not available here")
     hops = [(socket.IPPROTO_IPV6, socket.IPV6_HOPLIMIT, struct.pack("i", item.ttl))]
@@ -76,11 +90,11 @@ def _send_v6(sock: socket.socket | None, item: Outgoing) -> None:
 
 def _send_one(
     send4: socket.socket,
-    send6: socket.socket | None,
+    send6: Send6,
     item: Outgoing,
     stopping: Callable[[], bool],
 ) -> int:
-    """Send one SYN, waiting out a full queue for a while; 0 when sent, else the errno."""
+    """Send one probe, waiting out a full queue for a while; 0 when sent, else the errno."""
     give_up = time.monotonic() + MAX_BUSY_WAIT
     while True:
         try:
@@ -96,6 +110,31 @@ def _send_one(
         time.sleep(BUSY_PAUSE)
 
 
+class _SwitchInterval:
+    """The short switch interval, held while any sender thread runs (reference-counted)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._holders = 0
+        self._saved = 0.0
+
+    def hold(self) -> None:
+        with self._lock:
+            if self._holders == 0:
+                self._saved = sys.getswitchinterval()
+                sys.setswitchinterval(SWITCH_INTERVAL)
+            self._holders += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._holders -= 1
+            if self._holders == 0:
+                sys.setswitchinterval(self._saved)
+
+
+_switch = _SwitchInterval()
+
+
 class InlineSender:
     """Sends at once, in the caller's thread, stamped with the caller's clock. The engine's
     unit tests drive it with a fake clock; it is also the fallback when sendmmsg is missing."""
@@ -103,7 +142,7 @@ class InlineSender:
     def __init__(
         self,
         send4: socket.socket,
-        send6: socket.socket | None,
+        send6: Send6,
         sent_at: SentTable,
         failed: deque[Failure],
     ) -> None:
@@ -137,7 +176,7 @@ class ThreadSender(InlineSender):
     def __init__(
         self,
         send4: socket.socket,
-        send6: socket.socket | None,
+        send6: Send6,
         sent_at: SentTable,
         failed: deque[Failure],
         *,
@@ -151,7 +190,9 @@ class ThreadSender(InlineSender):
         self._busy = 0  # items taken from the queue and not yet sent
         self._sendmmsg = mmsg.sendmmsg()
         self._batch = mmsg.SendBatch(batch, _SLOT, port)
+        self._closed = False
         self._thread = threading.Thread(target=self._loop, name="probe-sender", daemon=True)
+        _switch.hold()
         self._thread.start()
 
     def submit(self, items: Iterable[Outgoing], now: float) -> None:
@@ -159,13 +200,16 @@ class ThreadSender(InlineSender):
         self._wake.set()
 
     def pending(self) -> int:
-        """SYNs queued or being sent."""
+        """Probes queued or being sent."""
         return len(self._queue) + self._busy
 
     def close(self) -> None:
         self._stopping = True
         self._wake.set()
         self._thread.join(timeout=5.0)
+        if not self._closed:
+            self._closed = True
+            _switch.release()
 
     def _stop(self) -> bool:
         return self._stopping
@@ -222,7 +266,7 @@ class ThreadSender(InlineSender):
 
 def make_sender(
     send4: socket.socket,
-    send6: socket.socket | None,
+    send6: Send6,
     sent_at: SentTable,
     failed: deque[Failure],
 ) -> ThreadSender | InlineSender:

@@ -69,9 +69,9 @@ def open_engine(method: Method) -> Engine:
         from probe.engine.connect import ConnectEngine
 
         return ConnectEngine()
-    from probe.engine.raw import RawSynEngine
+    from probe.engine.raw import RawEngine
 
-    return RawSynEngine()
+    return RawEngine()
 
 
 def _ping(address: str, timeout: float) -> PingResult:

@@ -34,7 +34,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from probe.engine.wire import inet_checksum
+from probe.engine.inet import inet_checksum
 from probe.errors import NoPermission
 from probe.model import ArpResult, RouteResult
 

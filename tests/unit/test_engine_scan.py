@@ -9,12 +9,16 @@ from typing import Any
 
 import pytest
 
-from probe.engine import raw, timing, wire
+from probe.engine import cookies, inet, tcp, timing
+from probe.engine import scan as rawscan
 from probe.engine.base import EngineConfig, Job
-from probe.model import AnswerKind
+from probe.engine.scan import Outlet, Scan
+from probe.engine.transport import Answer
+from probe.model import AnswerKind, Protocol
 
 HOST = "198.18.1.10"
 DST = socket.inet_aton(HOST)
+SPORT = 45008  # the first port of the scan's block
 
 
 class FakeSock:
@@ -26,57 +30,55 @@ class FakeSock:
         return len(data)
 
 
-class FakeEngine:
-    sport = 45000
-
-    def __init__(self) -> None:
-        self._send4 = FakeSock()
-        self._tcp6 = FakeSock()
-        self._receivers: list[Any] = []
-        tcp = bytes(20)
-        self._tpl4 = wire.SynTemplate(ip=bytes(20), tcp=tcp)
-        self._tpl6 = wire.SynTemplate(ip=b"", tcp=tcp)
+def outlet() -> Outlet:
+    tpl = tcp.SynTemplate(ip=bytes(20), tcp=bytes(20))
+    return Outlet(FakeSock(), {Protocol.TCP: FakeSock()}, {Protocol.TCP: tcp.Tcp(tpl)})  # type: ignore[dict-item,arg-type]
 
 
 @pytest.fixture(autouse=True)
 def _no_route_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(raw, "source_for", lambda address: "198.18.0.2")
+    monkeypatch.setattr(inet, "source_for", lambda address: "198.18.0.2")
 
 
-def make_scan(ports: list[int], **cfg: Any) -> tuple[raw._Scan, FakeEngine]:
-    eng = FakeEngine()
-    scan = raw._Scan(eng, [Job(HOST, p) for p in ports], EngineConfig(**cfg), None, None)  # type: ignore[arg-type]
-    return scan, eng
+def new_scan(jobs: list[Job], **cfg: Any) -> tuple[Scan, FakeSock]:
+    out = outlet()
+    s = Scan(out, jobs, EngineConfig(**cfg))
+    s.sport = SPORT
+    return s, out.send4  # type: ignore[return-value]
 
 
-def answer(scan: raw._Scan, port: int, try_no: int, kind: str = "synack", **kw: Any) -> wire.Answer:
-    seq = wire.seq_for(scan.key, DST, port, try_no)
+def make_scan(ports: list[int], **cfg: Any) -> tuple[Scan, FakeSock]:
+    return new_scan([Job(HOST, p) for p in ports], **cfg)
+
+
+def tag(s: Scan, port: int, try_no: int, ttl: int = 64) -> int:
+    return cookies.cookie(cookies.prefix(s.key, DST), port, ttl, socket.IPPROTO_TCP) | try_no
+
+
+def answer(s: Scan, port: int, try_no: int, kind: str = "synack") -> Answer:
     if kind == "icmp":
-        return wire.Answer(
-            "icmp",
+        return Answer(
+            AnswerKind.ICMP,
             "198.18.0.1",
             64,
             DST,
             port,
-            scan.e.sport + try_no,
-            seq,
+            s.sport + try_no,
+            tag(s, port, try_no),
             icmp_type=3,
             icmp_code=13,
-            **kw,
         )
-    flags = wire.TH_SYN | wire.TH_ACK if kind == "synack" else wire.TH_RST | wire.TH_ACK
-    return wire.Answer(
-        "tcp", HOST, 63, DST, port, scan.e.sport + try_no, seq, flags=flags, window=1000, **kw
-    )
+    got = AnswerKind.SYN_ACK if kind == "synack" else AnswerKind.RST
+    return Answer(got, HOST, 63, DST, port, s.sport + try_no, tag(s, port, try_no), window=1000)
 
 
 def test_answers_are_matched_to_their_port() -> None:
-    scan, eng = make_scan([80, 81, 8443])
+    scan, sent = make_scan([80, 81, 8443])
     scan._send(0.0)
-    assert len(eng._send4.sent) == 3 and scan.in_flight == 3
-    scan._match(answer(scan, 80, 1), 0.010, None, None)
-    scan._match(answer(scan, 81, 1, "rst"), 0.020, None, None)
-    scan._match(answer(scan, 8443, 1, "icmp"), 0.030, None, None)
+    assert len(sent.sent) == 3 and scan.in_flight == 3
+    scan.match(answer(scan, 80, 1), 0.010, None, None)
+    scan.match(answer(scan, 81, 1, "rst"), 0.020, None, None)
+    scan.match(answer(scan, 8443, 1, "icmp"), 0.030, None, None)
     by_port = {r.port: r for r in scan.result if r}
     assert by_port[80].answer is AnswerKind.SYN_ACK and by_port[80].rtt_ms == pytest.approx(10)
     assert by_port[81].answer is AnswerKind.RST and by_port[81].ttl == 63
@@ -89,26 +91,25 @@ def test_forged_or_foreign_answers_are_ignored() -> None:
     scan._send(0.0)
     good = answer(scan, 80, 1)
     for bad in (
-        wire.Answer(
-            "tcp", HOST, 63, DST, 80, scan.e.sport + 1, 12345, flags=wire.TH_RST
-        ),  # bad seq
-        wire.Answer("tcp", HOST, 63, DST, 80, scan.e.sport + 2, good.seq, flags=wire.TH_RST),
-        wire.Answer("tcp", HOST, 63, DST, 81, scan.e.sport + 1, good.seq, flags=wire.TH_RST),
+        Answer(AnswerKind.RST, HOST, 63, DST, 80, scan.sport + 1, 12345),  # bad seq
+        Answer(AnswerKind.RST, HOST, 63, DST, 80, scan.sport + 2, good.tag),  # another try's port
+        Answer(AnswerKind.RST, HOST, 63, DST, 81, scan.sport + 1, good.tag),  # another port
+        Answer(AnswerKind.RST, HOST, 63, DST, 80, scan.sport + 1 + 16, good.tag),  # another block
         answer(scan, 80, 2),  # a try that was never sent
     ):
-        scan._match(bad, 0.01, None, None)
+        scan.match(bad, 0.01, None, None)
     assert scan.result == [None]
-    scan._match(good, 0.01, None, None)
+    scan.match(good, 0.01, None, None)
     assert scan.result[0] is not None
 
 
 def test_silence_retransmits_then_gives_up_after_tries() -> None:
-    scan, eng = make_scan([82], tries=3, timeout=1.0)
+    scan, sent = make_scan([82], tries=3, timeout=1.0)
     scan._send(0.0)
     for now in (1.0, 2.0):
         scan._expire(now)
         scan._send(now)
-    assert len(eng._send4.sent) == 3 and scan.result == [None]
+    assert len(sent.sent) == 3 and scan.result == [None]
     scan._expire(2.999)
     assert scan.result == [None]
     scan._expire(3.0)
@@ -120,7 +121,7 @@ def test_silence_retransmits_then_gives_up_after_tries() -> None:
 def test_timeout_adapts_to_measured_rtt_but_not_below_floor() -> None:
     scan, _ = make_scan([80, 82], tries=2, timeout=1.0, min_timeout=0.1)
     scan._send(0.0)
-    scan._match(answer(scan, 80, 1), 0.002, None, None)
+    scan.match(answer(scan, 80, 1), 0.002, None, None)
     scan._expire(1.0)
     scan._send(1.0)
     deadline = scan.deadlines[0][0]
@@ -133,7 +134,7 @@ def test_answer_to_a_retry_signals_loss_and_shrinks_window() -> None:
     scan._send(0.0)
     scan._expire(1.0)
     scan._send(1.0)
-    scan._match(answer(scan, 80, 2), 1.01, None, None)
+    scan.match(answer(scan, 80, 2), 1.01, None, None)
     assert scan.window.drops == 1 and scan.window.size < before
     assert scan.result[0] is not None and scan.result[0].tries == 2
 
@@ -143,7 +144,7 @@ def test_late_answer_to_first_try_after_retry_is_not_loss() -> None:
     scan._send(0.0)
     scan._expire(1.0)
     scan._send(1.0)
-    scan._match(answer(scan, 80, 1), 1.2, None, None)
+    scan.match(answer(scan, 80, 1), 1.2, None, None)
     ev = scan.result[0]
     assert ev is not None and ev.tries == 1 and ev.rtt_ms == pytest.approx(1200)
     assert scan.window.drops == 0 and scan.in_flight == 0
@@ -154,48 +155,48 @@ def test_answer_after_giving_up_replaces_no_answer() -> None:
     scan._send(0.0)
     scan._expire(1.0)
     assert scan.result[0] is not None and scan.result[0].answer is AnswerKind.NONE
-    scan._match(answer(scan, 80, 1, "rst"), 1.5, None, None)
+    scan.match(answer(scan, 80, 1, "rst"), 1.5, None, None)
     assert scan.result[0].answer is AnswerKind.RST and scan.done == 1
 
 
 def test_duplicate_answers_keep_the_first() -> None:
     scan, _ = make_scan([80])
     scan._send(0.0)
-    scan._match(answer(scan, 80, 1), 0.01, None, None)
-    scan._match(answer(scan, 80, 1, "rst"), 0.02, None, None)
+    scan.match(answer(scan, 80, 1), 0.01, None, None)
+    scan.match(answer(scan, 80, 1, "rst"), 0.02, None, None)
     assert scan.result[0] is not None and scan.result[0].answer is AnswerKind.SYN_ACK
 
 
 def test_window_limits_probes_in_flight() -> None:
-    scan, eng = make_scan(list(range(1, 201)))
+    scan, sent = make_scan(list(range(1, 201)))
     scan.window = timing.Window(size=16)
     scan._send(0.0)
-    assert len(eng._send4.sent) == 16
+    assert len(sent.sent) == 16
     for port in range(1, 5):
-        scan._match(answer(scan, port, 1, "rst"), 0.01, None, None)
+        scan.match(answer(scan, port, 1, "rst"), 0.01, None, None)
     scan._send(0.01)
-    assert len(eng._send4.sent) == 20 + 4  # 4 places freed, and the window grew by 4
+    assert len(sent.sent) == 20 + 4  # 4 places freed, and the window grew by 4
 
 
 def test_rate_cap_spaces_sends() -> None:
-    scan, eng = make_scan(list(range(1, 1001)), rate=100.0)
+    scan, sent = make_scan(list(range(1, 1001)), rate=100.0)
     scan.window = timing.Window(size=1000)  # only the rate may limit here
     scan._send(0.0)
-    assert len(eng._send4.sent) == 1  # a burst of rate/100 packets at the start
+    assert len(sent.sent) == 1  # a burst of rate/100 packets at the start
     for step in range(1, 51):
         scan._send(step * 0.01)
-    assert len(eng._send4.sent) == pytest.approx(51, abs=1)  # 100/s over 0.5 s
+    assert len(sent.sent) == pytest.approx(51, abs=1)  # 100/s over 0.5 s
     scan._send(10.0)
-    assert len(eng._send4.sent) == pytest.approx(51 + 32, abs=1)  # idle time buys only a burst
+    assert len(sent.sent) == pytest.approx(51 + 32, abs=1)  # idle time buys only a burst
 
 
 def test_local_unreachable_is_the_ports_answer(monkeypatch: pytest.MonkeyPatch) -> None:
-    scan, eng = make_scan([80])
+    scan, sent = make_scan([80])
 
     def refuse(data: bytes, addr: Any) -> int:
         raise OSError(113, "No route to host")
 
-    monkeypatch.setattr(eng._send4, "sendto", refuse)
+    monkeypatch.setattr(sent, "sendto", refuse)
     scan._send(0.0)
     ev = scan.result[0]
     assert ev is not None and ev.errno_name == "EHOSTUNREACH" and scan.in_flight == 0
@@ -203,91 +204,14 @@ def test_local_unreachable_is_the_ports_answer(monkeypatch: pytest.MonkeyPatch) 
 
 def test_hosts_are_interleaved() -> None:
     jobs = [Job("198.18.1.10", 1), Job("198.18.1.10", 2), Job("198.18.1.11", 1)]
-    assert raw._interleave(jobs) == [0, 2, 1]
-
-
-def test_rtt_estimator() -> None:
-    est = timing.RttEstimator(floor=0.1, ceiling=1.0)
-    assert est.timeout() == 1.0  # no sample yet: the full timeout
-    est.observe(0.2)
-    assert est.srtt == pytest.approx(0.2) and est.timeout() == pytest.approx(0.6)
-    for _ in range(50):
-        est.observe(0.001)
-    assert est.timeout() == pytest.approx(0.1)  # the floor
-    est.observe(30.0)
-    assert est.timeout() == 1.0  # the ceiling
-
-
-def test_window_growth_and_backoff() -> None:
-    w = timing.Window(size=10, minimum=8, ssthresh=12)
-    for _ in range(2):
-        w.on_answer()
-    assert w.size == 12  # slow start up to ssthresh
-    w.on_answer()
-    assert 12 < w.size < 12.1  # then additive increase
-    w.on_drop(lost_at=1.0, now=2.0)
-    assert w.size == 8 and w.drops == 1  # halved, but never below the minimum
-    big = timing.Window(size=100, minimum=8)
-    big.on_drop(lost_at=1.0, now=2.0)
-    assert big.size == 50 and big.ssthresh == 50
-    big.on_drop(lost_at=1.5, now=2.1)  # sent before the cut at 2.0: already paid for
-    assert big.size == 50 and big.drops == 2
-    big.on_drop(lost_at=2.05, now=2.2)  # sent after the cut: a new round, cut again
-    assert big.size == 25
-
-
-def outcomes(w: timing.Window, window: float, answered: int, unanswered: int) -> None:
-    for _ in range(answered):
-        w.first_try(window, answered=True)
-    for _ in range(unanswered):
-        w.first_try(window, answered=False)
-
-
-def test_loss_the_path_has_at_any_rate_does_not_cut_the_window() -> None:
-    # A lossy link: a third of first tries lost at window 64 and at window 1024 alike.
-    w = timing.Window(size=1024)
-    outcomes(w, 64, 100, 50)
-    outcomes(w, 1024, 200, 100)
-    w.on_drop(lost_at=1.0, now=2.0)
-    assert w.size == 1024 and w.path_loss == pytest.approx(1 / 3)
-    assert w.drops == 1  # still counted as a drop
-    outcomes(w, 1024, 0, 400)  # then the loss at this rate climbs: congestion after all
-    w.on_drop(lost_at=2.5, now=3.0)
-    assert w.size == 512
-
-
-def test_loss_that_grows_with_the_rate_is_congestion() -> None:
-    w = timing.Window(size=1024)
-    outcomes(w, 64, 150, 0)
-    outcomes(w, 1024, 200, 100)
-    w.on_drop(lost_at=1.0, now=2.0)
-    assert w.size == 512 and w.path_loss is None
-
-
-@pytest.mark.parametrize(
-    "measured",
-    [
-        [(64, 30, 10), (1024, 30, 10)],  # too few outcomes at each size to compare
-        [(1024, 200, 100)],  # one size only: nothing to compare
-        [(64, 50, 100), (1024, 50, 100)],  # two thirds lost everywhere: a rate limit, not a link
-    ],
-    ids=["few outcomes", "one size", "most lost"],
-)
-def test_loss_is_taken_for_congestion_without_evidence_otherwise(
-    measured: list[tuple[int, int, int]],
-) -> None:
-    w = timing.Window(size=1024)
-    for window, answered, unanswered in measured:
-        outcomes(w, window, answered, unanswered)
-    w.on_drop(lost_at=1.0, now=2.0)
-    assert w.size == 512 and w.path_loss is None
+    assert rawscan._interleave(jobs) == [0, 2, 1]
 
 
 def test_first_tries_are_reported_at_their_deadline_with_the_window_they_left_in() -> None:
     scan, _ = make_scan([80, 82], tries=2, timeout=1.0)
     scan.window = timing.Window(size=64)
     scan._send(0.0)
-    scan._match(answer(scan, 80, 1, "rst"), 0.01, None, None)
+    scan.match(answer(scan, 80, 1, "rst"), 0.01, None, None)
     scan._expire(0.5)
     assert scan.window._outcomes == {}  # outcomes count at the deadline, not before
     scan._expire(1.0)
@@ -298,17 +222,23 @@ def test_first_tries_are_reported_at_their_deadline_with_the_window_they_left_in
 
 
 def test_probes_at_several_ttls_to_one_port_are_separate() -> None:
-    eng = FakeEngine()
     jobs = [Job(HOST, 80, ttl=1), Job(HOST, 80, ttl=2), Job(HOST, 80, ttl=3)]
-    scan = raw._Scan(eng, jobs, EngineConfig(), None, None)  # type: ignore[arg-type]
+    scan, sent = new_scan(jobs)
     scan._send(0.0)
-    sent_ttls = [pkt[8] for pkt in eng._send4.sent]
+    sent_ttls = [pkt[8] for pkt in sent.sent]
     assert sorted(sent_ttls) == [1, 2, 3]
-    seq2 = wire.seq_for(scan.key, DST, 80, 1, ttl=2)
-    exceeded = wire.Answer(
-        "icmp", "198.18.0.1", 64, DST, 80, eng.sport + 1, seq2, icmp_type=11, icmp_code=0
+    exceeded = Answer(
+        AnswerKind.ICMP,
+        "198.18.0.1",
+        64,
+        DST,
+        80,
+        scan.sport + 1,
+        tag(scan, 80, 1, ttl=2),
+        icmp_type=11,
+        icmp_code=0,
     )
-    scan._match(exceeded, 0.01, None, None)
+    scan.match(exceeded, 0.01, None, None)
     got = [(r.probe_ttl, r.icmp_type) if r else None for r in scan.result]
     assert got == [None, (2, 11), None]
 
@@ -316,7 +246,7 @@ def test_probes_at_several_ttls_to_one_port_are_separate() -> None:
 class QueuedSender:
     """A sender whose packets wait in a queue until ``flush`` (like the sender thread's)."""
 
-    def __init__(self, scan: raw._Scan) -> None:
+    def __init__(self, scan: Scan) -> None:
         self.scan = scan
         self.queue: list[Any] = []
         self.error: BaseException | None = None

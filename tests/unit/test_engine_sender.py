@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import socket
+import sys
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import pytest
 
 from probe.engine import mmsg, sender
 from probe.engine.sender import InlineSender, Outgoing, ThreadSender
+from probe.model import Protocol
 
 LOOPBACK = "127.0.0.1"
 pytestmark = pytest.mark.skipif(not mmsg.available(), reason="this libc has no sendmmsg")
@@ -33,7 +35,10 @@ def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
 
 def items(n: int, *, v6: bool = False) -> list[Outgoing]:
     dst = socket.inet_aton(LOOPBACK)
-    return [Outgoing(job, 1, f"probe {job}".encode(), LOOPBACK, dst, 64, v6) for job in range(n)]
+    return [
+        Outgoing(job, 1, f"probe {job}".encode(), LOOPBACK, dst, 64, v6, Protocol.TCP)
+        for job in range(n)
+    ]
 
 
 def wait_idle(s: ThreadSender) -> None:
@@ -51,7 +56,7 @@ def test_thread_sender_sends_every_packet_once_in_order_and_stamps_it(
     sent_at = [[float("inf")] for _ in range(n)]
     failed: deque[tuple[int, int, int]] = deque()
     before = time.monotonic()
-    s = ThreadSender(tx, None, sent_at, failed, batch=64, port=rx.getsockname()[1])
+    s = ThreadSender(tx, {}, sent_at, failed, batch=64, port=rx.getsockname()[1])
     try:
         s.submit(items(n), before)
         wait_idle(s)
@@ -72,7 +77,7 @@ def test_thread_sender_reports_each_refused_packet_and_goes_on(
     sent_at = [[float("inf")] for _ in range(n)]
     failed: deque[tuple[int, int, int]] = deque()
     # Port 0 in the socket address: the kernel refuses every UDP datagram (EINVAL).
-    s = ThreadSender(tx, None, sent_at, failed, batch=64, port=0)
+    s = ThreadSender(tx, {}, sent_at, failed, batch=64, port=0)
     try:
         s.submit(items(n), 0.0)
         wait_idle(s)
@@ -87,7 +92,7 @@ def test_ipv6_without_a_socket_is_reported_not_raised(
     tx, _ = pair
     sent_at = [[float("inf")] for _ in range(2)]
     failed: deque[tuple[int, int, int]] = deque()
-    s = ThreadSender(tx, None, sent_at, failed)
+    s = ThreadSender(tx, {}, sent_at, failed)
     try:
         s.submit(items(2, v6=True), 0.0)
         wait_idle(s)
@@ -103,7 +108,7 @@ def test_inline_sender_stamps_with_the_callers_clock(
     tx.connect(rx.getsockname())  # the inline path uses sendto((address, 0)): UDP needs a port
     sent_at = [[float("inf")] for _ in range(3)]
     failed: deque[tuple[int, int, int]] = deque()
-    InlineSender(tx, None, sent_at, failed).submit(items(3), 42.0)
+    InlineSender(tx, {}, sent_at, failed).submit(items(3), 42.0)
     assert sent_at == [[42.0], [42.0], [42.0]]
     # sendto() to port 0 on a connected UDP socket is refused, and reported per packet.
     assert list(failed) == [(job, 1, errno.EINVAL) for job in range(3)]
@@ -121,6 +126,22 @@ def test_a_full_queue_is_waited_out_then_reported(monkeypatch: pytest.MonkeyPatc
     sock = Full()
     sent_at = [[float("inf")]]
     failed: deque[tuple[int, int, int]] = deque()
-    InlineSender(sock, None, sent_at, failed).submit(items(1), 1.0)  # type: ignore[arg-type]
+    InlineSender(sock, {}, sent_at, failed).submit(items(1), 1.0)  # type: ignore[arg-type]
     assert sock.calls > 1  # retried while the queue might drain
     assert list(failed) == [(0, 1, errno.ENOBUFS)]
+
+
+def test_the_switch_interval_is_short_while_any_sender_thread_runs(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    tx, _ = pair
+    before = sys.getswitchinterval()
+    failed: deque[tuple[int, int, int]] = deque()
+    first = ThreadSender(tx, {}, [], failed)
+    second = ThreadSender(tx, {}, [], failed)
+    assert sys.getswitchinterval() == sender.SWITCH_INTERVAL
+    first.close()
+    assert sys.getswitchinterval() == sender.SWITCH_INTERVAL  # the second still sends
+    second.close()
+    second.close()  # twice: released once
+    assert sys.getswitchinterval() == before

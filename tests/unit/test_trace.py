@@ -395,7 +395,7 @@ def test_default_adapters_refuse_without_raw_sockets(monkeypatch: pytest.MonkeyP
     def no_raw(**_: Any) -> None:
         raise NoPermission("raw sockets need root or CAP_NET_RAW")
 
-    monkeypatch.setattr(raw, "RawSynEngine", no_raw)
+    monkeypatch.setattr(raw, "RawEngine", no_raw)
     with pytest.raises(NoPermission) as exc, Session() as session:
         session.trace(LITERAL, TraceOptions(port=80))
     assert str(exc.value) == trace_run.NO_RAW and "\n" not in str(exc.value)

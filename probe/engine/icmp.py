@@ -1,0 +1,75 @@
+"""ICMP and ICMPv6 errors that answer a probe, whatever its transport.
+
+A router or firewall that drops a probe with an error (destination unreachable, time
+exceeded) quotes the probe's IP header and at least the first 8 bytes of its transport
+header: ports and, for TCP, the sequence number. The quote is what ties the error to the
+probe: the transport whose protocol number the quoted header names decodes those 8 bytes
+(``Transport.quoted``), and the answer is matched like any other.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from collections.abc import Mapping
+
+from probe.engine.transport import Answer, Transport
+from probe.model import AnswerKind
+
+_V4_ERRORS = (3, 11)  # destination unreachable, time exceeded (trace)
+_V6_ERRORS = (1, 3)
+
+
+class IcmpDecoder:
+    """Errors quoting a probe of one of ``transports`` (by IP protocol number)."""
+
+    def __init__(self, transports: Mapping[int, Transport]) -> None:
+        self._by_number = dict(transports)
+
+    def parse_v4(self, pkt: bytes) -> Answer | None:
+        """An IPv4 packet from a raw ICMP socket."""
+        if len(pkt) < 20 or pkt[0] >> 4 != 4 or pkt[9] != socket.IPPROTO_ICMP:
+            return None
+        ihl = (pkt[0] & 0x0F) * 4
+        at = ihl + 8  # the quoted IP header
+        if len(pkt) < at + 20 + 8 or pkt[ihl] not in _V4_ERRORS:
+            return None
+        transport = self._by_number.get(pkt[at + 9])
+        qihl = (pkt[at] & 0x0F) * 4
+        if transport is None or pkt[at] >> 4 != 4 or len(pkt) < at + qihl + 8:
+            return None
+        sport, dport, tag = transport.quoted(pkt, at + qihl)
+        return Answer(
+            AnswerKind.ICMP,
+            socket.inet_ntop(socket.AF_INET, pkt[12:16]),
+            pkt[8],
+            bytes(pkt[at + 16 : at + 20]),
+            dport,
+            sport,
+            tag,
+            ip_id=struct.unpack_from("!H", pkt, 4)[0],
+            icmp_type=pkt[ihl],
+            icmp_code=pkt[ihl + 1],
+        )
+
+    def parse_v6(self, msg: bytes, src: str, hoplimit: int | None) -> Answer | None:
+        """An ICMPv6 message from a raw ICMPv6 socket (the kernel strips the IPv6 header)."""
+        if len(msg) < 8 + 40 + 8 or msg[0] not in _V6_ERRORS:
+            return None
+        # Quoted IPv6 header: next header at 6, destination at 24..40. Our probes carry no
+        # extension headers, so the transport header follows at 40.
+        transport = self._by_number.get(msg[8 + 6])
+        if transport is None or msg[8] >> 4 != 6:
+            return None
+        sport, dport, tag = transport.quoted(msg, 8 + 40)
+        return Answer(
+            AnswerKind.ICMP,
+            src,
+            hoplimit,
+            bytes(msg[8 + 24 : 8 + 40]),
+            dport,
+            sport,
+            tag,
+            icmp_type=msg[0],
+            icmp_code=msg[1],
+        )

@@ -1,0 +1,391 @@
+"""One raw scan: its jobs' state, and the loop that sends, matches and expires.
+
+Loop: send what the window and the rate allow (retransmissions first), wait for answers until
+the next deadline, match them by cookie, expire deadlines into retransmissions or "no
+answer". Timing state lives in timing.py, packets in the transports (tcp.py), sending in
+sender.py, reading the sockets in receive.py.
+
+Per-job state lives in parallel lists indexed by job number: at 65535 ports per host an
+object per probe would cost more than the packets.
+"""
+
+from __future__ import annotations
+
+import errno
+import heapq
+import itertools
+import math
+import os
+import random
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from probe.engine import cookies, inet, sender, timing
+from probe.engine.base import (
+    CANCEL_CHECK,
+    EngineConfig,
+    EngineRun,
+    Job,
+    PacketLog,
+    Progress,
+    ProgressFn,
+)
+from probe.engine.receive import Seat
+from probe.engine.sender import Outgoing
+from probe.engine.transport import Answer, Builder, Transport
+from probe.errors import NoPermission
+from probe.model import AnswerKind, Method, PortEvidence, Protocol
+
+UNSENT_RECHECK = 0.01  # seconds: a deadline came while its probe still waits in the queue
+SENDER_CHECK = 0.005  # seconds: how often to look at the sender's news while it is busy
+ICMPV6 = 58
+
+# sendto() errors that are the local kernel's verdict rather than a failure to run.
+_LOCAL_VERDICTS = {
+    errno.EHOSTUNREACH: "EHOSTUNREACH",
+    errno.ENETUNREACH: "ENETUNREACH",
+    errno.EHOSTDOWN: "EHOSTDOWN",
+    errno.EPERM: "EPERM",  # an output firewall rule on this machine
+    errno.EACCES: "EACCES",
+}
+
+
+@dataclass(frozen=True)
+class Outlet:
+    """What every scan of an engine sends with: the IPv4 raw socket (we write the IP header),
+    the IPv6 socket of each transport, and the transports."""
+
+    send4: socket.socket
+    send6: Mapping[Protocol, socket.socket]
+    transports: Mapping[Protocol, Transport]
+
+
+class Path:
+    """What every probe of a scan to one (address, transport) shares: the packed addresses,
+    the builder, the cookie's prefix, and the address's RTT estimator."""
+
+    __slots__ = ("builder", "dst", "est", "number", "prefix", "src", "v6")
+
+    def __init__(
+        self, key: int, address: str, transport: Transport, est: timing.RttEstimator
+    ) -> None:
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        self.dst = socket.inet_pton(family, address)
+        self.src = socket.inet_pton(family, inet.source_for(address))
+        self.v6 = family == socket.AF_INET6
+        self.number = transport.number
+        self.builder: Builder = transport.builder(self.src, self.dst)
+        self.prefix = cookies.prefix(key, self.dst)
+        self.est = est
+
+
+class Scan:
+    """The state of one scan over the engine's sockets (``Outlet``); ``run`` drives it to the
+    end. Try N of a probe leaves from ``sport + N``."""
+
+    def __init__(
+        self,
+        outlet: Outlet,
+        jobs: Sequence[Job],
+        config: EngineConfig,
+        progress: ProgressFn | None = None,
+        packet_log: PacketLog | None = None,
+        cancel: threading.Event | None = None,
+    ) -> None:
+        self.out = outlet
+        self.sport = 0  # the first port of the scan's block (run() takes it from its seat)
+        self.jobs = jobs
+        self.cfg = config
+        self.progress = progress
+        self.log = packet_log
+        self.cancel = cancel
+        self.key = random.getrandbits(32)
+        n = len(jobs)
+        # Per (address, transport), once: what every probe to it shares; then each job's.
+        est: dict[str, timing.RttEstimator] = {}
+        by_pair: dict[tuple[str, Protocol], Path] = {}
+        for address, proto in dict.fromkeys((job.address, job.protocol) for job in jobs):
+            if address not in est:
+                est[address] = timing.RttEstimator(config.min_timeout, config.timeout)
+            transport = outlet.transports[proto]
+            by_pair[address, proto] = Path(self.key, address, transport, est[address])
+        self.paths = [by_pair[job.address, job.protocol] for job in jobs]
+        self.cookies = [
+            cookies.cookie(path.prefix, job.port, job.ttl, path.number)
+            for path, job in zip(self.paths, jobs, strict=True)
+        ]
+        # (destination, port, cookie) -> job. The cookie carries the TTL and the protocol, so
+        # trace probes to one port at several TTLs are separate jobs with separate answers.
+        self.index: dict[tuple[bytes, int, int], int] = {
+            (path.dst, job.port, ck): i
+            for i, (path, job, ck) in enumerate(zip(self.paths, jobs, self.cookies, strict=True))
+        }
+        self.tries = [0] * n
+        self.sent_at: list[list[float]] = [[] for _ in range(n)]
+        self.result: list[PortEvidence | None] = [None] * n
+        self.flying = [False] * n  # a try is out and its deadline has not passed
+        self.first_window = [0] * n  # the window when the first try was sent
+        self.done = 0
+        self.in_flight = 0
+        self.sent = 0
+        self.received = 0
+        self.window = timing.Window()
+        self.bucket = timing.TokenBucket(config.rate)
+        # (deadline, job, try, wait): the wait is kept to restart the clock at the send time.
+        self.deadlines: list[tuple[float, int, int, float]] = []
+        self.retry: deque[int] = deque()
+        self.fresh: deque[int] = deque(_interleave(jobs))
+        self.failed: deque[sender.Failure] = deque()
+        # Inline until run() starts the sender thread: the unit tests drive _send directly.
+        self.sender: sender.Sender = sender.InlineSender(
+            outlet.send4, outlet.send6, self.sent_at, self.failed
+        )
+
+    # ------------------------------------------------------------------ main loop
+
+    def run(self, seat: Seat) -> EngineRun:
+        """Run to the end, or until ``cancel`` is set (``interrupted``). A KeyboardInterrupt
+        in this thread ends the scan the same way."""
+        start = time.monotonic()
+        last_progress = start
+        interrupted = False
+        cancel = self.cancel
+        self.sport = seat.first_port
+        self.sender = sender.make_sender(self.out.send4, self.out.send6, self.sent_at, self.failed)
+        try:
+            while True:
+                now = time.monotonic()
+                seat.collect()
+                self._collect()
+                self._expire(now)
+                if self.done >= len(self.jobs):
+                    break
+                if cancel is not None and cancel.is_set():
+                    interrupted = True
+                    break
+                self._send(now)
+                wait = self._next_wake(time.monotonic())
+                seat.wait(wait if cancel is None else min(wait, CANCEL_CHECK))
+                if self.progress and now - last_progress > 0.2:
+                    last_progress = now
+                    self.progress(
+                        Progress(len(self.jobs), self.done, self.sent, self.received, now - start)
+                    )
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            self.sender.close()
+        evidence = tuple(r for r in self.result if r is not None)
+        return EngineRun(
+            evidence,
+            interrupted,
+            self.sent,
+            self.received,
+            time.monotonic() - start,
+            self.window.drops,
+        )
+
+    def _next_wake(self, now: float) -> float:
+        wake = 0.5
+        if self.deadlines:
+            wake = min(wake, self.deadlines[0][0] - now)
+        if (self.retry or self.fresh) and self.in_flight < self.window.limit:
+            wake = min(wake, self.bucket.wait())
+        if self.sender.pending() or self.failed:
+            wake = min(wake, SENDER_CHECK)  # a local refusal may come back from the sender
+        return max(0.0, wake)
+
+    # ------------------------------------------------------------------ sending
+
+    def _send(self, now: float) -> None:
+        # The hot loop of a big scan: state in locals, in_flight written back at the end.
+        out: list[Outgoing] = []
+        retry, fresh, result, tries = self.retry, self.fresh, self.result, self.tries
+        packet, deadlines, paths = self._packet, self.deadlines, self.paths
+        limit, in_flight = self.window.limit, self.in_flight
+        bucket = self.bucket if self.bucket.rate is not None else None
+        waits: dict[Path, float] = {}  # per destination, for this round
+        while (retry or fresh) and in_flight < limit:
+            if bucket is not None and not bucket.take(now):
+                break
+            i = retry.popleft() if retry else fresh.popleft()
+            if result[i] is not None:
+                continue
+            try_no = tries[i] + 1
+            if try_no == 1:
+                self.first_window[i] = limit
+            out.append(packet(i, try_no))
+            tries[i] = try_no
+            self.sent_at[i].append(math.inf)  # the sender stamps it as the packet leaves
+            self.flying[i] = True
+            in_flight += 1
+            path = paths[i]
+            wait = waits.get(path)
+            if wait is None:
+                wait = waits[path] = path.est.timeout()
+            heapq.heappush(deadlines, (now + wait, i, try_no, wait))
+        self.in_flight = in_flight
+        if out:
+            self.sent += len(out)
+            self.sender.submit(out, now)
+            self._collect()
+
+    def _packet(self, i: int, try_no: int) -> Outgoing:
+        job = self.jobs[i]
+        path = self.paths[i]
+        pkt = path.builder.build(
+            self.sport + try_no, job.port, self.cookies[i] | try_no, job.ttl, job.payload
+        )
+        if self.log:
+            logged = pkt
+            if path.v6:  # the kernel writes the IPv6 header: the capture gets one written here
+                hdr = inet.ipv6_header(path.src, path.dst, path.number, job.ttl, len(pkt))
+                logged = hdr + pkt
+            self.log(time.time(), logged, True)
+        return Outgoing(i, try_no, pkt, job.address, path.dst, job.ttl, path.v6, job.protocol)
+
+    def _collect(self) -> None:
+        """The sender's news: an unexpected failure, and probes the local kernel refused."""
+        if self.sender.error is not None:
+            raise self.sender.error
+        while self.failed:
+            i, try_no, code = self.failed.popleft()
+            name = _LOCAL_VERDICTS.get(code)
+            if name is None:
+                if code == errno.EAFNOSUPPORT:
+                    raise NoPermission("IPv6 raw sockets are not available here")
+                raise OSError(code, os.strerror(code))
+            # The local kernel said no (failed ARP, unreachable route, output firewall): that
+            # is this port's answer, given by this machine itself. Nothing was sent.
+            self.sent -= 1
+            job = self.jobs[i]
+            self._finish(
+                i,
+                PortEvidence(
+                    job.address,
+                    job.port,
+                    Method.RAW,
+                    AnswerKind.ICMP,
+                    try_no,
+                    errno_name=name,
+                    probe_ttl=job.ttl,
+                    protocol=job.protocol,
+                ),
+            )
+
+    # ------------------------------------------------------------------ deadlines
+
+    def _expire(self, now: float) -> None:
+        while self.deadlines and self.deadlines[0][0] <= now:
+            _, i, try_no, wait = heapq.heappop(self.deadlines)
+            done = self.result[i]
+            if done is not None or try_no != self.tries[i]:
+                if try_no == 1 and done is not None and done.tries == 1:
+                    # First tries' outcomes, at their deadline, for timing.Window.
+                    self.window.first_try(self.first_window[i], answered=True)
+                continue  # answered meanwhile, or an older try's deadline
+            # The wait runs from when the probe left the sender's queue, not from when it
+            # was put there.
+            left = self.sent_at[i][try_no - 1]
+            later = now + UNSENT_RECHECK if left == math.inf else left + wait
+            if later > now:
+                heapq.heappush(self.deadlines, (later, i, try_no, wait))
+                continue
+            self.flying[i] = False
+            self.in_flight -= 1
+            if try_no == 1:
+                self.window.first_try(self.first_window[i], answered=False)
+            if try_no < self.cfg.tries:
+                self.retry.append(i)
+            else:
+                job = self.jobs[i]
+                none = PortEvidence(
+                    job.address,
+                    job.port,
+                    Method.RAW,
+                    AnswerKind.NONE,
+                    try_no,
+                    probe_ttl=job.ttl,
+                    protocol=job.protocol,
+                )
+                self._finish(i, none)
+
+    def _finish(self, i: int, ev: PortEvidence) -> None:
+        if self.result[i] is None:
+            self.done += 1
+        if self.flying[i]:
+            self.flying[i] = False
+            self.in_flight -= 1
+        self.result[i] = ev
+
+    # ------------------------------------------------------------------ answers
+
+    def match(self, a: Answer, now: float, raw_pkt: bytes | None, l4: bytes | None) -> None:
+        """An answer read ``now``: ``raw_pkt`` the IPv4 packet, ``l4`` the IPv6 payload."""
+        ck, try_no = cookies.split(a.tag)
+        if not try_no or a.sport != self.sport + try_no:
+            return  # not from one of our tries' source ports
+        i = self.index.get((a.target, a.port, ck))
+        if i is None or try_no > self.tries[i]:
+            return  # not our probe: a stray packet to our ports, or a forged answer
+        prev = self.result[i]
+        if prev is not None and prev.answer is not AnswerKind.NONE:
+            return  # a duplicate: the first answer stands
+        rtt = now - self.sent_at[i][try_no - 1]
+        job = self.jobs[i]
+        ev = PortEvidence(  # positional, in field order: this runs once per answer
+            job.address,
+            job.port,
+            Method.RAW,
+            a.kind,
+            try_no,
+            a.responder,
+            a.ttl,
+            rtt * 1000,
+            a.icmp_type,
+            a.icmp_code,
+            a.icmp_type is not None and len(a.target) == 16,  # icmp_v6
+            a.window,
+            a.options,
+            a.ip_id,
+            None,  # errno_name
+            job.ttl,
+            job.protocol,
+        )
+        self.received += 1
+        if self.log:
+            self._log_answer(a, self.paths[i], raw_pkt, l4)
+        if prev is not None:
+            self.result[i] = ev  # a late answer after "no answer": the truth wins
+            return
+        self.paths[i].est.observe(rtt)
+        # An answer to a retransmission whose earlier tries went unanswered shows loss on the
+        # path (or ICMP rate limiting): slow down. An answer to an older try means that try
+        # was merely slow. A queued retransmission of a finished job is skipped in _send.
+        if try_no > 1 and try_no == self.tries[i]:
+            self.window.on_drop(self.sent_at[i][try_no - 2], now)
+        else:
+            self.window.on_answer()
+        self._finish(i, ev)
+
+    def _log_answer(self, a: Answer, path: Path, raw_pkt: bytes | None, l4: bytes | None) -> None:
+        assert self.log is not None
+        pkt = raw_pkt
+        if pkt is None and l4 is not None:  # IPv6: the kernel kept the header
+            number = ICMPV6 if a.kind is AnswerKind.ICMP else path.number
+            src = socket.inet_pton(socket.AF_INET6, a.responder)
+            pkt = inet.ipv6_header(src, path.src, number, a.ttl or 0, len(l4)) + l4
+        if pkt is not None:
+            self.log(time.time(), pkt, False)
+
+
+def _interleave(jobs: Sequence[Job]) -> list[int]:
+    """Job numbers round-robin across hosts, so many hosts share the pace, not one at a time."""
+    by_host: dict[str, list[int]] = {}
+    for i, job in enumerate(jobs):
+        by_host.setdefault(job.address, []).append(i)
+    return [i for group in itertools.zip_longest(*by_host.values()) for i in group if i is not None]

@@ -1,0 +1,85 @@
+"""Adaptive timing (timing.py): the RTT estimator, the congestion window and how it tells
+a lossy path from congestion. Pure: time is passed in."""
+
+from __future__ import annotations
+
+import pytest
+
+from probe.engine import timing
+
+
+def test_rtt_estimator() -> None:
+    est = timing.RttEstimator(floor=0.1, ceiling=1.0)
+    assert est.timeout() == 1.0  # no sample yet: the full timeout
+    est.observe(0.2)
+    assert est.srtt == pytest.approx(0.2) and est.timeout() == pytest.approx(0.6)
+    for _ in range(50):
+        est.observe(0.001)
+    assert est.timeout() == pytest.approx(0.1)  # the floor
+    est.observe(30.0)
+    assert est.timeout() == 1.0  # the ceiling
+
+
+def test_window_growth_and_backoff() -> None:
+    w = timing.Window(size=10, minimum=8, ssthresh=12)
+    for _ in range(2):
+        w.on_answer()
+    assert w.size == 12  # slow start up to ssthresh
+    w.on_answer()
+    assert 12 < w.size < 12.1  # then additive increase
+    w.on_drop(lost_at=1.0, now=2.0)
+    assert w.size == 8 and w.drops == 1  # halved, but never below the minimum
+    big = timing.Window(size=100, minimum=8)
+    big.on_drop(lost_at=1.0, now=2.0)
+    assert big.size == 50 and big.ssthresh == 50
+    big.on_drop(lost_at=1.5, now=2.1)  # sent before the cut at 2.0: already paid for
+    assert big.size == 50 and big.drops == 2
+    big.on_drop(lost_at=2.05, now=2.2)  # sent after the cut: a new round, cut again
+    assert big.size == 25
+
+
+def outcomes(w: timing.Window, window: float, answered: int, unanswered: int) -> None:
+    for _ in range(answered):
+        w.first_try(window, answered=True)
+    for _ in range(unanswered):
+        w.first_try(window, answered=False)
+
+
+def test_loss_the_path_has_at_any_rate_does_not_cut_the_window() -> None:
+    # A lossy link: a third of first tries lost at window 64 and at window 1024 alike.
+    w = timing.Window(size=1024)
+    outcomes(w, 64, 100, 50)
+    outcomes(w, 1024, 200, 100)
+    w.on_drop(lost_at=1.0, now=2.0)
+    assert w.size == 1024 and w.path_loss == pytest.approx(1 / 3)
+    assert w.drops == 1  # still counted as a drop
+    outcomes(w, 1024, 0, 400)  # then the loss at this rate climbs: congestion after all
+    w.on_drop(lost_at=2.5, now=3.0)
+    assert w.size == 512
+
+
+def test_loss_that_grows_with_the_rate_is_congestion() -> None:
+    w = timing.Window(size=1024)
+    outcomes(w, 64, 150, 0)
+    outcomes(w, 1024, 200, 100)
+    w.on_drop(lost_at=1.0, now=2.0)
+    assert w.size == 512 and w.path_loss is None
+
+
+@pytest.mark.parametrize(
+    "measured",
+    [
+        [(64, 30, 10), (1024, 30, 10)],  # too few outcomes at each size to compare
+        [(1024, 200, 100)],  # one size only: nothing to compare
+        [(64, 50, 100), (1024, 50, 100)],  # two thirds lost everywhere: a rate limit, not a link
+    ],
+    ids=["few outcomes", "one size", "most lost"],
+)
+def test_loss_is_taken_for_congestion_without_evidence_otherwise(
+    measured: list[tuple[int, int, int]],
+) -> None:
+    w = timing.Window(size=1024)
+    for window, answered, unanswered in measured:
+        outcomes(w, window, answered, unanswered)
+    w.on_drop(lost_at=1.0, now=2.0)
+    assert w.size == 512 and w.path_loss is None
