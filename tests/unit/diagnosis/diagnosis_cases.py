@@ -7,37 +7,37 @@ from __future__ import annotations
 
 from typing import Any
 
-from probe.model import Finding, TargetReport
+from probe.model import Finding, Method, TargetReport
 
 ROUTER = "198.18.0.1"
 V6 = "2001:db8::7"
 
 # id -> (target spec for mk.target, mode, {code: ports} in finding order)
 Spec = dict[str, Any]
-SCENARIOS: dict[str, tuple[Spec, str, dict[str, tuple[int, ...]]]] = {
+SCENARIOS: dict[str, tuple[Spec, Method, dict[str, tuple[int, ...]]]] = {
     "all open, ping ok": (
         {"ports": [(80, "open"), (443, "open")]},
-        "syn",
+        Method.RAW,
         {},
     ),
     "all open, ping filtered": (
         {"ports": [(80, "open")], "ping": ("no_reply",)},
-        "syn",
+        Method.RAW,
         {"icmp-blocked": ()},
     ),
     "all open, ping skipped": (
         {"ports": [(80, "open")], "ping": ("skipped",)},
-        "syn",
+        Method.RAW,
         {},
     ),
     "camera: NAT forwards 80, router resets 6036": (
         {"ports": [(80, "open", 63), (6036, "refused", 64)], "ping": ("ok", 64)},
-        "syn",
+        Method.RAW,
         {"port-refused-by-middlebox": (6036,), "partial-reachability": (6036,)},
     ),
     "RST with the same TTL as the SYN/ACK": (
         {"ports": [(80, "open", 63), (22, "refused", 63)]},
-        "syn",
+        Method.RAW,
         {"port-refused": (22,), "partial-reachability": (22,)},
     ),
     "RST from another address, same TTL": (
@@ -47,7 +47,7 @@ SCENARIOS: dict[str, tuple[Spec, str, dict[str, tuple[int, ...]]]] = {
                 {"port": 22, "state": "refused", "ttl": 63, "responder": ROUTER},
             ]
         },
-        "syn",
+        Method.RAW,
         {"port-refused-by-middlebox": (22,), "partial-reachability": (22,)},
     ),
     "RST from another address, no reference at all": (
@@ -55,32 +55,32 @@ SCENARIOS: dict[str, tuple[Spec, str, dict[str, tuple[int, ...]]]] = {
             "ports": [{"port": 22, "state": "refused", "ttl": 64, "responder": ROUTER}],
             "ping": ("no_reply",),
         },
-        "syn",
+        Method.RAW,
         {"port-refused-by-middlebox": (22,)},
     ),
     "RST closer than the echo reply, no SYN/ACK": (
         {"ports": [(6036, "refused", 64)], "ping": ("ok", 63)},
-        "syn",
+        Method.RAW,
         {"port-refused-by-middlebox": (6036,)},
     ),
     "RST as far as the echo reply": (
         {"ports": [(22, "refused", 63)], "ping": ("ok", 63)},
-        "syn",
+        Method.RAW,
         {"port-refused": (22,)},
     ),
     "RST, nothing to compare with": (
         {"ports": [(22, "refused", 64)], "ping": ("no_reply",)},
-        "syn",
+        Method.RAW,
         {"icmp-blocked": (), "port-refused": (22,)},
     ),
     "RST farther than the SYN/ACK": (
         {"ports": [(80, "open", 63), (22, "refused", 62)]},
-        "syn",
+        Method.RAW,
         {"port-refused": (22,), "partial-reachability": (22,)},
     ),
     "RST vs Windows host at the same distance": (
         {"ports": [(3389, "open", 127), (445, "refused", 127)], "ping": ("ok", 127)},
-        "syn",
+        Method.RAW,
         {"port-refused": (445,), "partial-reachability": (445,)},
     ),
     "NAT router answers ping itself, forwarded port farther": (
@@ -88,7 +88,7 @@ SCENARIOS: dict[str, tuple[Spec, str, dict[str, tuple[int, ...]]]] = {
             "ports": [(80, "open", 62), (6036, "refused", 64), (22, "refused", 62)],
             "ping": ("ok", 64),
         },
-        "syn",
+        Method.RAW,
         {
             "port-refused-by-middlebox": (6036,),
             "port-refused": (22,),
@@ -109,32 +109,32 @@ SCENARIOS: dict[str, tuple[Spec, str, dict[str, tuple[int, ...]]]] = {
             ],
             "ping": ("ok", 64),
         },
-        "connect",
+        Method.CONNECT,
         {"port-refused": (6036,), "partial-reachability": (6036,)},
     ),
     "filtered ports are grouped": (
         {"ports": [(80, "open"), (82, "filtered"), (8443, "filtered")]},
-        "syn",
+        Method.RAW,
         {"port-filtered": (82, 8443), "partial-reachability": (82, 8443)},
     ),
     "all filtered, ping answers": (
         {"ports": [(80, "filtered"), (443, "filtered")]},
-        "syn",
+        Method.RAW,
         {"port-filtered": (80, 443)},
     ),
     "all filtered, no ping reply: host silent": (
         {"ports": [(80, "filtered"), (443, "filtered")], "ping": ("no_reply",)},
-        "syn",
+        Method.RAW,
         {"host-silent": (80, 443)},
     ),
     "all filtered, ping skipped: host silent": (
         {"ports": [(80, "filtered")], "ping": ("skipped",)},
-        "syn",
+        Method.RAW,
         {"host-silent": (80,)},
     ),
     "rejected by a firewall": (
         {"ports": [(80, "open"), {"port": 8443, "state": "rejected", "ttl": 254}]},
-        "syn",
+        Method.RAW,
         {"port-rejected": (8443,), "partial-reachability": (8443,)},
     ),
     "rejected by the host's own firewall": (
@@ -149,7 +149,7 @@ SCENARIOS: dict[str, tuple[Spec, str, dict[str, tuple[int, ...]]]] = {
             ],
             "ping": ("no_reply",),
         },
-        "syn",
+        Method.RAW,
         {"icmp-blocked": (), "port-rejected": (8443,)},
     ),
     "rejected locally (connect, EPERM)": (
@@ -164,7 +164,7 @@ SCENARIOS: dict[str, tuple[Spec, str, dict[str, tuple[int, ...]]]] = {
                 }
             ]
         },
-        "connect",
+        Method.CONNECT,
         {"port-rejected": (25,)},
     ),
     "all ports and ping unreachable": (
@@ -172,27 +172,27 @@ SCENARIOS: dict[str, tuple[Spec, str, dict[str, tuple[int, ...]]]] = {
             "ports": [(80, "unreachable", 254), (443, "unreachable", 254)],
             "ping": ("unreachable", None, {"responder": ROUTER}),
         },
-        "syn",
+        Method.RAW,
         {"host-unreachable": (80, 443)},
     ),
     "unreachable, ICMP rate-limited on one port": (
         {"ports": [(80, "unreachable", 254), (443, "filtered")], "ping": ("no_reply",)},
-        "syn",
+        Method.RAW,
         {"host-unreachable": (80, 443)},
     ),
     "ping unreachable, ports silent": (
         {"ports": [(80, "filtered")], "ping": ("unreachable", None, {"responder": ROUTER})},
-        "syn",
+        Method.RAW,
         {"host-unreachable": (80,)},
     ),
     "one port unreachable while another is open": (
         {"ports": [(80, "open"), (22, "unreachable", 254)]},
-        "syn",
+        Method.RAW,
         {"host-unreachable": (22,), "partial-reachability": (22,)},
     ),
     "ping unreachable but ports answer": (
         {"ports": [(80, "open")], "ping": ("unreachable", None, {"responder": ROUTER})},
-        "syn",
+        Method.RAW,
         {"icmp-blocked": ()},
     ),
     "connect mode: EHOSTUNREACH": (
@@ -200,12 +200,12 @@ SCENARIOS: dict[str, tuple[Spec, str, dict[str, tuple[int, ...]]]] = {
             "ports": [{"port": 80, "state": "unreachable", "ttl": None, "responder": None}],
             "ping": ("skipped",),
         },
-        "connect",
+        Method.CONNECT,
         {"host-unreachable": (80,)},
     ),
     "application silent": (
         {"ports": [{"port": 80, "app": "silent"}, {"port": 443, "app": "answered"}]},
-        "syn",
+        Method.RAW,
         {"app-silent": (80,)},
     ),
     "duplicate IP": (
@@ -214,12 +214,12 @@ SCENARIOS: dict[str, tuple[Spec, str, dict[str, tuple[int, ...]]]] = {
             "route": {"gateway": None},
             "arp": ("00:11:22:33:44:55", "66:77:88:99:aa:bb"),
         },
-        "syn",
+        Method.RAW,
         {"duplicate-ip": ()},
     ),
     "one MAC is no duplicate": (
         {"ports": [(80, "open")], "route": {"gateway": None}, "arp": ("00:11:22:33:44:55",)},
-        "syn",
+        Method.RAW,
         {},
     ),
     "on-link, no ARP answer": (
@@ -229,7 +229,7 @@ SCENARIOS: dict[str, tuple[Spec, str, dict[str, tuple[int, ...]]]] = {
             "arp": (),
             "ping": ("no_reply",),
         },
-        "syn",
+        Method.RAW,
         {"host-down-on-link": (22, 80)},
     ),
     "on-link, no ARP answer, connect mode EHOSTUNREACH": (
@@ -239,7 +239,7 @@ SCENARIOS: dict[str, tuple[Spec, str, dict[str, tuple[int, ...]]]] = {
             "arp": (),
             "ping": ("no_reply",),
         },
-        "connect",
+        Method.CONNECT,
         {"host-down-on-link": (80,)},
     ),
     "on-link, ARP answered, nothing else": (
@@ -249,17 +249,17 @@ SCENARIOS: dict[str, tuple[Spec, str, dict[str, tuple[int, ...]]]] = {
             "arp": ("00:11:22:33:44:55",),
             "ping": ("no_reply",),
         },
-        "syn",
+        Method.RAW,
         {"host-silent": (80,)},
     ),
     "on-link, ARP not recorded": (
         {"ports": [(80, "filtered")], "route": {"gateway": None}, "ping": ("no_reply",)},
-        "syn",
+        Method.RAW,
         {"host-silent": (80,)},
     ),
     "off-link, empty ARP": (
         {"ports": [(80, "filtered")], "arp": (), "ping": ("no_reply",)},
-        "syn",
+        Method.RAW,
         {"host-silent": (80,)},
     ),
     "on-link, empty ARP but a port answers": (
@@ -269,7 +269,7 @@ SCENARIOS: dict[str, tuple[Spec, str, dict[str, tuple[int, ...]]]] = {
             "arp": (),
             "ping": ("no_reply",),
         },
-        "syn",
+        Method.RAW,
         {"icmp-blocked": (), "port-filtered": (82,), "partial-reachability": (82,)},
     ),
     "everything at once, in rule order": (
@@ -283,7 +283,7 @@ SCENARIOS: dict[str, tuple[Spec, str, dict[str, tuple[int, ...]]]] = {
             ],
             "ping": ("no_reply",),
         },
-        "syn",
+        Method.RAW,
         {
             "icmp-blocked": (),
             "port-refused-by-middlebox": (6036,),

@@ -3,11 +3,14 @@ TTL arithmetic and address comparison."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
+from probe.diagnosis import classify as cl
 from probe.diagnosis.classify import (
+    Reading,
     classify,
     connect_errnos,
     hops_from_ttl,
@@ -15,7 +18,7 @@ from probe.diagnosis.classify import (
     reason_text,
     same_address,
 )
-from probe.model import AnswerKind, Method, PortState
+from probe.model import AnswerKind, Method, PortState, Protocol
 
 OPEN, REFUSED, FILTERED = PortState.OPEN, PortState.REFUSED, PortState.FILTERED
 REJECTED, UNREACHABLE = PortState.REJECTED, PortState.UNREACHABLE
@@ -234,3 +237,29 @@ def test_connect_errnos(reason: str, errnos: tuple[str, ...]) -> None:
 )
 def test_same_address(a: str, b: str, same: bool) -> None:
     assert same_address(a, b) is same
+
+
+# --------------------------------------------------------------------------- per transport
+
+
+def test_a_transport_without_a_table_is_not_guessed(mk: Any) -> None:
+    with pytest.raises(LookupError, match="udp"):
+        classify(mk.evidence(53, NONE, protocol=Protocol.UDP))
+
+
+def test_an_icmp_error_from_the_target_itself_is_a_table_entry(
+    mk: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The contract's UDP rule (port unreachable from the target itself: refused; from
+    # another address: rejected) is one entry of a transport's table, not new code.
+    own = {(False, 3, 3): Reading(REFUSED, "port-unreach")}
+    monkeypatch.setitem(cl.TABLES, Protocol.UDP, replace(cl.TCP, icmp_from_target=own))
+    unreach = {"icmp_type": 3, "icmp_code": 3, "protocol": Protocol.UDP}
+    by_host = classify(mk.evidence(53, ICMP, responder=mk.host, **unreach))
+    by_router = classify(mk.evidence(53, ICMP, responder=mk.router, **unreach))
+    assert (by_host.state, by_host.reason, by_host.protocol) == (REFUSED, "port-unreach", "udp")
+    assert (by_router.state, by_router.reason) == (REJECTED, "port-unreach")
+    # TCP has no such entry: its stack answers a closed port with a RST, so an ICMP port
+    # unreachable is a firewall's, whoever sends it.
+    tcp = classify(mk.evidence(53, ICMP, responder=mk.host, icmp_type=3, icmp_code=3))
+    assert (tcp.state, tcp.protocol) == (REJECTED, "tcp")

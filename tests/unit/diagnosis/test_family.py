@@ -11,14 +11,7 @@ from diagnosis_cases import V6
 
 from probe.diagnosis.registry import attach_family_findings, diagnose
 from probe.diagnosis.rules.family import diagnose_family
-from probe.model import (
-    DnsResult,
-    DnsStatus,
-    PortResult,
-    PortState,
-    Severity,
-    TargetReport,
-)
+from probe.model import DnsResult, DnsStatus, PortResult, PortState, Severity, TargetReport
 
 # --------------------------------------------------------------------------- family mismatch
 

@@ -14,10 +14,7 @@ from probe.diagnosis.outcome import (
     target_problem,
     worst_severity,
 )
-from probe.model import (
-    Finding,
-    Severity,
-)
+from probe.model import Finding, Severity
 from probe.status import ExitStatus
 
 

@@ -12,25 +12,20 @@ from diagnosis_cases import SCENARIOS, build, text
 
 from probe.diagnosis.outcome import has_problem, worst_severity
 from probe.diagnosis.registry import GATES, RULES, diagnose
-from probe.model import (
-    Finding,
-    Method,
-    PortState,
-    Severity,
-)
+from probe.model import Finding, Method, PortState, Severity
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_scenario(mk: Any, name: str) -> None:
     spec, mode, expected = SCENARIOS[name]
-    findings = diagnose(build(mk, spec), mode=Method(mode))
+    findings = diagnose(build(mk, spec), mode=mode)
     assert [(f.code, f.ports) for f in findings] == list(expected.items())
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_every_finding_is_complete(mk: Any, name: str) -> None:
     spec, mode, _ = SCENARIOS[name]
-    for f in diagnose(build(mk, spec), mode=Method(mode)):
+    for f in diagnose(build(mk, spec), mode=mode):
         assert f.summary.endswith(".") and f.summary[0].isupper(), f.summary
         assert "\n" not in f.summary
         assert f.evidence and all(f.evidence), f.code
@@ -42,7 +37,7 @@ def test_every_port_not_open_is_in_an_error(mk: Any, name: str) -> None:
     # The exit status relies on this: no error finding means every probed port is open.
     spec, mode, _ = SCENARIOS[name]
     t = build(mk, spec)
-    findings = diagnose(t, mode=Method(mode))
+    findings = diagnose(t, mode=mode)
     named = {p for f in findings if f.severity is Severity.ERROR for p in f.ports}
     not_open = {p.port for p in t.ports if p.state is not PortState.OPEN}
     assert not_open <= named
@@ -54,11 +49,11 @@ def test_every_port_not_open_is_in_an_error(mk: Any, name: str) -> None:
         assert has_problem(findings)
 
 
-@pytest.mark.parametrize("name", [n for n, s in SCENARIOS.items() if s[1] == "connect"])
+@pytest.mark.parametrize("name", [n for n, s in SCENARIOS.items() if s[1] is Method.CONNECT])
 def test_connect_mode_claims_no_ttl_or_responder(mk: Any, name: str) -> None:
     spec, mode, _ = SCENARIOS[name]
     t = build(mk, {**spec, "ping": ("skipped",)})
-    for f in diagnose(t, mode=Method(mode)):
+    for f in diagnose(t, mode=mode):
         assert not re.search(r"TTL \d|hops?\b", text(f)), text(f)
 
 
@@ -70,7 +65,7 @@ def test_everything_open_and_ping_ok_has_no_findings(mk: Any) -> None:
 
 def test_one_finding_per_code(mk: Any) -> None:
     for spec, mode, _ in SCENARIOS.values():
-        codes = [f.code for f in diagnose(build(mk, spec), mode=Method(mode))]
+        codes = [f.code for f in diagnose(build(mk, spec), mode=mode)]
         assert len(codes) == len(set(codes))
 
 

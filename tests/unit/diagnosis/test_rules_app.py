@@ -8,10 +8,7 @@ from diagnosis_cases import SCENARIOS, build, by_code
 
 from probe.diagnosis.outcome import has_problem
 from probe.diagnosis.registry import diagnose
-from probe.model import (
-    AppResult,
-    Severity,
-)
+from probe.model import AppResult, Severity
 
 
 def test_app_silent_wording(mk: Any) -> None:

@@ -8,10 +8,7 @@ import pytest
 from diagnosis_cases import V6
 
 from probe.diagnosis.registry import diagnose
-from probe.model import (
-    DnsStatus,
-    Severity,
-)
+from probe.model import DnsStatus, Severity
 
 # --------------------------------------------------------------------------- gates
 

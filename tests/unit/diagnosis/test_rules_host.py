@@ -8,12 +8,10 @@ from typing import Any
 
 from diagnosis_cases import ROUTER, SCENARIOS, V6, build, by_code
 
+from probe.diagnosis.context import Source
 from probe.diagnosis.outcome import has_problem
 from probe.diagnosis.registry import diagnose
-from probe.model import (
-    ArpResult,
-    Severity,
-)
+from probe.model import ArpResult, Severity
 
 
 def test_host_silent_says_when_ping_was_skipped(mk: Any) -> None:
@@ -23,6 +21,21 @@ def test_host_silent_says_when_ping_was_skipped(mk: Any) -> None:
     t = build(mk, SCENARIOS["all filtered, no ping reply: host silent"][0])
     f = by_code(diagnose(t))["host-silent"]
     assert "no reply to ping" in f.summary and "2 probed ports" in f.summary
+
+
+def test_a_capture_has_no_ping_step_and_counts_its_own_syns(mk: Any) -> None:
+    # probe analyze's evidence: nothing was pinged, and its own line counts the SYNs.
+    t = mk.literal(ports=((82, "filtered"), (83, "filtered")), ping=None)
+    checked = by_code(diagnose(t))["host-silent"]
+    captured = by_code(diagnose(t, source=Source.CAPTURE))["host-silent"]
+    assert checked.summary.startswith(
+        "The host 198.18.2.1 answers nothing: no answer on any of the 2 probed ports (ping was "
+        "skipped), so the host is down"
+    )
+    assert captured.summary == checked.summary.replace(" (ping was skipped)", "")
+    assert checked.evidence == ("ping was not run", "3 SYNs to each of 82-83, no answer")
+    assert captured.evidence == ()
+    assert captured.next_steps == checked.next_steps
 
 
 def test_host_unreachable_names_the_router(mk: Any) -> None:

@@ -9,11 +9,7 @@ from diagnosis_cases import V6, by_code
 
 from probe.diagnosis.outcome import has_problem
 from probe.diagnosis.registry import diagnose
-from probe.model import (
-    Method,
-    Severity,
-    TcpOptions,
-)
+from probe.model import Method, Severity, TcpOptions
 
 # --------------------------------------------------------------------------- handshake options
 

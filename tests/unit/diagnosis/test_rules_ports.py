@@ -9,13 +9,9 @@ from typing import Any
 import pytest
 from diagnosis_cases import ROUTER, SCENARIOS, V6, build, by_code
 
+from probe.diagnosis.context import Source
 from probe.diagnosis.registry import diagnose
-from probe.model import (
-    Method,
-    Severity,
-    TargetReport,
-    TcpOptions,
-)
+from probe.model import Method, Severity, TargetReport, TcpOptions
 
 # --------------------------------------------------------------------------- wording
 
@@ -112,6 +108,15 @@ def test_filtered_without_timeout_does_not_invent_one(mk: Any) -> None:
     f = by_code(diagnose(t))["port-filtered"]
     assert "3 SYNs to 82, no answer" in f.evidence
     assert not any("within" in e for e in f.evidence)
+
+
+def test_filtered_in_a_capture_leaves_the_syns_to_the_capture(mk: Any) -> None:
+    t = mk.literal(ports=((82, "filtered"), (80, "open")), ping=None)
+    checked = by_code(diagnose(t))["port-filtered"]
+    captured = by_code(diagnose(t, source=Source.CAPTURE))["port-filtered"]
+    assert checked.evidence == ("3 SYNs to 82, no answer", "SYN/ACK on 80")
+    assert captured.evidence == ("SYN/ACK on 80",)
+    assert captured.summary == checked.summary
 
 
 def test_filtered_in_connect_mode_speaks_of_attempts(mk: Any) -> None:
