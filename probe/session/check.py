@@ -148,8 +148,7 @@ def run_check(
             f.cancel()
     reports = [_report(w, requests(w), ports, mode, opts.timeout, apps) for w in works]
     reports = [
-        registry.attach_confirmations(r, proofs, mode=mode, timeout=opts.timeout)
-        for r in reports
+        registry.attach_confirmations(r, proofs, mode=mode, timeout=opts.timeout) for r in reports
     ]
     reports = list(registry.attach_family_findings(reports))
     return Report(tuple(reports), mode=mode, notes=tuple(notes), interrupted=interrupted)
