@@ -31,14 +31,12 @@ def analyze(
     """
     from probe.capture import analyze as analyze_mod
     from probe.capture.reader import open_capture
-    from probe.output import analyze as show
+    from probe.output.registry import render
+    from probe.output.views import CaptureAnalysis
 
     with open_capture(capture_file) as cap:
         result = analyze_mod.analyze(cap.records())
-    if json_out:
-        sys.stdout.write(show.render_json(cap.info, result))
-    else:
-        from rich.console import Console
-
-        show.render_text(cap.info, result, Console(highlight=False), verbose=verbose)
+    render(
+        CaptureAnalysis(cap.info, result), o.output_format(json_out), sys.stdout, verbose=verbose
+    )
     return analyze_mod.exit_status(result)

@@ -50,6 +50,9 @@ def audit(
       probe audit site.toml --junit audit-junit.xml
     """
     from probe.capture.writer import recording
+    from probe.output.base import FormatName
+    from probe.output.files import check_writable
+    from probe.output.registry import render, write
     from probe.plan.audit import load_audit
     from probe.session.audit import exit_status, run_audit
 
@@ -66,21 +69,10 @@ def audit(
     )
     plan = load_audit(file, profiles_dir or [])
     if junit is not None:
-        from probe.output import junit as junit_mod
-
-        junit_mod.check_writable(junit)
+        check_writable(junit, "--junit")
     with o.session() as session, recording(pcap) as packet_log:
         result = run_audit(session, plan, opts, packet_log=packet_log)
     if junit is not None:
-        junit_mod.write_junit(result, junit)
-    if json_out:
-        from probe.output.audit import render_audit_json
-
-        sys.stdout.write(render_audit_json(result))
-    else:
-        from rich.console import Console
-
-        from probe.output.audit import render_audit_text
-
-        render_audit_text(result, Console(highlight=False), junit)
+        write(result, FormatName.JUNIT, junit)
+    render(result, o.output_format(json_out), sys.stdout, junit_path=junit)
     return exit_status(result)

@@ -81,7 +81,8 @@ def check(
       probe check db1 db2 -p 5432 --nameserver 192.0.2.53 --tries 3 --timeout 1
     """
     from probe.capture.writer import recording
-    from probe.output.progress import ScanProgress
+    from probe.output.registry import render
+    from probe.output.text.progress import ScanProgress
     from probe.plan import targets as targets_mod
     from probe.plan.profiles import select_ports
     from probe.session.check import exit_status
@@ -121,5 +122,5 @@ def check(
         ScanProgress(enabled=not json_out and sys.stderr.isatty()) as progress,
     ):
         report = session.check(parsed, opts, progress=progress, packet_log=packet_log)
-    o.emit(report, json_out, verbose)
+    render(report, o.output_format(json_out), sys.stdout, verbose=verbose)
     return exit_status(report)

@@ -21,7 +21,8 @@ import typer
 from probe.errors import BadInput
 from probe.status import ExitStatus
 
-if TYPE_CHECKING:  # typing only: the session package loads when a command runs
+if TYPE_CHECKING:  # typing only: these load when a command runs
+    from probe.output.base import FormatName
     from probe.session.core import Session
     from probe.session.options import CheckOptions
 
@@ -175,18 +176,7 @@ def session() -> Iterator[Session]:
         s.close()
 
 
-def emit(result: object, json_out: bool, verbose: bool = False) -> None:
-    """A check report on stdout, as JSON or as text."""
-    from probe.model import Report
+def output_format(json_out: bool) -> FormatName:
+    from probe.output.base import FormatName
 
-    assert isinstance(result, Report)
-    if json_out:
-        from probe.output.json import write_json
-
-        write_json(result, sys.stdout)
-    else:
-        from rich.console import Console
-
-        from probe.output.text import render_text
-
-        render_text(result, Console(highlight=False), verbose=verbose)
+    return FormatName.JSON if json_out else FormatName.TEXT

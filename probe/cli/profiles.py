@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -19,12 +20,14 @@ def profiles(
 
     Example: probe profiles camera
     """
-    from probe.output import profiles as show
+    from probe.output.registry import render
+    from probe.output.views import ProfileList
     from probe.plan import profiles as profiles_mod
 
     dirs = list(profiles_dir or [])
+    fmt = o.output_format(json_out)
     if name is None:
-        show.render_list(profiles_mod.load_profiles(dirs), json_out)
+        render(ProfileList.of(profiles_mod.load_profiles(dirs)), fmt, sys.stdout)
     else:
-        show.render_one(profiles_mod.get_profile(name, dirs), json_out)
+        render(profiles_mod.get_profile(name, dirs), fmt, sys.stdout)
     return ExitStatus.OK

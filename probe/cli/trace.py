@@ -53,6 +53,7 @@ def trace(
       probe trace 192.0.2.10 -p 443 --max-hops 15 --json
     """
     from probe.capture.writer import recording
+    from probe.output.registry import render
     from probe.plan.ports import parse_ports
     from probe.plan.targets import parse_target
     from probe.session.options import TraceOptions
@@ -75,14 +76,5 @@ def trace(
     )
     with o.session() as session, recording(pcap) as packet_log:
         report = session.trace(parsed[0], opts, packet_log=packet_log)
-    if json_out:
-        from probe.output.trace import render_trace_json
-
-        sys.stdout.write(render_trace_json(report))
-    else:
-        from rich.console import Console
-
-        from probe.output.trace import render_trace_text
-
-        render_trace_text(report, Console(highlight=False))
+    render(report, o.output_format(json_out), sys.stdout)
     return exit_status(report)

@@ -28,12 +28,10 @@ run are probed all at once, so a testcase has no time of its own: time is on the
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from pathlib import Path
 from typing import TextIO
 
 from probe.diagnosis.expect import AuditResult, ExpectationResult, HostResult, Verdict
 from probe.model import Finding
-from probe.output import files
 from probe.output.base import Format, FormatName
 
 __all__ = ["AuditJunit"]
@@ -63,18 +61,6 @@ class AuditJunit(Format[AuditResult]):
         ET.indent(root)
         out.write('<?xml version="1.0" encoding="UTF-8"?>\n')
         out.write(ET.tostring(root, encoding="unicode") + "\n")
-
-
-# Transitional: cli/main.py's calls until it uses probe.output.files and the registry.
-
-
-def check_writable(path: Path) -> None:
-    files.check_writable(path, "--junit")
-
-
-def write_junit(result: AuditResult, path: Path) -> None:
-    with files.written(path, "JUnit") as out:
-        AuditJunit().render(result, out)
 
 
 def _suite(host: HostResult, started: str) -> ET.Element:
