@@ -17,8 +17,8 @@ from types import TracebackType
 
 from probe.engine.base import Engine, PacketLog, ProgressFn
 from probe.model import Method, PortRequest, Report, Target, TraceReport
-from probe.session.check import Scope, run_check
 from probe.session import edge as edges
+from probe.session.check import Scope, run_check
 from probe.session.edge import Edge, EngineChoice, choose_engine
 from probe.session.options import CheckOptions, TraceOptions
 from probe.session.trace import run_trace
