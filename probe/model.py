@@ -1,9 +1,9 @@
 """The data model: what each pipeline step records, as frozen dataclasses and enums.
 
-The walk is target -> dns -> route -> ping -> engine -> classify -> diagnose -> report.
-Adapters (dns.py, route.py, ping.py, engine/) fill these records from the network; everything
-after them (classify.py, diagnose.py, report/) is pure and works on these records only.
-No I/O imports here, and no scapy objects ever end up in these records.
+The walk is target -> dns -> route -> ping -> engine -> classify -> diagnose -> output. The
+edge (``steps/``, ``engine/``) fills these records from the network; everything after it
+(``diagnosis/``, ``output/``) is pure and works on these records only. No I/O imports here,
+and no scapy objects ever end up in these records.
 """
 
 from __future__ import annotations
