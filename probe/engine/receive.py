@@ -84,7 +84,9 @@ class Seat:
             self._poller.register(fd, select.POLLIN)
 
     def close(self) -> None:
-        os.close(self._fd)
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 class Receiver:
