@@ -42,16 +42,25 @@ class FakeEngine:
         self.method = method
         self.ttl = ttl  # the TTL answers arrive with
         self.delay = delay  # seconds an answer takes (0: no time passes)
-        self.scans: list[list[Job]] = []
-        self.configs: list[EngineConfig] = []
         self.closed = False
+        self._asked: list[tuple[list[Job], EngineConfig]] = []
         self._lock = threading.Lock()
+
+    @property
+    def scans(self) -> list[list[Job]]:
+        """Each scan's jobs, in the order the scans were asked for."""
+        with self._lock:
+            return [jobs for jobs, _ in self._asked]
+
+    @property
+    def configs(self) -> list[EngineConfig]:
+        with self._lock:
+            return [config for _, config in self._asked]
 
     @property
     def jobs(self) -> list[Job]:
         """Every job asked, in order, over all scans."""
-        with self._lock:
-            return [job for scan in self.scans for job in scan]
+        return [job for scan in self.scans for job in scan]
 
     def scan(
         self,
@@ -63,8 +72,7 @@ class FakeEngine:
         cancel: threading.Event | None = None,
     ) -> EngineRun:
         with self._lock:
-            self.scans.append(list(jobs))
-            self.configs.append(config)
+            self._asked.append((list(jobs), config))
         start = time.monotonic()
         scripted = [self.evidence(job, config) for job in jobs]
         finished = [ev for ev in scripted if ev is not None]

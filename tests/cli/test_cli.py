@@ -6,23 +6,20 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 from conftest import CliRun
 
 from probe.cli import main as cli
-from probe.engine.base import EngineConfig, EngineRun, Job
+from probe.engine.fake import FakeEngine
 from probe.model import (
     AnswerKind,
     DnsResult,
     DnsStatus,
     PingResult,
     PingStatus,
-    PortEvidence,
     RouteResult,
     RouteStatus,
 )
@@ -32,33 +29,6 @@ from probe.session.check import exit_status
 from probe.session.edge import Edge
 
 ROUTE_OK = RouteResult(RouteStatus.OK, "eth0", "198.18.0.2", "198.18.0.1")
-
-
-class FakeEngine:
-    method = "syn"
-
-    def __init__(self, answers: dict[int, AnswerKind]) -> None:
-        self.answers = answers
-        self.jobs: list[Job] = []
-
-    def scan(self, jobs: Sequence[Job], config: EngineConfig, **_: Any) -> EngineRun:
-        self.jobs.extend(jobs)
-        ev = tuple(
-            PortEvidence(
-                j.address,
-                j.port,
-                "syn",
-                self.answers.get(j.port, AnswerKind.NONE),
-                1,
-                responder=j.address,
-                ttl=63,
-            )
-            for j in jobs
-        )
-        return EngineRun(ev)
-
-    def close(self) -> None:
-        pass
 
 
 @pytest.fixture

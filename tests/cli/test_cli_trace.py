@@ -4,14 +4,14 @@ outcomes become the contract's exit codes. No packet is sent."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
 import pytest
 from conftest import CliRun
 
-from probe.engine.base import EngineConfig, EngineRun, Job
+from probe.engine.base import Job
+from probe.engine.fake import FakeEngine
 from probe.errors import NoPermission
 from probe.model import (
     AnswerKind,
@@ -31,37 +31,17 @@ HOST = "198.18.1.10"
 ROUTER = "198.18.0.1"
 
 
-class FakeEngine:
+def one_router(j: Job) -> PortEvidence | AnswerKind:
     """One router, then the host: SYN/ACK on 80, silence elsewhere."""
-
-    method = "syn"
-
-    def __init__(self) -> None:
-        self.jobs: list[Job] = []
-        self.configs: list[EngineConfig] = []
-
-    def scan(self, jobs: Sequence[Job], config: EngineConfig, **_: Any) -> EngineRun:
-        self.jobs.extend(jobs)
-        self.configs.append(config)
-        out = []
-        for j in jobs:
-            if j.ttl == 1:
-                e = PortEvidence(j.address, j.port, "syn", AnswerKind.ICMP, 1, ROUTER, 64)
-                e = replace(e, icmp_type=11, icmp_code=0)
-            elif j.port == 80:
-                e = PortEvidence(j.address, 80, "syn", AnswerKind.SYN_ACK, 1, j.address, 63)
-            else:
-                e = PortEvidence(j.address, j.port, "syn", AnswerKind.NONE, config.tries)
-            out.append(replace(e, probe_ttl=j.ttl))
-        return EngineRun(tuple(out))
-
-    def close(self) -> None:
-        pass
+    if j.ttl == 1:
+        e = PortEvidence(j.address, j.port, Method.RAW, AnswerKind.ICMP, 1, ROUTER, 64)
+        return replace(e, icmp_type=11, icmp_code=0, probe_ttl=j.ttl)
+    return AnswerKind.SYN_ACK if j.port == 80 else AnswerKind.NONE
 
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    engine = FakeEngine()
+    engine = FakeEngine(one_router)
     state: dict[str, Any] = {"engine": engine, "route": RouteResult(RouteStatus.OK, "eth0")}
 
     def open_engine(method: Method) -> FakeEngine:

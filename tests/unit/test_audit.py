@@ -13,7 +13,8 @@ import pytest
 from probe.diagnosis import expect
 from probe.diagnosis.expect import Verdict
 from probe.diagnosis.registry import diagnose
-from probe.engine.base import EngineConfig, EngineRun, Job
+from probe.engine.base import Job
+from probe.engine.fake import FakeEngine
 from probe.errors import AuditFileError, BadInput, ProfileError
 from probe.model import (
     AnswerKind,
@@ -21,7 +22,6 @@ from probe.model import (
     DnsStatus,
     PingResult,
     PingStatus,
-    PortEvidence,
     PortState,
     Report,
     RouteResult,
@@ -346,30 +346,13 @@ class FakeNet:
     answers: dict[tuple[str, int], AnswerKind]
     names: dict[str, tuple[str, ...]] = field(default_factory=dict)
     no_route: set[str] = field(default_factory=set)
-    scans: list[list[Job]] = field(default_factory=list)
-    method: str = "syn"
 
-    def scan(self, jobs: Sequence[Job], config: EngineConfig, **_: object) -> EngineRun:
-        self.scans.append(list(jobs))
-        evidence = []
-        for j in jobs:
-            answer = self.answers.get((j.address, j.port), AnswerKind.NONE)
-            known = answer is not AnswerKind.NONE
-            evidence.append(
-                PortEvidence(
-                    j.address,
-                    j.port,
-                    "syn",
-                    answer,
-                    1 if known else config.tries,
-                    responder=j.address if known else None,
-                    ttl=63 if known else None,
-                )
-            )
-        return EngineRun(tuple(evidence))
+    def __post_init__(self) -> None:
+        self.engine = FakeEngine(self.answers)
 
-    def close(self) -> None:
-        pass
+    @property
+    def scans(self) -> list[list[Job]]:
+        return self.engine.scans
 
     def adapters(self) -> Edge:
         def resolve(
@@ -390,7 +373,7 @@ class FakeNet:
             literal=lambda a: DnsResult(status=DnsStatus.LITERAL, addresses=(a,)),
             route=route,
             ping=lambda a, t: PingResult(status=PingStatus.SKIPPED),
-            open_engine=lambda method: self,  # type: ignore[arg-type,return-value]
+            open_engine=lambda method: self.engine,
         )
 
 
@@ -479,11 +462,14 @@ def test_no_route_anywhere_is_exit_3_and_nxdomain_is_exit_1() -> None:
 
 def test_an_interrupted_run_keeps_what_was_measured() -> None:
     class Interrupting(FakeNet):
-        def scan(self, jobs: Sequence[Job], config: EngineConfig, **kw: object) -> EngineRun:
-            run = super().scan(jobs, config, **kw)
-            # Ctrl-C before the second host's port was answered or given up on.
-            kept = tuple(e for e in run.evidence if e.address == "198.18.1.10")
-            return replace(run, evidence=kept, interrupted=True)
+        def __post_init__(self) -> None:
+            def first_host_only(j: Job) -> AnswerKind | None:
+                # Ctrl-C before the second host's port was answered or given up on.
+                if j.address != "198.18.1.10":
+                    return None
+                return self.answers.get((j.address, j.port), AnswerKind.NONE)
+
+            self.engine = FakeEngine(first_host_only)
 
     net = Interrupting({("198.18.1.10", 80): AnswerKind.SYN_ACK})
     result = run(

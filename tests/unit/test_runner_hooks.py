@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from conftest import CliRun, run_check
 
-from probe.engine.base import EngineConfig, EngineRun, Job
+from probe.engine.fake import FakeEngine
 from probe.model import (
     AnswerKind,
     AppResult,
@@ -24,7 +24,6 @@ from probe.model import (
     DnsStatus,
     PingResult,
     PingStatus,
-    PortEvidence,
     PortRequest,
     Report,
     RouteResult,
@@ -38,20 +37,6 @@ from probe.session.options import CheckOptions
 
 HOST = "198.18.1.10"
 NEAR = "198.18.0.20"
-
-
-class OpenEngine:
-    """Every probed port answers SYN/ACK."""
-
-    method = "syn"
-
-    def scan(self, jobs: Sequence[Job], config: EngineConfig, **_: Any) -> EngineRun:
-        return EngineRun(
-            tuple(PortEvidence(j.address, j.port, "syn", AnswerKind.SYN_ACK, 1) for j in jobs)
-        )
-
-    def close(self) -> None:
-        pass
 
 
 class Calls:
@@ -90,7 +75,7 @@ def adapters(calls: Calls) -> Edge:
         literal=lambda a: DnsResult(DnsStatus.LITERAL, (a,)),
         route=route,
         ping=lambda a, t: PingResult(PingStatus.OK, 3, 3, ttl=63),
-        open_engine=lambda method: OpenEngine(),
+        open_engine=lambda method: FakeEngine(default=AnswerKind.SYN_ACK),  # every port open
         arp=calls.neighbours,
         app=calls.hello,
     )

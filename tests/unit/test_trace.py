@@ -3,13 +3,14 @@ walk over fake adapters (no packet is sent)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from probe.diagnosis import trace
-from probe.engine.base import EngineConfig, EngineRun, Job
+from probe.engine import fake
+from probe.engine.base import Job
 from probe.errors import NoPermission
 from probe.model import (
     AnswerKind,
@@ -234,26 +235,19 @@ def test_still_travelling_at_max_hops() -> None:
 # --------------------------------------------------------------------------- the walk
 
 
-class FakeEngine:
-    """Answers each Job with ``answer(job)``; records every scan's TTLs."""
-
-    method = "syn"
+class FakeEngine(fake.FakeEngine):
+    """Answers each Job with ``answer(job)`` (none from ``interrupt_at`` on: the scan is
+    interrupted); ``scans`` are every scan's TTLs."""
 
     def __init__(self, answer: Callable[[Job], PortEvidence], interrupt_at: int | None = None):
-        self.answer = answer
-        self.scans: list[list[int]] = []
-        self.closed = False
-        self.interrupt_at = interrupt_at
+        def script(job: Job) -> PortEvidence | None:
+            return None if interrupt_at is not None and job.ttl >= interrupt_at else answer(job)
 
-    def scan(self, jobs: Sequence[Job], config: EngineConfig, **_: Any) -> EngineRun:
-        self.scans.append([j.ttl for j in jobs])
-        if self.interrupt_at is not None:
-            done = [self.answer(j) for j in jobs if j.ttl < self.interrupt_at]
-            return EngineRun(tuple(done), interrupted=True)
-        return EngineRun(tuple(self.answer(j) for j in jobs))
+        super().__init__(script)
 
-    def close(self) -> None:
-        self.closed = True
+    @property
+    def scans(self) -> list[list[int]]:  # type: ignore[override]
+        return [[j.ttl for j in jobs] for jobs in super().scans]
 
 
 def path(*routers: str, end: str = "none") -> Callable[[Job], PortEvidence]:

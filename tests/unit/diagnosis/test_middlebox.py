@@ -15,6 +15,7 @@ from probe.diagnosis import middlebox
 from probe.diagnosis.classify import classify
 from probe.diagnosis.registry import attach_confirmations, diagnose
 from probe.engine.base import EngineConfig, EngineRun, Job
+from probe.engine.fake import FakeEngine
 from probe.model import (
     AnswerKind,
     DnsResult,
@@ -248,29 +249,13 @@ def test_attach_adds_the_proof_to_the_finding(mk: Any) -> None:
 # --------------------------------------------------------------------------- the runner's hook
 
 
-class FakeEngine:
+def camera(j: Job) -> PortEvidence:
     """The camera behind a NAT router: SYN/ACK from 1 hop away on 80, the router's own RST on
-    6036 whatever the TTL; records every scan."""
-
-    def __init__(self, method: Method = Method.RAW) -> None:
-        self.method = method
-        self.scans: list[list[Job]] = []
-
-    def scan(self, jobs: Sequence[Job], config: EngineConfig, **_: Any) -> EngineRun:
-        self.scans.append(list(jobs))
-        out = []
-        for j in jobs:
-            if j.port == 80:
-                out.append(scan_ev(80, "syn-ack", 63, window=64240, tcp_options=OPTIONS))
-            else:
-                rst = PortEvidence(
-                    HOST, j.port, Method.RAW, AnswerKind.RST, 1, responder=HOST, ttl=64
-                )
-                out.append(replace(rst, window=0, probe_ttl=j.ttl))
-        return EngineRun(tuple(out))
-
-    def close(self) -> None:
-        pass
+    6036 whatever the TTL."""
+    if j.port == 80:
+        return scan_ev(80, "syn-ack", 63, window=64240, tcp_options=OPTIONS)
+    rst = PortEvidence(HOST, j.port, Method.RAW, AnswerKind.RST, 1, responder=HOST, ttl=64)
+    return replace(rst, window=0, probe_ttl=j.ttl)
 
 
 def check_report(engine: FakeEngine, ports: Sequence[int]) -> Any:
@@ -290,7 +275,7 @@ def check(engine: FakeEngine, ports: Sequence[int]) -> Any:
 
 
 def test_runner_sends_the_proof_after_the_scan() -> None:
-    engine = FakeEngine()
+    engine = FakeEngine(camera)
     t = check(engine, [80, 6036])
     assert engine.scans[1:] == [[Job(HOST, 6036, ttl=1)]]
     assert [e.port for e in t.confirmations] == [6036]
@@ -299,13 +284,13 @@ def test_runner_sends_the_proof_after_the_scan() -> None:
 
 
 def test_runner_sends_nothing_more_without_a_suspect() -> None:
-    engine = FakeEngine()
+    engine = FakeEngine(camera)
     t = check(engine, [80])
     assert len(engine.scans) == 1 and t.confirmations == ()
 
 
 def test_runner_sends_no_proof_in_connect_mode() -> None:
-    engine = FakeEngine(method=Method.CONNECT)
+    engine = FakeEngine(camera, method=Method.CONNECT)
     check(engine, [80, 6036])
     assert len(engine.scans) == 1
 
@@ -316,7 +301,7 @@ def test_ctrl_c_during_the_proof_marks_the_report_interrupted() -> None:
             run = super().scan(jobs, config, **kw)
             return replace(run, interrupted=len(self.scans) > 1)
 
-    engine = Interrupted()
+    engine = Interrupted(camera)
     report = check_report(engine, [80, 6036])
     assert report.interrupted and len(engine.scans) == 2
     assert [p.port for p in report.targets[0].ports] == [80, 6036]  # the scan is kept
