@@ -133,7 +133,7 @@ class Receiver:
     def drain(self, fd: int, me: Seat) -> None:
         """Read what one socket holds: ``me``'s answers matched here, others' handed over."""
         source = self._sources[fd]
-        mine, match, seats, clock = me.block, me.match, self._seats, time.monotonic
+        mine, match, seats, clock, bits = me.block, me.match, self._seats, time.monotonic, TRY_BITS
         handed: set[Seat] = set()
         if not source.v6:  # nearly every answer of a big scan: its own tight loop
             recv, parse = source.sock.recv, source.parse
@@ -145,7 +145,7 @@ class Receiver:
                 a = parse(pkt)
                 if a is None:
                     continue
-                block = a.sport >> TRY_BITS
+                block = a.sport >> bits
                 if block == mine:
                     match(a, clock(), pkt, None)
                 elif (seat := seats.get(block)) is not None:
@@ -161,7 +161,7 @@ class Receiver:
                 a = parse(data, str(addr[0]).split("%")[0], _hoplimit(anc))
                 if a is None:
                     continue
-                block = a.sport >> TRY_BITS
+                block = a.sport >> bits
                 if block == mine:
                     match(a, clock(), None, data)
                 elif (seat := seats.get(block)) is not None:

@@ -1,7 +1,8 @@
 """The contract every Engine keeps (base.py), checked on each implementation with the same
 cases: an open port, a closed one, a silent one (no answer after every try), cancel in the
 middle of a scan, scans from several threads at once on one engine (each gets exactly its own
-evidence, even for the same port), and close() twice.
+evidence, even for the same port), a Ctrl-C in a scan (the engine still works after it), and
+close() twice.
 
 The fake engine runs here with a script. The raw and connect engines run against real
 listeners on the loopback of a network namespace this test makes for itself (198.18.99.1 and
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -101,10 +103,30 @@ def run_cases(engine: Engine, hosts: Sequence[str]) -> dict[str, Any]:
     for t in threads:
         t.join(30)
     out["concurrent"] = [runs.get(k) for k in range(THREADS)]
+    out["ctrl_c"] = ctrl_c(engine)
     engine.close()
     engine.close()
     out["closed_twice"] = True
     return out
+
+
+def ctrl_c(engine: Engine) -> dict[str, Any]:
+    """A KeyboardInterrupt in the middle of a scan (this must be the main thread): the scan
+    may end interrupted or let it through, and the engine scans on afterwards."""
+    jobs = [Job(V4, OPEN), *(Job(V4, p) for p in range(SILENT_RANGE[0], SILENT_RANGE[1] + 1))]
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    timer = threading.Timer(CANCEL_AFTER, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        try:
+            got: dict[str, Any] = {"interrupted": engine.scan(jobs, SLOW).interrupted}
+        except KeyboardInterrupt:
+            got = {"interrupted": True}
+        timer.join()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    after = [Job(V4, OPEN), Job(V4, CLOSED)]
+    return got | {"after": record(engine.scan(after, QUICK), after)}
 
 
 def fake_engine() -> FakeEngine:
@@ -117,19 +139,13 @@ def _child(kind: str) -> None:
     """In the namespace: listeners on the open port, the engine, the cases, JSON out."""
     import socket
 
-    listeners = []
+    listeners = [socket.create_server((V4, OPEN), backlog=128)]
     hosts = [V4]
-    for family, host in ((socket.AF_INET, V4), (socket.AF_INET6, V6)):
-        try:
-            s = socket.socket(family, socket.SOCK_STREAM)
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind((host, OPEN))
-            s.listen(128)
-            listeners.append(s)
-            if family == socket.AF_INET6:
-                hosts.append(V6)
-        except OSError:  # no IPv6 in this kernel: the IPv4 cases still run
-            pass
+    try:
+        listeners.append(socket.create_server((V6, OPEN), family=socket.AF_INET6, backlog=128))
+        hosts.append(V6)
+    except OSError:  # no IPv6 in this kernel: the IPv4 cases still run
+        pass
     engine: Engine
     if kind == "raw":
         from probe.engine.raw import RawEngine
@@ -145,14 +161,12 @@ def _child(kind: str) -> None:
 # --------------------------------------------------------------------------- running them
 
 
-def _need_root() -> None:
+def _without_root() -> str | None:
+    """Why the real engines cannot run here, or None when they can."""
     missing = [tool for tool in ("ip", "nft") if shutil.which(tool) is None]
     if os.geteuid() == 0 and not missing:
-        return
-    why = "needs root, ip and nft" + (f" (missing: {', '.join(missing)})" if missing else "")
-    if os.environ.get("PROBE_REQUIRE_LAB") == "1":
-        pytest.fail(why)
-    pytest.skip(why)
+        return None
+    return "needs root, ip and nft" + (f" (missing: {', '.join(missing)})" if missing else "")
 
 
 def _ip(*args: str, stdin: str | None = None) -> None:
@@ -162,48 +176,46 @@ def _ip(*args: str, stdin: str | None = None) -> None:
 
 
 @pytest.fixture(scope="module")
-def in_namespace() -> Iterator[dict[str, dict[str, Any]]]:
-    """Both real engines' cases, each in its own child process inside one fresh namespace."""
-    _need_root()
-    ns = f"probe-contract-{os.getpid()}"
+def outcomes() -> Iterator[dict[str, dict[str, Any]]]:
+    """Every engine's cases. The real engines run each in a child process of its own inside
+    a fresh namespace of its own (their listeners would share one port otherwise); the fake
+    runs here meanwhile."""
+    kinds = () if _without_root() else ("raw", "connect")
+    spaces = {kind: f"probe-contract-{kind}-{os.getpid()}" for kind in kinds}
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
     try:
-        _ip("netns", "add", ns)
-        _ip("-n", ns, "link", "set", "lo", "up")
-        _ip("-n", ns, "addr", "add", f"{V4}/32", "dev", "lo")
-        _ip("netns", "exec", ns, "nft", "-f", "-", stdin=NFT_RULES)
-        env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
-        children = {
-            kind: subprocess.Popen(
+        children = {}
+        for kind, ns in spaces.items():
+            _ip("netns", "add", ns)
+            _ip("-n", ns, "link", "set", "lo", "up")
+            _ip("-n", ns, "addr", "add", f"{V4}/32", "dev", "lo")
+            _ip("netns", "exec", ns, "nft", "-f", "-", stdin=NFT_RULES)
+            children[kind] = subprocess.Popen(
                 ["ip", "netns", "exec", ns, sys.executable, __file__, kind],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
                 env=env,
             )
-            for kind in ("raw", "connect")
-        }
-        results = {}
+        results = {"fake": run_cases(fake_engine(), [V4, V6])}
         for kind, child in children.items():
             out, err = child.communicate(timeout=60)
             assert child.returncode == 0, f"{kind}: {err}"
             results[kind] = json.loads(out)
     finally:
-        subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)
+        for ns in spaces.values():
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)
     yield results
 
 
-@pytest.fixture(scope="module")
-def scripted() -> dict[str, Any]:
-    return run_cases(fake_engine(), [V4, V6])
-
-
 @pytest.fixture(params=["fake", "raw", "connect"])
-def cases(request: pytest.FixtureRequest) -> dict[str, Any]:
-    if request.param == "fake":
-        got: dict[str, Any] = request.getfixturevalue("scripted")
-    else:
-        got = request.getfixturevalue("in_namespace")[request.param]
-    return got
+def cases(request: pytest.FixtureRequest, outcomes: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    if request.param not in outcomes:
+        why = _without_root()
+        if os.environ.get("PROBE_REQUIRE_LAB") == "1":
+            pytest.fail(f"{request.param} engine: {why}")
+        pytest.skip(f"{request.param} engine: {why}")
+    return outcomes[request.param]
 
 
 # --------------------------------------------------------------------------- the contract
@@ -248,6 +260,12 @@ def test_concurrent_scans_each_get_exactly_their_own_evidence(cases: dict[str, A
         assert sorted(keys) == sorted(tuple(j) for j in run["jobs"])  # no more, no less
         expected = {**EXPECTED, OWN_CLOSED + k: "rst"}
         assert answers(run) == {(V4, p): a for p, a in expected.items()}
+
+
+def test_ctrl_c_leaves_the_engine_usable(cases: dict[str, Any]) -> None:
+    got = cases["ctrl_c"]
+    assert got["interrupted"]
+    assert answers(got["after"]) == {(V4, OPEN): "syn-ack", (V4, CLOSED): "rst"}
 
 
 def test_close_twice(cases: dict[str, Any]) -> None:
