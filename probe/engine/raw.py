@@ -24,7 +24,7 @@ import ctypes
 import random
 import socket
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from probe.engine import bpf, tcp
 from probe.engine.base import EngineConfig, EngineRun, Job, PacketLog, ProgressFn
@@ -60,60 +60,68 @@ class RawEngine:
     def __init__(self, *, blocks: int = BLOCKS) -> None:
         span = blocks * BLOCK
         first = BLOCK * random.randrange(PORTS[0] // BLOCK, (PORTS[1] - span) // BLOCK)
-        transports = {proto: make() for proto, make in TRANSPORTS.items()}
-        numbers = [t.number for t in transports.values()]
-        by_number = {t.number: t for t in transports.values()}
-        icmp = IcmpDecoder(by_number)
         self._sockets: list[socket.socket] = []
         self._filters: list[ctypes.Array[ctypes.c_char]] = []
         self._lock = threading.Lock()
         self._closed = False
         try:
             send4 = self._open(socket.AF_INET, socket.IPPROTO_RAW)
-            sources = [
-                Source(
-                    self._open(socket.AF_INET, t.number, t.answer_filter(False, first, span)),
-                    False,
-                    t.parse_v4,
-                )
-                for t in transports.values()
-            ]
-            icmp4 = self._open(
-                socket.AF_INET, socket.IPPROTO_ICMP, bpf.icmp_v4(numbers, first, span)
-            )
-            sources.append(Source(icmp4, False, icmp.parse_v4))
         except PermissionError as exc:
-            self.close()
             raise NoPermission(
                 "raw sockets need root or CAP_NET_RAW (e.g. setcap cap_net_raw+ep on python)"
             ) from exc
+        # Only now, with the privilege known: the transports' templates load scapy.
+        transports = {proto: make() for proto, make in TRANSPORTS.items()}
+        icmp = IcmpDecoder({t.number: t for t in transports.values()})
+        sources = self._receivers(False, transports, icmp, first, span)
         send6: dict[Protocol, socket.socket] = {}
         try:
-            for proto, t in transports.items():
-                s6 = self._open(socket.AF_INET6, t.number, t.answer_filter(True, first, span))
-                s6.setsockopt(socket.IPPROTO_IPV6, IPV6_CHECKSUM, t.checksum_at)
-                send6[proto] = s6
-                sources.append(Source(s6, True, t.parse_v6))
-            icmp6 = self._open(
-                socket.AF_INET6, socket.IPPROTO_ICMPV6, bpf.icmp_v6(numbers, first, span)
-            )
-            sources.append(Source(icmp6, True, icmp.parse_v6))
-            for source in sources:
-                if source.v6:
-                    source.sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVHOPLIMIT, 1)
+            v6 = self._receivers(True, transports, icmp, first, span)
         except OSError:  # no IPv6 in this kernel / namespace
-            for sock in self._sockets:
-                if sock.family == socket.AF_INET6:
-                    sock.close()
-            self._sockets = [sock for sock in self._sockets if sock.family != socket.AF_INET6]
-            send6 = {}
-            sources = [source for source in sources if not source.v6]
-        for s in self._sockets:
-            s.setblocking(False)
+            for sock in [s for s in self._sockets if s.family == socket.AF_INET6]:
+                self._sockets.remove(sock)
+                sock.close()
+        else:
+            sources += v6
+            send6 = {proto: v6[k].sock for k, proto in enumerate(transports)}
+        for sock in self._sockets:
+            sock.setblocking(False)
         for source in sources:
             _big_rcvbuf(source.sock)
         self._outlet = Outlet(send4, send6, transports)
         self._receiver = Receiver(sources, block_of(first), blocks)
+
+    def _receivers(
+        self,
+        v6: bool,
+        transports: Mapping[Protocol, Transport],
+        icmp: IcmpDecoder,
+        first: int,
+        span: int,
+    ) -> list[Source]:
+        """One family's receive sockets: each transport's (in table order), then ICMP's.
+        IPv6 ones also send: the kernel fills in the checksum and reports the hop limit."""
+        family = socket.AF_INET6 if v6 else socket.AF_INET
+        numbers = [t.number for t in transports.values()]
+        sources = []
+        for t in transports.values():
+            sock = self._open(family, t.number, t.answer_filter(v6, first, span))
+            if v6:
+                sock.setsockopt(socket.IPPROTO_IPV6, IPV6_CHECKSUM, t.checksum_at)
+            sources.append(Source(sock, v6, t.parse_v6 if v6 else t.parse_v4))
+        if v6:
+            prog = bpf.icmp_v6(numbers, first, span)
+            sources.append(
+                Source(self._open(family, socket.IPPROTO_ICMPV6, prog), True, icmp.parse_v6)
+            )
+            for source in sources:
+                source.sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVHOPLIMIT, 1)
+        else:
+            prog = bpf.icmp_v4(numbers, first, span)
+            sources.append(
+                Source(self._open(family, socket.IPPROTO_ICMP, prog), False, icmp.parse_v4)
+            )
+        return sources
 
     def _open(self, family: int, proto: int, prog: list[bpf.Insn] | None = None) -> socket.socket:
         """A raw socket, kept for close(); with a receive filter when ``prog`` is given."""

@@ -22,7 +22,7 @@ from probe.engine import bpf, inet
 from probe.engine.transport import Answer
 from probe.model import AnswerKind, Protocol, TcpOptions
 
-TH_FIN, TH_SYN, TH_RST, TH_PUSH, TH_ACK = 0x01, 0x02, 0x04, 0x08, 0x10
+TH_SYN, TH_RST, TH_ACK = 0x02, 0x04, 0x10
 
 _HEADER = struct.Struct("!HHIIBBH")  # ports, seq, ack, data offset, flags, window
 _PORTS_SEQ = struct.Struct("!HHI")
