@@ -17,18 +17,24 @@ skipped.
 Damaged files: a file that is empty, not a capture, or cut before its first packet raises
 ``CaptureError`` (exit 2). A file cut after valid packets (a capture copied while tcpdump was
 still writing, a download broken off) is read up to the cut; ``CaptureInfo.truncated`` says so
-and the report repeats it.
+and the report repeats it. Timestamps that are no date of the years 1-9999 (pcapng's
+per-interface resolution and offset allow them) are counted in ``CaptureInfo.bad_times``.
+
+Stopping early: a ``cancel`` event (set by Ctrl-C) is looked at before each chunk is read;
+once set, reading ends there, as if the file ended, and ``CaptureInfo.interrupted`` says so.
 """
 
 from __future__ import annotations
 
 import os
 import struct
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import BinaryIO, Final
 
+from probe.capture import pcapng
 from probe.capture.packets import (
     LINK_NAMES,
     LINKTYPE_ETHERNET,
@@ -37,6 +43,7 @@ from probe.capture.packets import (
     decode_ip,
     ip_offset,
 )
+from probe.capture.times import END, START
 from probe.errors import CaptureError
 
 CHUNK: Final = 1 << 20  # bytes read at a time
@@ -49,8 +56,6 @@ _PCAP_MAGIC: Final = {  # the first four bytes, as read -> (byte order, seconds 
     b"\x4d\x3c\xb2\xa1": ("<", 1e-9),
     b"\xa1\xb2\x3c\x4d": (">", 1e-9),
 }
-_PCAPNG_SHB: Final = b"\x0a\x0d\x0d\x0a"
-_PCAPNG_BOM: Final = {b"\x4d\x3c\x2b\x1a": "<", b"\x1a\x2b\x3c\x4d": ">"}
 
 # Other files people attach to a ticket as "the capture": say what they are.
 _OTHER_FORMATS: Final = (
@@ -77,6 +82,8 @@ class CaptureInfo:
     last_ts: float | None
     truncated: bool = False
     problem: str | None = None  # why reading stopped early, in words, when it did
+    interrupted: bool = False  # reading stopped by the cancel event (Ctrl-C)
+    bad_times: int = 0  # packets whose timestamp is no date of the years 1-9999
 
     @property
     def link_names(self) -> tuple[str, ...]:
@@ -86,17 +93,10 @@ class CaptureInfo:
 # --------------------------------------------------------------------------- reader
 
 
-@dataclass
-class _Interface:
-    link: int
-    scale: float  # seconds per timestamp tick
-    offset: float  # seconds added to every timestamp (if_tsoffset)
-    snaplen: int
-
-
-def open_capture(path: str | os.PathLike[str]) -> Capture:
-    """Open a pcap or pcapng file for streaming; raises ``CaptureError`` when it is none."""
-    return Capture(path)
+def open_capture(path: str | os.PathLike[str], cancel: threading.Event | None = None) -> Capture:
+    """Open a pcap or pcapng file for streaming; raises ``CaptureError`` when it is none.
+    Reading stops at the next chunk once ``cancel`` is set."""
+    return Capture(path, cancel)
 
 
 class Capture:
@@ -106,8 +106,9 @@ class Capture:
     the iteration goes; read it when the iteration is over.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], cancel: threading.Event | None = None) -> None:
         self.path = str(path)
+        self._cancel = cancel
         try:
             self._file: BinaryIO = open(path, "rb")  # noqa: SIM115
         except IsADirectoryError:
@@ -130,6 +131,8 @@ class Capture:
         self._last: float | None = None
         self._truncated = False
         self._problem: str | None = None
+        self._interrupted = False
+        self._bad_times = 0
         self._used = False
         self._consumed = 0  # bytes of the file before the current buffer (error positions)
 
@@ -161,6 +164,8 @@ class Capture:
             last_ts=self._last,
             truncated=self._truncated,
             problem=self._problem,
+            interrupted=self._interrupted,
+            bad_times=self._bad_times,
         )
 
     # ------------------------------------------------------------------ frames
@@ -195,8 +200,9 @@ class Capture:
         self._last = last if count else None
 
     def _require_packets(self) -> None:
-        """At the end of the file: one without a single packet is no capture to analyse."""
-        if self._packets == 0:
+        """At the end of the file: one without a single packet is no capture to analyse
+        (unless reading was cancelled: then nothing was read, which the report says)."""
+        if self._packets == 0 and not self._interrupted:
             if self._problem is not None:
                 raise CaptureError(f"{self.path}: {self._problem}, before its first packet")
             raise CaptureError(f"{self.path} is a capture without any packet in it")
@@ -209,6 +215,17 @@ class Capture:
         if link not in self._links:
             self._links.append(link)
 
+    def _read(self) -> bytes | None:
+        """The next chunk of the file (b"" at its end); None when reading must stop here."""
+        if self._cancel is not None and self._cancel.is_set():
+            self._interrupted = True
+            return None
+        try:
+            return self._file.read(CHUNK)
+        except OSError as exc:  # a disk or network file system failing mid-file
+            self._stop(f"a read error: {exc.strerror}")
+            return None
+
     def _pcap_frames(self) -> Iterator[tuple[float, int, bytes]]:
         buf = self._head
         order, scale = _PCAP_MAGIC[buf[:4]]
@@ -218,7 +235,6 @@ class Capture:
         link = struct.unpack_from(order + "I", buf, 20)[0] & 0x0FFFFFFF  # upper bits: FCS info
         self._note_link(link)
         record = struct.Struct(order + "IIII").unpack_from
-        read = self._file.read
         pos = 24
         while True:
             end = len(buf)
@@ -232,7 +248,9 @@ class Capture:
             if pos + 16 <= len(buf) and record(buf, pos)[2] > MAX_RECORD:
                 self._stop(f"a damaged record at byte {self._offset(buf, pos)}")
                 return
-            chunk = read(CHUNK)
+            chunk = self._read()
+            if chunk is None:
+                return
             if not chunk:
                 if pos < len(buf):
                     self._stop("the file ends in the middle of a packet")
@@ -246,45 +264,50 @@ class Capture:
 
     def _pcapng_frames(self) -> Iterator[tuple[float, int, bytes]]:
         buf = self._head
-        read = self._file.read
         pos = 0
         order = "<"
         block = struct.Struct("<II").unpack_from
-        ifaces: list[_Interface] = []
+        ifaces: list[pcapng.Interface] = []
         last_ts = 0.0
         first_block = True
         while True:
             end = len(buf)
             while pos + 12 <= end:
-                btype_raw = buf[pos : pos + 4]
-                if btype_raw == _PCAPNG_SHB:
+                if buf[pos : pos + 4] == pcapng.SHB:
                     bom = buf[pos + 8 : pos + 12]
-                    if bom not in _PCAPNG_BOM:
+                    if bom not in pcapng.BOM:
                         self._stop(f"a damaged section header at byte {self._offset(buf, pos)}")
                         return
-                    order = _PCAPNG_BOM[bom]
+                    order = pcapng.BOM[bom]
                     block = struct.Struct(order + "II").unpack_from
                     ifaces = []  # interface numbers start again in every section
                 elif first_block:
                     self._stop("the file does not start with a pcapng section header")
                     return
                 btype, blen = block(buf, pos)
-                if blen < 12 or blen % 4 or blen > MAX_RECORD:
+                if blen < pcapng.MIN_LENGTH.get(btype, 12) or blen % 4 or blen > MAX_RECORD:
                     self._stop(f"a damaged block at byte {self._offset(buf, pos)}")
                     return
                 stop = pos + blen
                 if stop > end:
                     break
                 first_block = False
-                if btype == 6:  # Enhanced Packet Block
-                    iface, tsh, tsl, caplen = struct.unpack_from(order + "IIII", buf, pos + 8)
+                if btype == pcapng.EPB or btype == pcapng.PB:
+                    if btype == pcapng.EPB:
+                        iface, tsh, tsl, caplen = struct.unpack_from(order + "IIII", buf, pos + 8)
+                    else:
+                        iface, _drops, tsh, tsl, caplen = struct.unpack_from(
+                            order + "HHIII", buf, pos + 8
+                        )
                     if iface >= len(ifaces) or 28 + caplen > blen - 4:
                         self._stop(f"a damaged packet block at byte {self._offset(buf, pos)}")
                         return
                     i = ifaces[iface]
                     last_ts = ((tsh << 32) | tsl) * i.scale + i.offset
+                    if not START <= last_ts < END:
+                        self._bad_times += 1
                     yield last_ts, i.link, buf[pos + 28 : pos + 28 + caplen]
-                elif btype == 3:  # Simple Packet Block: interface 0, no timestamp
+                elif btype == pcapng.SPB:  # interface 0, no timestamp: the last one stands
                     if not ifaces:
                         where = self._offset(buf, pos)
                         self._stop(f"a packet block before any interface at byte {where}")
@@ -293,22 +316,16 @@ class Capture:
                     caplen = min(struct.unpack_from(order + "I", buf, pos + 8)[0], blen - 16)
                     if i.snaplen:
                         caplen = min(caplen, i.snaplen)
+                    if not START <= last_ts < END:
+                        self._bad_times += 1
                     yield last_ts, i.link, buf[pos + 12 : pos + 12 + caplen]
-                elif btype == 2:  # Packet Block (obsolete)
-                    iface, _drops, tsh, tsl, caplen = struct.unpack_from(
-                        order + "HHIII", buf, pos + 8
-                    )
-                    if iface >= len(ifaces) or 28 + caplen > blen - 4:
-                        self._stop(f"a damaged packet block at byte {self._offset(buf, pos)}")
-                        return
-                    i = ifaces[iface]
-                    last_ts = ((tsh << 32) | tsl) * i.scale + i.offset
-                    yield last_ts, i.link, buf[pos + 28 : pos + 28 + caplen]
-                elif btype == 1:  # Interface Description Block
-                    ifaces.append(_interface(buf, pos, blen, order))
+                elif btype == pcapng.IDB:
+                    ifaces.append(pcapng.interface(buf, pos, blen, order))
                     self._note_link(ifaces[-1].link)
                 pos = stop
-            chunk = read(CHUNK)
+            chunk = self._read()
+            if chunk is None:
+                return
             if not chunk:
                 if pos < len(buf):
                     self._stop("the file ends in the middle of a block")
@@ -361,10 +378,10 @@ def _detect(path: str, head: bytes) -> str:
         if len(head) < 24:
             raise CaptureError(f"{path} is cut off inside its pcap header (truncated file)")
         return "pcap"
-    if head[:4] == _PCAPNG_SHB:
+    if head[:4] == pcapng.SHB:
         if len(head) < 28:
             raise CaptureError(f"{path} is cut off inside its pcapng header (truncated file)")
-        if head[8:12] not in _PCAPNG_BOM:
+        if head[8:12] not in pcapng.BOM:
             raise CaptureError(f"{path} starts like pcapng but its section header is damaged")
         return "pcapng"
     for magic, what in _OTHER_FORMATS:
@@ -374,25 +391,3 @@ def _detect(path: str, head: bytes) -> str:
         f"{path} is not a capture file (expected pcap or pcapng, as Wireshark or tcpdump -w "
         "write them)"
     )
-
-
-def _interface(buf: bytes, pos: int, blen: int, order: str) -> _Interface:
-    link, _reserved, snaplen = struct.unpack_from(order + "HHI", buf, pos + 8)
-    scale, offset = 1e-6, 0.0  # pcapng's default resolution: microseconds
-    opt = pos + 16
-    stop = pos + blen - 4
-    opt_head = struct.Struct(order + "HH").unpack_from
-    while opt + 4 <= stop:
-        code, length = opt_head(buf, opt)
-        if code == 0:  # opt_endofopt
-            break
-        value = opt + 4
-        if value + length > stop:
-            break
-        if code == 9 and length >= 1:  # if_tsresol
-            v = buf[value]
-            scale = 2.0 ** -(v & 0x7F) if v & 0x80 else 10.0**-v
-        elif code == 14 and length >= 8:  # if_tsoffset: seconds
-            offset = float(struct.unpack_from(order + "q", buf, value)[0])
-        opt = value + ((length + 3) & ~3)
-    return _Interface(link, scale, offset, snaplen)

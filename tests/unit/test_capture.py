@@ -7,11 +7,12 @@ from __future__ import annotations
 import io
 import socket
 import struct
+import threading
 from pathlib import Path
 
 import pytest
 
-from probe.capture import packets, writer
+from probe.capture import packets, times, writer
 from probe.capture import reader as capture
 from probe.capture.packets import IcmpRecord, TcpSegment
 from probe.capture.writer import PcapWriter
@@ -522,3 +523,117 @@ def test_a_capture_is_read_once(tmp_path: Path) -> None:
         list(cap.frames())
         with pytest.raises(RuntimeError):
             list(cap.frames())
+
+
+def short_block(btype: int, length: int, order: str = "<") -> bytes:
+    """A block whose length field says ``length`` (12 to 28), with as many bytes as it says."""
+    return struct.pack(order + "II", btype, length) + b"\x01" * (length - 8)
+
+
+_SHORTEST = {6: 32, 2: 32, 1: 20, 3: 16}  # enhanced, obsolete, interface, simple packet
+
+
+@pytest.mark.parametrize(
+    ("btype", "length"),
+    [(t, n) for t, shortest in _SHORTEST.items() for n in range(12, shortest, 4)],
+)
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_pcapng_block_too_short_for_its_fields_is_damage(
+    tmp_path: Path, btype: int, length: int, order: str
+) -> None:
+    # Found by fuzzing: a packet or interface block shorter than its own fixed fields, ending
+    # the file, was read past the end of the buffer (struct.error: a traceback).
+    good = shb(order) + idb(1, order) + epb(0, 1_000_000, eth(syn4()), order)
+    frames, info = read_frames(write(tmp_path, good + short_block(btype, length, order)))
+    assert len(frames) == 1 and info.truncated
+    assert info.problem == f"a damaged block at byte {len(good)}"
+    # Alone after the headers: a damaged file before its first packet, exit 2.
+    alone = write(tmp_path, shb(order) + idb(1, order) + short_block(btype, length, order))
+    with pytest.raises(CaptureError, match="damaged block at byte 48, before its first"):
+        read_frames(alone)
+
+
+@pytest.mark.parametrize(
+    ("tsresol", "tsoffset", "ticks"),
+    [
+        (0x80, 0, (1 << 64) - 1),  # 2^0 s per tick: 2^64 seconds
+        (0, 0, 1 << 62),  # 10^0 s per tick
+        (6, (1 << 63) - 1, 0),  # an offset of 2^63 - 1 seconds
+        (6, -(1 << 63), 0),  # and of -2^63
+    ],
+)
+def test_pcapng_timestamps_outside_every_calendar_are_counted(
+    tmp_path: Path, tsresol: int, tsoffset: int, ticks: int
+) -> None:
+    data = shb() + idb(1, tsresol=tsresol, tsoffset=tsoffset) + epb(0, ticks, eth(syn4()))
+    data += idb(1) + epb(1, 1_700_000_000_000_000, eth(syn4()))
+    frames, info = read_frames(write(tmp_path, data, "cap.pcapng"))
+    assert len(frames) == 2 and info.bad_times == 1
+    assert info.first_ts == frames[0][0] and not -1e11 < frames[0][0] < 1e12
+
+
+def test_pcapng_negative_offset_is_a_date_before_1970(tmp_path: Path) -> None:
+    data = shb() + idb(1, tsoffset=-100_000_000) + epb(0, 123_456, eth(syn4()))
+    frames, info = read_frames(write(tmp_path, data, "cap.pcapng"))
+    assert info.bad_times == 0
+    assert times.iso(frames[0][0]) == "1966-10-31T14:13:20.123456Z"
+    assert times.clock(frames[0][0]) == "1966-10-31 14:13:20.123 UTC"
+
+
+@pytest.mark.parametrize(
+    ("ts", "iso", "clock"),
+    [
+        (1_700_000_000.5, "2023-11-14T22:13:20.500000Z", "2023-11-14 22:13:20.500 UTC"),
+        (-1.25, "1969-12-31T23:59:58.750000Z", "1969-12-31 23:59:58.750 UTC"),
+        (times.START, "0001-01-01T00:00:00.000000Z", "0001-01-01 00:00:00.000 UTC"),
+        (times.END - 1, "9999-12-31T23:59:59.000000Z", "9999-12-31 23:59:59.000 UTC"),
+        (times.END, None, None),
+        (times.START - 1, None, None),
+        (2.0**64, None, None),
+        (-(2.0**63), None, None),
+        (float("nan"), None, None),
+    ],
+)
+def test_timestamps_are_iso_dates_or_none(ts: float, iso: str | None, clock: str | None) -> None:
+    assert times.iso(ts) == iso and times.clock(ts) == clock
+
+
+def test_a_read_error_mid_file_keeps_what_was_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, pcap_file([(float(i), eth(syn4())) for i in range(200)]))
+    monkeypatch.setattr(capture, "CHUNK", 4096)
+    with capture.open_capture(path) as cap:
+        cap._file = _Failing(cap._file)  # type: ignore[assignment]
+        frames = list(cap.frames())
+    assert 0 < len(frames) < 200
+    assert cap.info.truncated and cap.info.problem == "a read error: Input/output error"
+
+
+class _Failing(io.RawIOBase):
+    def __init__(self, f: io.BufferedReader) -> None:
+        self.f = f
+
+    def read(self, n: int = -1) -> bytes:
+        raise OSError(5, "Input/output error")
+
+    def close(self) -> None:
+        self.f.close()
+
+
+def test_a_set_cancel_event_stops_reading_at_the_next_chunk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, pcap_file([(float(i), eth(syn4())) for i in range(2000)]))
+    monkeypatch.setattr(capture, "CHUNK", 4096)
+    cancel = threading.Event()
+    with capture.open_capture(path, cancel) as cap:
+        frames = []
+        for frame in cap.frames():
+            frames.append(frame)
+            cancel.set()
+    assert 0 < len(frames) < 100  # the first chunk, not the file
+    assert cap.info.interrupted and not cap.info.truncated and cap.info.packets == len(frames)
+    with capture.open_capture(path, cancel) as cap:  # set before the start: one chunk read
+        assert len(list(cap.frames())) == len(frames)
+    assert cap.info.interrupted
