@@ -27,13 +27,27 @@ class CaptureAnalysis:
 
     @property
     def notes(self) -> tuple[str, ...]:
-        """The reader's remark on a damaged file first, then the analysis's own notes."""
+        """The reader's remarks (a damaged file, Ctrl-C, timestamps that are no date) first,
+        then the analysis's own notes."""
         info = self.info
-        damaged = (
-            f"The capture is damaged or cut short ({info.problem}): only the {info.packets} "
-            "packets before that point were analysed."
-        )
-        return ((damaged,) if info.truncated else ()) + self.analysis.notes
+        said: list[str] = []
+        if info.truncated:
+            said.append(
+                f"The capture is damaged or cut short ({info.problem}): only the "
+                f"{info.packets} packets before that point were analysed."
+            )
+        if info.interrupted:
+            said.append(
+                f"Interrupted (Ctrl-C): only the {info.packets} packets read until then were "
+                "analysed."
+            )
+        if info.bad_times:
+            said.append(
+                f"{info.bad_times} packets have timestamps outside the years 1-9999 (a damaged "
+                "file, or a wrong if_tsresol / if_tsoffset for their interface): their times "
+                "are left out of the report."
+            )
+        return (*said, *self.analysis.notes)
 
 
 def responder(o: Outcome) -> str | None:

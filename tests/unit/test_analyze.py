@@ -8,6 +8,7 @@ import json
 import socket
 import struct
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -490,6 +491,40 @@ def test_text_has_a_table_the_findings_and_the_verdict() -> None:
         CaptureAnalysis(_info(), _sample()), Console(file=verbose, width=120), verbose=True
     )
     assert "ok (198.18.1.10:80): Connections to 198.18.1.10:80 complete" in verbose.getvalue()
+
+
+def test_streamed_json_is_json_dumps_text_with_non_ascii_kept() -> None:
+    records = [*handshake(0, 80)]
+    for port in range(1000, 1700):  # more findings than one chunk of the writer
+        records += [c2s(1, port, SYN, cport=port), s2c(1.001, port, RST_ACK, cport=port)]
+    view = CaptureAnalysis(replace(_info(), path="tëst ≈.pcap"), run(*records))
+    out = io.StringIO()
+    render(view, FormatName.JSON, out)
+    assert out.getvalue() == json.dumps(analysis_to_dict(view), indent=2, ensure_ascii=False) + "\n"
+    assert '"path": "tëst ≈.pcap"' in out.getvalue() and "(≈ 1 hop)" in out.getvalue()
+    assert json.loads(out.getvalue())["interrupted"] is False
+
+
+def test_timestamps_out_of_range_are_null_with_a_note() -> None:
+    far = 2.0**64  # pcapng: 2^64 ticks of a second each
+    records = [r._replace(ts=r.ts - T0 + far) for r in [*handshake(0, 80), *triple_syn(0, 82)]]
+    info = replace(_info(), first_ts=far, last_ts=far + 4096, bad_times=len(records))
+    view = CaptureAnalysis(info, run(*records))
+    out = io.StringIO()
+    render(view, FormatName.JSON, out)
+    data = json.loads(out.getvalue())
+    assert data["capture"]["first"] is None and data["capture"]["last"] is None
+    assert {(f["first"], f["last"]) for f in data["findings"]} == {(None, None)}
+    assert any(
+        n.startswith("8 packets have timestamps outside the years 1-9999") for n in (data["notes"])
+    )
+    text = io.StringIO()
+    render_analysis(view, Console(file=text, width=200), verbose=True)
+    assert "at a time out of range" in text.getvalue()
+    assert "Note: 8 packets have timestamps outside" in text.getvalue()
+    assert "t.pcap: pcap, Ethernet, 10 packets (10 TCP, 0 ICMP errors), 4096.0 s" in (
+        text.getvalue()
+    )
 
 
 # --------------------------------------------------------------------------- command line

@@ -26,13 +26,13 @@ from probe.capture.analyze.results import (
     AnalyzeFinding,
     Outcome,
     ServerSummary,
-    clock,
     endpoint,
 )
 from probe.capture.analyze.summary import conclusion, server_summary
 from probe.capture.analyze.tally import MAX_ENDPOINTS
 from probe.capture.analyze.tracker import EXPIRE, MAX_WAITING, TOO_LATE, Analyzer
 from probe.capture.packets import Record
+from probe.capture.times import clock
 from probe.diagnosis import outcome
 from probe.diagnosis.words import plural
 from probe.status import ExitStatus

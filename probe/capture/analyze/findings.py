@@ -20,8 +20,8 @@ from probe.capture.analyze.results import (
     UNANSWERED,
     AnalyzeFinding,
     Outcome,
-    clock,
 )
+from probe.capture.times import clock
 from probe.diagnosis import classify
 from probe.diagnosis.context import Source
 from probe.diagnosis.registry import diagnose
@@ -300,11 +300,14 @@ def _clients(o: Outcome) -> str:
 
 
 def _span(first: float, last: float) -> str:
-    """ "at 2024-05-01 12:00:01.123 UTC", "2024-05-01 12:00:01.123 to 12:00:04.130 UTC (3.0 s)" """
+    """ "at 2024-05-01 12:00:01.123 UTC", "2024-05-01 12:00:01.123 to 12:00:04.130 UTC (3.0 s)";
+    "at a time out of range" when the capture's timestamps are no dates (a note says why)."""
     took = last - first
-    if took < 0.0005:
-        return f"at {clock(first)}"
     start, stop = clock(first), clock(last)
+    if start is None or stop is None:
+        return "at a time out of range"
+    if took < 0.0005:
+        return f"at {start}"
     if start[:10] == stop[:10]:
         stop = stop[11:]  # the same day: the time is enough
     length = f"{took * 1000:.0f} ms" if took < 1 else f"{took:.1f} s"

@@ -4,7 +4,6 @@ aggregates (``Outcome``), the findings worded like check's, the server summaries
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Final
 
@@ -101,10 +100,3 @@ class Analysis:
 def endpoint(address: str, port: int) -> str:
     """ "198.18.1.10:80", "[2001:2::10]:80" """
     return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
-
-
-def clock(ts: float) -> str:
-    """ "2024-05-01 12:00:01.123 UTC" """
-    whole = int(ts)
-    ms = int((ts - whole) * 1000)
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(whole)) + f".{ms:03d} UTC"

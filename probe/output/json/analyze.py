@@ -1,53 +1,73 @@
-"""``probe analyze --json``: ``{"version": 1, "capture": {...}, "attempts", "summary",
-"notes", "findings": [...], "servers": [...]}``.
+"""``probe analyze --json``: ``{"version": 1, "interrupted": false, "capture": {...},
+"attempts", "summary", "notes", "findings": [...], "servers": [...]}``.
 
 Each finding has the contract's ``code``, ``server`` ("ip:port", "[v6]:port"), ``client``,
-``count``, ``first`` and ``last`` (ISO 8601, UTC), and check's ``severity``, ``summary``,
-``evidence``, ``next_steps``. Unlike the other documents, non-ASCII text (a capture's path)
-is written as it is, not as ``\\u`` escapes.
+``count``, ``first`` and ``last`` (ISO 8601, UTC; null for a timestamp that is no date of the
+years 1-9999, and a note says so), and check's ``severity``, ``summary``, ``evidence``,
+``next_steps``. ``interrupted``: Ctrl-C stopped the reading (exit 130); the report covers
+the packets read until then. Unlike the other documents, non-ASCII text (a capture's path,
+"≈" in evidence) is written as it is, not as ``\\u`` escapes.
+
+Findings and servers are written as they are rendered (``writer.Stream``): a capture with
+150 000 server ports never holds their dicts, or the whole text, at once.
 """
 
 from __future__ import annotations
 
-import json
-import time
 from typing import Any, TextIO
 
 from probe.capture.analyze.results import OK, AnalyzeFinding, ServerSummary
 from probe.capture.reader import CaptureInfo
+from probe.capture.times import iso
 from probe.output.base import Format, FormatName
 from probe.output.json.common import tcp_options_to_dict
+from probe.output.json.writer import Stream, dumps, write
 from probe.output.views import CaptureAnalysis, responder
 
-__all__ = ["AnalysisJson", "analysis_to_dict"]
+__all__ = ["AnalysisJson", "analysis_data", "analysis_to_dict"]
 
 
 class AnalysisJson(Format[CaptureAnalysis]):
     name = FormatName.JSON
 
     def render(self, result: CaptureAnalysis, out: TextIO) -> None:
-        out.write(json.dumps(analysis_to_dict(result), indent=2, ensure_ascii=False) + "\n")
+        write(analysis_data(result, stream=True), out, ensure_ascii=False)
 
 
 def analysis_to_dict(view: CaptureAnalysis) -> dict[str, Any]:
+    """The document as plain JSON-ready data (dicts, lists, str, int, float, bool, None)."""
+    return analysis_data(view, stream=False)
+
+
+def analysis_data(view: CaptureAnalysis, *, stream: bool) -> dict[str, Any]:
+    """The document's data; with ``stream`` its findings and servers are ``Stream``s."""
     analysis = view.analysis
+    findings: Any = (
+        Stream(analysis.findings, _finding_text)
+        if stream
+        else [_finding(f) for f in analysis.findings]
+    )
+    servers: Any = (
+        Stream(analysis.servers, _server_text) if stream else [_server(s) for s in analysis.servers]
+    )
     return {
         "version": 1,
+        "interrupted": view.info.interrupted,
         "capture": _capture(view.info),
         "attempts": analysis.attempts,
         "summary": list(analysis.summary),
         "notes": list(view.notes),
-        "findings": [_finding(f) for f in analysis.findings],
-        "servers": [_server(s) for s in analysis.servers],
+        "findings": findings,
+        "servers": servers,
     }
 
 
-def _iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    whole = int(ts)
-    micro = min(round((ts - whole) * 1e6), 999_999)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{micro:06d}Z"
+def _finding_text(f: AnalyzeFinding, indent: str) -> str:
+    return dumps(_finding(f), indent, ensure_ascii=False)
+
+
+def _server_text(s: ServerSummary, indent: str) -> str:
+    return dumps(_server(s), indent, ensure_ascii=False)
 
 
 def _capture(info: CaptureInfo) -> dict[str, Any]:
@@ -62,8 +82,8 @@ def _capture(info: CaptureInfo) -> dict[str, Any]:
         "tcp_segments": info.tcp,
         "icmp_errors": info.icmp_errors,
         "skipped": info.skipped,
-        "first": _iso(info.first_ts),
-        "last": _iso(info.last_ts),
+        "first": iso(info.first_ts),
+        "last": iso(info.last_ts),
         "duration_s": span,
         "truncated": info.truncated,
         "problem": info.problem,
@@ -84,8 +104,8 @@ def _finding(f: AnalyzeFinding) -> dict[str, Any]:
         "count": o.count,
         "syns": o.syns,
         "tries": o.tries,
-        "first": _iso(o.first),
-        "last": _iso(o.last),
+        "first": iso(o.first),
+        "last": iso(o.last),
         "first_ts": round(o.first, 6),
         "last_ts": round(o.last, 6),
         "responder": responder(o),

@@ -5,7 +5,8 @@ Speed matters because ``-p all`` makes 65535 port objects per target: ``_dumps``
 exactly ``json.dumps(data, indent=2)`` in about half the time (the standard library drops its
 C encoder as soon as ``indent`` is set), and a ``Stream`` in the data is written in chunks,
 each item by its own function, so a full-range scan never holds 65535 port dicts and the
-whole text in memory at once. The text is the same either way.
+whole text in memory at once. The text is the same either way. ``ensure_ascii=False`` keeps
+non-ASCII text as it is, as ``json.dumps``'s flag of that name does.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from json.encoder import encode_basestring_ascii
+from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import Any, Generic, TextIO, TypeVar
 
 __all__ = ["Stream", "dumps", "number", "quote", "write"]
@@ -33,13 +34,14 @@ class Stream(Generic[T]):
     text: Callable[[T, str], str]
 
 
-def write(data: Any, out: TextIO) -> None:
-    """``data`` as ``json.dumps(data, indent=2)`` would write it, and a newline."""
-    _write(data, "", out)
+def write(data: Any, out: TextIO, *, ensure_ascii: bool = True) -> None:
+    """``data`` as ``json.dumps(data, indent=2, ensure_ascii=...)`` would write it, and a
+    newline."""
+    _write(data, "", out, _SCALARS if ensure_ascii else _UNICODE)
     out.write("\n")
 
 
-def _write(obj: Any, indent: str, out: TextIO) -> None:
+def _write(obj: Any, indent: str, out: TextIO, scalars: dict[type, Callable[[Any], str]]) -> None:
     """``dumps`` as a writer: containers that hold a Stream are written piece by piece;
     everything else goes through ``dumps`` whole."""
     inner = indent + "  "
@@ -57,17 +59,17 @@ def _write(obj: Any, indent: str, out: TextIO) -> None:
     elif isinstance(obj, dict) and obj and any(_streams(v) for v in obj.values()):
         out.write("{")
         for n, (key, value) in enumerate(obj.items()):
-            out.write(("\n" if n == 0 else ",\n") + inner + encode_basestring_ascii(key) + ": ")
-            _write(value, inner, out)
+            out.write(("\n" if n == 0 else ",\n") + inner + scalars[str](key) + ": ")
+            _write(value, inner, out, scalars)
         out.write("\n" + indent + "}")
     elif isinstance(obj, list) and obj and any(_streams(v) for v in obj):
         out.write("[")
         for n, value in enumerate(obj):
             out.write(("\n" if n == 0 else ",\n") + inner)
-            _write(value, inner, out)
+            _write(value, inner, out, scalars)
         out.write("\n" + indent + "]")
     else:
-        out.write(dumps(obj, indent))
+        out.write(_dumps(obj, indent, scalars))
 
 
 def _streams(obj: Any) -> bool:
@@ -98,15 +100,21 @@ _SCALARS: dict[type, Callable[[Any], str]] = {
     bool: lambda b: "true" if b else "false",
     type(None): lambda _: "null",
 }
+_UNICODE: dict[type, Callable[[Any], str]] = {**_SCALARS, str: encode_basestring}
 
 
-def dumps(obj: Any, indent: str) -> str:
-    """``json.dumps(obj, indent=2)`` for JSON-ready data, nested at ``indent``.
+def dumps(obj: Any, indent: str, *, ensure_ascii: bool = True) -> str:
+    """``json.dumps(obj, indent=2, ensure_ascii=...)`` for JSON-ready data, nested at
+    ``indent``.
 
     Scalars of exact built-in types are written inline, without recursing; anything
     else (str/int subclasses such as enums) is left to the standard library.
     """
-    scalar = _SCALARS.get(type(obj))
+    return _dumps(obj, indent, _SCALARS if ensure_ascii else _UNICODE)
+
+
+def _dumps(obj: Any, indent: str, scalars: dict[type, Callable[[Any], str]]) -> str:
+    scalar = scalars.get(type(obj))
     if scalar is not None:
         return scalar(obj)
     inner = indent + "  "
@@ -115,9 +123,13 @@ def dumps(obj: Any, indent: str) -> str:
         if not obj:
             return "{}"
         items = [
-            encode_basestring_ascii(key)
+            scalars[str](key)
             + ": "
-            + (_SCALARS[type(value)](value) if type(value) in _SCALARS else dumps(value, inner))
+            + (
+                scalars[type(value)](value)
+                if type(value) in scalars
+                else _dumps(value, inner, scalars)
+            )
             for key, value in obj.items()
         ]
         return "{\n" + inner + sep.join(items) + "\n" + indent + "}"
@@ -127,6 +139,6 @@ def dumps(obj: Any, indent: str) -> str:
         if all(type(value) is int for value in obj):  # a finding's ports: 65535 of them, maybe
             items = list(map(int.__repr__, obj))
         else:
-            items = [dumps(value, inner) for value in obj]
+            items = [_dumps(value, inner, scalars) for value in obj]
         return "[\n" + inner + sep.join(items) + "\n" + indent + "]"
-    return json.dumps(obj)
+    return json.dumps(obj, ensure_ascii=scalars is _SCALARS)

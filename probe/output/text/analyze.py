@@ -33,9 +33,9 @@ from probe.capture.analyze.results import (
     AnalyzeFinding,
     Outcome,
     ServerSummary,
-    clock,
 )
 from probe.capture.reader import CaptureInfo
+from probe.capture.times import clock
 from probe.diagnosis.words import plural, port_words, verb
 from probe.output.text.pen import STEP_INDENT, Pen, TextFormat, hang, render_finding_block
 from probe.output.views import CaptureAnalysis, responder
@@ -99,12 +99,18 @@ def _capture_line(info: CaptureInfo) -> str:
         f"({info.tcp} TCP, {info.icmp_errors} ICMP {errors})"
     ]
     if info.first_ts is not None and info.last_ts is not None:
-        parts.append(f"from {clock(info.first_ts)}, {info.last_ts - info.first_ts:.1f} s")
+        start = clock(info.first_ts)
+        if start is not None:
+            parts.append(f"from {start}")
+        parts.append(f"{info.last_ts - info.first_ts:.1f} s")
+    if info.interrupted:
+        parts.append("interrupted")
     return ", ".join(parts)
 
 
 def _row(o: Outcome) -> tuple[str, ...]:
     client = o.clients[0] if o.clients else "-"
+    start = clock(o.first)
     if len(o.clients) > 1 or o.more_clients:
         client += f" +{len(o.clients) - 1}{'+' if o.more_clients else ''}"
     return (
@@ -115,7 +121,7 @@ def _row(o: Outcome) -> tuple[str, ...]:
         responder(o) or "-",
         "-" if o.ttl is None else str(o.ttl),
         client,
-        clock(o.first)[11:23],
+        "-" if start is None else start[11:23],
     )
 
 
