@@ -50,22 +50,62 @@ class Target:
 
 @dataclass(frozen=True, slots=True)
 class PortRequest:
-    """A port to probe, with the service name it is known by (from a profile or /etc/services)."""
+    """A port to probe, with the service name it is known by (from a profile or /etc/services).
+
+    ``asked``: the user asked for this port (``-p``, a chosen ``--profile``, an audit's
+    expectation). False for the default profile's ports, probed only to see what the host
+    offers: when the host opens some port, such a port being closed is no problem.
+    """
 
     port: int
     service: str | None = None
+    asked: bool = True
 
 
 # --------------------------------------------------------------------------- dns
 
 
 class DnsStatus(StrEnum):
+    """What the DNS servers said (one word per outcome, each rcode its own)."""
+
     OK = "ok"
     NXDOMAIN = "nxdomain"
-    SERVFAIL = "servfail"
-    TIMEOUT = "timeout"
+    SERVFAIL = "servfail"  # SERVFAIL, or another failure of the server (NOTIMP, FORMERR...)
+    REFUSED = "refused"  # the server will not answer this client or this name
+    TIMEOUT = "timeout"  # no server answered (silence, or the network said unreachable)
     NO_ANSWER = "no_answer"  # the name exists but has no A/AAAA records
     LITERAL = "literal"  # the target was an address: no DNS needed
+
+
+class SystemStatus(StrEnum):
+    """What the system resolver (getaddrinfo) said."""
+
+    OK = "ok"
+    NOT_FOUND = "not_found"  # no such name, or no address of the asked families
+    ERROR = "error"  # it could not complete (its DNS servers failed or did not answer)
+    TIMEOUT = "timeout"  # no result within the time given: the lookup was left running
+
+
+class SystemSource(StrEnum):
+    """Where the system resolver's addresses came from, as far as probe can tell."""
+
+    HOSTS = "hosts"  # the hosts file names them (probe reads it itself)
+    DNS = "dns"  # the DNS servers gave the same addresses
+    OTHER = "other"  # neither: another NSS source (mDNS, LDAP, systemd-resolved) or DNS view
+
+
+@dataclass(frozen=True, slots=True)
+class SystemAnswer:
+    """What this client's applications get for a name: getaddrinfo's answer (hosts file,
+    NSS modules, search domains), beside what the DNS servers say."""
+
+    status: SystemStatus
+    addresses: tuple[str, ...] = ()  # in getaddrinfo's order (the one applications try)
+    source: SystemSource | None = None  # None unless status is OK
+    hosts_file: str | None = None  # the hosts file read, when it names the name
+    hosts_lines: tuple[int, ...] = ()  # its lines that name it
+    elapsed_ms: float = 0.0
+    detail: str | None = None  # plain words on failure
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +116,9 @@ class DnsResult:
     nameservers: tuple[str, ...] = ()  # the resolvers asked
     answered_by: str | None = None  # the resolver that gave the final answer
     elapsed_ms: float = 0.0
-    detail: str | None = None  # resolver's words on failure, for evidence
+    detail: str | None = None  # plain words on failure, for evidence
+    # The system resolver's answer; None when it was not asked (--nameserver, a literal).
+    system: SystemAnswer | None = None
 
 
 # --------------------------------------------------------------------------- route
@@ -230,6 +272,7 @@ class PortResult:
     tcp_options: TcpOptions | None = None
     ip_id: int | None = None
     app: AppResult | None = None
+    asked: bool = True  # PortRequest.asked: False for the default profile's ports
 
 
 # --------------------------------------------------------------------------- findings
