@@ -3,8 +3,8 @@
 ``resolve`` asks A and AAAA at the same time (two threads, each bounded by the timeout, so
 the whole lookup takes about ``timeout`` at worst) and returns a ``DnsResult``: the
 addresses, the CNAME chain followed, which resolvers were asked and which one answered.
-Failures are outcomes: NXDOMAIN, SERVFAIL, a timeout or a name without addresses are
-statuses with the resolver's own words in ``detail``, never exceptions.
+Failures are outcomes: NXDOMAIN, SERVFAIL, REFUSED, a timeout or a name without addresses
+are statuses with plain words in ``detail`` (which server said what), never exceptions.
 
 The I/O is ``_query`` (one dnspython call); the mapping of answers and dnspython exceptions
 to statuses (``from_answer``, ``from_error``, ``combine``) is pure and tested on plain data.
@@ -15,13 +15,16 @@ Quirks worth knowing:
   search list and the name is asked as typed.
 - dnspython sends UDP from an unconnected socket, so an ICMP port unreachable from a resolver
   with nothing listening on 53 is not seen: that case shows up as a timeout.
-- A REFUSED answer (the resolver does not serve this client or this zone) is reported as
-  servfail, with "answered REFUSED" in the detail.
+- Each server's rcode is kept apart: REFUSED (the server does not serve this client or
+  this name) is its own status; NOTIMP, FORMERR and the rarer rcodes say the server cannot
+  do the lookup, which for the client is a SERVFAIL. A server that could not be reached at
+  all (network unreachable, TCP refused) is, for the client, a resolver that does not answer.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -43,7 +46,20 @@ _RDTYPES = {4: dns.rdatatype.A, 6: dns.rdatatype.AAAA}
 # When no family gave an address: the most telling failure wins. NXDOMAIN is an answer about
 # the name itself; SERVFAIL and timeouts say the lookup could not be completed; NoAnswer for
 # one family only means "no address of that kind".
-_PRECEDENCE = (DnsStatus.NXDOMAIN, DnsStatus.SERVFAIL, DnsStatus.TIMEOUT, DnsStatus.NO_ANSWER)
+_PRECEDENCE = (
+    DnsStatus.NXDOMAIN,
+    DnsStatus.SERVFAIL,
+    DnsStatus.REFUSED,
+    DnsStatus.TIMEOUT,
+    DnsStatus.NO_ANSWER,
+)
+# Rcodes other than SERVFAIL and REFUSED, in plain words: the server cannot do the lookup.
+_SERVER = re.compile(r"Do[A-Za-z0-9]+:(.+)@(\d+)")  # str() of a dnspython nameserver
+_RCODE_WORDS = {
+    "FORMERR": "could not read the query (FORMERR)",
+    "NOTIMP": "does not implement this kind of query (NOTIMP)",
+    "NOTAUTH": "is not authoritative for the name and does not resolve (NOTAUTH)",
+}
 
 
 @dataclass(frozen=True)
@@ -83,12 +99,13 @@ def resolve(
     start = time.monotonic()
     try:
         resolver = _new_resolver(servers, timeout)
-    except dns.resolver.NoResolverConfiguration as err:
+    except dns.resolver.NoResolverConfiguration:
         # No /etc/resolv.conf, or one without a nameserver line: nothing to ask.
         return DnsResult(
             DnsStatus.SERVFAIL,
             elapsed_ms=_ms_since(start),
-            detail=f"no system resolver to ask ({err}); give one with --nameserver",
+            detail=f"no system resolver to ask (no nameserver in {_RESOLV_CONF}); give one "
+            "with --nameserver",
         )
     asked = tuple(str(ns) for ns in resolver.nameservers)
     with ThreadPoolExecutor(max_workers=len(families), thread_name_prefix="probe-dns") as pool:
@@ -116,21 +133,62 @@ def from_answer(family: int, answer: dns.resolver.Answer) -> FamilyOutcome:
 
 
 def from_error(family: int, err: Exception) -> FamilyOutcome:
-    """A dnspython exception -> FamilyOutcome. Non-DNS exceptions are bugs: re-raised."""
-    words = str(err) or type(err).__name__
+    """A dnspython exception -> FamilyOutcome with plain words in ``detail``. Non-DNS
+    exceptions are bugs: re-raised."""
     if isinstance(err, dns.resolver.NXDOMAIN):
+        asked = ", ".join(str(q).rstrip(".") for q in err.kwargs.get("qnames") or ())
+        words = f"the name does not exist (NXDOMAIN for {asked})" if asked else "NXDOMAIN"
         return FamilyOutcome(family, DnsStatus.NXDOMAIN, cname_chain=_nx_chain(err), detail=words)
     if isinstance(err, dns.resolver.NoAnswer):
         response = err.kwargs.get("response")
         chain = cname_chain(response) if isinstance(response, dns.message.Message) else ()
+        words = f"the name has no {_rdtype(family)} record"
         return FamilyOutcome(family, DnsStatus.NO_ANSWER, cname_chain=chain, detail=words)
-    if isinstance(err, dns.exception.Timeout):  # LifetimeTimeout and plain Timeout
+    if isinstance(err, dns.resolver.LifetimeTimeout):
+        servers = ", ".join(dict.fromkeys(_server(e[0]) for e in err.kwargs.get("errors") or ()))
+        within = f" within {err.kwargs['timeout']:.1f} s" if "timeout" in err.kwargs else ""
+        words = f"no answer{within}" + (f" from {servers}" if servers else "")
         return FamilyOutcome(family, DnsStatus.TIMEOUT, detail=words)
+    if isinstance(err, dns.exception.Timeout):
+        return FamilyOutcome(family, DnsStatus.TIMEOUT, detail="no answer in time")
+    if isinstance(err, dns.resolver.NoNameservers):
+        return from_server_errors(family, err.kwargs.get("errors") or ())
+    if isinstance(err, dns.resolver.YXDOMAIN):
+        words = "the name is too long once the search domain is added (YXDOMAIN)"
+        return FamilyOutcome(family, DnsStatus.SERVFAIL, detail=words)
     if isinstance(err, dns.exception.DNSException):
-        # NoNameservers (SERVFAIL, REFUSED, a socket error per server), YXDOMAIN, a CNAME
-        # chain too long, a malformed response...: the lookup could not be completed.
+        # A CNAME chain too long, a malformed response...: the lookup could not be completed.
+        words = f"the lookup could not be completed ({type(err).__name__})"
         return FamilyOutcome(family, DnsStatus.SERVFAIL, detail=words)
     raise err
+
+
+def from_server_errors(family: int, errors: Sequence[Sequence[object]]) -> FamilyOutcome:
+    """Every server failed (dnspython's NoNameservers): what each one said -> one status.
+
+    ``errors`` are dnspython's (server, tcp, port, rcode word or exception, response). Any
+    SERVFAIL makes it servfail (the name's own servers are at fault); REFUSED from every
+    server that answered makes it refused; other rcodes or a malformed answer are servfail;
+    no answer at all (only network errors) is a timeout: no resolver could be reached.
+    """
+    said: list[str] = []  # what each server said, in plain words
+    rcodes: dict[str, str] = {}  # rcode word -> the first server that answered it
+    for entry in errors:
+        server, what = _server(entry[0]), entry[3]
+        if isinstance(what, str):
+            rcodes.setdefault(what, server)
+            said.append(f"{server} {_RCODE_WORDS.get(what, f'answered {what}')}")
+        elif isinstance(what, OSError):
+            said.append(f"{server}: {(what.strerror or str(what)).lower()}")
+        else:  # FormError, Truncated, EOF: an answer came, but not one to read
+            rcodes.setdefault("malformed", server)
+            said.append(f"{server} sent an answer that could not be read")
+    detail = "; ".join(dict.fromkeys(said)) or "every server failed"
+    if not rcodes:
+        return FamilyOutcome(family, DnsStatus.TIMEOUT, detail=detail)
+    status = DnsStatus.REFUSED if set(rcodes) == {"REFUSED"} else DnsStatus.SERVFAIL
+    by = rcodes.get("SERVFAIL") or next(iter(rcodes.values()))
+    return FamilyOutcome(family, status, answered_by=by, detail=detail)
 
 
 def combine(
@@ -235,6 +293,14 @@ def _is_address(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _server(text: object) -> str:
+    """dnspython's "Do53:198.18.1.53@53" -> "198.18.1.53" (the port only when not 53)."""
+    m = _SERVER.fullmatch(str(text))
+    if m is None:
+        return str(text)
+    return m[1] if m[2] == "53" else f"{m[1]} port {m[2]}"
 
 
 def _rdtype(family: int) -> str:

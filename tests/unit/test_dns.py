@@ -91,10 +91,14 @@ def no_answer(text: str) -> dns.resolver.NoAnswer:
 
 
 def servfail() -> dns.resolver.NoNameservers:
+    return failed(("198.19.200.2", "SERVFAIL"))
+
+
+def failed(*said: tuple[str, object]) -> dns.resolver.NoNameservers:
+    """Every server failed: (server as dnspython names it, rcode word or exception) each."""
     request = dns.message.make_query("a.probe.test", "A")
-    return dns.resolver.NoNameservers(
-        request=request, errors=[("198.19.200.2", False, 53, "SERVFAIL", None)]
-    )
+    errors = [(server, False, 53, what, None) for server, what in said]
+    return dns.resolver.NoNameservers(request=request, errors=errors)
 
 
 def lifetime() -> dns.resolver.LifetimeTimeout:
@@ -121,19 +125,110 @@ def test_cname_chain_of_a_plain_answer_is_empty() -> None:
 @pytest.mark.parametrize(
     ("err", "status", "words"),
     [
-        (nxdomain(NX_VIA_CNAME), DnsStatus.NXDOMAIN, "does not exist"),
-        (no_answer(NODATA_AAAA), DnsStatus.NO_ANSWER, "does not contain an answer"),
-        (servfail(), DnsStatus.SERVFAIL, "answered SERVFAIL"),
-        (lifetime(), DnsStatus.TIMEOUT, "lifetime expired"),
-        (dns.exception.Timeout(), DnsStatus.TIMEOUT, "timed out"),
-        (dns.resolver.YXDOMAIN(), DnsStatus.SERVFAIL, "too long"),
+        (
+            nxdomain(NX_VIA_CNAME),
+            DnsStatus.NXDOMAIN,
+            "the name does not exist (NXDOMAIN for www.probe.test)",
+        ),
+        (no_answer(NODATA_AAAA), DnsStatus.NO_ANSWER, "the name has no AAAA record"),
+        (servfail(), DnsStatus.SERVFAIL, "198.19.200.2 answered SERVFAIL"),
+        (lifetime(), DnsStatus.TIMEOUT, "no answer within 2.0 s from 198.19.201.1"),
+        (dns.exception.Timeout(), DnsStatus.TIMEOUT, "no answer in time"),
+        (
+            dns.resolver.YXDOMAIN(),
+            DnsStatus.SERVFAIL,
+            "the name is too long once the search domain is added (YXDOMAIN)",
+        ),
     ],
 )
 def test_from_error(err: Exception, status: DnsStatus, words: str) -> None:
     got = pdns.from_error(6, err)
     assert got.status is status
-    assert words in (got.detail or "")
+    assert got.detail == words
     assert got.family == 6
+
+
+# Each server's rcode in plain words; dnspython names servers "Do53:ADDRESS@PORT".
+SERVER_ERRORS = [
+    # REFUSED is its own status, with the server that refused
+    (
+        [("Do53:198.19.200.2@53", "REFUSED")],
+        "refused",
+        "198.19.200.2",
+        "198.19.200.2 answered REFUSED",
+    ),
+    (
+        [("Do53:198.19.200.2@53", "REFUSED"), ("Do53:2001:2:0:200::2@5353", "REFUSED")],
+        "refused",
+        "198.19.200.2",
+        "198.19.200.2 answered REFUSED; 2001:2:0:200::2 port 5353 answered REFUSED",
+    ),
+    # a SERVFAIL anywhere is about the name: it wins over a REFUSED elsewhere
+    (
+        [("Do53:198.19.200.2@53", "REFUSED"), ("Do53:198.19.200.3@53", "SERVFAIL")],
+        "servfail",
+        "198.19.200.3",
+        "198.19.200.2 answered REFUSED; 198.19.200.3 answered SERVFAIL",
+    ),
+    # the same answer on every retry is said once
+    (
+        [("Do53:198.19.200.2@53", "SERVFAIL"), ("Do53:198.19.200.2@53", "SERVFAIL")],
+        "servfail",
+        "198.19.200.2",
+        "198.19.200.2 answered SERVFAIL",
+    ),
+    # the rarer rcodes: the server cannot do the lookup, which for the client is a SERVFAIL
+    (
+        [("Do53:198.19.200.2@53", "NOTIMP")],
+        "servfail",
+        "198.19.200.2",
+        "198.19.200.2 does not implement this kind of query (NOTIMP)",
+    ),
+    (
+        [("Do53:198.19.200.2@53", "FORMERR")],
+        "servfail",
+        "198.19.200.2",
+        "198.19.200.2 could not read the query (FORMERR)",
+    ),
+    (
+        [("Do53:198.19.200.2@53", "NOTZONE")],
+        "servfail",
+        "198.19.200.2",
+        "198.19.200.2 answered NOTZONE",
+    ),
+    (
+        [("Do53:198.19.200.2@53", dns.exception.FormError("bad"))],
+        "servfail",
+        "198.19.200.2",
+        "198.19.200.2 sent an answer that could not be read",
+    ),
+    # REFUSED from one, nothing from the other (unreachable): still refused
+    (
+        [
+            ("Do53:198.19.200.2@53", "REFUSED"),
+            ("Do53:198.19.201.1@53", OSError(101, "Network is unreachable")),
+        ],
+        "refused",
+        "198.19.200.2",
+        "198.19.200.2 answered REFUSED; 198.19.201.1: network is unreachable",
+    ),
+    # no server could be reached at all: for the client, no resolver answers
+    (
+        [("Do53:198.19.201.1@53", OSError(111, "Connection refused"))],
+        "timeout",
+        None,
+        "198.19.201.1: connection refused",
+    ),
+]
+
+
+@pytest.mark.parametrize(("said", "status", "by", "detail"), SERVER_ERRORS)
+def test_each_servers_rcode_in_plain_words(
+    said: list[tuple[str, object]], status: str, by: str | None, detail: str
+) -> None:
+    got = pdns.from_error(4, failed(*said))
+    assert (got.status, got.answered_by, got.detail) == (status, by, detail)
+    assert "Do53" not in (got.detail or "")  # no library spelling in what users read
 
 
 def test_nxdomain_keeps_the_dangling_cname() -> None:
@@ -173,6 +268,9 @@ def bad(family: int, status: DnsStatus) -> pdns.FamilyOutcome:
         ([bad(4, DnsStatus.TIMEOUT), bad(6, DnsStatus.SERVFAIL)], "servfail", (), None),
         ([bad(4, DnsStatus.NO_ANSWER), bad(6, DnsStatus.TIMEOUT)], "timeout", (), None),
         ([bad(4, DnsStatus.SERVFAIL), bad(6, DnsStatus.NXDOMAIN)], "nxdomain", (), None),
+        ([bad(4, DnsStatus.REFUSED), bad(6, DnsStatus.REFUSED)], "refused", (), None),
+        ([bad(4, DnsStatus.REFUSED), bad(6, DnsStatus.TIMEOUT)], "refused", (), None),
+        ([bad(4, DnsStatus.REFUSED), bad(6, DnsStatus.SERVFAIL)], "servfail", (), None),
     ],
 )
 def test_combine(

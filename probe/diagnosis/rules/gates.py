@@ -19,6 +19,11 @@ _DNS: Final[Mapping[DnsStatus, tuple[str, str]]] = {
         "DNS could not resolve {name} (SERVFAIL): the name's own DNS servers are broken or "
         "unreachable, or its DNSSEC signatures do not validate.",
     ),
+    DnsStatus.REFUSED: (
+        "dns-refused",
+        "The DNS server refused to resolve {name} (REFUSED): it does not serve this client "
+        "(its network is not allowed to use it) or it answers only for its own zones.",
+    ),
     DnsStatus.TIMEOUT: (
         "dns-timeout",
         "No DNS server answered for {name}: the client's resolvers are unreachable or not "
@@ -48,6 +53,17 @@ def _dns_steps(dns: DnsResult, name: str) -> tuple[str, ...]:
             f"if the zone is DNSSEC-signed, check its signatures (dig +cd {name} answers when "
             "only validation fails)",
         )
+    if dns.status is DnsStatus.REFUSED:
+        server = dns.answered_by or ", ".join(dns.nameservers) or "the resolver"
+        return (
+            "use the DNS server this network hands out (DHCP, VPN), or try another with "
+            "--nameserver IP",
+            f"if {server} is yours: allow this client's network to use it for recursion (BIND "
+            "allow-recursion, Unbound access-control, dnsmasq --local-service, Windows DNS "
+            "recursion settings)",
+            "on a VPN: the company's resolver often answers VPN clients only; connect the VPN "
+            "first",
+        )
     if dns.status is DnsStatus.TIMEOUT:
         asked = ", ".join(dns.nameservers) or "the client's resolvers"
         return (
@@ -64,10 +80,11 @@ def _dns_steps(dns: DnsResult, name: str) -> tuple[str, ...]:
 
 
 def dns_failure(t: TargetReport, ctx: Context) -> Finding | None:
-    """dns-nxdomain / dns-servfail / dns-timeout / dns-no-address."""
+    """dns-nxdomain / dns-servfail / dns-refused / dns-timeout / dns-no-address: the name gave
+    no address to probe (DNS failed, and the system resolver had nothing either)."""
     dns = t.dns
     known = _DNS.get(dns.status)
-    if known is None:
+    if known is None or t.address is not None:
         return None
     code, summary = known
     evidence = [
@@ -79,6 +96,9 @@ def dns_failure(t: TargetReport, ctx: Context) -> Finding | None:
         evidence.append(f"followed the alias chain {' -> '.join((t.input, *dns.cname_chain))}")
     if dns.detail:
         evidence.append(f"resolver said: {dns.detail}")
+    if dns.system is not None:
+        said = dns.system.detail or str(dns.system.status)
+        evidence.append(f"this computer's own resolver (getaddrinfo) said: {said}")
     took = "gave up after" if dns.status is DnsStatus.TIMEOUT else "took"
     evidence.append(f"{took} {dns.elapsed_ms:.0f} ms")
     return Finding(
