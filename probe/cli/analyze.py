@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -23,6 +24,7 @@ def analyze(
 ) -> int:
     """Find the connection problems in an existing capture: SYNs without answer, RSTs, ICMP
     rejects, handshakes that never complete, per server and port, explained like 'probe check'.
+    Ctrl-C stops the reading and reports what was read (exit 130).
 
     \b
     Examples:
@@ -34,9 +36,10 @@ def analyze(
     from probe.output.registry import render
     from probe.output.views import CaptureAnalysis
 
-    with open_capture(capture_file) as cap:
+    # Ctrl-C stops the reading; what was read is analysed and printed, marked interrupted.
+    cancel = threading.Event()
+    with o.ctrl_c_sets(cancel), open_capture(capture_file, cancel) as cap:
         result = analyze_mod.analyze(cap.records())
-    render(
-        CaptureAnalysis(cap.info, result), o.output_format(json_out), sys.stdout, verbose=verbose
-    )
-    return analyze_mod.exit_status(result)
+    info = cap.info
+    render(CaptureAnalysis(info, result), o.output_format(json_out), sys.stdout, verbose=verbose)
+    return analyze_mod.exit_status(result, interrupted=info.interrupted)

@@ -158,22 +158,33 @@ def session() -> Iterator[Session]:
     from probe.session.core import Session
 
     s = Session()
+    try:
+        with ctrl_c_sets(s.cancel):
+            yield s
+    finally:
+        s.close()
+
+
+@contextmanager
+def ctrl_c_sets(cancel: threading.Event) -> Iterator[None]:
+    """While it runs, the first Ctrl-C sets ``cancel`` (the work stops at its next look and
+    keeps what it has); a second one raises KeyboardInterrupt at once. Only the main thread
+    gets signals: elsewhere this does nothing."""
     previous = None
 
     def on_sigint(signum: int, frame: FrameType | None) -> None:
-        if s.cancel.is_set():
+        if cancel.is_set():
             raise KeyboardInterrupt
-        s.cancel.set()
+        cancel.set()
 
     main_thread = threading.current_thread() is threading.main_thread()
     if main_thread:
         previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        yield s
+        yield
     finally:
         if main_thread:
             signal.signal(signal.SIGINT, previous)
-        s.close()
 
 
 def output_format(json_out: bool) -> FormatName:

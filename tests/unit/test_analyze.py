@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
 import socket
 import struct
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -595,6 +599,61 @@ def test_cli_truncated_capture_is_analysed_and_says_so(tmp_path: Path, probe_cli
     code, out, _ = probe_cli(["analyze", str(path)])
     assert code == 1
     assert "Note: The capture is damaged or cut short" in out
+
+
+def test_cli_ctrl_c_reports_what_was_read_and_exits_130(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, probe_cli: CliRun
+) -> None:
+    from probe.capture import reader
+
+    syn = ip4(CLIENT, SERVER, tcp(40000, 82, SYN))
+    path = pcap(tmp_path, [syn] * 3000)
+    monkeypatch.setattr(reader, "CHUNK", 4096)
+    real_read = reader.Capture._read
+
+    def ctrl_c_then_read(self: reader.Capture) -> bytes | None:
+        signal.raise_signal(signal.SIGINT)  # the user's Ctrl-C, after the first chunk
+        return real_read(self)
+
+    monkeypatch.setattr(reader.Capture, "_read", ctrl_c_then_read)
+    code, out, err = probe_cli(["analyze", str(path), "--json"])
+    data = json.loads(out)
+    assert (code, err, data["interrupted"]) == (130, "", True)
+    assert 0 < data["capture"]["packets"] < 100 and not data["capture"]["truncated"]
+    assert any(n.startswith("Interrupted (Ctrl-C): only the") for n in data["notes"])
+    assert data["findings"][0]["code"] == "syn-unanswered"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    code, out, _ = probe_cli(["analyze", str(path)])
+    words = " ".join(out.split())
+    assert (
+        code == 130
+        and "ICMP errors), from" in words
+        and "s, interrupted Note: Interrupted" in words
+    )
+
+
+def test_probe_command_on_sigint_prints_the_report_without_traceback(tmp_path: Path) -> None:
+    # The real command and a real SIGINT: the capture comes through a FIFO, so the signal
+    # lands while probe is reading it (its handler is set before it opens the file, and
+    # opening a FIFO waits for the writer, so the handler is there once our open returns).
+    syn = ip4(CLIENT, SERVER, tcp(40000, 82, SYN))
+    data = pcap(tmp_path, [syn, syn, syn]).read_bytes()
+    fifo = tmp_path / "live.pcap"
+    os.mkfifo(fifo)
+    probe = Path(sys.executable).with_name("probe")
+    proc = subprocess.Popen(
+        [str(probe), "analyze", str(fifo), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    with open(fifo, "wb") as w:
+        proc.send_signal(signal.SIGINT)
+        w.write(data)
+    out, err = proc.communicate(timeout=30)
+    assert (proc.returncode, err) == (130, "")
+    report = json.loads(out)
+    assert report["interrupted"] is True and report["capture"]["packets"] == 3
 
 
 class _LoggingEngine:

@@ -93,9 +93,12 @@ def explain(
     )
 
 
-def exit_status(analysis: Analysis) -> ExitStatus:
-    """0 when every attempt completed, 1 when a problem pattern was found (the contract)."""
-    return outcome.exit_status(interrupted=False, cannot_probe=False, problem=analysis.problem)
+def exit_status(analysis: Analysis, *, interrupted: bool = False) -> ExitStatus:
+    """0 when every attempt completed, 1 when a problem pattern was found, 130 when the
+    reading was interrupted (the contract)."""
+    return outcome.exit_status(
+        interrupted=interrupted, cannot_probe=False, problem=analysis.problem
+    )
 
 
 def _addr_key(address: str) -> tuple[int, bytes]:
