@@ -13,11 +13,13 @@ Port spec: comma-separated elements, spaces around commas tolerated::
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
-from itertools import compress
 from pathlib import Path
 
-from probe.errors import PortSpecError
+from probe.errors import QUOTE_LIMIT, PortSpecError, printable, quoted
 from probe.model import PortRequest
 
 MIN_PORT = 1
@@ -207,19 +209,105 @@ _NUMBER = re.compile(r"[0-9]+")
 _RANGE = re.compile(r"([0-9]*)\s*-\s*([0-9]*)")
 _SERVICE_WORD = re.compile(r"[a-z0-9][a-z0-9_.+-]*", re.IGNORECASE)
 
+Ranges = tuple[tuple[int, int], ...]  # (first, last) port, inclusive
+
+
+@dataclass(frozen=True)
+class PortSet:
+    """A port spec before it is expanded: ``ranges`` merged and sorted; ``names`` the services
+    file's names typed for ports the built-in table cannot name."""
+
+    ranges: Ranges
+    names: Mapping[int, str]
+
+    def __len__(self) -> int:
+        return sum(last - first + 1 for first, last in self.ranges)
+
+    def ports(self) -> list[int]:
+        return [port for first, last in self.ranges for port in range(first, last + 1)]
+
+    def has(self, port: int) -> bool:
+        at = bisect_right(self.ranges, (port, MAX_PORT)) - 1
+        return at >= 0 and self.ranges[at][0] <= port <= self.ranges[at][1]
+
+
+def merge(ranges: Iterable[tuple[int, int]]) -> Ranges:
+    """Ranges sorted, with overlapping and adjacent ones joined."""
+    out: list[tuple[int, int]] = []
+    for first, last in sorted(ranges):
+        if out and first <= out[-1][1] + 1:
+            if last > out[-1][1]:
+                out[-1] = (out[-1][0], last)
+        else:
+            out.append((first, last))
+    return tuple(out)
+
 
 def _where(element: str, spec: str) -> str:
     """The "in '80,70000'" tail of an error, when the element is not the whole spec."""
-    return "" if element == spec.strip() else f" in '{spec}'"
+    return "" if element == spec.strip() else f" in {quoted(spec)}"
 
 
 def _port_number(text: str, element: str, spec: str) -> int:
-    port = int(text)
+    # int() of a long digit string is slow, and refused past 4300 digits: look at the length.
+    digits = text.lstrip("0") or "0"
+    port = int(digits) if len(digits) <= len(str(MAX_PORT)) else MAX_PORT + 1
     if not MIN_PORT <= port <= MAX_PORT:
         raise PortSpecError(
-            f"port {text} is out of range {MIN_PORT}-{MAX_PORT}{_where(element, spec)}"
+            f"port {printable(text, QUOTE_LIMIT)} is out of range {MIN_PORT}-{MAX_PORT}"
+            f"{_where(element, spec)}"
         )
     return port
+
+
+def port_set(spec: str) -> PortSet:
+    """Parse a port spec into merged ranges, without expanding them (an audit file may list
+    "all" for many hosts: it is counted before it is expanded). Raises PortSpecError naming
+    the bad piece."""
+    if not spec.strip():
+        raise PortSpecError("the port spec is empty: give ports like 80,443, 1-1024 or all")
+    ranges: list[tuple[int, int]] = []
+    typed_names: dict[int, str] = {}  # services-file names for ports the table cannot name
+    for raw in spec.split(","):
+        element = raw.strip()
+        if not element:
+            raise PortSpecError(f"the port spec {quoted(spec)} has an empty element")
+        if element.lower() == "all":
+            ranges.append((MIN_PORT, MAX_PORT))
+        elif _NUMBER.fullmatch(element):
+            port = _port_number(element, element, spec)
+            ranges.append((port, port))
+        elif match := _RANGE.fullmatch(element):
+            low_text, high_text = match.groups()
+            if not low_text or not high_text:
+                missing = "start" if not low_text else "end"
+                raise PortSpecError(
+                    f"port range {quoted(element)} has no {missing}{_where(element, spec)}"
+                )
+            low = _port_number(low_text, element, spec)
+            high = _port_number(high_text, element, spec)
+            if low > high:
+                raise PortSpecError(
+                    f"port range {quoted(element)} runs backwards (write {high}-{low})"
+                    f"{_where(element, spec)}"
+                )
+            ranges.append((low, high))
+        elif _SERVICE_WORD.fullmatch(element) and any(ch.isalpha() for ch in element):
+            named = service_port(element)
+            if named is None:
+                raise PortSpecError(
+                    f"unknown service name {quoted(element)}{_where(element, spec)}: "
+                    "give its port number instead"
+                )
+            ranges.append((named, named))
+            if named not in _PORT_NAMES:
+                typed_names.setdefault(named, element.lower())
+        else:
+            raise PortSpecError(
+                f"{quoted(element)} is not a port, a range like 1-1024, 'all' or a service name"
+                f"{_where(element, spec)}"
+            )
+    return PortSet(merge(ranges), typed_names)
 
 
 def parse_ports(spec: str) -> tuple[PortRequest, ...]:
@@ -229,50 +317,9 @@ def parse_ports(spec: str) -> tuple[PortRequest, ...]:
     one, otherwise the name the user typed when it was found in the local services file.
     Raises PortSpecError naming the bad piece.
     """
-    if not spec.strip():
-        raise PortSpecError("the port spec is empty: give ports like 80,443, 1-1024 or all")
-    covered = bytearray(MAX_PORT + 1)  # covered[p] == 1: port p is asked for
-    typed_names: dict[int, str] = {}  # services-file names for ports the table cannot name
-    for raw in spec.split(","):
-        element = raw.strip()
-        if not element:
-            raise PortSpecError(f"the port spec '{spec}' has an empty element")
-        if element.lower() == "all":
-            covered[MIN_PORT:] = b"\x01" * MAX_PORT
-        elif _NUMBER.fullmatch(element):
-            covered[_port_number(element, element, spec)] = 1
-        elif match := _RANGE.fullmatch(element):
-            low_text, high_text = match.groups()
-            if not low_text or not high_text:
-                missing = "start" if not low_text else "end"
-                raise PortSpecError(
-                    f"port range '{element}' has no {missing}{_where(element, spec)}"
-                )
-            low = _port_number(low_text, element, spec)
-            high = _port_number(high_text, element, spec)
-            if low > high:
-                raise PortSpecError(
-                    f"port range '{element}' runs backwards (write {high}-{low})"
-                    f"{_where(element, spec)}"
-                )
-            covered[low : high + 1] = b"\x01" * (high - low + 1)
-        elif _SERVICE_WORD.fullmatch(element) and any(ch.isalpha() for ch in element):
-            port = service_port(element)
-            if port is None:
-                raise PortSpecError(
-                    f"unknown service name '{element}'{_where(element, spec)}: "
-                    "give its port number instead"
-                )
-            covered[port] = 1
-            if port not in _PORT_NAMES:
-                typed_names.setdefault(port, element.lower())
-        else:
-            raise PortSpecError(
-                f"'{element}' is not a port, a range like 1-1024, 'all' or a service name"
-                f"{_where(element, spec)}"
-            )
-    ports = list(compress(range(MAX_PORT + 1), covered))
-    names = _PORT_NAMES | typed_names if typed_names else _PORT_NAMES
+    found = port_set(spec)
+    ports = found.ports()
+    names = _PORT_NAMES | dict(found.names) if found.names else _PORT_NAMES
     # map() over the class: ~65535 frozen-dataclass constructions for "all" stay well under
     # the 50 ms budget; a per-port lookup through the resolver libraries would not.
     return tuple(map(PortRequest, ports, map(names.get, ports)))

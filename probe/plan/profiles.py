@@ -32,15 +32,15 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-from probe.errors import ProfileError
+from probe.errors import ProfileError, quoted, shown
 from probe.model import PortRequest
+from probe.plan.inputs import parse_toml, read_text
 from probe.plan.ports import MAX_PORT, MIN_PORT, parse_ports, service_name
 
 __all__ = [
@@ -98,26 +98,26 @@ def _optional_text(entry: Mapping[str, object], key: str, where: str) -> str | N
     if value is None:
         return None
     if not isinstance(value, str) or not value.strip():
-        raise ProfileError(f"{where}: '{key}' must be a non-empty string, not {value!r}")
+        raise ProfileError(f"{where}: '{key}' must be a non-empty string, not {shown(value)}")
     return value.strip()
 
 
 def _parse_port(entry: object, index: int, where: str) -> ProfilePort:
     here = f"{where}: ports entry {index}"
     if not isinstance(entry, dict):
-        raise ProfileError(f"{here} must be a [[ports]] table, not {entry!r}")
+        raise ProfileError(f"{here} must be a [[ports]] table, not {shown(entry)}")
     unknown = _unknown_keys(entry, _PORT_KEYS)
     if unknown:
         raise ProfileError(
-            f"{here} has unknown key '{unknown[0]}' (allowed: {', '.join(_PORT_KEYS)})"
+            f"{here} has unknown key {quoted(unknown[0])} (allowed: {', '.join(_PORT_KEYS)})"
         )
     port = entry.get("port")
     if port is None:
         raise ProfileError(f"{here} has no 'port'")
     if isinstance(port, bool) or not isinstance(port, int):
-        raise ProfileError(f"{here} has port {port!r}, which is not a whole number")
+        raise ProfileError(f"{here} has port {shown(port)}, which is not a whole number")
     if not MIN_PORT <= port <= MAX_PORT:
-        raise ProfileError(f"{here} has port {port}, out of range {MIN_PORT}-{MAX_PORT}")
+        raise ProfileError(f"{here} has port {shown(port)}, out of range {MIN_PORT}-{MAX_PORT}")
     service = _optional_text(entry, "service", here)
     return ProfilePort(
         port=port,
@@ -129,21 +129,17 @@ def _parse_port(entry: object, index: int, where: str) -> ProfilePort:
 def parse_profile(text: str, name: str, where: str, source: str) -> PortProfile:
     """Parse one profile file's text. ``name`` is the file's stem, ``where`` names the file in
     error messages and ``source`` goes into the profile. Raises ProfileError."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        # The parser's message ends with "(at line L, column C)".
-        raise ProfileError(f"profile file {where} is not valid TOML: {exc}") from None
     where = f"profile file {where}"
+    data = parse_toml(text, where, ProfileError)
     unknown = _unknown_keys(data, _TOP_KEYS)
     if unknown:
         raise ProfileError(
-            f"{where} has unknown key '{unknown[0]}' (allowed: {', '.join(_TOP_KEYS)})"
+            f"{where} has unknown key {quoted(unknown[0])} (allowed: {', '.join(_TOP_KEYS)})"
         )
     declared = data.get("name")
     if declared is not None and declared != name:
         raise ProfileError(
-            f"{where} says name = {declared!r} but its file name makes it '{name}': "
+            f"{where} says name = {shown(declared)} but its file name makes it '{name}': "
             "rename the file or fix the name"
         )
     description = data.get("description")
@@ -210,13 +206,16 @@ def _read_dir(directory: Traversable, source: str | None) -> Iterable[PortProfil
                 f"profile file {entry} has a bad name: use lower-case letters, digits, '-' "
                 "and '_' (like remote-access.toml)"
             )
-        try:
-            text = entry.read_bytes().decode("utf-8")
-        except OSError as exc:
-            raise ProfileError(f"cannot read profile file {entry}: {exc.strerror}") from None
-        except UnicodeDecodeError:
-            raise ProfileError(f"profile file {entry} is not UTF-8 text") from None
-        yield parse_profile(text, stem, str(entry), source if source else str(entry))
+        yield parse_profile(_text(entry), stem, str(entry), source if source else str(entry))
+
+
+def _text(entry: Traversable) -> str:
+    if isinstance(entry, Path):  # a file on disk: bounded, as every file probe reads
+        return read_text(entry, "profile file", ProfileError)
+    try:  # inside an installed package (a zip, say): shipped with probe
+        return entry.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"cannot read profile file {entry}: {exc}") from None
 
 
 def load_profiles(extra_dirs: Sequence[Path] = ()) -> dict[str, PortProfile]:
@@ -248,7 +247,7 @@ def get_profile(name: str, extra_dirs: Sequence[Path] = ()) -> PortProfile:
     profiles = load_profiles(extra_dirs)
     profile = profiles.get(name.strip().lower())
     if profile is None:
-        raise ProfileError(f"unknown profile '{name}'; known profiles: {', '.join(profiles)}")
+        raise ProfileError(f"unknown profile {quoted(name)}; known profiles: {', '.join(profiles)}")
     return profile
 
 

@@ -13,22 +13,27 @@ CIDR block (v4 or v6) that is expanded to one Target per address to probe:
 
 from __future__ import annotations
 
+import io
 import ipaddress
+import os
 import re
 from collections.abc import Iterable, Sequence
 
-from probe.errors import TargetError
+from probe.errors import QUOTE_LIMIT, TargetError, printable, quoted
 from probe.model import DnsResult, DnsStatus, Target
+from probe.plan.inputs import read_text
 
 __all__ = [
     "MAX_BLOCK_ADDRESSES",
     "count_addresses",
     "oversized",
+    "oversized_plan",
     "parse_target",
     "parse_targets",
 ]
 
 MAX_BLOCK_ADDRESSES = 65536  # a v4 /16 or a v6 /112; larger blocks are refused outright
+MAX_TARGETS = 16 * MAX_BLOCK_ADDRESSES  # in one run, however given: past it, split the list
 
 # --------------------------------------------------------------------------- targets
 
@@ -62,15 +67,15 @@ def _host_name_problem(name: str) -> str | None:
         if not label:
             return "it has an empty label (two dots in a row, or a leading dot)"
         if len(label) > MAX_LABEL_LENGTH:
-            return f"label '{label}' is longer than {MAX_LABEL_LENGTH} characters"
+            return f"label {quoted(label)} is longer than {MAX_LABEL_LENGTH} characters"
         if not _LABEL_CHARS.fullmatch(label):
             bad = next(ch for ch in label if not _LABEL_CHARS.fullmatch(ch))
-            return f"character '{bad}' is not allowed"
+            return f"character {quoted(bad)} is not allowed"
         if label.startswith("-") or label.endswith("-"):
-            return f"label '{label}' starts or ends with a hyphen"
+            return f"label {quoted(label)} starts or ends with a hyphen"
     last = bare.rsplit(".", 1)[-1]
     if _NUMERIC_LABEL.fullmatch(last):
-        return f"its last label '{last}' is a number, so it would be read as an IPv4 address"
+        return f"its last label {quoted(last)} is a number, so it would be read as an IPv4 address"
     return None
 
 
@@ -80,14 +85,15 @@ def _ipv6(text: str, original: str) -> tuple[ipaddress.IPv6Address, str | None]:
     try:
         address = ipaddress.IPv6Address(address_text)
     except ValueError:
-        raise TargetError(f"'{original}' is not a valid IPv6 address") from None
+        raise TargetError(f"{quoted(original)} is not a valid IPv6 address") from None
     if not percent:
         return address, None
     if not _ZONE.fullmatch(zone):
-        raise TargetError(f"'{original}' has an empty or malformed zone index after '%'")
+        raise TargetError(f"{quoted(original)} has an empty or malformed zone index after '%'")
     if not address.is_link_local:
         raise TargetError(
-            f"zone index '%{zone}' in '{original}' only applies to link-local (fe80::/10) addresses"
+            f"zone index {quoted('%' + zone)} in {quoted(original)} only applies to link-local "
+            "(fe80::/10) addresses"
         )
     return address, zone
 
@@ -97,10 +103,10 @@ def _unbracket(text: str, original: str) -> tuple[str, bool]:
     if not text.startswith("[") and not text.endswith("]"):
         return text, False
     if not (text.startswith("[") and text.endswith("]")):
-        raise TargetError(f"'{original}' has an unbalanced '[' or ']'")
+        raise TargetError(f"{quoted(original)} has an unbalanced '[' or ']'")
     inner = text[1:-1]
     if ":" not in inner:
-        raise TargetError(f"brackets in '{original}' are only for IPv6 addresses")
+        raise TargetError(f"brackets in {quoted(original)} are only for IPv6 addresses")
     return inner, True
 
 
@@ -108,36 +114,41 @@ def _parse_block(text: str) -> tuple[Target, ...]:
     address_text, _, prefix_text = text.rpartition("/")
     address_text, _ = _unbracket(address_text, text)
     if not address_text:
-        raise TargetError(f"CIDR block '{text}' has no address before the '/'")
+        raise TargetError(f"CIDR block {quoted(text)} has no address before the '/'")
     if not prefix_text.isascii() or not prefix_text.isdigit():
-        raise TargetError(f"prefix length '/{prefix_text}' in '{text}' is not a number")
+        raise TargetError(
+            f"prefix length {quoted('/' + prefix_text)} in {quoted(text)} is not a number"
+        )
     zone: str | None = None
     network: ipaddress.IPv4Network | ipaddress.IPv6Network
     if ":" in address_text:
         address6, zone = _ipv6(address_text, text)
-        kind, limit = "ipv6", 128
-        if int(prefix_text) > limit:
-            raise TargetError(
-                f"prefix /{prefix_text} is too long for IPv6 (at most /128) in '{text}'"
-            )
-        network = ipaddress.IPv6Network((address6, int(prefix_text)), strict=False)
+        kind, family = "ipv6", 6
     else:
         try:
             address4 = ipaddress.IPv4Address(address_text)
         except ValueError:
             raise TargetError(
-                f"'{address_text}' in '{text}' is not a valid IPv4 or IPv6 address"
+                f"{quoted(address_text)} in {quoted(text)} is not a valid IPv4 or IPv6 address"
             ) from None
-        kind, limit = "ipv4", 32
-        if int(prefix_text) > limit:
-            raise TargetError(
-                f"prefix /{prefix_text} is too long for IPv4 (at most /32) in '{text}'"
-            )
-        network = ipaddress.IPv4Network((address4, int(prefix_text)), strict=False)
+        kind, family = "ipv4", 4
+    limit = 128 if family == 6 else 32
+    # int() of a long digit string is slow, and refused past 4300 digits: look at the length.
+    digits = prefix_text.lstrip("0") or "0"
+    prefix = int(digits) if len(digits) <= 3 else limit + 1
+    if prefix > limit:
+        raise TargetError(
+            f"prefix /{printable(prefix_text, QUOTE_LIMIT)} is too long for IPv{family} "
+            f"(at most /{limit}) in {quoted(text)}"
+        )
+    if family == 6:
+        network = ipaddress.IPv6Network((address6, prefix), strict=False)
+    else:
+        network = ipaddress.IPv4Network((address4, prefix), strict=False)
     if network.num_addresses > MAX_BLOCK_ADDRESSES:
         raise TargetError(
-            f"CIDR block '{text}' holds {network.num_addresses} addresses; probe expands at most "
-            f"{MAX_BLOCK_ADDRESSES} (an IPv4 /16 or an IPv6 /112)"
+            f"CIDR block {quoted(text)} holds {network.num_addresses} addresses; probe expands "
+            f"at most {MAX_BLOCK_ADDRESSES} (an IPv4 /16 or an IPv6 /112)"
         )
     # hosts(): v4 drops network and broadcast except in /31 and /32; v6 drops only the
     # Subnet-Router anycast address except in /127 and /128.
@@ -158,21 +169,23 @@ def parse_target(text: str) -> tuple[Target, ...]:
         raise TargetError("a target is empty: give a host name, an address or a CIDR block")
     if original.startswith("-"):
         raise TargetError(
-            f"'{original}' is not a target: host names cannot start with '-' "
+            f"{quoted(original)} is not a target: host names cannot start with '-' "
             "(is it a misplaced option?)"
         )
     if "://" in original:
-        raise TargetError(f"'{original}' is a URL: give only the host name or address")
+        raise TargetError(f"{quoted(original)} is a URL: give only the host name or address")
     if "/" in original:
         return _parse_block(original)
     if _HOST_PORT.fullmatch(original):
         raise TargetError(
-            f"'{original}' looks like host:port: give the port with -p/--ports instead"
+            f"{quoted(original)} looks like host:port: give the port with -p/--ports instead"
         )
     body, bracketed = _unbracket(original, original)
     if bracketed or ":" in body or "%" in body:
         if ":" not in body:
-            raise TargetError(f"'{original}' is not an address: a zone index needs an IPv6 address")
+            raise TargetError(
+                f"{quoted(original)} is not an address: a zone index needs an IPv6 address"
+            )
         address6, zone = _ipv6(body, original)
         return (Target(input=original, kind="ipv6", address=address6.compressed, zone=zone),)
     if _DOTTED_DIGITS.fullmatch(body):
@@ -180,22 +193,30 @@ def parse_target(text: str) -> tuple[Target, ...]:
             address4 = ipaddress.IPv4Address(body)
         except ValueError:
             raise TargetError(
-                f"'{original}' is not a valid IPv4 address (four numbers 0-255, no leading zeros)"
+                f"{quoted(original)} is not a valid IPv4 address (four numbers 0-255, no leading "
+                "zeros)"
             ) from None
         return (Target(input=original, kind="ipv4", address=address4.compressed),)
     problem = _host_name_problem(body)
     if problem is not None:
-        raise TargetError(f"'{original}' is not a valid host name: {problem}")
+        raise TargetError(f"{quoted(original)} is not a valid host name: {problem}")
     return (Target(input=original, kind="name"),)
 
 
 def parse_targets(texts: Sequence[str]) -> tuple[Target, ...]:
-    """Parse every target in order, expanding blocks and dropping exact duplicates."""
+    """Parse every target in order, expanding blocks and dropping exact duplicates; more
+    than ``MAX_TARGETS`` are refused (before memory fills up, not after)."""
     seen: dict[Target, None] = {}
     for text in texts:
         for target in parse_target(text):
             seen.setdefault(target, None)
+        if len(seen) > MAX_TARGETS:
+            raise TargetError(_too_many())
     return tuple(seen)
+
+
+def _too_many() -> str:
+    return f"more than {MAX_TARGETS} targets in one run: split them into several runs"
 
 
 def count_addresses(targets: Iterable[Target]) -> int:
@@ -213,20 +234,18 @@ def count_addresses(targets: Iterable[Target]) -> int:
 
 def read_targets_file(path: str) -> list[str]:
     """Targets from a file (``--targets-file``): one per line or separated by spaces, ``#``
-    starts a comment. ``-`` reads standard input."""
-    import sys
-
-    try:
-        if path == "-":
-            text = sys.stdin.read()
-        else:
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TargetError(f"cannot read targets file {path!r}: {exc}") from None
-    found = [word for line in text.splitlines() for word in line.split("#", 1)[0].split()]
+    starts a comment. ``-`` reads standard input. At most ``MAX_INPUT_BYTES``, from a regular
+    file (see ``probe.plan.inputs``)."""
+    text = read_text(path, "targets file", TargetError, stdin=True)
+    found: list[str] = []
+    # A line at a time (universal newlines): a list of every line would be as large as the text.
+    for line in io.StringIO(text, newline=None):
+        found += line.split("#", 1)[0].split()
+        if len(found) > MAX_TARGETS:
+            raise TargetError(_too_many())
     if not found:
-        raise TargetError(f"targets file {path!r} names no target")
+        where = "on standard input" if path == "-" else os.fsdecode(path)
+        raise TargetError(f"the targets file {where} names no target")
     return found
 
 
@@ -237,7 +256,7 @@ def literal_dns(address: str) -> DnsResult:
     try:
         normal = str(ipaddress.ip_address(host))
     except ValueError:
-        raise TargetError(f"{address!r} is not an IPv4 or IPv6 address") from None
+        raise TargetError(f"{quoted(address)} is not an IPv4 or IPv6 address") from None
     return DnsResult(DnsStatus.LITERAL, addresses=(normal + sep + zone,))
 
 
@@ -258,12 +277,25 @@ MAX_PROBES = 100_000
 
 
 def oversized(addresses: int, ports: int) -> str | None:
-    """Why a run is too large to start unconfirmed, or None when it is not."""
-    probes = addresses * ports
+    """Why a run of every port on every address (check) is too large to start unconfirmed,
+    or None when it is not."""
+    shape = f"{_count(addresses, 'address', 'addresses')} x {_count(ports, 'port', 'ports')} ="
+    return _too_large(addresses, addresses * ports, shape)
+
+
+def oversized_plan(addresses: int, probes: int) -> str | None:
+    """The same for a run where each address has its own ports (audit)."""
+    return _too_large(addresses, probes, f"{_count(addresses, 'address', 'addresses')}:")
+
+
+def _too_large(addresses: int, probes: int, shape: str) -> str | None:
     if addresses > MAX_ADDRESSES or probes > MAX_PROBES:
         return (
-            f"this run would probe {addresses} address{'es' if addresses != 1 else ''} x "
-            f"{ports} port{'s' if ports != 1 else ''} = {probes} probes "
+            f"this run would probe {shape} {probes} probes "
             f"(more than {MAX_ADDRESSES} addresses or {MAX_PROBES} probes)"
         )
     return None
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"

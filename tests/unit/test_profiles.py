@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from probe.errors import BadInput, ProfileError
 from probe.model import PortRequest
 from probe.plan import profiles
+from probe.plan.inputs import MAX_INPUT_BYTES
 from probe.plan.profiles import (
     BUILTIN_SOURCE,
     DEFAULT_PROFILE,
@@ -289,13 +291,42 @@ def test_not_utf8(tmp_path: Path) -> None:
 def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write(tmp_path, "lab.toml", ONE_PORT)
 
-    read_bytes = Path.read_bytes
+    real_open = os.open
 
-    def refuse(self: Path) -> bytes:
-        if self.name == "lab.toml":
+    def refuse(path: str, flags: int, *args: int) -> int:
+        if os.path.basename(path) == "lab.toml":
             raise PermissionError(13, "Permission denied")
-        return read_bytes(self)
+        return real_open(path, flags, *args)
 
-    monkeypatch.setattr(Path, "read_bytes", refuse)
+    monkeypatch.setattr(os, "open", refuse)
     with pytest.raises(ProfileError, match=r"cannot read profile file .*lab\.toml: Permission"):
         load_profiles([tmp_path])
+
+
+def test_a_fifo_named_like_a_profile_is_skipped_and_a_huge_file_refused(tmp_path: Path) -> None:
+    # Neither may hang or fill the memory: a FIFO is not a profile file at all, and a file
+    # larger than probe reads is an error naming it.
+    os.mkfifo(tmp_path / "pipe.toml")
+    write(tmp_path, "lab.toml", ONE_PORT)
+    assert "lab" in load_profiles([tmp_path])
+    with (tmp_path / "big.toml").open("wb") as f:
+        f.truncate(MAX_INPUT_BYTES + 1)
+    with pytest.raises(ProfileError, match=r"big\.toml is larger than 16 MiB"):
+        load_profiles([tmp_path])
+
+
+@pytest.mark.parametrize(
+    ("text", "piece"),
+    [
+        ("description = " + "[" * 500, "nests arrays or tables too deeply"),
+        ('description = "x"\n[[ports]]\nport = ' + "1" * 5000, "more than 4300 digits"),
+        # hexadecimal has no digit limit: the number parses, and is too large to quote
+        ('description = "x"\n[[ports]]\nport = 0x' + "f" * 5000, "port a value too large"),
+        ('description = "x"\n[[ports]]\nport = "\\u001b[31m\\u202e"', "'\\x1b[31m\\u202e'"),
+    ],
+)
+def test_what_the_toml_parser_cannot_take_is_one_line(text: str, piece: str) -> None:
+    with pytest.raises(ProfileError) as info:
+        parse_profile(text, "lab", "lab.toml", "lab.toml")
+    message = str(info.value)
+    assert piece in message and message.isprintable() and len(message) < 300, message
