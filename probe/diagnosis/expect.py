@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from probe.model import (
-    DnsStatus,
     Finding,
     Method,
     PortResult,
@@ -172,7 +171,7 @@ def _message(e: Expectation, observations: Sequence[Observation]) -> str:
 def _not_checked(t: TargetReport | None, interrupted: bool) -> str:
     if t is None:
         return "the run was interrupted before this host" if interrupted else "nothing probed"
-    if t.dns.status not in (DnsStatus.OK, DnsStatus.LITERAL):
+    if t.address is None:  # a hosts-file answer probes a name DNS does not know
         return f"{t.input} did not resolve (DNS {t.dns.status})"
     if t.route is not None and t.route.status is RouteStatus.NO_ROUTE:
         return f"this client has no route to {t.address}"

@@ -2,11 +2,13 @@
 
 - ``GATES`` run first. A DNS failure or a missing route means nothing was probed, so the
   first gate that fires is the whole diagnosis.
-- ``RULES`` then run in order (host-level first, then per-port, then the application and
-  the handshake's options). Each returns at most one finding.
+- ``RULES`` then run in order (the name as this client resolves it, host-level, then
+  per-port, then the application and the handshake's options). Each returns at most one
+  finding.
 
-Every port that is not open ends up in the ``ports`` of at least one error finding (the
-exit policy in ``outcome.py`` relies on it).
+Every port that is not open ends up in the ``ports`` of at least one error finding, except
+the ports ``outcome.aside`` sets aside (the default profile's closed ports on a host that
+opens some port): they are no problem, and no rule speaks of them.
 
 Across targets, ``attach_family_findings`` adds ``family-mismatch``; after the middlebox
 proof, ``attach_confirmations`` diagnoses a target again with its confirmation probes.
@@ -29,6 +31,7 @@ from probe.diagnosis.rules.host import (
     host_unreachable,
     icmp_blocked,
 )
+from probe.diagnosis.rules.names import dns_hosts_override
 from probe.diagnosis.rules.options import mss_clamped, tcp_options_stripped
 from probe.diagnosis.rules.ports import (
     partial_reachability,
@@ -45,6 +48,7 @@ Rule = Callable[[TargetReport, Context], Finding | None]
 GATES: Final[tuple[Rule, ...]] = (dns_failure, no_route)
 
 RULES: Final[tuple[Rule, ...]] = (
+    dns_hosts_override,
     duplicate_ip,
     host_down_on_link,
     host_unreachable,

@@ -59,9 +59,16 @@ def default_edge() -> Edge:
 def resolve_name(
     name: str, nameservers: Sequence[str], timeout: float, families: tuple[int, ...]
 ) -> DnsResult:
-    from probe.steps import dns
+    """What DNS says, and beside it what this client's applications get (getaddrinfo: hosts
+    file, NSS), asked at the same time. With ``nameservers`` the user asked for those
+    servers' answer: the system resolver is not asked."""
+    from probe.steps import dns, system
 
-    return dns.resolve(name, nameservers=nameservers, timeout=timeout, families=families)
+    if nameservers:
+        return dns.resolve(name, nameservers=nameservers, timeout=timeout, families=families)
+    pending = system.lookup(name, families)
+    found = dns.resolve(name, timeout=timeout, families=families)
+    return system.beside(found, pending, timeout)
 
 
 def open_engine(method: Method) -> Engine:

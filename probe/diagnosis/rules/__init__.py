@@ -5,6 +5,7 @@ Each rule is a function ``(t, ctx) -> Finding | None`` over one ``TargetReport``
 finding's ``ports``.
 
 - ``gates``: the name does not resolve, or the client has no route (nothing was probed)
+- ``names``: the name as this client resolves it (a hosts file that disagrees with DNS)
 - ``host``: the whole host (duplicate IP, down on the link, unreachable, silent, ping filtered)
 - ``ports``: one port or a few (refused, refused by a middlebox, rejected, filtered, path
   loss, partial reachability)

@@ -78,6 +78,7 @@ def test_input_findings_are_ignored(mk: Any) -> None:
 def test_rule_order() -> None:
     assert [r.__name__ for r in GATES] == ["dns_failure", "no_route"]
     assert [r.__name__ for r in RULES] == [
+        "dns_hosts_override",
         "duplicate_ip",
         "host_down_on_link",
         "host_unreachable",

@@ -16,6 +16,7 @@ from probe.model import DnsStatus, Severity
 DNS_CASES = [
     (DnsStatus.NXDOMAIN, "dns-nxdomain", "does not exist"),
     (DnsStatus.SERVFAIL, "dns-servfail", "SERVFAIL"),
+    (DnsStatus.REFUSED, "dns-refused", "REFUSED"),
     (DnsStatus.TIMEOUT, "dns-timeout", "No DNS server answered"),
     (DnsStatus.NO_ANSWER, "dns-no-address", "no address record"),
 ]
