@@ -1,15 +1,18 @@
-"""The raw engine's receive side: its sockets read by one scan's thread at a time, each
+"""The raw engine's receive side: its sockets shared by every scan that runs on it, each
 answer routed to the scan whose source-port block it hits.
 
-Every scan of an engine shares the engine's receive sockets (one per transport and family,
-one for ICMP errors per family). A scan joins the receiver for a block of source ports
-(cookies.py) and gets a ``Seat``: its inbox and a wake-up fd. At any moment one seated scan —
-the leader — polls and drains the sockets. An answer to the leader's own block is matched at
-once, in the leader's thread: a lone scan always leads, so a single big scan pays no
-hand-over at all. An answer to another block is queued in that scan's inbox, and its wake-up
-fd is written once per drain; scans that do not lead poll only their wake-up fd. When the
-leader leaves it wakes the others, and the first to look takes the lead. Answers to a block
-nobody holds (a scan that has ended) are dropped.
+A scan joins the receiver for a block of source ports (cookies.py) and gets a ``Seat``: its
+inbox and a wake-up fd. One seated scan at a time — the leader — waits on the sockets and
+reads them when answers come. An answer to the leader's own block is matched at once, in the
+leader's thread: a lone scan always leads, so a single big scan pays no hand-over at all. An
+answer to another block is queued in that scan's inbox, and its wake-up fd is written once per
+read; scans that do not lead wait on their wake-up fd only (an answer wakes the leader and at
+most the scan it belongs to, not every scan).
+Before a scan that does not lead decides that a probe went unanswered, it reads the sockets
+itself (one reader at a time), so an answer never waits unread in a socket while its scan
+gives up on it — under load the leader's thread gets the interpreter only now and then. When
+the leader leaves it wakes the others, and the first to look takes the lead. Answers to a
+block nobody holds (a scan that has ended) are dropped.
 """
 
 from __future__ import annotations
@@ -60,7 +63,10 @@ class Seat:
         self._poller.register(self._fd, select.POLLIN)
 
     def collect(self) -> None:
-        """Match the answers other scans' threads read for this one."""
+        """Bring the scan up to date: read the sockets unless it leads (then its ``wait``
+        just did), and match the answers other scans' threads read for it."""
+        if not self.leading:
+            self._receiver.catch_up(self)
         inbox, match = self.inbox, self.match
         while inbox:
             match(*inbox.popleft())
@@ -97,6 +103,9 @@ class Receiver:
         self._free = list(range(first_block + blocks - 1, first_block - 1, -1))
         self._seats: dict[int, Seat] = {}
         self._guard = threading.Condition()
+        # One reader at a time: an answer read is in its scan's inbox before another scan
+        # reads the sockets and then decides what went unanswered.
+        self._reading = threading.Lock()
         self.leader: Seat | None = None
 
     def join(self, match: MatchFn, cancel: threading.Event | None) -> Seat | None:
@@ -131,8 +140,24 @@ class Receiver:
                 seat.watch(list(self._sources))
 
     def drain(self, fd: int, me: Seat) -> None:
-        """Read what one socket holds: ``me``'s answers matched here, others' handed over."""
-        source = self._sources[fd]
+        """Read what one socket (that poll found readable) holds, in ``me``'s thread."""
+        with self._reading:
+            handed = self._read(self._sources[fd], me)
+        self._poke(handed)
+
+    def catch_up(self, me: Seat) -> None:
+        """Read what every socket holds now. A scan that does not lead does this before it
+        decides that a probe went unanswered: the leader may not have come round to reading
+        (it shares the interpreter with every other scan's threads), and an answer that waits
+        in a socket must not become "no answer"."""
+        with self._reading:
+            handed: set[Seat] = set()
+            for source in self._sources.values():
+                handed |= self._read(source, me)
+        self._poke(handed)
+
+    def _read(self, source: Source, me: Seat) -> set[Seat]:
+        """``me``'s answers matched here, others' handed over (those scans are returned)."""
         mine, match, seats, clock, bits = me.block, me.match, self._seats, time.monotonic, TRY_BITS
         handed: set[Seat] = set()
         if not source.v6:  # nearly every answer of a big scan: its own tight loop
@@ -167,10 +192,13 @@ class Receiver:
                 elif (seat := seats.get(block)) is not None:
                     seat.inbox.append((a, clock(), None, data))
                     handed.add(seat)
+        return handed
+
+    def _poke(self, handed: set[Seat]) -> None:
         if handed:
             with self._guard:
                 for seat in handed:
-                    if seats.get(seat.block) is seat:
+                    if self._seats.get(seat.block) is seat:
                         seat.poke()
 
 

@@ -155,8 +155,10 @@ class Scan:
         interrupted = False
         cancel = self.cancel
         self.sport = seat.first_port
-        self.sender = sender.make_sender(self.out.send4, self.out.send6, self.sent_at, self.failed)
         try:
+            self.sender = sender.make_sender(
+                self.out.send4, self.out.send6, self.sent_at, self.failed
+            )
             while True:
                 now = time.monotonic()
                 seat.collect()

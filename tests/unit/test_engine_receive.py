@@ -137,3 +137,21 @@ def test_a_scan_waits_for_a_free_block_and_cancel_ends_the_wait(link: Link) -> N
     link.receiver.leave(b)
     waiter.join(2.0)
     assert got and got[0] is not None and got[0].block == b.block
+
+
+def test_a_scan_that_does_not_lead_reads_the_sockets_before_it_decides(link: Link) -> None:
+    # The leader's thread may not come round to reading (it shares the interpreter with every
+    # other scan's threads): the others read themselves before they call anything unanswered.
+    a, b = link.seat(), link.seat()
+    assert a is not None and b is not None
+    a.wait(0)
+    b.wait(0)
+    assert a.leading and not b.leading
+    link.answer(b.block, 5)
+    link.answer(a.block, 6)
+    settle()
+    b.collect()  # a never ran meanwhile
+    assert [tag for tag, _ in link.got[b.block]] == [5]
+    assert link.got[a.block] == [] and len(a.inbox) == 1  # a's own, handed over to it
+    a.collect()
+    assert [tag for tag, _ in link.got[a.block]] == [6]
