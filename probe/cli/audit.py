@@ -22,6 +22,7 @@ def audit(
         Path | None,
         typer.Option("--junit", metavar="FILE", help="Also write the results as JUnit XML."),
     ] = None,
+    yes: o.YesOpt = False,
     profiles_dir: o.ProfilesDirOpt = None,
     json_out: o.JsonOpt = False,
     nameserver: o.NameserverOpt = None,
@@ -53,7 +54,8 @@ def audit(
     from probe.output.base import FormatName
     from probe.output.files import check_writable
     from probe.output.registry import render, write
-    from probe.plan.audit import load_audit
+    from probe.plan.audit import read_audit
+    from probe.plan.targets import oversized_plan
     from probe.session.audit import exit_status, run_audit
 
     opts = o.check_options(
@@ -67,12 +69,15 @@ def audit(
         rate=rate,
         ports=(),
     )
-    plan = load_audit(file, profiles_dir or [])
+    checked = read_audit(file, profiles_dir or [])
     if junit is not None:
         check_writable(junit, "--junit")
+    o.confirm_size(oversized_plan(checked.addresses(), checked.probes()), yes)
+    plan = checked.plan()
     with o.session() as session, recording(pcap) as packet_log:
         result = run_audit(session, plan, opts, packet_log=packet_log)
-    if junit is not None:
-        write(result, FormatName.JUNIT, junit)
-    render(result, o.output_format(json_out), sys.stdout, junit_path=junit)
+    with o.writing_report():
+        if junit is not None:
+            write(result, FormatName.JUNIT, junit)
+        render(result, o.output_format(json_out), sys.stdout, junit_path=junit)
     return exit_status(result)

@@ -23,12 +23,6 @@ TargetsFileOpt = Annotated[
         help="Read more targets from FILE (one per line, # comments; - for stdin).",
     ),
 ]
-YesOpt = Annotated[
-    bool,
-    typer.Option(
-        "--yes", "-y", help="Go ahead with a run of more than 256 addresses or 100000 probes."
-    ),
-]
 AppOpt = Annotated[
     bool,
     typer.Option(
@@ -51,7 +45,7 @@ AppProtocolOpt = Annotated[
 def check(
     targets: TargetsArg = None,
     targets_file: TargetsFileOpt = None,
-    yes: YesOpt = False,
+    yes: o.YesOpt = False,
     ports: o.PortsOpt = None,
     profile: o.ProfileOpt = None,
     profiles_dir: o.ProfilesDirOpt = None,
@@ -122,5 +116,6 @@ def check(
         ScanProgress(enabled=not json_out and sys.stderr.isatty()) as progress,
     ):
         report = session.check(parsed, opts, progress=progress, packet_log=packet_log)
-    render(report, o.output_format(json_out), sys.stdout, verbose=verbose)
+    with o.writing_report():
+        render(report, o.output_format(json_out), sys.stdout, verbose=verbose)
     return exit_status(report)

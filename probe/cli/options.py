@@ -7,10 +7,12 @@ this module.
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -18,13 +20,55 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from probe.errors import BadInput
+from probe.errors import BadInput, Interrupted, quoted
 from probe.status import ExitStatus
 
 if TYPE_CHECKING:  # typing only: these load when a command runs
     from probe.output.base import FormatName
     from probe.session.core import Session
     from probe.session.options import CheckOptions
+
+# Numbers and addresses are checked by probe's own parsers rather than typer's ranges, so
+# that a bad value gets one line in probe's words (and nan or inf is no number of seconds).
+
+
+def whole(option: str, low: int, high: int) -> Callable[[object], int]:
+    """A parser for a whole-number option from ``low`` to ``high``."""
+
+    def parse(value: object) -> int:
+        digits = str(value).strip().lstrip("0") or "0"
+        short = digits.isascii() and digits.isdigit() and len(digits) <= len(str(high))
+        if short and low <= int(digits) <= high:
+            return int(digits)
+        raise BadInput(
+            f"{option} must be a whole number from {low} to {high}, not {quoted(str(value))}"
+        )
+
+    return parse
+
+
+def _number(option: str, what: str, low: float, high: float) -> Callable[[object], float]:
+    def parse(value: object) -> float:
+        try:
+            number = float(str(value))
+        except ValueError:
+            number = math.nan
+        if math.isfinite(number) and low <= number <= high:
+            return number
+        raise BadInput(f"{option} must be {what} from {low} to {high}, not {quoted(str(value))}")
+
+    return parse
+
+
+def _nameserver(value: object) -> str:
+    text = str(value).strip()
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise BadInput(
+            f"--nameserver must be the IP address of a resolver, not {quoted(str(value))}"
+        ) from None
+
 
 PortsOpt = Annotated[
     str | None,
@@ -49,13 +93,14 @@ ProfilesDirOpt = Annotated[
     typer.Option("--profiles-dir", metavar="DIR", help="Extra directory of profile .toml files."),
 ]
 JsonOpt = Annotated[
-    bool, typer.Option("--json", help="Machine output on stdout (the contract's report), only.")
+    bool, typer.Option("--json", help="Print the report as JSON on stdout, and nothing else there.")
 ]
 NameserverOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--nameserver",
         metavar="IP",
+        parser=_nameserver,
         help="Resolver to ask (repeatable). Default: the system's resolvers.",
     ),
 ]
@@ -63,20 +108,18 @@ TriesOpt = Annotated[
     int,
     typer.Option(
         "--tries",
-        min=1,
-        max=15,
         metavar="N",
-        help="SYNs per port before 'filtered' (the triple SYN).",
+        parser=whole("--tries", 1, 15),
+        help="SYNs per port before 'filtered' (the triple SYN), 1 to 15.",
     ),
 ]
 TimeoutOpt = Annotated[
     float,
     typer.Option(
         "--timeout",
-        min=0.05,
-        max=60.0,
         metavar="SECONDS",
-        help="Longest wait for an answer to one SYN (adaptive below it).",
+        parser=_number("--timeout", "a number of seconds", 0.05, 60),
+        help="Longest wait for an answer to one SYN (adaptive below it), 0.05 to 60.",
     ),
 ]
 NoPingOpt = Annotated[bool, typer.Option("--no-ping", help="Skip the ICMP echo step.")]
@@ -88,10 +131,21 @@ ConnectOpt = Annotated[
 ]
 RateOpt = Annotated[
     float | None,
-    typer.Option("--rate", min=1.0, metavar="PPS", help="Cap on packets sent per second."),
+    typer.Option(
+        "--rate",
+        metavar="PPS",
+        parser=_number("--rate", "a number of packets per second", 1, 1_000_000),
+        help="Cap on packets sent per second, 1 to 1000000.",
+    ),
 ]
 V4Opt = Annotated[bool, typer.Option("-4", help="IPv4 only.")]
 V6Opt = Annotated[bool, typer.Option("-6", help="IPv6 only.")]
+YesOpt = Annotated[
+    bool,
+    typer.Option(
+        "--yes", "-y", help="Go ahead with a run of more than 256 addresses or 100000 probes."
+    ),
+]
 VerboseOpt = Annotated[
     bool, typer.Option("--verbose", "-v", help="Show every port, even in large scans.")
 ]
@@ -165,6 +219,17 @@ def session() -> Iterator[Session]:
         s.close()
 
 
+# Set when a Ctrl-C interrupted at once (KeyboardInterrupt) rather than by a cancel event:
+# typer turns a KeyboardInterrupt into a silent exit 130, so main() looks here to say so.
+stopped_at_once = threading.Event()
+
+
+def stop_at_once(signum: int, frame: FrameType | None) -> None:
+    """The SIGINT handler outside the commands' own: KeyboardInterrupt, noted."""
+    stopped_at_once.set()
+    raise KeyboardInterrupt
+
+
 @contextmanager
 def ctrl_c_sets(cancel: threading.Event) -> Iterator[None]:
     """While it runs, the first Ctrl-C sets ``cancel`` (the work stops at its next look and
@@ -174,7 +239,7 @@ def ctrl_c_sets(cancel: threading.Event) -> Iterator[None]:
 
     def on_sigint(signum: int, frame: FrameType | None) -> None:
         if cancel.is_set():
-            raise KeyboardInterrupt
+            stop_at_once(signum, frame)
         cancel.set()
 
     main_thread = threading.current_thread() is threading.main_thread()
@@ -185,6 +250,21 @@ def ctrl_c_sets(cancel: threading.Event) -> Iterator[None]:
     finally:
         if main_thread:
             signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
+def writing_report() -> Iterator[None]:
+    """Around writing the report: a Ctrl-C lets it finish (a JSON document cut in the middle
+    is worse than one a moment late), then the command ends with exit 130; a second Ctrl-C
+    cuts it short, and says so."""
+    pressed = threading.Event()
+    try:
+        with ctrl_c_sets(pressed):
+            yield
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted while the report was written: it is cut short") from None
+    if pressed.is_set():
+        raise Interrupted("interrupted (the report was written in full)")
 
 
 def output_format(json_out: bool) -> FormatName:

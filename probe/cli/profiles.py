@@ -12,7 +12,9 @@ from probe.status import ExitStatus
 
 
 def profiles(
-    name: Annotated[str | None, typer.Argument(help="Show this profile's ports.")] = None,
+    name: Annotated[
+        str | None, typer.Argument(metavar="NAME", help="Show this profile's ports.")
+    ] = None,
     profiles_dir: o.ProfilesDirOpt = None,
     json_out: o.JsonOpt = False,
 ) -> int:

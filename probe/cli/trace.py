@@ -23,21 +23,33 @@ def trace(
     ],
     max_hops: Annotated[
         int,
-        typer.Option("--max-hops", min=1, max=255, metavar="N", help="Highest TTL to send."),
+        typer.Option(
+            "--max-hops",
+            metavar="N",
+            parser=o.whole("--max-hops", 1, 255),
+            help="Highest TTL to send, 1 to 255.",
+        ),
     ] = 30,
     silent_hops: Annotated[
         int,
         typer.Option(
             "--silent-hops",
-            min=1,
-            max=255,
             metavar="N",
-            help="Stop after this many silent hops past the last answer.",
+            parser=o.whole("--silent-hops", 1, 255),
+            help="Stop after this many silent hops past the last answer, 1 to 255.",
         ),
     ] = 3,
     json_out: o.JsonOpt = False,
     nameserver: o.NameserverOpt = None,
-    tries: o.TriesOpt = 3,
+    tries: Annotated[
+        int,
+        typer.Option(
+            "--tries",
+            metavar="N",
+            parser=o.whole("--tries", 1, 15),
+            help="SYNs per hop (TTL) before the hop counts as silent, 1 to 15.",
+        ),
+    ] = 3,
     timeout: o.TimeoutOpt = 1.0,
     ipv4: o.V4Opt = False,
     ipv6: o.V6Opt = False,
@@ -76,5 +88,6 @@ def trace(
     )
     with o.session() as session, recording(pcap) as packet_log:
         report = session.trace(parsed[0], opts, packet_log=packet_log)
-    render(report, o.output_format(json_out), sys.stdout)
+    with o.writing_report():
+        render(report, o.output_format(json_out), sys.stdout)
     return exit_status(report)
