@@ -1,12 +1,14 @@
 """What every rule needs to know about one target, computed once: ``context(t)``.
 
 The facts the rules share travel here, so that no rule reads another's sentences: the ports
-by state, the "reference" answer known to come from the host itself (the farthest SYN/ACK
-or echo reply), which RSTs came from a device in front of the host, and whether the whole
-host is down, silent or unreachable (a host-level finding then absorbs the per-port ones it
-explains). The caller's circumstances travel here too: how the probes were sent
-(``Method``), the timeout per try, and where the evidence comes from (``Source``: probe's
-own checklist, or a capture read by ``probe analyze``).
+that count by state (the default profile's closed ports on a host that opens some port are
+set aside by ``outcome.aside``: no rule speaks of them), the "reference" answer known to
+come from the host itself (the farthest SYN/ACK or echo reply), which RSTs came from a
+device in front of the host, and whether the whole host is down, silent or unreachable (a
+host-level finding then absorbs the per-port ones it explains). The caller's circumstances
+travel here too: how the probes were sent (``Method``), the timeout per try, and where the
+evidence comes from (``Source``: probe's own checklist, or a capture read by ``probe
+analyze``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from enum import StrEnum
 
 from probe.diagnosis import words
 from probe.diagnosis.classify import hops_from_ttl, same_address
+from probe.diagnosis.outcome import aside
 from probe.model import Method, PingResult, PingStatus, PortResult, PortState, TargetReport
 
 
@@ -46,7 +49,8 @@ class Context:
     timeout: float | None
     source: Source
     host: str  # the address (or the name, when there is no address)
-    by_state: Mapping[PortState, tuple[PortResult, ...]]
+    by_state: Mapping[PortState, tuple[PortResult, ...]]  # the ports that count
+    aside: tuple[PortResult, ...]  # closed, but not asked for: no problem (outcome.aside)
     reference: Reference | None
     host_refused: tuple[PortResult, ...]
     middlebox_refused: tuple[PortResult, ...]
@@ -99,9 +103,11 @@ def context(
     timeout: float | None = None,
     source: Source = Source.PROBE,
 ) -> Context:
+    set_aside = aside(t.ports)
     grouped: dict[PortState, list[PortResult]] = {}
     for p in t.ports:
-        grouped.setdefault(p.state, []).append(p)
+        if p.asked or not set_aside or p.state is PortState.OPEN:
+            grouped.setdefault(p.state, []).append(p)
     by_state = {s: tuple(grouped[s]) for s in PortState if s in grouped}
     opened = by_state.get(PortState.OPEN, ())
     connect = mode is Method.CONNECT
@@ -157,6 +163,7 @@ def context(
         source=source,
         host=t.address or t.input,
         by_state=by_state,
+        aside=set_aside,
         reference=ref,
         host_refused=host_refused,
         middlebox_refused=middle,

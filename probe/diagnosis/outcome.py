@@ -8,17 +8,24 @@ turns the facts into the number.
 
 Findings decide through their severity: an error is a problem, a warning or info is a
 remark (a host answering on every port but not to ping, a clamped MSS, a lossy path that
-still answered). Every port that is not open carries an error finding (registry.py), so for
-check "no problem" means every probed port is open, the contract's exit status 0.
+still answered). For check, the facts decide too: a port the user asked for that is not
+open, or an application that stays silent or fails its hello after a completed handshake
+(``--app``), is a problem whatever the findings say.
+
+Not every closed port is a problem: the default profile's ports are probed to see what the
+host offers, not because the user asked for them. On a host that opens at least one port,
+those that are closed are set aside (``aside``): shown compactly, no finding, no effect on
+the exit status. Ports named with ``-p``, a chosen ``--profile`` or an audit's expectations
+keep every rule.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Final, Protocol
 
 from probe.model import (
-    DnsStatus,
+    PortResult,
     PortState,
     Report,
     RouteResult,
@@ -44,6 +51,7 @@ class Routed(Protocol):
 
 
 _SEVERITY_ORDER: Final = (Severity.ERROR, Severity.WARNING, Severity.INFO)
+_APP_PROBLEMS: Final = frozenset({"silent", "error"})  # AppResult.status words that fail
 
 
 def exit_status(*, interrupted: bool, cannot_probe: bool, problem: bool) -> ExitStatus:
@@ -73,15 +81,33 @@ def no_route_anywhere(targets: Iterable[Routed]) -> bool:
     return bool(routes) and all(r is not None and r.status is RouteStatus.NO_ROUTE for r in routes)
 
 
+def aside(ports: Sequence[PortResult]) -> tuple[PortResult, ...]:
+    """The ports of one target that are not open and yet no problem: not asked for (the
+    default profile's), on a host that opens at least one port. Empty when nothing is open:
+    then a closed default profile is the news."""
+    if not any(p.state is PortState.OPEN for p in ports):
+        return ()
+    return tuple(p for p in ports if not p.asked and p.state is not PortState.OPEN)
+
+
+def app_failed(p: PortResult) -> bool:
+    """The handshake completed but the application stayed silent or failed its hello."""
+    return p.app is not None and p.app.status in _APP_PROBLEMS
+
+
 def target_problem(t: TargetReport) -> bool:
-    """One checked target is a problem: its name or route failed, nothing was probed, a port
-    is not open, or an error finding stands although every port is open (duplicate IP,
-    silent application, bad certificate)."""
-    if t.dns.status not in (DnsStatus.OK, DnsStatus.LITERAL):
+    """One checked target is a problem: nothing could be probed (the name gave no address,
+    no route), a port that counts is not open (every port but those set ``aside``), an
+    application failed after its handshake, or an error finding stands although every port
+    is open (duplicate IP, bad certificate)."""
+    if t.address is None:
         return True
     if t.route is not None and t.route.status is not RouteStatus.OK:
         return True
-    if not t.ports or any(p.state is not PortState.OPEN for p in t.ports):
+    closed = sum(p.state is not PortState.OPEN for p in t.ports)
+    if not t.ports or closed > len(aside(t.ports)):
+        return True
+    if any(app_failed(p) for p in t.ports):
         return True
     return has_problem(t.findings)
 

@@ -68,7 +68,7 @@ def app_error(t: TargetReport, ctx: Context) -> Finding | None:
     protocols = ", ".join(dict.fromkeys(p.app.protocol for p in ps if p.app is not None))
     return Finding(
         code="app-error",
-        severity=Severity.WARNING,
+        severity=Severity.ERROR,
         ports=ports,
         summary=f"{cap(port_words(ports))} on {ctx.host} {verb(ports, 'accepts', 'accept')} the "
         f"connection but the {protocols} hello fails: the service refuses this client, or "

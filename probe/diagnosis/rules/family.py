@@ -52,7 +52,10 @@ def family_finding(r: TargetReport, best: Best) -> Finding | None:
     worse: list[tuple[int, PortState, str, PortState]] = []  # (port, mine, their address, theirs)
     for p in sorted(r.ports, key=lambda p: p.port):
         answer = best.get(p.port)
-        if answer is not None and _RANK[answer[1]] < _RANK[p.state]:
+        # A port not asked for (the default profile's) matters only when a family opens it.
+        if answer is None or (not p.asked and answer[1] is not PortState.OPEN):
+            continue
+        if _RANK[answer[1]] < _RANK[p.state]:
             worse.append((p.port, p.state, *answer))
     if not worse:
         return None

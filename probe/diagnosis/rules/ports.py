@@ -217,7 +217,8 @@ def path_loss(t: TargetReport, ctx: Context) -> Finding | None:
     loses packets; unanswered ports may then have lost every try rather than be filtered."""
     if ctx.connect:
         return None  # the kernel's own retransmissions hide loss from connect()
-    answered = ctx.state(PortState.OPEN) + ctx.state(PortState.REFUSED)
+    # Every answer is a sample of the path's loss, a port set aside (outcome.aside) too.
+    answered = [p for p in t.ports if p.state in (PortState.OPEN, PortState.REFUSED)]
     retried = [p for p in answered if p.tries > 1]
     tries = sum(p.tries for p in answered)
     share = sum(p.tries - 1 for p in answered) / tries if tries else 0.0
@@ -267,7 +268,7 @@ def path_loss(t: TargetReport, ctx: Context) -> Finding | None:
 def partial_reachability(t: TargetReport, ctx: Context) -> Finding | None:
     """partial-reachability: some ports open, others not: the problem is limited to those."""
     opened = numbers(ctx.state(PortState.OPEN))
-    closed = tuple(p for p in t.ports if p.state is not PortState.OPEN)
+    closed = tuple(p for s, ps in ctx.by_state.items() if s is not PortState.OPEN for p in ps)
     if not opened or not closed:
         return None
     ports = numbers(closed)

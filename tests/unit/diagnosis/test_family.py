@@ -154,3 +154,26 @@ def test_family_mismatch_is_linear_in_the_targets() -> None:
         "(2001:db8:1::0): the service does not listen on IPv6"
     )
     assert sum(1 for e in extra if e) == 3_000 + 500
+
+
+def test_family_mismatch_skips_the_default_profiles_closed_ports(mk: Any) -> None:
+    v4, _ = dual(mk, [(80, "open"), (22, "refused"), (443, "open")], [])
+    other = [replace(p, asked=False) for p in v4.ports]
+    reports = [
+        replace(v4, ports=tuple(other)),
+        replace(
+            v4,
+            address=V6,
+            ports=(
+                replace(other[0], state=PortState.OPEN),  # 22: refused on v4, open on v6
+                replace(other[1], state=PortState.FILTERED, responder=None),  # 80: open on v4
+                replace(other[2], state=PortState.OPEN),
+            ),
+        ),
+    ]
+    v4f, v6f = diagnose_family(reports)
+    # open on one family and not on the other still matters, asked for or not
+    assert [f.ports for f in v4f] == [(22,)] and [f.ports for f in v6f] == [(80,)]
+    # refused on one, filtered on the other, asked for by nobody: no remark
+    reports[1] = replace(reports[1], ports=(replace(other[0], state=PortState.FILTERED),))
+    assert diagnose_family(reports) == ((), ())

@@ -83,3 +83,72 @@ def test_what_makes_a_checked_target_a_problem(mk: Any) -> None:
     assert target_problem(mk.target((80, "open"), route=mk.route(None, "no_route")))
     assert not target_problem(mk.target((80, "open"), route=None))
     assert report_problem(mk.report(mk.target((80, "open")), mk.target((22, "refused"))))
+
+
+# --------------------------------------------------------------------------- set aside, --app
+
+OTHER = {"asked": False}  # one of the default profile's ports
+
+
+@pytest.mark.parametrize(
+    ("ports", "aside", "problem"),
+    [
+        # a healthy host offering one service: the profile's closed ports are no problem
+        ([(80, "open"), {"port": 22, "state": "refused", **OTHER}], (22,), False),
+        (
+            [
+                (80, "open"),
+                {"port": 21, "state": "refused", **OTHER},
+                {"port": 23, "state": "filtered", **OTHER},
+                {"port": 25, "state": "rejected", **OTHER},
+            ],
+            (21, 23, 25),
+            False,
+        ),
+        # nothing of the profile open: that is the news, every rule applies
+        (
+            [{"port": 22, "state": "refused", **OTHER}, {"port": 23, "state": "refused", **OTHER}],
+            (),
+            True,
+        ),
+        # a port asked for by name keeps today's rules, beside ports set aside
+        ([(80, "open"), (22, "refused"), {"port": 23, "state": "refused", **OTHER}], (23,), True),
+        ([(80, "open"), (22, "filtered")], (), True),
+        ([(80, "open"), {"port": 443, "state": "open", **OTHER}], (), False),
+    ],
+)
+def test_ports_set_aside_and_the_exit_policy(
+    mk: Any, ports: list[Any], aside: tuple[int, ...], problem: bool
+) -> None:
+    from probe.diagnosis.outcome import aside as set_aside
+
+    t = mk.target(*ports)
+    assert tuple(p.port for p in set_aside(t.ports)) == aside
+    assert target_problem(t) is problem
+
+
+@pytest.mark.parametrize(
+    ("app", "problem"),
+    [
+        (None, False),
+        ("answered", False),
+        # the handshake completes but the application does not do its job: a problem,
+        # whatever severity the findings carry
+        ("silent", True),
+        ("error", True),
+    ],
+)
+def test_an_application_that_fails_its_hello_is_a_problem(
+    mk: Any, app: str | None, problem: bool
+) -> None:
+    t = mk.target(mk.port(80, app=app), mk.port(443, app="answered"))
+    assert target_problem(t) is problem
+    assert report_problem(mk.report(t)) is problem
+
+
+def test_a_hosts_file_answer_is_probed_not_a_dns_failure(mk: Any) -> None:
+    from probe.model import DnsResult, DnsStatus, SystemAnswer, SystemSource, SystemStatus
+
+    mine = SystemAnswer(SystemStatus.OK, (mk.host,), SystemSource.HOSTS)
+    t = mk.target((80, "open"), dns=DnsResult(DnsStatus.NXDOMAIN, system=mine))
+    assert not target_problem(t)

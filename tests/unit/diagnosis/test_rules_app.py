@@ -73,7 +73,8 @@ def test_app_error_quotes_what_the_server_said(mk: Any) -> None:
     refused = AppResult("error", "smtp", "421 too busy", "the smtp server refuses the connection")
     t = mk.target(mk.port(25, app=refused), mk.port(80, app="answered"))
     f = by_code(diagnose(t))["app-error"]
-    assert (f.severity, f.ports) == (Severity.WARNING, (25,))
+    # an application that fails its hello is a problem (exit 1), not a remark
+    assert (f.severity, f.ports) == (Severity.ERROR, (25,))
     assert "smtp hello fails" in f.summary
     assert f.evidence == (
         'the smtp hello on 25: the smtp server refuses the connection; it said "421 too busy"',

@@ -289,3 +289,33 @@ def test_proof_for_a_host_refused_port_is_not_quoted(mk: Any) -> None:
     found = by_code(diagnose(t))
     assert "port-refused-by-middlebox" not in found
     assert not any("TTL 1" in e for f in found.values() for e in f.evidence)
+
+
+# --------------------------------------------------------------------------- ports set aside
+
+
+def test_the_default_profiles_closed_ports_get_no_finding(mk: Any) -> None:
+    other = {"asked": False}
+    t = mk.target(
+        (80, "open"),
+        {"port": 21, "state": "refused", **other},
+        {"port": 22, "state": "refused", "ttl": 64, **other},  # even a middlebox's RST
+        {"port": 23, "state": "filtered", **other},
+        {"port": 25, "state": "rejected", **other},
+    )
+    assert diagnose(t) == ()
+    # the same ports asked for by name: today's findings
+    named = mk.target(*(replace(p, asked=True) for p in t.ports))
+    assert [f.code for f in diagnose(named)] == [
+        "port-refused-by-middlebox",
+        "port-refused",
+        "port-rejected",
+        "port-filtered",
+        "partial-reachability",
+    ]
+
+
+def test_a_port_asked_for_beside_the_ones_set_aside(mk: Any) -> None:
+    t = mk.target((80, "open"), (8080, "refused"), {"port": 21, "state": "refused", "asked": False})
+    findings = {f.code: f.ports for f in diagnose(t)}
+    assert findings == {"port-refused": (8080,), "partial-reachability": (8080,)}
