@@ -33,7 +33,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -255,13 +255,19 @@ def select_ports(
     spec: str | None, profile_names: Sequence[str], profiles_dir: Sequence[Path]
 ) -> tuple[PortRequest, ...]:
     """--ports and --profile together (a union, in port order); the 'common' profile when
-    neither is given. A profile's service names win over the generic ones."""
+    neither is given. A profile's service names win over the generic ones.
+
+    The default profile's ports are not asked for (``PortRequest.asked`` False): they are
+    probed to see what the host offers, and a closed one is no problem when another is open.
+    """
     if spec is not None and not profile_names:
         return parse_ports(spec)  # already in port order, each port once
+    if spec is None and not profile_names:
+        default = get_profile(DEFAULT_PROFILE, profiles_dir).requests()
+        return tuple(replace(p, asked=False) for p in default)
     chosen: dict[int, PortRequest] = {}
     if spec is not None:
         chosen.update((p.port, p) for p in parse_ports(spec))
-    names = list(profile_names) or ([] if spec is not None else [DEFAULT_PROFILE])
-    for name in names:
+    for name in profile_names:
         chosen.update((p.port, p) for p in get_profile(name, profiles_dir).requests())
     return tuple(chosen[port] for port in sorted(chosen))

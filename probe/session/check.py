@@ -136,7 +136,7 @@ def run_check(
                 raise Interrupted
             proofs = _middlebox_proofs(probable, run, ports, choice.engine, cfg, packet_log, cancel)
         if run is not None and opts.app and edge.app is not None:
-            names = {w.address: w.input for w in probable if w.dns.status is DnsStatus.OK}
+            names = {w.address: w.input for w in probable if w.dns.status is not DnsStatus.LITERAL}
             apps = _hellos(run, opts, services, edge.app, pool, names)
             background += apps.values()  # type: ignore[arg-type]
         _wait_all(background, cancel)
@@ -284,6 +284,9 @@ def _report(
         if len(ports) != len(requests):  # the address was probed for another target too
             wanted = {p.port for p in requests}
             ports = tuple(p for p in ports if p.port in wanted)
+        unasked = {p.port for p in requests if not p.asked}  # per target: the probe is shared
+        if unasked:
+            ports = tuple(replace(p, asked=False) if p.port in unasked else p for p in ports)
         if apps:
             hellos = [_done(apps.get((w.address, p.port))) for p in ports]
             ports = tuple(

@@ -330,3 +330,12 @@ def test_what_the_toml_parser_cannot_take_is_one_line(text: str, piece: str) -> 
         parse_profile(text, "lab", "lab.toml", "lab.toml")
     message = str(info.value)
     assert piece in message and message.isprintable() and len(message) < 300, message
+
+
+def test_only_the_default_profiles_ports_are_not_asked_for() -> None:
+    default = profiles.select_ports(None, [], [])
+    assert default and not any(p.asked for p in default)
+    assert [p.port for p in default] == [p.port for p in get_profile(DEFAULT_PROFILE).requests()]
+    assert all(p.asked for p in profiles.select_ports("80,443", [], []))
+    assert all(p.asked for p in profiles.select_ports(None, [DEFAULT_PROFILE], []))
+    assert all(p.asked for p in profiles.select_ports("8080", ["web"], []))
