@@ -368,3 +368,41 @@ def test_app_tls_details_only_after_a_handshake(mk: Any) -> None:
     ports = (mk.open_port(443, app=failed),)
     port = first_target(mk.report(mk.camera(ports=ports)))["ports"][0]
     assert "tls" not in port["app"]
+
+
+def test_system_answer_and_ports_not_asked_for(mk: Any) -> None:
+    from probe.model import SystemAnswer, SystemSource, SystemStatus
+
+    mine = SystemAnswer(
+        SystemStatus.OK,
+        ("198.18.1.12",),
+        SystemSource.HOSTS,
+        hosts_file="/etc/hosts",
+        hosts_lines=(4,),
+        elapsed_ms=0.25,
+    )
+    closed = mk.port(22, "refused", asked=False)
+    t = mk.camera(
+        dns=mk.dns(addresses=("198.18.1.10",), system=mine),
+        ports=(mk.open_port(80), closed, mk.port(23, "filtered")),
+    )
+    target = first_target(mk.report(t))
+    assert target["dns"]["addresses"] == ["198.18.1.10"]  # what DNS said stays DNS's
+    assert target["dns"]["system"] == {
+        "status": "ok",
+        "addresses": ["198.18.1.12"],
+        "source": "hosts",
+        "elapsed_ms": 0.25,
+        "hosts_file": "/etc/hosts",
+        "hosts_lines": [4],
+    }
+    asked = {p["port"]: p.get("asked") for p in target["ports"]}
+    assert asked == {80: None, 22: False, 23: None}  # only ever written as false
+    assert port_text(closed, "  ") == dumps(port_to_dict(closed), "  ")
+    buf = io.StringIO()
+    write_report(mk.report(t), buf)
+    assert buf.getvalue() == json.dumps(report_to_dict(mk.report(t)), indent=2) + "\n"
+
+
+def test_no_system_key_when_it_was_not_asked(mk: Any) -> None:
+    assert "system" not in first_target(mk.report())["dns"]

@@ -305,3 +305,55 @@ def test_long_lines_wrap_under_themselves_without_trailing_spaces(mk: Any) -> No
     assert all(len(line) <= 120 for line in lines)
     first = lines.index(line_with(out, "evidence:"))
     assert re.match(r" {16}\S", lines[first + 1])  # under the evidence, not under its label
+
+
+# --------------------------------------------------------------------------- issue 12, item 9
+
+
+def default_profile_host(mk: Any) -> Report:
+    """A healthy host offering one service, checked with the default profile."""
+    others = [mk.port(p, "refused", asked=False) for p in (21, 22, 23, 25, 443)]
+    others.append(mk.port(3389, "filtered", asked=False))
+    return mk.report(mk.camera(ports=(mk.open_port(80), *others), findings=()))
+
+
+def test_the_default_profiles_closed_ports_are_one_line(mk: Any) -> None:
+    out = render(default_profile_host(mk))
+    assert line_with(out, "✔ Ports", "1 open; 6 other ports of the profile not open")
+    assert port_row(out, 80)[:3] == ["80", "http", "open"]
+    assert not any(line.startswith("    22 ") for line in out.splitlines())
+    assert "    5 other ports of the profile closed: RST from the host" in out.splitlines()
+    assert "    1 other port of the profile filtered: no answer" in out.splitlines()
+    assert "✘" not in out
+    assert out.splitlines()[-1] == (
+        "  Verdict: Port 80 is open; the profile's 6 other ports are not open"
+    )
+
+
+def test_verbose_lists_the_default_profiles_closed_ports(mk: Any) -> None:
+    out = render(default_profile_host(mk), verbose=True)
+    assert port_row(out, 22)[:3] == ["22", "-", "refused"]
+    assert "other ports of the profile closed:" not in out
+
+
+def test_a_hosts_file_answer_on_the_dns_line(mk: Any) -> None:
+    from probe.model import DnsResult, DnsStatus, SystemAnswer, SystemSource, SystemStatus
+
+    mine = SystemAnswer(SystemStatus.OK, (mk.host,), SystemSource.HOSTS, hosts_file="/etc/hosts")
+    dns = DnsResult(DnsStatus.NXDOMAIN, nameservers=("192.0.2.53",), elapsed_ms=2.0, system=mine)
+    out = render(mk.report(mk.camera(dns=dns, findings=())))
+    assert line_with(
+        out,
+        "✔ DNS",
+        "198.18.2.1 from the hosts file; DNS servers: NXDOMAIN: the name does not exist "
+        "(asked 192.0.2.53, in 2.00 ms)",
+    )
+    assert line_with(out, "✔ Route")  # the walk went on: the client has an address
+
+
+def test_dns_refused_on_the_dns_line(mk: Any) -> None:
+    from probe.model import DnsResult, DnsStatus
+
+    dns = DnsResult(DnsStatus.REFUSED, nameservers=("192.0.2.53",), answered_by="192.0.2.53")
+    out = render(mk.report(mk.camera(dns=dns, address=None, ports=(), route=None, ping=None)))
+    assert line_with(out, "✘ DNS", "REFUSED by 192.0.2.53 in 0.00 ms")

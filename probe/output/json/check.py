@@ -15,6 +15,12 @@ How the shape is kept predictable for scripts:
   ``detail``, ``ping`` ``responder`` / ``detail``, ``app`` ``detail`` and ``tls`` (version,
   certificate subject, issuer, expiry, names, problems; after a TLS handshake) — these last
   ones only when they carry a value.
+- ``dns`` ``system``: what this computer's own resolver (getaddrinfo) gave — ``status``,
+  ``addresses``, ``source`` (hosts, dns, other; null unless ok), ``elapsed_ms``, and
+  ``hosts_file`` / ``hosts_lines`` / ``detail`` when known. Absent when it was not asked
+  (``--nameserver``, an address literal).
+- A port's ``asked``, only as ``false``: one of the default profile's ports, probed to see
+  what the host offers (closed, it is no problem when another port is open).
 - Enums are their contract words, tuples are lists, milliseconds are rounded to 3 decimals.
 
 Ports are written as they are rendered (``writer.Stream``), and dicts are built by hand
@@ -37,6 +43,7 @@ from probe.model import (
     Protocol,
     Report,
     RouteResult,
+    SystemAnswer,
     TargetReport,
 )
 from probe.output.base import Format, FormatName
@@ -108,6 +115,23 @@ def _dns(d: DnsResult) -> dict[str, Any]:
         out["answered_by"] = d.answered_by
     if d.detail is not None:
         out["detail"] = d.detail
+    if d.system is not None:
+        out["system"] = _system(d.system)
+    return out
+
+
+def _system(a: SystemAnswer) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "status": str(a.status),
+        "addresses": list(a.addresses),
+        "source": None if a.source is None else str(a.source),
+        "elapsed_ms": ms(a.elapsed_ms),
+    }
+    if a.hosts_file is not None:
+        out["hosts_file"] = a.hosts_file
+        out["hosts_lines"] = list(a.hosts_lines)
+    if a.detail is not None:
+        out["detail"] = a.detail
     return out
 
 
@@ -165,6 +189,8 @@ def port_to_dict(p: PortResult) -> dict[str, Any]:
             out["tcp_options"] = tcp_options_to_dict(p.tcp_options)
     if p.app is not None:
         out["app"] = _app(p.app)
+    if not p.asked:
+        out["asked"] = False
     return out
 
 
@@ -190,7 +216,7 @@ def port_text(p: PortResult, indent: str) -> str:
     if p.state is PortState.OPEN or p.app is not None:
         return dumps(port_to_dict(p), indent)
     head, middle, tail = _port_frame(
-        indent, p.protocol, p.state, p.reason, p.tries, p.responder, p.ttl, p.service
+        indent, p.protocol, p.state, p.reason, p.tries, p.responder, p.ttl, p.service, p.asked
     )
     rtt = "null" if p.rtt_ms is None else number(round(p.rtt_ms, 3))
     return f"{head}{p.port}{middle}{rtt}{tail}"
@@ -206,6 +232,7 @@ def _port_frame(
     responder: str | None,
     ttl: int | None,
     service: str | None,
+    asked: bool,
 ) -> tuple[str, str, str]:
     """The text of a port object around its two per-port values (port number and RTT):
     a full-range scan's 65535 ports come in a handful of such frames."""
@@ -217,5 +244,6 @@ def _port_frame(
         f'\n{i}"responder": {quote(responder)},'
         f'\n{i}"ttl": {"null" if ttl is None else ttl},\n{i}"rtt_ms": '
     )
-    tail = f',\n{i}"service": {quote(service)}\n{indent}}}'
+    unasked = "" if asked else f',\n{i}"asked": false'
+    tail = f',\n{i}"service": {quote(service)}{unasked}\n{indent}}}'
     return head, middle, tail

@@ -16,7 +16,10 @@
 
 One line per step, marked ✔ (passed), ✘ (failed) or an en dash (skipped, with why). A step
 that fails in a way that stops the walk (DNS, route) leaves the later steps shown as skipped.
-The ports table is ``probe.output.text.ports``.
+The DNS line shows the address this computer's applications get; when that is not DNS's
+(a hosts-file entry), DNS's own answer follows it. The ports table is
+``probe.output.text.ports``; the default profile's closed ports on a host that opens some
+port (``outcome.aside``) are no failure of the Ports step.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.text import Text
 
+from probe.diagnosis.outcome import aside
+from probe.diagnosis.words import cap, numbers, plural, port_words, verb
 from probe.model import (
     ArpResult,
     DnsResult,
@@ -41,10 +46,12 @@ from probe.model import (
     RouteResult,
     RouteStatus,
     Severity,
+    SystemSource,
+    SystemStatus,
     TargetReport,
 )
 from probe.output.text.pen import STEP_INDENT, Pen, TextFormat, format_ms, hang, render_finding
-from probe.output.text.ports import render_ports
+from probe.output.text.ports import aside_word, render_ports
 
 __all__ = ["CheckText", "render_check"]
 
@@ -85,18 +92,19 @@ def _render_target(
     t: TargetReport, mode: Method, console: Console, pen: Pen, verbose: bool
 ) -> None:
     console.print(_header(t, pen))
-    steps = _steps(t, mode, pen, verbose)
+    others = aside(t.ports)
+    steps = _steps(t, mode, pen, verbose, others)
     for step in steps:
         prefix = pen.mark(step.outcome)
         prefix.append(f" {step.name:<{_NAME_WIDTH}}")
         hang(console, STEP_INDENT, prefix, Text(step.detail))
     if t.ports:
-        render_ports(t.ports, console, pen, verbose)
+        render_ports(t.ports, console, pen, verbose, others=others, address=t.address)
     if t.findings:
         hang(console, STEP_INDENT, Text("Findings", style=pen.style("heading")), Text())
         for finding in t.findings:
             render_finding(finding, console, pen)
-    style, verdict = _verdict(t, steps)
+    style, verdict = _verdict(t, steps, others)
     hang(
         console,
         STEP_INDENT,
@@ -117,9 +125,11 @@ def _header(t: TargetReport, pen: Pen) -> Text:
 # --------------------------------------------------------------------------- steps
 
 
-def _steps(t: TargetReport, mode: Method, pen: Pen, verbose: bool) -> list[_Step]:
+def _steps(
+    t: TargetReport, mode: Method, pen: Pen, verbose: bool, others: Sequence[PortResult]
+) -> list[_Step]:
     """The checklist, in the order the pipeline walks; ``blocked`` says why the rest was not run."""
-    dns = _dns_step(t.dns, pen, verbose)
+    dns = _dns_step(t.dns, t.address, pen, verbose)
     steps = [dns]
     blocked = "DNS failed" if dns.outcome == "fail" else None
 
@@ -140,7 +150,7 @@ def _steps(t: TargetReport, mode: Method, pen: Pen, verbose: bool) -> list[_Step
         steps.append(_arp_step(t.arp, t.family))
 
     if t.ports:
-        steps.append(_ports_step(t.ports, mode))
+        steps.append(_ports_step(t.ports, mode, others))
     else:
         steps.append(_Step("Ports", "skip", _not_run(blocked) if blocked else "none probed"))
     return steps
@@ -150,17 +160,30 @@ def _not_run(blocked: str | None) -> str:
     return f"skipped ({blocked})" if blocked else "not run"
 
 
-def _dns_step(d: DnsResult, pen: Pen, verbose: bool) -> _Step:
+def _dns_step(d: DnsResult, address: str | None, pen: Pen, verbose: bool) -> _Step:
+    """What the name gave: the address applications here use first, DNS's answer beside it
+    when that is another one (a hosts-file entry, another NSS source)."""
+    if d.status is DnsStatus.LITERAL:
+        return _Step("DNS", "skip", "not needed (address literal)")
+    mine = d.system
+    local = mine is not None and mine.source in (SystemSource.HOSTS, SystemSource.OTHER)
+    if mine is not None and local and address is not None:
+        where = "the hosts file" if mine.source is SystemSource.HOSTS else "the system resolver"
+        said = _dns_words(d, pen, verbose)[1]
+        return _Step("DNS", "ok", f"{_addresses(mine.addresses)} from {where}; DNS servers: {said}")
+    outcome, detail = _dns_words(d, pen, verbose)
+    if mine is not None and mine.status is not SystemStatus.OK and address is not None:
+        detail += f"; this computer's own resolver: {pen.clean(mine.detail or mine.status)}"
+    return _Step("DNS", "ok" if address is not None else outcome, detail)
+
+
+def _dns_words(d: DnsResult, pen: Pen, verbose: bool) -> tuple[str, str]:
+    """("ok" or "fail", what the DNS servers said)."""
     asked = pen.clean(", ".join(d.nameservers)) or "the system's resolvers"
     took = f"in {format_ms(d.elapsed_ms)} ms"
     said = f"; {pen.clean(d.detail)}" if d.detail else ""
-    if d.status is DnsStatus.LITERAL:
-        return _Step("DNS", "skip", "not needed (address literal)")
     if d.status is DnsStatus.OK and d.addresses:
-        shown = ", ".join(d.addresses[:_MAX_ADDRESSES])
-        if len(d.addresses) > _MAX_ADDRESSES:
-            shown += f" +{len(d.addresses) - _MAX_ADDRESSES} more"
-        parts = [shown]
+        parts = [_addresses(d.addresses)]
         if d.answered_by:
             parts.append(f"via {d.answered_by}")
         parts.append(took)
@@ -169,14 +192,22 @@ def _dns_step(d: DnsResult, pen: Pen, verbose: bool) -> _Step:
             parts.append(f"(CNAME {chain})")
         if verbose:
             parts.append(f"(asked {asked})")
-        return _Step("DNS", "ok", " ".join(parts))
+        return "ok", " ".join(parts)
     failure = {
         DnsStatus.NXDOMAIN: f"NXDOMAIN: the name does not exist (asked {asked}, {took})",
         DnsStatus.SERVFAIL: f"SERVFAIL from {d.answered_by or asked} {took}",
+        DnsStatus.REFUSED: f"REFUSED by {d.answered_by or asked} {took}",
         DnsStatus.TIMEOUT: f"no answer from {asked} {took}",
         DnsStatus.NO_ANSWER: f"the name has no address records (asked {asked}, {took})",
     }.get(d.status, f"no address (asked {asked}, {took})")
-    return _Step("DNS", "fail", failure + said)
+    return "fail", failure + said
+
+
+def _addresses(addresses: Sequence[str]) -> str:
+    shown = ", ".join(addresses[:_MAX_ADDRESSES])
+    if len(addresses) > _MAX_ADDRESSES:
+        shown += f" +{len(addresses) - _MAX_ADDRESSES} more"
+    return shown
 
 
 def _route_step(r: RouteResult, address: str | None, pen: Pen) -> _Step:
@@ -218,25 +249,39 @@ def _arp_step(a: ArpResult, family: int | None) -> _Step:
     return _Step(name, "fail", f"{len(a.macs)} MAC addresses answer: {', '.join(a.macs)}")
 
 
-def _ports_step(ports: Sequence[PortResult], mode: Method) -> _Step:
+def _ports_step(ports: Sequence[PortResult], mode: Method, others: Sequence[PortResult]) -> _Step:
     counts = Counter(p.state for p in ports)
+    counts.subtract(p.state for p in others)
     detail = ", ".join(f"{counts[s]} {s.value}" for s in PortState if counts[s])
+    if others:
+        n = len(others)
+        detail += f"; {n} other {plural(n, 'port')} of the profile {aside_word(others)}"
     if mode == Method.CONNECT:
         detail += " (connect() fallback)"
-    outcome = "ok" if counts[PortState.OPEN] == len(ports) else "fail"
+    outcome = "ok" if counts[PortState.OPEN] + len(others) == len(ports) else "fail"
     return _Step("Ports", outcome, detail)
 
 
 # --------------------------------------------------------------------------- verdict
 
 
-def _verdict(t: TargetReport, steps: Sequence[_Step]) -> tuple[str, str]:
+def _verdict(
+    t: TargetReport, steps: Sequence[_Step], others: Sequence[PortResult]
+) -> tuple[str, str]:
     """(style, sentence): the first error finding says it best; otherwise what the steps say."""
     for f in t.findings:
         if f.severity is Severity.ERROR:
             return "error", f.summary
-    if t.ports and all(p.state is PortState.OPEN for p in t.ports):
-        return "ok", "All probed ports are open"
+    opened = numbers(p for p in t.ports if p.state is PortState.OPEN)
+    if t.ports and len(opened) + len(others) == len(t.ports):
+        if not others:
+            return "ok", "All probed ports are open"
+        n = len(others)
+        return "ok", (
+            f"{cap(port_words(opened))} {verb(opened, 'is', 'are')} open; the profile's {n} "
+            f"other {plural(n, 'port')} {plural(n, 'is', 'are')} "
+            f"{aside_word(others)}"
+        )
     for f in t.findings:
         if f.severity is Severity.WARNING:
             return "warning", f.summary

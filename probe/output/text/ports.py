@@ -1,9 +1,12 @@
 """The ports table of ``probe check``'s text: one row per port, laid out by hand.
 
-Big scans are summarised like nmap does: past ``_BIG_SCAN`` ports, filtered ports (and any
-other closed state with more than ``_HIDE_OVER`` ports) are counted in one line instead of
-listed, unless ``verbose``. The table is not rich's Table, which needs tens of seconds for
-65535 rows: the lines are joined into one Text with the state cells as styled spans.
+The default profile's closed ports on a host that opens some port (``outcome.aside``: no
+problem) are one line per state instead of rows, unless ``verbose``: "21 other ports of the
+profile closed: RST from the host". Big scans are summarised like nmap does: past
+``_BIG_SCAN`` ports, filtered ports (and any other closed state with more than ``_HIDE_OVER``
+ports) are counted in one line instead of listed, unless ``verbose``. The table is not
+rich's Table, which needs tens of seconds for 65535 rows: the lines are joined into one Text
+with the state cells as styled spans.
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ from collections.abc import Iterable, Sequence
 from rich.console import Console
 from rich.text import Span, Text
 
+from probe.diagnosis.words import group, plural
 from probe.model import AppResult, PortResult, PortState
 from probe.output.text.pen import Pen, format_ms
 
-__all__ = ["render_ports"]
+__all__ = ["aside_word", "render_ports"]
 
 _BIG_SCAN = 50  # more ports than this: summarise the closed ones instead of listing them
 _HIDE_OVER = 25  # in a big scan, a closed state with more ports than this is summarised too
@@ -28,7 +32,29 @@ _COLUMNS = ("PORT", "SERVICE", "STATE", "REASON", "ANSWERED BY", "TTL", "RTT", "
 _APP_STYLE = {"answered": "ok", "silent": "warning", "error": "fail"}
 
 
-def render_ports(ports: Sequence[PortResult], console: Console, pen: Pen, verbose: bool) -> None:
+# What a state is called in the line of the ports set aside: nmap's "closed" for a RST.
+_ASIDE_WORDS = {
+    PortState.REFUSED: "closed",
+    PortState.FILTERED: "filtered",
+    PortState.REJECTED: "rejected",
+    PortState.UNREACHABLE: "unreachable",
+}
+
+
+def render_ports(
+    ports: Sequence[PortResult],
+    console: Console,
+    pen: Pen,
+    verbose: bool,
+    *,
+    others: Sequence[PortResult] = (),
+    address: str | None = None,
+) -> None:
+    """The table; ``others`` (the ports set aside) as one line per state, unless ``verbose``.
+    ``address`` is the target's, to tell the host's own answers from others'."""
+    if others and not verbose:
+        skip = {id(p) for p in others}
+        ports = [p for p in ports if id(p) not in skip]
     shown, hidden = _visible(ports, verbose)
     pad = " " * _TABLE_INDENT
     if shown:
@@ -39,6 +65,31 @@ def render_ports(ports: Sequence[PortResult], console: Console, pen: Pen, verbos
         why = f" ({reasons[0]})" if len(reasons) == 1 else ""
         line = f"{pad}{count} {state.value} ports not shown{why}"
         console.print(Text(line, style=pen.style("dim")), soft_wrap=True)
+    if verbose:
+        return
+    for g in group(others, lambda p: p.state):
+        n = len(g)
+        line = f"{pad}{n} other {plural(n, 'port')} of the profile {_ASIDE_WORDS[g[0].state]}"
+        console.print(Text(f"{line}: {_aside_how(g, address)}"), soft_wrap=True)
+
+
+def aside_word(others: Sequence[PortResult]) -> str:
+    """ "closed" when every port set aside answered RST, else "not open"."""
+    return "closed" if all(p.state is PortState.REFUSED for p in others) else "not open"
+
+
+def _aside_how(ps: Sequence[PortResult], address: str | None) -> str:
+    """What came back from the ports set aside in one state: "RST from the host"."""
+    state = ps[0].state
+    if state is PortState.FILTERED:
+        return "no answer"
+    who = sorted({p.responder or "" for p in ps})
+    named = ", ".join("the host" if w in ("", address) else w for w in who)
+    if state is PortState.REFUSED:
+        connect = all(p.responder is None for p in ps)
+        return "connection refused" if connect else f"RST from {named}"
+    reasons = ", ".join(sorted({p.reason for p in ps}))
+    return f"ICMP {reasons} from {named}"
 
 
 def _visible(
