@@ -11,11 +11,9 @@ object per probe would cost more than the packets.
 
 from __future__ import annotations
 
-import errno
 import heapq
 import itertools
 import math
-import os
 import random
 import socket
 import threading
@@ -37,21 +35,11 @@ from probe.engine.base import (
 from probe.engine.receive import Seat
 from probe.engine.sender import Outgoing
 from probe.engine.transport import Answer, Builder, Transport
-from probe.errors import NoPermission
 from probe.model import AnswerKind, Method, PortEvidence, Protocol
 
 UNSENT_RECHECK = 0.01  # seconds: a deadline came while its probe still waits in the queue
 SENDER_CHECK = 0.005  # seconds: how often to look at the sender's news while it is busy
 ICMPV6 = 58
-
-# sendto() errors that are the local kernel's verdict rather than a failure to run.
-_LOCAL_VERDICTS = {
-    errno.EHOSTUNREACH: "EHOSTUNREACH",
-    errno.ENETUNREACH: "ENETUNREACH",
-    errno.EHOSTDOWN: "EHOSTDOWN",
-    errno.EPERM: "EPERM",  # an output firewall rule on this machine
-    errno.EACCES: "EACCES",
-}
 
 
 @dataclass(frozen=True)
@@ -68,7 +56,7 @@ class Path:
     """What every probe of a scan to one (address, transport) shares: the packed addresses,
     the builder, the cookie's prefix, and the address's RTT estimator."""
 
-    __slots__ = ("builder", "dst", "est", "number", "prefix", "src", "v6")
+    __slots__ = ("builder", "dst", "est", "number", "prefix", "src", "tagged", "v6")
 
     def __init__(
         self, key: int, address: str, transport: Transport, est: timing.RttEstimator
@@ -78,6 +66,7 @@ class Path:
         self.src = socket.inet_pton(family, inet.source_for(address))
         self.v6 = family == socket.AF_INET6
         self.number = transport.number
+        self.tagged = transport.tagged
         self.builder: Builder = transport.builder(self.src, self.dst)
         self.prefix = cookies.prefix(key, self.dst)
         self.est = est
@@ -115,7 +104,7 @@ class Scan:
             by_pair[address, proto] = Path(self.key, address, transport, est[address])
         self.paths = [by_pair[job.address, job.protocol] for job in jobs]
         self.cookies = [
-            cookies.cookie(path.prefix, job.port, job.ttl, path.number)
+            cookies.cookie(path.prefix, job.port, job.ttl, path.number) if path.tagged else 0
             for path, job in zip(self.paths, jobs, strict=True)
         ]
         # (destination, port, cookie) -> job. The cookie carries the TTL and the protocol, so
@@ -256,11 +245,7 @@ class Scan:
             raise self.sender.error
         while self.failed:
             i, try_no, code = self.failed.popleft()
-            name = _LOCAL_VERDICTS.get(code)
-            if name is None:
-                if code == errno.EAFNOSUPPORT:
-                    raise NoPermission("IPv6 raw sockets are not available here")
-                raise OSError(code, os.strerror(code))
+            name = sender.local_verdict(code)  # raises when it is a failure, not an answer
             # The local kernel said no (failed ARP, unreachable route, output firewall): that
             # is this port's answer, given by this machine itself. Nothing was sent.
             self.sent -= 1

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import os
 import socket
 import struct
 import sys
@@ -38,10 +39,16 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import NamedTuple
 
 from probe.engine import mmsg
+from probe.errors import NoPermission
 from probe.model import Protocol
 
 # Errors that mean "the queue is full, try again shortly" rather than an answer.
 _BUSY = frozenset({errno.EAGAIN, errno.ENOBUFS, errno.EINTR})
+# Errors that are the local kernel's verdict on a probe (no route, failed ARP, an output
+# firewall rule on this machine) rather than a failure to run.
+_LOCAL_VERDICTS = frozenset(
+    {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.EPERM, errno.EACCES}
+)
 BUSY_PAUSE = 0.0005  # seconds to let a full device queue drain
 MAX_BUSY_WAIT = 2.0  # seconds: a queue still full after this is an error, not a pause
 BATCH = 64  # probes per sendmmsg(): ~1 ms of kernel work, short enough to keep RTTs honest
@@ -78,6 +85,16 @@ class Sender(typing.Protocol):
     def pending(self) -> int: ...
 
     def close(self) -> None: ...
+
+
+def local_verdict(code: int) -> str:
+    """The kernel's word for a refusal in ``failed`` ("EHOSTUNREACH"); any other error is
+    raised: it means the probes cannot be sent at all."""
+    if code in _LOCAL_VERDICTS:
+        return errno.errorcode[code]
+    if code == errno.EAFNOSUPPORT:
+        raise NoPermission("IPv6 raw sockets are not available here")
+    raise OSError(code, os.strerror(code))
 
 
 def _send_v6(send6: Send6, item: Outgoing) -> None:

@@ -178,6 +178,7 @@ class Tcp:
     protocol = Protocol.TCP
     number = socket.IPPROTO_TCP
     checksum_at = 16
+    tagged = True
 
     def __init__(self, template: SynTemplate | None = None) -> None:
         self.template = template if template is not None else syn_template()

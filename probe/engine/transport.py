@@ -45,6 +45,10 @@ class Transport(typing.Protocol):
     protocol: Protocol
     number: int  # IP protocol number (IPv6: next header)
     checksum_at: int  # offset of the checksum in its header: the IPv6 kernel fills it in
+    # Whether answers give the probe's tag back (TCP: the ACK number). A transport whose
+    # answers do not (a UDP reply) gives as tag the try number its destination port stands
+    # for (the cookie part 0), and its probes are told apart by address and ports alone.
+    tagged: bool
 
     def builder(self, src: bytes, dst: bytes) -> Builder:
         """Probes from ``src`` to ``dst`` (packed: 4 bytes IPv4, 16 bytes IPv6)."""

@@ -303,3 +303,26 @@ def test_an_unexpected_sender_failure_stops_the_scan() -> None:
     scan.sender.error = RuntimeError("sender thread died")
     with pytest.raises(RuntimeError):
         scan._collect()
+
+
+def test_a_transport_without_tags_is_matched_by_address_and_ports() -> None:
+    # The seam a datagram transport (UDP) uses: its replies carry no tag of the probe's, so
+    # the parser gives the try number the reply's port stands for, and the cookie part is 0.
+    class Untagged(tcp.Tcp):
+        tagged = False
+
+    out = outlet()
+    out = Outlet(
+        out.send4, out.send6, {Protocol.TCP: Untagged(tcp.SynTemplate(bytes(20), bytes(20)))}
+    )
+    scan = Scan(out, [Job(HOST, 53), Job(HOST, 54)], EngineConfig(tries=2))
+    scan.sport = SPORT
+    assert scan.cookies == [0, 0]
+    scan._send(0.0)
+    scan._expire(1.0)
+    scan._send(1.0)  # both ports' second tries
+    reply = Answer(AnswerKind.RST, HOST, 63, DST, 53, SPORT + 2, 2)
+    scan.match(Answer(AnswerKind.RST, HOST, 63, DST, 54, SPORT + 1, 2), 1.01, None, None)
+    scan.match(reply, 1.01, None, None)
+    assert scan.result[0] is not None and scan.result[0].tries == 2
+    assert scan.result[1] is None  # its tag and its port name different tries: not an answer
