@@ -23,7 +23,7 @@ from typing import BinaryIO, Final
 
 from probe.capture.packets import LINKTYPE_RAW  # each record a bare IPv4 or IPv6 packet
 from probe.engine.base import PacketLog
-from probe.errors import BadInput
+from probe.errors import BadInput, printable
 
 SNAPLEN: Final = 65535  # the snapshot length: IP packets are never longer
 
@@ -96,8 +96,9 @@ def recording(path: str | os.PathLike[str] | None) -> Iterator[PacketLog | None]
         writer.close()
         if writer.packets == 0:
             print(
-                f"probe: note: {path} holds no packets: nothing was sent with raw sockets (in "
-                "connect() mode the kernel sends, and probe cannot record its packets; run as "
-                "root or with CAP_NET_RAW for a capture)",
+                f"probe: note: {printable(os.fsdecode(path))} holds no packets: nothing was "
+                "sent with raw sockets (the ports were probed with connect(), chosen by "
+                "--connect or for want of raw-socket privilege: the kernel sends then, and "
+                "probe cannot record its packets)",
                 file=sys.stderr,
             )

@@ -123,8 +123,10 @@ class EngineChoice:
 CONNECT_NOTE = (
     "No raw-socket privilege: ports were probed with connect() only. Missing evidence: who "
     "answered (a router or firewall cannot be told from the host), TTLs, ICMP types, TCP "
-    "options. For full evidence run as root or grant CAP_NET_RAW "
-    "(setcap cap_net_raw+ep on the Python interpreter)."
+    "options. For full evidence run this command with sudo, or give CAP_NET_RAW to this "
+    'command alone as an ambient capability (the README\'s "Without privileges" shows how); '
+    "not setcap on the system's Python, which would give every script on the machine raw "
+    "sockets."
 )
 CONNECT_FORCED_NOTE = (
     "--connect: ports were probed with connect() only, so who answered, TTLs, ICMP types and "

@@ -33,8 +33,9 @@ from probe.session.resolve import resolve_target
 from probe.status import ExitStatus
 
 NO_RAW = (
-    "probe trace needs raw sockets to set the TTL of its SYNs: run as root or grant "
-    "CAP_NET_RAW (setcap cap_net_raw+ep on the Python interpreter); connect() cannot trace"
+    "probe trace needs raw sockets to set the TTL of its SYNs: run it with sudo, or give "
+    'CAP_NET_RAW to this command alone as an ambient capability (see the README, "Without '
+    'privileges"); connect() cannot trace'
 )
 
 
