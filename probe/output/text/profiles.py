@@ -1,40 +1,48 @@
-"""``probe profiles`` for a person: the profiles in a table, or one profile's ports."""
+"""``probe profiles`` for a person: every profile with its full port list, or one profile's
+ports. Lines wrap under themselves and carry no padding (``pen.hang``); what comes from a
+user's profile file is shown through ``Pen.clean``, as Text (no rich markup)."""
 
 from __future__ import annotations
 
 from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
-from probe.output.text.pen import TextFormat
+from probe.output.text.pen import Pen, TextFormat, hang
 from probe.output.views import ProfileList
-from probe.plan.profiles import PortProfile
+from probe.plan.profiles import BUILTIN_SOURCE, PortProfile
 
 __all__ = ["ProfileListText", "ProfileText"]
-
-_PORTS_SHOWN = 40  # characters of a profile's port list in the overview
 
 
 class ProfileListText(TextFormat[ProfileList]):
     def draw(self, result: ProfileList, console: Console) -> None:
-        table = Table(box=None, pad_edge=False, show_edge=False)
-        for col in ("PROFILE", "PORTS", "DESCRIPTION"):
-            table.add_column(col, no_wrap=col != "DESCRIPTION")
+        pen = Pen(console)
+        width = max((len(p.name) for p in result.profiles), default=0) + 2
         for p in result.profiles:
-            ports = ",".join(str(x.port) for x in p.ports)
-            if len(ports) > _PORTS_SHOWN:
-                ports = ports[: _PORTS_SHOWN - 3] + "..."
-            table.add_row(p.name, ports, p.description)
-        console.print(table)
+            hang(console, 0, Text(p.name.ljust(width)), Text(pen.clean(p.description)))
+            ports = ", ".join(str(x.port) for x in p.ports)
+            hang(console, width, Text("ports: "), Text(ports))
         console.print("\nUse one: probe check HOST --profile NAME   Show one: probe profiles NAME")
 
 
 class ProfileText(TextFormat[PortProfile]):
     def draw(self, result: PortProfile, console: Console) -> None:
-        console.print(f"{result.name}: {result.description}")
-        console.print(f"from {result.source}\n")
-        table = Table(box=None, pad_edge=False, show_edge=False)
-        for col in ("PORT", "SERVICE", "NOTE"):
-            table.add_column(col)
-        for x in result.ports:
-            table.add_row(str(x.port), x.service or "-", x.note or "")
-        console.print(table)
+        pen = Pen(console)
+        hang(console, 0, Text(f"{result.name}: "), Text(pen.clean(result.description)))
+        where = (
+            "built-in profile"
+            if result.source == BUILTIN_SOURCE
+            else f"from {pen.clean(result.source)}"
+        )
+        console.print(Text(where + "\n"), soft_wrap=True)
+        services = [pen.clean(x.service or "-") for x in result.ports]
+        port_width = max(len("PORT"), *(len(str(x.port)) for x in result.ports)) + 2
+        service_width = max(len("SERVICE"), *(len(s) for s in services)) + 2
+        header = f"{'PORT':<{port_width}}{'SERVICE':<{service_width}}NOTE"
+        console.print(Text(header), soft_wrap=True)
+        for x, service in zip(result.ports, services, strict=True):
+            if x.note:
+                columns = Text(f"{x.port:<{port_width}}{service:<{service_width}}")
+                hang(console, 0, columns, Text(pen.clean(x.note)))
+            else:
+                console.print(Text(f"{x.port:<{port_width}}{service}"), soft_wrap=True)
