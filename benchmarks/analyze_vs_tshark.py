@@ -15,6 +15,9 @@ The goal: faster than tshark, and probe's memory flat as the file grows (compare
 probe's findings are also checked against what was generated, attempt for attempt, so the
 speed is not bought with wrong answers. Nothing is sent on any network: files only.
 tshark: installed with apt when missing (``DEBIAN_FRONTEND=noninteractive``, setuid off).
+Before anything is generated, probe must answer ``--version`` in this interpreter; a run that
+fails stops the benchmark with a non-zero status (``benchmarks/common.py``): no figures from
+a failed run.
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import check_status, checked_probe  # noqa: E402
 
 ETH_IP = b"\x02\x00\x00\x00\x00\x01" + b"\x02\x00\x00\x00\x00\x02" + b"\x08\x00"
 SYN, SYN_ACK, ACK, PSH_ACK, FIN_ACK, RST_ACK = 0x02, 0x12, 0x10, 0x18, 0x11, 0x14
@@ -170,8 +176,9 @@ def _ensure_tshark() -> str | None:
     return shutil.which("tshark")
 
 
-def measure(argv: list[str]) -> tuple[float, int, bytes]:
-    """(wall seconds, peak RSS in KiB, stdout) of one child process.
+def measure(argv: list[str], ok: tuple[int, ...] = (0,)) -> tuple[float, int, bytes]:
+    """(wall seconds, peak RSS in KiB, stdout) of one child process; an exit status outside
+    ``ok`` stops the benchmark.
 
     The peak RSS comes from /usr/bin/time (%M) when it is there: a child's own ru_maxrss, as
     wait4 reports it, also counts the pages it shared with this (large) process between fork
@@ -179,19 +186,21 @@ def measure(argv: list[str]) -> tuple[float, int, bytes]:
     """
     fd, out_name = tempfile.mkstemp(prefix="bench-out-")
     os.close(fd)
-    rss_name = out_name + ".rss"
+    rss_name, err_name = out_name + ".rss", out_name + ".err"
     timer = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
     wrapped = [timer, "-f", "%M", "-o", rss_name, *argv] if timer else argv
     try:
-        with open(out_name, "wb") as out:
+        with open(out_name, "wb") as out, open(err_name, "wb") as err:
             start = time.perf_counter()
-            proc = subprocess.Popen(wrapped, stdout=out, stderr=subprocess.DEVNULL)
-            _, _, usage = os.wait4(proc.pid, 0)
+            proc = subprocess.Popen(wrapped, stdout=out, stderr=err)
+            _, status, usage = os.wait4(proc.pid, 0)
             wall = time.perf_counter() - start
+        said = Path(err_name).read_text(errors="replace")
+        check_status(argv, os.waitstatus_to_exitcode(status), ok, said)
         rss = int(Path(rss_name).read_text().split()[-1]) if timer else int(usage.ru_maxrss)
         return wall, rss, Path(out_name).read_bytes()
     finally:
-        for name in (out_name, rss_name):
+        for name in (out_name, rss_name, err_name):
             Path(name).unlink(missing_ok=True)
 
 
@@ -215,8 +224,8 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, help="write the files here and keep them")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
+    probe = [*checked_probe([sys.executable, "-m", "probe"]), "analyze"]
     tshark = _ensure_tshark()
-    probe = [sys.executable, "-m", "probe", "analyze"]
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="probe-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     env_note = f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs"
@@ -236,7 +245,8 @@ def main() -> None:
             theirs: list[tuple[float, int]] = []
             output = b""
             for _ in range(args.runs):  # interleaved, so that both see the same machine
-                wall, rss, output = measure([*probe, str(path), "--json"])
+                # probe: 0 or 1, the analysis completed (1: problem patterns, as generated)
+                wall, rss, output = measure([*probe, str(path), "--json"], ok=(0, 1))
                 ours.append((wall, rss))
                 if tshark:
                     wall, rss, _ = measure([tshark, "-r", str(path), "-q", "-z", "conv,tcp"])

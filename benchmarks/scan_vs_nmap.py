@@ -19,7 +19,9 @@ filtered/rejected/unreachable):
 
 Also prints probe's peak RSS for case 1 (goal: under 200 MB). Goal for cases 1 and 2: ratio
 at most 1.0 with identical states. Every address is in 198.18.0.0/15 inside the lab; every
-loop is bounded by --runs (at most 20).
+loop is bounded by --runs (at most 20). Before the lab is built, probe must answer
+``--version`` and nmap and /usr/bin/time must be there; a run that fails stops the benchmark
+with a non-zero status (``benchmarks/common.py``): no figures from a failed run.
 """
 
 from __future__ import annotations
@@ -32,13 +34,13 @@ import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import checked_probe, required, timed  # noqa: E402
 from tests.lab import topology as t  # noqa: E402
 from tests.lab.netlab import Lab  # noqa: E402
 
@@ -121,15 +123,6 @@ table inet benchloss {{
 RUN_LIMIT = 900.0  # seconds: a run past this is recorded as unfinished (inf), not waited for
 
 
-def timed(argv: Sequence[str]) -> tuple[float, str, int]:
-    start = time.perf_counter()
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=RUN_LIMIT, check=False)
-    except subprocess.TimeoutExpired:
-        return float("inf"), "", -1
-    return time.perf_counter() - start, proc.stdout, proc.returncode
-
-
 def probe_states(stdout: str) -> dict[tuple[str, int], str]:
     report = json.loads(stdout)
     return {(x["address"], p["port"]): p["state"] for x in report["targets"] for p in x["ports"]}
@@ -203,11 +196,13 @@ def main() -> None:
         ),
     }
     lab = Lab()
+    probe = checked_probe(lab.probe_command())
+    nmap = required("nmap")
+    timer = required("time")  # GNU time, for the peak RSS (%M)
     lab.setup()
     try:
         extend_lab(lab)
         ns = ["ip", "netns", "exec", lab.client_ns]
-        probe = lab.probe_command()
         with tempfile.TemporaryDirectory() as tmp:
             for number in sorted(wanted):
                 case = cases[number]
@@ -215,7 +210,7 @@ def main() -> None:
                 nmap_ports = "-" if case.ports == "all" else case.ports
                 probe_argv = [
                     *ns,
-                    "/usr/bin/time",
+                    timer,
                     "-f",
                     "%M",
                     "-o",
@@ -231,7 +226,7 @@ def main() -> None:
                 ]
                 nmap_argv = [
                     *ns,
-                    "nmap",
+                    nmap,
                     "-sS",
                     "-Pn",
                     "-T4",
@@ -246,9 +241,11 @@ def main() -> None:
                 rss: list[int] = []
                 agreement: list[Agreement] = []
                 for _ in range(args.runs):
-                    pt, pout, _ = timed(probe_argv)
-                    rss.append(int(Path(f"{tmp}/rss").read_text().split()[-1]))
-                    nt, nout, _ = timed(nmap_argv)
+                    # probe: 0 or 1, the run completed (1: it found a problem, as it should)
+                    pt, pout = timed(probe_argv, ok=(0, 1), limit=RUN_LIMIT)
+                    if pout:
+                        rss.append(int(Path(f"{tmp}/rss").read_text().split()[-1]))
+                    nt, nout = timed(nmap_argv, limit=RUN_LIMIT)
                     ours_t.append(pt)
                     theirs_t.append(nt)
                     if pout and nout:  # a tool that did not finish has no states to compare
@@ -264,7 +261,8 @@ def main() -> None:
                         round(x, 2) if x != float("inf") else f"> {RUN_LIMIT:.0f}" for x in runs
                     ]
                     print(f"  {name:6s} median {statistics.median(runs):6.2f} s  runs {times}")
-                print(f"  probe peak RSS {max(rss) / 1024:.0f} MB")
+                if rss:
+                    print(f"  probe peak RSS {max(rss) / 1024:.0f} MB")
                 print(f"  ratio probe/nmap {ratio:.2f}")
                 for n, a in enumerate(agreement, 1):
                     lost = ""
