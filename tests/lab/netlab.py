@@ -80,6 +80,13 @@ def unavailable_reason() -> str | None:
     return None
 
 
+def _hosts_text(entries: dict[str, str]) -> str:
+    """A hosts file: localhost, then one line per (name, address) of ``entries``."""
+    lines = ["127.0.0.1 localhost", "::1 localhost"]
+    lines += [f"{address} {name}" for name, address in entries.items()]
+    return "\n".join(lines) + "\n"
+
+
 def _set_pdeathsig() -> None:
     """In the child before exec: SIGTERM it when the test process goes away."""
     import ctypes
@@ -297,6 +304,18 @@ class Lab:
                 os.close(self._lock_fd)  # releases the flock
                 self._lock_fd = None
 
+    @contextlib.contextmanager
+    def client_hosts(self, extra: dict[str, str]) -> Iterator[Path]:
+        """The client's hosts file with ``extra`` entries (name -> address) as well, for the
+        duration of the block; yields the file's path. Every ``ip netns exec`` bind-mounts
+        the file anew, so the next probe run reads it."""
+        path = NETNS_ETC / self.client_ns / "hosts"
+        path.write_text(_hosts_text({**t.CLIENT_HOSTS, **extra}))
+        try:
+            yield path
+        finally:
+            path.write_text(_hosts_text(t.CLIENT_HOSTS))
+
     def flush_client_neighbours(self) -> None:
         """Forget the client's ARP/ND cache, so the next probe resolves on-link hosts anew."""
         self.exec(self.client_ns, "ip", "neigh", "flush", "all")
@@ -338,7 +357,9 @@ class Lab:
         for ns in t.ALL_NS:  # no lab process ever sees the host's resolvers
             (NETNS_ETC / ns).mkdir(parents=True, exist_ok=True)
             (NETNS_ETC / ns / "resolv.conf").write_text(resolv)
-            (NETNS_ETC / ns / "hosts").write_text("127.0.0.1 localhost\n::1 localhost\n")
+            (NETNS_ETC / ns / "hosts").write_text(
+                _hosts_text(t.CLIENT_HOSTS if ns == t.CLIENT_NS else {})
+            )
 
     def _set_sysctls(self) -> None:
         jobs: list[tuple[list[str], str | None]] = []

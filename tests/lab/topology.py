@@ -48,7 +48,8 @@ is connected to the root namespace at all.
 
 DNS (dnsmasq, zone probe.test, local only): web (A+AAAA srv), www (CNAME web), noping, cam
 (198.18.2.1), noaddr (TXT only), down (blackholed), unreach, v4only, dual (A+AAAA dual), near,
-dup; missing.probe.test NXDOMAIN, broken.probe.test SERVFAIL, slow.probe.test times out.
+dup; missing.probe.test NXDOMAIN, broken.probe.test SERVFAIL, slow.probe.test times out;
+names outside probe.test are REFUSED. The client's hosts file adds intranet.probe.test.
 
 From the client, one hop through the router: answers from the server LAN and from the cam
 arrive with TTL/hop limit 63, answers from the router itself (its RST on 198.18.2.1:6036, its
@@ -229,6 +230,15 @@ HOST_RECORDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 CNAME_RECORDS: dict[str, str] = {NAME_WWW: NAME_WEB}
 TXT_RECORDS: dict[str, str] = {NAME_NOADDR: NOADDR_TXT}
+
+# The client's own hosts file (/etc/netns/<client>/hosts, which `ip netns exec` shows as
+# /etc/hosts; getaddrinfo reads it before asking DNS): a name DNS does not know. A test that
+# needs an entry disagreeing with DNS adds it for its own duration (Lab.client_hosts).
+NAME_HOSTS_ONLY = "intranet.probe.test"  # NXDOMAIN in DNS; the client's hosts file: SRV_V4
+CLIENT_HOSTS: dict[str, str] = {NAME_HOSTS_ONLY: SRV_V4}
+# A name outside every zone of the lab's resolver: dnsmasq has no upstream for it and
+# answers REFUSED.
+NAME_REFUSED = "elsewhere.invalid"
 
 # --------------------------------------------------------------------------- hosts
 
