@@ -60,12 +60,16 @@ def read_text(
 def _read_regular(path: str, name: str, error: type[BadInput], stdin: bool) -> bytes:
     # O_NONBLOCK: opening a FIFO must not wait for a writer before fstat() can refuse it.
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
-    with open(fd, "rb") as f:
+    try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             kind = next((k for test, k in _KINDS if test(mode)), "not a regular file")
             alternative = " or - for standard input" if stdin else ""
             raise error(f"cannot read {name}: it is {kind}; give a file{alternative}")
+    except BaseException:
+        os.close(fd)
+        raise
+    with open(fd, "rb") as f:
         return f.read(MAX_INPUT_BYTES + 1)
 
 

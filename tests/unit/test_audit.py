@@ -3,6 +3,8 @@ expectations, and the runs over fake adapters: no network anywhere."""
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,6 +32,7 @@ from probe.model import (
 )
 from probe.plan import audit as audit_file
 from probe.plan.audit import Expect
+from probe.plan.inputs import MAX_INPUT_BYTES
 from probe.plan.profiles import PortProfile, ProfilePort
 from probe.session import audit
 from probe.session.core import Session
@@ -222,6 +225,79 @@ def test_unknown_profile_through_the_real_lookup(tmp_path: Path) -> None:
     site.write_text('[[hosts]]\ntarget = "a.example"\nprofile = "no-such-profile"\n')
     with pytest.raises(AuditFileError, match=r"unknown profile 'no-such-profile'.*camera"):
         audit_file.load_audit(site)
+
+
+@pytest.mark.parametrize(
+    ("text", "piece"),
+    [
+        # deeper than tomllib's recursion: RecursionError from the parser
+        ("a = " + "[" * 500, "nests arrays or tables too deeply"),
+        ("a = " + "{b = " * 500, "nests arrays or tables too deeply"),
+        # past the interpreter's 4300-digit limit: ValueError from the parser
+        ('[[hosts]]\ntarget = "a"\nopen = [' + "1" * 5000 + "]\n", "more than 4300 digits"),
+        # hexadecimal has no such limit: the number parses, and is too large to quote
+        ('[[hosts]]\ntarget = "a"\nopen = [0x' + "f" * 5000 + "]\n", "a value too large"),
+        ('[[hosts]]\ntarget = "a"\nopen = ["' + "9" * 5000 + '"]\n', "(5000 characters)"),
+        ('[[hosts]]\ntarget = "\\u001b[2J\\u202e"\nopen = [80]\n', "'\\x1b[2J\\u202e'"),
+        ('[[hosts]]\ntarget = "' + "a" * 100_000 + '"\nopen = [80]\n', "(100000 characters)"),
+        ('[[hosts]]\ntarget = ["\\u0007"]\nopen = [80]\n', "not ['\\x07']"),
+    ],
+)
+def test_hostile_audit_files_are_one_printable_line(text: str, piece: str) -> None:
+    with pytest.raises(AuditFileError) as err:
+        parse(text)
+    message = str(err.value)
+    assert piece in message and message.isprintable() and len(message) < 600, message[:600]
+
+
+def test_a_port_listed_many_times_is_expanded_once() -> None:
+    # 6 KB of "1-65535" once took a gigabyte: each copy was expanded before merging.
+    text = '[[hosts]]\ntarget = "a"\nopen = [' + ", ".join(['"1-65535"'] * 600) + "]\n"
+    checked = audit_file.check_audit(text, "site.toml", lookup)
+    assert checked.probes() == 65535 and checked.addresses() == 1
+    assert len(checked.plan().hosts[0].expectations) == 65535
+
+
+def test_the_size_is_known_before_anything_is_expanded() -> None:
+    # 150 hosts x all ports: counted on ranges, so --yes can be asked before 10 million
+    # expectations exist.
+    text = "".join(f'[[hosts]]\ntarget = "h{n}.example"\nopen = ["all"]\n' for n in range(150))
+    checked = audit_file.check_audit(text, "site.toml", lookup)
+    assert (checked.addresses(), checked.probes()) == (150, 150 * 65535)
+    assert all(len(h.listed) == 1 for h in checked.hosts)
+
+
+def test_ranges_merge_and_contradictions_are_found_inside_ranges() -> None:
+    text = '[[hosts]]\ntarget = "a"\nopen = ["8000-8010", "8005-8020", 7999]\n'
+    (host,) = parse(text).hosts
+    assert [e.port for e in host.expectations] == list(range(7999, 8021))
+    with pytest.raises(AuditFileError, match="port 8015 is expected both open"):
+        parse('[[hosts]]\ntarget = "a"\nopen = ["8000-8020"]\nblocked = ["9000-9100", 8015]\n')
+
+
+def test_header_lines_are_counted_in_one_pass() -> None:
+    # Counted from the start of the text for each header, 200 000 headers would take hours.
+    started = time.perf_counter()
+    lines = audit_file._header_lines("[[hosts]]\n\n" * 200_000, 200_000)
+    assert time.perf_counter() - started < 5
+    assert lines[:3] == [1, 3, 5] and lines[-1] == 399_999
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_audit_file_must_be_a_regular_file(tmp_path: Path, kind: str) -> None:
+    path = Path("/dev/zero") if kind == "device" else tmp_path / "site.toml"
+    if kind == "fifo":
+        os.mkfifo(path)
+    with pytest.raises(AuditFileError, match=r"it is a (FIFO \(named pipe\)|device); give a file$"):
+        audit_file.read_audit(path)
+
+
+def test_audit_file_size_is_bounded(tmp_path: Path) -> None:
+    big = tmp_path / "site.toml"
+    with big.open("wb") as f:
+        f.truncate(MAX_INPUT_BYTES + 1)
+    with pytest.raises(AuditFileError, match="is larger than 16 MiB"):
+        audit_file.read_audit(big)
 
 
 # --------------------------------------------------------------------------- comparison

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import os
+import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,12 +13,15 @@ import pytest
 from probe.errors import BadInput, PortSpecError, TargetError
 from probe.model import PortRequest, Target
 from probe.plan import ports as targets
+from probe.plan import targets as target_mod
+from probe.plan.inputs import MAX_INPUT_BYTES
 from probe.plan.ports import parse_ports, service_name, service_port
 from probe.plan.targets import (
     count_addresses,
     first_per_family,
     parse_target,
     parse_targets,
+    read_targets_file,
 )
 
 # --------------------------------------------------------------------------- port specs
@@ -329,3 +336,139 @@ def test_first_per_family_keeps_dns_order_within_a_family() -> None:
     assert first_per_family(addresses, (4, 6)) == ["198.18.1.10", "2001:2::10"]
     assert first_per_family(addresses, (6, 4)) == ["2001:2::10", "198.18.1.10"]
     assert first_per_family(addresses[:2], (6,)) == []
+
+
+# --------------------------------------------------------------------------- hostile input
+
+HOSTILE = "\x1b[31m\x07\r\n\x00\u202e"
+
+
+@pytest.mark.parametrize(
+    ("spec", "piece"),
+    [
+        ("1" * 5000, "port 1111"),  # past int()'s 4300-digit limit: still out of range
+        ("80-" + "9" * 5000, "out of range"),
+        ("0" * 5000 + "80", "x"),  # leading zeros: port 80
+    ],
+)
+def test_port_numbers_of_any_length(spec: str, piece: str) -> None:
+    if piece == "x":
+        assert [p.port for p in parse_ports(spec)] == [80]
+        return
+    with pytest.raises(PortSpecError) as info:
+        parse_ports(spec)
+    message = str(info.value)
+    assert piece in message and "(5000 characters)" in message and len(message) < 300
+
+
+@pytest.mark.parametrize(
+    ("text", "piece"),
+    [
+        ("198.18.0.0/" + "1" * 5000, "is too long for IPv4"),
+        ("2001:2::/" + "9" * 5000, "is too long for IPv6"),
+        ("198.18.0.0/" + "0" * 5000 + "24", "x"),
+    ],
+)
+def test_cidr_prefixes_of_any_length(text: str, piece: str) -> None:
+    if piece == "x":
+        assert len(parse_target(text)) == 254
+        return
+    with pytest.raises(TargetError, match=piece) as info:
+        parse_target(text)
+    assert len(str(info.value)) < 400
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"bad{HOSTILE}name",
+        f"198.18.0.1{HOSTILE}",
+        f"[{HOSTILE}]",
+        f"fe80::1%{HOSTILE}",
+        f"http://{HOSTILE}",
+        "a" * 10_000_000,
+        "b." * 5_000_000,
+    ],
+)
+def test_target_errors_quote_input_printable_and_short(text: str) -> None:
+    with pytest.raises(TargetError) as info:
+        parse_target(text)
+    message = str(info.value)
+    assert message.isprintable() and len(message) < 500, message[:500]
+    if HOSTILE in text:
+        assert "\\x1b[31m\\x07\\r\\n\\x00\\u202e" in message
+
+
+@pytest.mark.parametrize(
+    ("spec", "piece"),
+    [
+        (f"80,{HOSTILE}", "\\x1b[31m\\x07\\r\\n\\x00\\u202e"),
+        ("x" * 10_000_000, "(10000000 characters)"),
+    ],
+)
+def test_port_spec_errors_quote_input_printable_and_short(spec: str, piece: str) -> None:
+    with pytest.raises(PortSpecError) as info:
+        parse_ports(spec)
+    message = str(info.value)
+    assert piece in message and message.isprintable() and len(message) < 500
+
+
+def test_a_run_takes_a_bounded_number_of_targets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(target_mod, "MAX_TARGETS", 1000)
+    assert len(parse_targets(["198.18.0.0/23", "198.18.4.0/24"])) == 764  # not over yet
+    with pytest.raises(TargetError, match="more than 1000 targets in one run"):
+        parse_targets(["198.18.0.0/22"])
+
+
+# --------------------------------------------------------------------------- targets files
+
+
+def test_targets_file_words_comments_and_line_ends(tmp_path: Path) -> None:
+    listing = tmp_path / "hosts.txt"
+    listing.write_bytes(b"a.example # one\r\nb.example\rc.example d.example\n\n# end")
+    assert read_targets_file(str(listing)) == ["a.example", "b.example", "c.example", "d.example"]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "directory"])
+def test_targets_file_must_be_a_regular_file(tmp_path: Path, kind: str) -> None:
+    # Reading /dev/zero would never end; opening a FIFO without a writer would block for ever.
+    path = {"device": Path("/dev/zero"), "directory": tmp_path}.get(kind, tmp_path / "fifo")
+    if kind == "fifo":
+        os.mkfifo(path)
+    with pytest.raises(TargetError, match=r"it is a (FIFO|device|directory).*or - for standard"):
+        read_targets_file(str(path))
+
+
+def test_targets_file_size_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    big = tmp_path / "big.txt"
+    with big.open("wb") as f:
+        f.truncate(MAX_INPUT_BYTES + 1)
+    with pytest.raises(TargetError, match="is larger than 16 MiB"):
+        read_targets_file(str(big))
+    # standard input fed from /dev/zero: read up to the bound, then refused
+    with open("/dev/zero", "rb") as zero:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(zero))
+        with pytest.raises(TargetError, match="on standard input is larger than 16 MiB"):
+            read_targets_file("-")
+
+
+def test_targets_file_words_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(target_mod, "MAX_TARGETS", 10)
+    listing = tmp_path / "hosts.txt"
+    listing.write_text("a.example\n" * 11)
+    with pytest.raises(TargetError, match="more than 10 targets"):
+        read_targets_file(str(listing))
+
+
+@pytest.mark.parametrize(
+    ("data", "piece"),
+    [
+        (b"# nothing\n", "names no target"),
+        (b"caf\xe9.example\n", "is not UTF-8 text (byte 4"),
+    ],
+)
+def test_targets_file_contents(tmp_path: Path, data: bytes, piece: str) -> None:
+    listing = tmp_path / "hosts.txt"
+    listing.write_bytes(data)
+    with pytest.raises(TargetError, match=re.escape(piece)):
+        read_targets_file(str(listing))
