@@ -357,3 +357,14 @@ def test_dns_refused_on_the_dns_line(mk: Any) -> None:
     dns = DnsResult(DnsStatus.REFUSED, nameservers=("192.0.2.53",), answered_by="192.0.2.53")
     out = render(mk.report(mk.camera(dns=dns, address=None, ports=(), route=None, ping=None)))
     assert line_with(out, "✘ DNS", "REFUSED by 192.0.2.53 in 0.00 ms")
+
+
+def test_the_compact_line_tells_a_device_in_front_from_the_host(mk: Any) -> None:
+    # the camera's NAT router answers RST for the ports it does not forward, one hop closer
+    others = [mk.port(p, "refused", 64, asked=False) for p in (21, 22, 23)]
+    out = render(mk.report(mk.camera(ports=(mk.open_port(80), *others), findings=())))
+    line = "    3 other ports of the profile closed: RST from a device in front of the host"
+    assert line in out.splitlines()
+    connect = [mk.connect_port(p, "refused", asked=False) for p in (21, 22)]
+    out = render(mk.report(mk.camera(ports=(mk.connect_port(80), *connect), findings=())))
+    assert "    2 other ports of the profile closed: connection refused" in out.splitlines()

@@ -99,7 +99,7 @@ def _render_target(
         prefix.append(f" {step.name:<{_NAME_WIDTH}}")
         hang(console, STEP_INDENT, prefix, Text(step.detail))
     if t.ports:
-        render_ports(t.ports, console, pen, verbose, others=others, address=t.address)
+        render_ports(t.ports, console, pen, verbose, others=others, target=t)
     if t.findings:
         hang(console, STEP_INDENT, Text("Findings", style=pen.style("heading")), Text())
         for finding in t.findings:
@@ -181,7 +181,10 @@ def _dns_words(d: DnsResult, pen: Pen, verbose: bool) -> tuple[str, str]:
     """("ok" or "fail", what the DNS servers said)."""
     asked = pen.clean(", ".join(d.nameservers)) or "the system's resolvers"
     took = f"in {format_ms(d.elapsed_ms)} ms"
-    said = f"; {pen.clean(d.detail)}" if d.detail else ""
+    # The detail names what each server said; not when the line already says it all.
+    plain = d.status in (DnsStatus.NXDOMAIN, DnsStatus.NO_ANSWER)
+    restated = d.detail == f"{d.answered_by} answered {d.status.upper()}"
+    said = f"; {pen.clean(d.detail)}" if d.detail and not plain and not restated else ""
     if d.status is DnsStatus.OK and d.addresses:
         parts = [_addresses(d.addresses)]
         if d.answered_by:

@@ -17,8 +17,9 @@ from collections.abc import Iterable, Sequence
 from rich.console import Console
 from rich.text import Span, Text
 
+from probe.diagnosis.context import from_middlebox, reference
 from probe.diagnosis.words import group, plural
-from probe.model import AppResult, PortResult, PortState
+from probe.model import AppResult, PortResult, PortState, TargetReport
 from probe.output.text.pen import Pen, format_ms
 
 __all__ = ["aside_word", "render_ports"]
@@ -48,10 +49,10 @@ def render_ports(
     verbose: bool,
     *,
     others: Sequence[PortResult] = (),
-    address: str | None = None,
+    target: TargetReport | None = None,
 ) -> None:
     """The table; ``others`` (the ports set aside) as one line per state, unless ``verbose``.
-    ``address`` is the target's, to tell the host's own answers from others'."""
+    ``target`` (the ports' own) tells the host's own answers from a device's in front."""
     if others and not verbose:
         skip = {id(p) for p in others}
         ports = [p for p in ports if id(p) not in skip]
@@ -70,7 +71,7 @@ def render_ports(
     for g in group(others, lambda p: p.state):
         n = len(g)
         line = f"{pad}{n} other {plural(n, 'port')} of the profile {_ASIDE_WORDS[g[0].state]}"
-        console.print(Text(f"{line}: {_aside_how(g, address)}"), soft_wrap=True)
+        console.print(Text(f"{line}: {_aside_how(g, target)}"), soft_wrap=True)
 
 
 def aside_word(others: Sequence[PortResult]) -> str:
@@ -78,18 +79,28 @@ def aside_word(others: Sequence[PortResult]) -> str:
     return "closed" if all(p.state is PortState.REFUSED for p in others) else "not open"
 
 
-def _aside_how(ps: Sequence[PortResult], address: str | None) -> str:
-    """What came back from the ports set aside in one state: "RST from the host"."""
+def _aside_how(ps: Sequence[PortResult], t: TargetReport | None) -> str:
+    """What came back from the ports set aside in one state: "RST from the host". A RST
+    from another address, or from fewer hops away than the host's own answers, came from a
+    device in front of it (the same test as port-refused-by-middlebox)."""
     state = ps[0].state
     if state is PortState.FILTERED:
         return "no answer"
-    who = sorted({p.responder or "" for p in ps})
-    named = ", ".join("the host" if w in ("", address) else w for w in who)
-    if state is PortState.REFUSED:
-        connect = all(p.responder is None for p in ps)
-        return "connection refused" if connect else f"RST from {named}"
-    reasons = ", ".join(sorted({p.reason for p in ps}))
-    return f"ICMP {reasons} from {named}"
+    if state is PortState.REFUSED and all(p.responder is None for p in ps):
+        return "connection refused"  # connect(): neither sender nor TTL known
+    if state is PortState.REFUSED and t is not None:
+        ref = reference(t, [p for p in t.ports if p.state is PortState.OPEN])
+        fronted = [from_middlebox(t, p, ref) for p in ps]
+        if all(fronted):
+            return "RST from a device in front of the host"
+        return "RST from the host" if not any(fronted) else "RST from the host or a device in front"
+    address = t.address if t is not None else None
+    senders = {p.responder for p in ps if p.responder is not None}
+    who = ", ".join(sorted("the host" if r == address else r for r in senders))
+    what = (
+        "RST" if state is PortState.REFUSED else f"ICMP {', '.join(sorted({p.reason for p in ps}))}"
+    )
+    return f"{what} from {who}" if who else what
 
 
 def _visible(
