@@ -1,0 +1,1 @@
+"""The fuzz suite: bounded mutation of every capture parser (see test_fuzz_analyze.py)."""
