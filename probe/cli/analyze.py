@@ -41,5 +41,7 @@ def analyze(
     with o.ctrl_c_sets(cancel), open_capture(capture_file, cancel) as cap:
         result = analyze_mod.analyze(cap.records())
     info = cap.info
-    render(CaptureAnalysis(info, result), o.output_format(json_out), sys.stdout, verbose=verbose)
+    view = CaptureAnalysis(info, result)
+    with o.writing_report():
+        render(view, o.output_format(json_out), sys.stdout, verbose=verbose)
     return analyze_mod.exit_status(result, interrupted=info.interrupted)
