@@ -296,3 +296,17 @@ def test_help_shows_arguments_as_man_pages_do(probe_cli: CliRun) -> None:
     assert "Usage: probe audit [OPTIONS] FILE.toml" in out and "{" not in out.splitlines()[0]
     _, out, _ = probe_cli(["trace", "--help"])
     assert "SYNs per hop" in out and "SYNs per port" not in out
+
+
+def test_profiles_list_every_port_without_padding(probe_cli: CliRun) -> None:
+    from probe.plan.profiles import get_profile
+
+    _, out, _ = probe_cli(["profiles"])
+    lines = out.splitlines()
+    assert all(line == line.rstrip() for line in lines) and "..." not in out
+    camera = get_profile("camera")
+    listed = " ".join(out.split("camera", 1)[1].split("common", 1)[0].split())
+    assert ", ".join(str(p.port) for p in camera.ports) in listed
+    _, out, _ = probe_cli(["profiles", "camera"])
+    assert "built-in profile" in out.splitlines() and "from built-in" not in out
+    assert all(line == line.rstrip() for line in out.splitlines())
