@@ -285,6 +285,29 @@ def test_ctrl_c_while_the_modules_load_is_one_line(
     assert one_line(err) == "probe: interrupted"
 
 
+def test_a_check_interrupted_before_any_port_has_no_verdict(
+    probe_cli: CliRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = FakeEngine(lambda job: None)  # no job finishes: the scan was cut short
+    route = RouteResult(RouteStatus.OK, "eth0", "198.18.0.2", "198.18.0.1")
+    monkeypatch.setattr(
+        edge,
+        "default_edge",
+        lambda: Edge(
+            resolve=lambda name, ns, t, fams: DnsResult(DnsStatus.OK, ("198.18.1.10",)),
+            literal=lambda a: DnsResult(DnsStatus.LITERAL, (a,)),
+            route=lambda a: route,
+            ping=lambda a, t: PingResult(PingStatus.OK, 3, 3, ttl=63),
+            open_engine=lambda method: engine,
+        ),
+    )
+    code, out, _ = probe_cli(["check", "198.18.1.10", "-p", "80"])
+    assert code == 130 and "No problem found" not in out
+    assert "Verdict: Interrupted before any port was probed: no verdict" in out
+    code, out, _ = probe_cli(["check", "198.18.1.10", "-p", "80", "--json"])
+    assert code == 130 and json.loads(out)["interrupted"] is True
+
+
 # --------------------------------------------------------------------------- help
 
 

@@ -81,7 +81,7 @@ def render_check(report: Report, console: Console, *, verbose: bool = False) -> 
     for index, target in enumerate(report.targets):
         if index:
             console.print()
-        _render_target(target, report.mode, console, pen, verbose)
+        _render_target(target, report.mode, console, pen, verbose, report.interrupted)
     if report.interrupted:
         if report.targets or report.notes:
             console.print()
@@ -89,7 +89,7 @@ def render_check(report: Report, console: Console, *, verbose: bool = False) -> 
 
 
 def _render_target(
-    t: TargetReport, mode: Method, console: Console, pen: Pen, verbose: bool
+    t: TargetReport, mode: Method, console: Console, pen: Pen, verbose: bool, interrupted: bool
 ) -> None:
     console.print(_header(t, pen))
     others = aside(t.ports)
@@ -104,7 +104,7 @@ def _render_target(
         hang(console, STEP_INDENT, Text("Findings", style=pen.style("heading")), Text())
         for finding in t.findings:
             render_finding(finding, console, pen)
-    style, verdict = _verdict(t, steps, others)
+    style, verdict = _verdict(t, steps, others, interrupted)
     hang(
         console,
         STEP_INDENT,
@@ -269,12 +269,15 @@ def _ports_step(ports: Sequence[PortResult], mode: Method, others: Sequence[Port
 
 
 def _verdict(
-    t: TargetReport, steps: Sequence[_Step], others: Sequence[PortResult]
+    t: TargetReport, steps: Sequence[_Step], others: Sequence[PortResult], interrupted: bool
 ) -> tuple[str, str]:
-    """(style, sentence): the first error finding says it best; otherwise what the steps say."""
+    """(style, sentence): the first error finding says it best; otherwise what the steps say.
+    A run interrupted before any of the target's ports was measured has no verdict."""
     for f in t.findings:
         if f.severity is Severity.ERROR:
             return "error", f.summary
+    if interrupted and not t.ports:
+        return "interrupted", "Interrupted before any port was probed: no verdict"
     opened = numbers(p for p in t.ports if p.state is PortState.OPEN)
     if t.ports and len(opened) + len(others) == len(t.ports):
         if not others:
