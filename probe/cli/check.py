@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from probe.cli import options as o
-from probe.errors import BadInput
+from probe.errors import BadInput, quoted
 
 TargetsArg = Annotated[
     list[str] | None,
@@ -87,7 +87,7 @@ def check(
         app_protocol = app_protocol.lower()
         if app_protocol not in PROTOCOLS:
             raise typer.BadParameter(
-                f"{app_protocol!r} is not one of {', '.join(PROTOCOLS)}",
+                f"{quoted(app_protocol)} is not one of {', '.join(PROTOCOLS)}",
                 param_hint="'--app-protocol'",
             )
     texts = list(targets or ())

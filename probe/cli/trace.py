@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from probe.cli import options as o
-from probe.errors import PortSpecError, TargetError
+from probe.errors import PortSpecError, TargetError, quoted
 
 
 def trace(
@@ -73,10 +73,10 @@ def trace(
 
     requests = parse_ports(port)
     if len(requests) != 1:
-        raise PortSpecError(f"trace follows one port, not {len(requests)} ('{port}')")
+        raise PortSpecError(f"trace follows one port, not {len(requests)} ({quoted(port)})")
     parsed = parse_target(target)
     if len(parsed) != 1:
-        raise TargetError(f"trace follows one host: '{target}' holds {len(parsed)} addresses")
+        raise TargetError(f"trace follows one host: {quoted(target)} holds {len(parsed)} addresses")
     opts = TraceOptions(
         port=requests[0].port,
         max_hops=max_hops,
