@@ -75,7 +75,7 @@ def printable(text: str, limit: int = LINE_LIMIT) -> str:
     if not text.isprintable():
         text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
     if len(text) > limit:
-        text = f"{text[:limit]}... (cut at {limit} of {len(text)} characters)"
+        text = f"{text[:limit]}... ({len(text)} characters)"
     return text
 
 
