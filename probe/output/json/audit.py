@@ -9,7 +9,7 @@ expectation's verdict::
                                            "from": ["open"], "verdict": "fail",
                                            "observed": [{"address": ..., "state": "refused"}],
                                            "message": "expected open, observed refused",
-                                           "finding": {...finding...}}]}]}
+                                           "finding": {...finding, for this port...}}]}]}
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any, TextIO
 
 from probe.diagnosis.expect import AuditResult, ExpectationResult, HostResult, Verdict
+from probe.model import Finding
 from probe.output.base import Format, FormatName
 from probe.output.json.check import report_data
 from probe.output.json.common import finding_to_dict
@@ -70,5 +71,17 @@ def _expectation(r: ExpectationResult) -> dict[str, Any]:
             for o in r.observations
         ],
         "message": r.message,
-        "finding": None if r.finding is None else finding_to_dict(r.finding),
+        "finding": None if r.finding is None else _finding(r.finding, e.port),
     }
+
+
+def _finding(f: Finding, port: int) -> dict[str, Any]:
+    """The explaining finding as it concerns this expectation's port: one finding can cover
+    thousands of ports (every port of a host refused), and repeating its whole port list under
+    each of those expectations would make the document grow with the square of the ports.
+    The target's ``findings`` carry it whole; ``ports_total`` says how many ports it covers."""
+    data = finding_to_dict(f)
+    if len(f.ports) > 1:
+        data["ports"] = [port] if port in f.ports else []
+        data["ports_total"] = len(f.ports)
+    return data
