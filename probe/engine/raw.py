@@ -67,9 +67,7 @@ class RawEngine:
         try:
             send4 = self._open(socket.AF_INET, socket.IPPROTO_RAW)
         except PermissionError as exc:
-            raise NoPermission(
-                "raw sockets need root or CAP_NET_RAW (e.g. setcap cap_net_raw+ep on python)"
-            ) from exc
+            raise NoPermission("raw sockets need root or CAP_NET_RAW") from exc
         # Only now, with the privilege known: the transports' templates load scapy.
         transports = {proto: make() for proto, make in TRANSPORTS.items()}
         icmp = IcmpDecoder({t.number: t for t in transports.values()})

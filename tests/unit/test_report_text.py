@@ -283,6 +283,13 @@ def test_network_text_cannot_drive_the_terminal(mk: Any) -> None:
     assert '"\\x1b[2J\\x1b]0;pwned\\x07hi\\r\\n"' in out
 
 
+def test_network_text_cannot_reorder_the_line(mk: Any) -> None:
+    # A right-to-left override in a banner would make the rest of the line read backwards.
+    app = AppResult(status="answered", protocol="http", banner="ok\u202egnp.exe")
+    out = render(mk.report(mk.camera(ports=(mk.open_port(app=app),), findings=())))
+    assert "\u202e" not in out and '"ok\\u202egnp.exe"' in out
+
+
 def test_ascii_fallback_when_the_console_is_not_utf8(mk: Any) -> None:
     class AsciiFile(io.StringIO):
         encoding = "ascii"

@@ -11,6 +11,7 @@ be able to drive the user's terminal.
 from __future__ import annotations
 
 import codecs
+import sys
 from abc import abstractmethod
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple, TextIO, TypeVar
@@ -18,6 +19,7 @@ from typing import NamedTuple, TextIO, TypeVar
 from rich.console import Console
 from rich.text import Text
 
+from probe.errors import printable
 from probe.model import Finding, Severity
 from probe.output.base import Format, FormatName, Options
 
@@ -74,10 +76,6 @@ _STYLES: dict[str, str] = {
     "interrupted": "bold yellow",
 }
 
-# C0 controls, DEL and C1 controls, written as Python would escape them.
-_ESCAPES: dict[int, str] = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
-_ESCAPES |= {ord("\t"): "\\t", ord("\n"): "\\n", ord("\r"): "\\r"}
-
 
 class Pen:
     """What this console can show: styles or none, Unicode glyphs or ASCII."""
@@ -94,8 +92,9 @@ class Pen:
         return "" if self.plain else _STYLES[name]
 
     def clean(self, value: str) -> str:
-        """Network-supplied text made safe and printable on this console."""
-        value = value.translate(_ESCAPES)
+        """Network-supplied text made safe and printable on this console: controls,
+        bidirectional overrides (U+202E) and other unprintable characters escaped."""
+        value = printable(value, limit=sys.maxsize)  # banners are cut where they are shown
         if not self.encoding.startswith("utf"):
             value = value.encode(self.encoding, "backslashreplace").decode(self.encoding)
         return value
