@@ -198,8 +198,14 @@ def confirm_size(why: str | None, yes: bool) -> None:
     if why is None or yes:
         return
     if sys.stdin.isatty() and sys.stderr.isatty():
-        if typer.confirm(f"probe: {why}. Go ahead?", default=False, err=True):
+        sys.stderr.write(f"probe: {why}. Go ahead? [y/N]: ")
+        sys.stderr.flush()
+        answer = sys.stdin.readline()  # Ctrl-C here is an interruption (130), as anywhere
+        if answer.strip().lower() in ("y", "yes"):
             return
+        if not answer:  # end of input: nobody said yes
+            sys.stderr.write("\n")
+            raise BadInput(f"{why}; pass --yes to go ahead")
         raise typer.Exit(ExitStatus.BAD_INPUT)
     raise BadInput(f"{why}; pass --yes to go ahead")
 

@@ -4,6 +4,7 @@ engine is asked to scan when it must not be."""
 
 from __future__ import annotations
 
+import io
 import json
 import signal
 import sys
@@ -15,6 +16,7 @@ import pytest
 from conftest import CliRun
 
 from probe.engine.fake import FakeEngine
+from probe.errors import BadInput
 from probe.model import (
     AnswerKind,
     DnsResult,
@@ -333,3 +335,31 @@ def test_profiles_list_every_port_without_padding(probe_cli: CliRun) -> None:
     _, out, _ = probe_cli(["profiles", "camera"])
     assert "built-in profile" in out.splitlines() and "from built-in" not in out
     assert all(line == line.rstrip() for line in out.splitlines())
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("answer", "outcome"), [("y\n", None), ("yes\n", None), ("n\n", 2), ("", 2)]
+)
+def test_the_size_question_at_a_terminal(
+    monkeypatch: pytest.MonkeyPatch, answer: str, outcome: int | None
+) -> None:
+    import typer
+
+    from probe.cli.options import confirm_size
+
+    monkeypatch.setattr(sys, "stdin", _Tty(answer))
+    monkeypatch.setattr(sys, "stderr", _Tty())
+    if outcome is None:
+        confirm_size("this run would probe a lot", yes=False)
+        return
+    # No (exit 2 quietly) or end of input (one line saying what to do, exit 2): never 130.
+    with pytest.raises((typer.Exit, BadInput)) as exc:
+        confirm_size("this run would probe a lot", yes=False)
+    status = exc.value.exit_code if isinstance(exc.value, typer.Exit) else exc.value.status
+    assert status == outcome
+    assert isinstance(exc.value, BadInput) == (answer == "")
