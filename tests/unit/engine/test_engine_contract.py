@@ -182,7 +182,7 @@ def outcomes() -> Iterator[dict[str, dict[str, Any]]]:
     runs here meanwhile."""
     kinds = () if _without_root() else ("raw", "connect")
     spaces = {kind: f"probe-contract-{kind}-{os.getpid()}" for kind in kinds}
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[3]))
     try:
         children = {}
         for kind, ns in spaces.items():

@@ -23,7 +23,7 @@ from probe.plan.profiles import (
     user_profiles_dir,
 )
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SHIPPED = ("camera", "common", "database", "mail", "remote-access", "voip", "web", "windows")
 
 

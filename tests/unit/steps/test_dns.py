@@ -518,7 +518,7 @@ print(json.dumps(out))
 
 def test_real_dnsmasq(dnsmasq_pair: str) -> None:
     names = ["a.probe.test", "c.probe.test", "v4.probe.test", "t.probe.test", "nope.probe.test"]
-    env = dict(os.environ, PYTHONPATH=str(Path(pdns.__file__).resolve().parents[1]))
+    env = dict(os.environ, PYTHONPATH=str(Path(pdns.__file__).resolve().parents[2]))
     done = subprocess.run(
         ["ip", "netns", "exec", dnsmasq_pair, sys.executable, "-c", RESOLVE_IN_NS, *names],
         capture_output=True,
