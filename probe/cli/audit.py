@@ -50,7 +50,6 @@ def audit(
       probe audit site.toml
       probe audit site.toml --junit audit-junit.xml
     """
-    from probe.capture.writer import recording
     from probe.output.base import FormatName
     from probe.output.files import check_writable
     from probe.output.registry import render, write
@@ -74,7 +73,7 @@ def audit(
         check_writable(junit, "--junit")
     o.confirm_size(oversized_plan(checked.addresses(), checked.probes()), yes)
     plan = checked.plan()
-    with o.session() as session, recording(pcap) as packet_log:
+    with o.session() as session, o.pcap(pcap) as packet_log:
         result = run_audit(session, plan, opts, packet_log=packet_log)
     with o.writing_report():
         if junit is not None:

@@ -74,7 +74,6 @@ def check(
 
       probe check db1 db2 -p 5432 --nameserver 192.0.2.53 --tries 3 --timeout 1
     """
-    from probe.capture.writer import recording
     from probe.output.registry import render
     from probe.output.text.progress import ScanProgress
     from probe.plan import targets as targets_mod
@@ -112,7 +111,7 @@ def check(
     o.confirm_size(targets_mod.oversized(targets_mod.count_addresses(parsed), len(opts.ports)), yes)
     with (
         o.session() as session,
-        recording(pcap) as packet_log,
+        o.pcap(pcap) as packet_log,
         ScanProgress(enabled=not json_out and sys.stderr.isatty()) as progress,
     ):
         report = session.check(parsed, opts, progress=progress, packet_log=packet_log)

@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
@@ -24,6 +24,7 @@ from probe.errors import BadInput, Interrupted, quoted
 from probe.status import ExitStatus
 
 if TYPE_CHECKING:  # typing only: these load when a command runs
+    from probe.engine.base import PacketLog
     from probe.output.base import FormatName
     from probe.session.core import Session
     from probe.session.options import CheckOptions
@@ -277,3 +278,12 @@ def output_format(json_out: bool) -> FormatName:
     from probe.output.base import FormatName
 
     return FormatName.JSON if json_out else FormatName.TEXT
+
+
+def pcap(path: Path | None) -> AbstractContextManager[PacketLog | None]:
+    """``--pcap FILE``: the capture writer's ``recording``, loaded only when FILE is given."""
+    if path is None:
+        return nullcontext()
+    from probe.capture.writer import recording
+
+    return recording(path)

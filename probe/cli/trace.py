@@ -64,7 +64,6 @@ def trace(
 
       probe trace 192.0.2.10 -p 443 --max-hops 15 --json
     """
-    from probe.capture.writer import recording
     from probe.output.registry import render
     from probe.plan.ports import parse_ports
     from probe.plan.targets import parse_target
@@ -86,7 +85,7 @@ def trace(
         nameservers=tuple(nameserver or ()),
         families=o.families(ipv4, ipv6),
     )
-    with o.session() as session, recording(pcap) as packet_log:
+    with o.session() as session, o.pcap(pcap) as packet_log:
         report = session.trace(parsed[0], opts, packet_log=packet_log)
     with o.writing_report():
         render(report, o.output_format(json_out), sys.stdout)

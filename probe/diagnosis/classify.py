@@ -190,7 +190,10 @@ def classify(ev: PortEvidence, service: str | None = None) -> PortResult:
 
 def reading(ev: PortEvidence) -> Reading:
     """(state, reason) for one port's evidence; see the module docstring for the order."""
-    t = table(ev.protocol)
+    t = TABLES.get(ev.protocol) or table(ev.protocol)
+    answer = ev.answer
+    if ev.errno_name is None and answer is not AnswerKind.ICMP and ev.method is Method.RAW:
+        return t.answers[answer]  # the raw engine's SYN/ACK, RST or silence: most ports
     if ev.errno_name is not None and ev.icmp_type is None:
         known = t.errnos.get(ev.errno_name)
         if known is not None:

@@ -14,16 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any, TextIO, TypeVar, cast
 
-from probe.diagnosis.expect import AuditResult
 from probe.errors import BadInput
 from probe.model import Report, TraceReport
 from probe.output import files
 from probe.output.base import Format, FormatName, Options
-from probe.output.views import CaptureAnalysis, ProfileList
-from probe.plan.profiles import PortProfile
 
 __all__ = ["formats_of", "formatter", "render", "write"]
 
@@ -124,14 +122,35 @@ class _Kind:
 
 _TEXT, _JSON, _JUNIT = FormatName.TEXT, FormatName.JSON, FormatName.JUNIT
 
-_KINDS: Mapping[type, _Kind] = {
-    Report: _Kind("check", {_TEXT: _check_text, _JSON: _check_json}),
-    TraceReport: _Kind("trace", {_TEXT: _trace_text, _JSON: _trace_json}),
-    AuditResult: _Kind("audit", {_TEXT: _audit_text, _JSON: _audit_json, _JUNIT: _audit_junit}),
-    CaptureAnalysis: _Kind("analyze", {_TEXT: _analysis_text, _JSON: _analysis_json}),
-    ProfileList: _Kind("profiles", {_TEXT: _profiles_text, _JSON: _profiles_json}),
-    PortProfile: _Kind("profiles", {_TEXT: _profile_text, _JSON: _profile_json}),
-}
+# A check's or a trace's result is a model record, always loaded; the other kinds' types are
+# imported only when a result is not one of those (a check never loads the audit's modules).
+_CHECK = _Kind("check", {_TEXT: _check_text, _JSON: _check_json})
+_TRACE = _Kind("trace", {_TEXT: _trace_text, _JSON: _trace_json})
+
+
+@cache
+def _kinds() -> Mapping[type, _Kind]:
+    from probe.diagnosis.expect import AuditResult
+    from probe.output.views import CaptureAnalysis, ProfileList
+    from probe.plan.profiles import PortProfile
+
+    return {
+        Report: _CHECK,
+        TraceReport: _TRACE,
+        AuditResult: _Kind("audit", {_TEXT: _audit_text, _JSON: _audit_json, _JUNIT: _audit_junit}),
+        CaptureAnalysis: _Kind("analyze", {_TEXT: _analysis_text, _JSON: _analysis_json}),
+        ProfileList: _Kind("profiles", {_TEXT: _profiles_text, _JSON: _profiles_json}),
+        PortProfile: _Kind("profiles", {_TEXT: _profile_text, _JSON: _profile_json}),
+    }
+
+
+def _kind(kind: type) -> _Kind | None:
+    if kind is Report:
+        return _CHECK
+    if kind is TraceReport:
+        return _TRACE
+    return _kinds().get(kind)
+
 
 # How an error message names a file of each format.
 _FILE_WORDS: Mapping[FormatName, str] = {_TEXT: "text", _JSON: "JSON", _JUNIT: "JUnit"}
@@ -142,13 +161,13 @@ _FILE_WORDS: Mapping[FormatName, str] = {_TEXT: "text", _JSON: "JSON", _JUNIT: "
 
 def formats_of(kind: type) -> tuple[FormatName, ...]:
     """The formats a kind of result can be rendered in (none for an unknown kind)."""
-    known = _KINDS.get(kind)
+    known = _kind(kind)
     return () if known is None else tuple(known.formats)
 
 
 def formatter(kind: type[R], fmt: FormatName, options: Options | None = None) -> Format[R]:
     """The format ``fmt`` for results of type ``kind``, built with this run's options."""
-    known = _KINDS.get(kind)
+    known = _kind(kind)
     if known is None:
         raise TypeError(f"no output format renders a {kind.__name__}")
     make = known.formats.get(fmt)

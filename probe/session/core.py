@@ -21,7 +21,6 @@ from probe.session import edge as edges
 from probe.session.check import Scope, run_check
 from probe.session.edge import Edge, EngineChoice, choose_engine
 from probe.session.options import CheckOptions, TraceOptions
-from probe.session.trace import run_trace
 
 WORKERS = 8  # background steps at once: pings, the ARP/ND window, protocol hellos
 
@@ -89,6 +88,8 @@ class Session:
     def trace(
         self, target: Target, opts: TraceOptions, *, packet_log: PacketLog | None = None
     ) -> TraceReport:
+        from probe.session.trace import run_trace  # a check never loads the trace's modules
+
         return run_trace(
             self.edge, self.raw_engine, self.cancel, target, opts, packet_log=packet_log
         )

@@ -116,7 +116,12 @@ def diagnose_family(reports: Sequence[TargetReport]) -> tuple[tuple[Finding, ...
     for r in reports:
         if r.family is not None:
             groups.setdefault((r.input, r.family), []).append(r)
-    best = {key: best_answers(mine) for key, mine in groups.items()}
+    # Only a group whose name also has addresses of the other family is ever compared.
+    best = {
+        key: best_answers(mine)
+        for key, mine in groups.items()
+        if (key[0], _OTHER_FAMILY[key[1]]) in groups
+    }
     out: list[tuple[Finding, ...]] = []
     for r in reports:
         theirs = None if r.family is None else best.get((r.input, _OTHER_FAMILY[r.family]))
