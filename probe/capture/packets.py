@@ -87,6 +87,7 @@ class TcpSegment(NamedTuple):
     ttl: int  # IP TTL / hop limit as captured
     window: int
     options: bytes  # raw TCP options of a SYN or SYN/ACK; b"" for other segments
+    ipid: int = 0  # the IPv4 header's identification (IPv6 has none: 0)
 
 
 class IcmpRecord(NamedTuple):
@@ -156,7 +157,7 @@ def decode_ip(ts: float, data: bytes, off: int) -> Record | None:
         return None
     version = data[off] >> 4
     if version == 4:
-        vihl, _tos, total, _id, frag, ttl, proto, _sum, src, dst = _IP4(data, off)
+        vihl, _tos, total, ipid, frag, ttl, proto, _sum, src, dst = _IP4(data, off)
         if frag & 0x1FFF:
             return None  # a later fragment: no transport header in it
         l4 = off + (vihl & 0x0F) * 4
@@ -170,6 +171,7 @@ def decode_ip(ts: float, data: bytes, off: int) -> Record | None:
         src = data[off + 8 : off + 24]
         dst = data[off + 24 : off + 40]
         l4 = off + 40
+        ipid = 0
         plen = (data[off + 4] << 8) | data[off + 5]
         end = min(len(data), l4 + plen) if plen else len(data)
         proto, l4 = _skip_extensions(data, proto, l4, end)
@@ -184,7 +186,7 @@ def decode_ip(ts: float, data: bytes, off: int) -> Record | None:
         sport, dport, seq, ack, hoff, flags, window = _TCP(data, l4)
         hlen = (hoff >> 4) * 4
         options = data[l4 + 20 : l4 + hlen] if flags & 0x02 and hlen > 20 else b""
-        return TcpSegment(ts, src, dst, sport, dport, flags, seq, ack, ttl, window, options)
+        return TcpSegment(ts, src, dst, sport, dport, flags, seq, ack, ttl, window, options, ipid)
     if (proto == 1 and not v6) or (proto == 58 and v6):
         return _icmp_error(ts, data, l4, end, src, ttl, v6)
     return None

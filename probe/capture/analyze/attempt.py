@@ -3,7 +3,7 @@ what came back so far (``tracker.py`` moves it along, ``tally.py`` counts it onc
 
 from __future__ import annotations
 
-from probe.capture.packets import IcmpRecord
+from probe.capture.packets import IcmpRecord, TcpSegment
 
 Key = tuple[bytes, int, bytes, int]  # client, client port, server, server port
 
@@ -17,21 +17,28 @@ class Attempt:
         "icmp",
         "last",
         "options",
+        "rst",
         "syn_after_synack",
+        "syn_ipid",
+        "syn_seq",
         "syn_ttl",
+        "synack_ts",
         "synack_ttl",
         "synacks",
         "syns",
         "window",
     )
 
-    def __init__(self, ts: float, ttl: int) -> None:
+    def __init__(self, ts: float, ttl: int, seq: int = 0, ipid: int = 0) -> None:
         self.first = ts
         self.last = ts
         self.syns = 1
         self.syn_ttl = ttl
+        self.syn_seq = seq  # the client's ISN
+        self.syn_ipid = ipid
         self.synacks = 0
         self.synack_ttl = 0
+        self.synack_ts = 0.0
         self.window = 0
         self.options = b""
         self.syn_after_synack = False
@@ -42,3 +49,12 @@ class Attempt:
         self.answer: str | None = None
         self.answer_ttl = 0
         self.icmp: IcmpRecord | None = None
+        # The RST "from the server" that answered the SYN, kept until the client tries again:
+        # a SYN/ACK after it, with no new SYN between, shows it was not the server's
+        # (rst-injected).
+        self.rst: TcpSegment | None = None
+
+    @property
+    def injected(self) -> bool:
+        """A RST came first, then the server's SYN/ACK (or the client's ACK to one)."""
+        return self.rst is not None and self.answer is None

@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Final
 
+from probe.capture.analyze.injected import injected_finding
 from probe.capture.analyze.results import (
     INCOMPLETE,
     OK,
     PROBLEMS,
     REFUSED,
     REJECTED,
+    RST_INJECTED,
     UNANSWERED,
     AnalyzeFinding,
     Outcome,
@@ -77,6 +79,8 @@ def server_findings(address: str, outcomes: Sequence[Outcome]) -> list[AnalyzeFi
             out.append(_ok_finding(o, by_port[o.port]))
         elif o.code == INCOMPLETE:
             out.append(_incomplete_finding(o, by_port[o.port]))
+        elif o.code == RST_INJECTED:
+            out.append(injected_finding(o, _clients(o), _span(o.first, o.last)))
         else:
             index = said["" if primary[o.port] is o else o.code]
             wanted = _CHECK_CODES[o.code]
@@ -100,7 +104,7 @@ def _port_result(o: Outcome) -> PortResult:
         "syn-ack",
         1,
         responder=o.server,
-        ttl=o.ttl,
+        ttl=o.synack_ttl if o.code == RST_INJECTED else o.ttl,
         window=o.window,
         tcp_options=o.tcp_options,
     )

@@ -15,7 +15,8 @@ UNANSWERED: Final = "syn-unanswered"
 REFUSED: Final = "syn-refused"
 REJECTED: Final = "syn-rejected"
 INCOMPLETE: Final = "handshake-incomplete"
-CODES: Final = (UNANSWERED, REFUSED, REJECTED, INCOMPLETE, OK)  # report order
+RST_INJECTED: Final = "rst-injected"
+CODES: Final = (RST_INJECTED, UNANSWERED, REFUSED, REJECTED, INCOMPLETE, OK)  # report order
 PROBLEMS: Final = frozenset(CODES) - {OK}
 
 
@@ -43,6 +44,16 @@ class Outcome:
     retried: int = 0  # ok: attempts that needed more than one SYN
     no_synack: int = 0  # ok: the client's ACK seen, the SYN/ACK not in the capture
     server_rst: int = 0  # handshake-incomplete: the server reset after its SYN/ACK
+    # rst-injected (``ttls`` are the RSTs'): the SYN/ACKs' commonest TTL; attempts the client
+    # completed anyway; RSTs not acknowledging the SYN's ISN + 1 (one example: the ACK number
+    # found, -1 for none, and the one expected); RSTs carrying the SYN's IP ID; the first
+    # attempt's delays from its SYN to the RST and to the SYN/ACK (seconds)
+    synack_ttl: int | None = None
+    completed: int = 0
+    bad_ack: int = 0
+    ack_example: tuple[int, int] | None = None
+    copied_ipid: int = 0
+    rst_delays: tuple[float, float] | None = None
 
     @property
     def endpoint(self) -> str:

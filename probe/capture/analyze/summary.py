@@ -4,9 +4,18 @@ across the servers of a capture."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from typing import Final
 
-from probe.capture.analyze.results import CODES, OK, PROBLEMS, UNANSWERED, Outcome, ServerSummary
+from probe.capture.analyze.results import (
+    CODES,
+    OK,
+    PROBLEMS,
+    RST_INJECTED,
+    UNANSWERED,
+    Outcome,
+    ServerSummary,
+)
 from probe.diagnosis.words import plural, port_words
 
 _MAX_LISTED: Final = 8
@@ -20,7 +29,7 @@ def server_summary(address: str, outcomes: Sequence[Outcome]) -> ServerSummary:
     ok = tuple(p for p, codes in sorted(ports.items()) if set(codes) == {OK})
     failing = tuple(p for p, codes in sorted(ports.items()) if set(codes) & PROBLEMS)
     attempts = sum(o.count for o in outcomes)
-    completed = sum(o.count for o in outcomes if o.code == OK)
+    completed = sum(o.count if o.code == OK else o.completed for o in outcomes)
     status = "ok" if not failing else "failing" if not completed else "partial"
     return ServerSummary(
         address=address,
@@ -45,17 +54,28 @@ def conclusion(servers: Sequence[ServerSummary], attempts: int) -> tuple[str, ..
     """Where the problem is, across servers, in a sentence or a few."""
     if not servers:
         return ("No TCP connection attempt (SYN) in the capture: nothing to analyse.",)
-    affected = [s for s in servers if s.ports_failing]
+    # A port whose only problem is rst-injected does not fail: something resets connections
+    # to it, in its name; that is said on a line of its own.
+    injected = [(s.address, _with(s, {RST_INJECTED})) for s in servers]
+    lines = [
+        f"Something on the path sends RSTs in {address}'s name ({port_words(ports)}; "
+        "rst-injected): the server answers, a device between resets."
+        for address, ports in injected
+        if ports
+    ]
+    failing = {s.address: _failing(s) for s in servers}
+    affected = [s for s in servers if failing[s.address]]
     fine = [s for s in servers if not s.ports_failing]
     n = len(servers)
-    if not affected:
+    if not affected and not lines:
         return (
             f"All {attempts} connection {plural(attempts, 'attempt')} to {n} "
             f"{plural(n, 'server')} completed their handshake: no problem in this capture.",
         )
-    where = [f"{s.address} ({port_words(s.ports_failing)})" for s in affected]
-    lines: list[str] = []
-    if fine:
+    where = [f"{s.address} ({port_words(failing[s.address])})" for s in affected]
+    if not affected:
+        pass  # only injected RSTs: said above
+    elif fine:
         lines.append(
             f"Connections to {_listed([s.address for s in fine])} complete; the problem is "
             f"limited to {_listed(where)}."
@@ -72,7 +92,7 @@ def conclusion(servers: Sequence[ServerSummary], attempts: int) -> tuple[str, ..
             lines.append(
                 f"{s.address} is up ({port_words(s.ports_ok)} "
                 f"{plural(len(s.ports_ok), 'works', 'work')}); the problem{there} is limited "
-                f"to {port_words(s.ports_failing)}."
+                f"to {port_words(failing[s.address])}."
             )
     all_silent = all({c for _, codes in s.ports for c, _ in codes} == {UNANSWERED} for s in servers)
     if n > 1 and all_silent:
@@ -81,3 +101,13 @@ def conclusion(servers: Sequence[ServerSummary], attempts: int) -> tuple[str, ..
             "security software, its network, a proxy it should use)."
         )
     return tuple(lines)
+
+
+def _with(s: ServerSummary, codes: AbstractSet[str]) -> tuple[int, ...]:
+    """The ports of ``s`` where one of ``codes`` was seen."""
+    return tuple(p for p, seen in s.ports if any(c in codes for c, _ in seen))
+
+
+def _failing(s: ServerSummary) -> tuple[int, ...]:
+    """The failing ports of ``s`` but those whose only problem is an injected RST."""
+    return _with(s, PROBLEMS - {RST_INJECTED})

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from typing import Final
 
 from probe.capture.analyze.attempt import Attempt
-from probe.capture.analyze.results import INCOMPLETE, OK, REJECTED, Outcome
+from probe.capture.analyze.results import INCOMPLETE, OK, REJECTED, RST_INJECTED, Outcome
 from probe.capture.packets import IcmpRecord
-from probe.engine.tcp import parse_options
+from probe.engine.tcp import TH_ACK, parse_options
 
 MAX_ENDPOINTS: Final = 100_000
 MAX_CLIENTS: Final = 8
@@ -24,7 +24,11 @@ class Tally:
     """Mutable aggregate behind one ``Outcome``."""
 
     __slots__ = (
+        "ack_example",
+        "bad_ack",
         "clients",
+        "completed",
+        "copied_ipid",
         "count",
         "first",
         "half_open",
@@ -34,7 +38,9 @@ class Tally:
         "options",
         "responders",
         "retried",
+        "rst_delays",
         "server_rst",
+        "synack_ttls",
         "syns",
         "tries",
         "ttls",
@@ -57,6 +63,16 @@ class Tally:
         self.retried = 0
         self.no_synack = 0
         self.server_rst = 0
+        # rst-injected: the SYN/ACKs' TTLs (the RSTs' are ``ttls``), the attempts the client
+        # completed anyway, the RSTs whose ACK number is not the SYN's ISN + 1 (one example:
+        # found, expected), those with the SYN's own IP ID, and the first attempt's delays
+        # from the SYN to the RST and to the SYN/ACK.
+        self.synack_ttls: dict[int, int] = {}
+        self.completed = 0
+        self.bad_ack = 0
+        self.ack_example: tuple[int, int] | None = None
+        self.copied_ipid = 0
+        self.rst_delays: tuple[float, float] | None = None
 
     def count_ttl(self, ttl: int) -> None:
         self.ttls[ttl] = self.ttls.get(ttl, 0) + 1
@@ -104,6 +120,33 @@ class Tallies:
             t.window, t.options = a.window, a.options
         return t
 
+    def add_injected(
+        self, client: bytes, server: bytes, port: int, a: Attempt, *, completed: bool
+    ) -> None:
+        """Count attempt ``a``: a RST reached it before the server's real answer."""
+        rst = a.rst
+        assert rst is not None
+        t = self.add(client, server, port, a, RST_INJECTED)
+        if t is None:
+            return
+        t.count_ttl(rst.ttl)
+        if a.synacks:
+            t.synack_ttls[a.synack_ttl] = t.synack_ttls.get(a.synack_ttl, 0) + 1
+            if t.rst_delays is None:
+                t.rst_delays = (rst.ts - a.first, a.synack_ts - a.first)
+        t.completed += int(completed)
+        want = (a.syn_seq + 1) & 0xFFFFFFFF
+        # A kernel's RST to a SYN acknowledges it (RST/ACK, ISN + 1); a forger that does
+        # not see the SYN, or does not care, gets it wrong.
+        if not rst.flags & TH_ACK or rst.ack != want:
+            t.bad_ack += 1
+            if t.ack_example is None:
+                t.ack_example = (rst.ack if rst.flags & TH_ACK else -1, want)
+        # The server's IP stack numbers its own packets: the SYN's IP ID in the RST means it
+        # was made from the SYN by a device on the path (IPv6 has no IP ID).
+        if a.syn_ipid and rst.ipid == a.syn_ipid:
+            t.copied_ipid += 1
+
     def add_rejected(
         self, client: bytes, server: bytes, port: int, a: Attempt, r: IcmpRecord
     ) -> None:
@@ -146,6 +189,12 @@ class Tallies:
                     retried=t.retried,
                     no_synack=t.no_synack,
                     server_rst=t.server_rst,
+                    synack_ttl=max(t.synack_ttls, key=t.synack_ttls.__getitem__, default=None),
+                    completed=t.completed,
+                    bad_ack=t.bad_ack,
+                    ack_example=t.ack_example,
+                    copied_ipid=t.copied_ipid,
+                    rst_delays=t.rst_delays,
                 )
 
 

@@ -20,6 +20,11 @@ by (client, client port, server, server port) in the direction of the SYN::
                                                      not in the capture (probe's own --pcap
                                                      files, capture filters that keep SYNs)
 
+A RST "from the server" followed by the server's SYN/ACK (or the client's ACK), with no new
+SYN between, was not the server's: the attempt waits again and ends ``rst-injected`` whatever
+follows (the client completing the handshake anyway, or giving up). A new SYN after the RST
+makes the RST a believed answer again (``Attempt.rst`` forgotten): a retry, not injection.
+
 A lone SYN in the last second of the capture (``TOO_LATE``) had no time for an answer or a
 retry: it is left out, and a note says so.
 
@@ -106,12 +111,8 @@ class Analyzer:
                         self._syn(r)
                 elif flags & TH_RST:
                     self._rst(r)
-                elif flags & TH_ACK and waiting:
-                    a = waiting.get((r.src, r.sport, r.dst, r.dport))
-                    if a is not None:  # the client's ACK: the handshake is complete
-                        del waiting[(r.src, r.sport, r.dst, r.dport)]
-                        a.last = r.ts
-                        self.tallies.add(r.src, r.dst, r.dport, a, OK)
+                elif flags & TH_ACK and (waiting or self.answered):
+                    self._ack(r)
             else:
                 assert isinstance(r, IcmpRecord)
                 self._icmp(r)
@@ -155,6 +156,7 @@ class Analyzer:
             self.waiting.move_to_end(key)
             if a.synacks:
                 a.syn_after_synack = True
+            a.rst = None  # tried again after the RST: it was believed, whoever sent it
             return
         if len(self.waiting) + len(self.answered) >= self.max_waiting:
             if self.answered:
@@ -162,21 +164,30 @@ class Analyzer:
             else:
                 self.early += 1
                 self._end_waiting(*self.waiting.popitem(last=False))
-        self.waiting[key] = Attempt(r.ts, r.ttl)
+        self.waiting[key] = Attempt(r.ts, r.ttl, r.seq, r.ipid)
         self.attempts += 1
 
     def _synack(self, r: TcpSegment) -> None:
         key = (r.dst, r.dport, r.src, r.sport)
-        a = self.waiting.get(key)
+        a = self.waiting.get(key) or self._reset_first(key)
         if a is None:
             return  # its SYN is not in the capture (started mid-handshake, one direction)
         a.last = r.ts
         self.waiting.move_to_end(key)
         if not a.synacks:
             a.synack_ttl = r.ttl
+            a.synack_ts = r.ts
             a.window = r.window
             a.options = r.options
         a.synacks += 1
+
+    def _ack(self, r: TcpSegment) -> None:
+        """An ACK: the client's, on a waiting attempt, completes the handshake."""
+        key = (r.src, r.sport, r.dst, r.dport)
+        a = self.waiting.pop(key, None) or self._reset_first(key, pop=True)
+        if a is not None:
+            a.last = r.ts
+            self._handshake_over(key, a, OK)
 
     def _rst(self, r: TcpSegment) -> None:
         key = (r.dst, r.dport, r.src, r.sport)  # from the server
@@ -185,12 +196,10 @@ class Analyzer:
             a.last = r.ts
             if a.synacks:
                 del self.waiting[key]
-                t = self.tallies.add(r.dst, r.src, r.sport, a, INCOMPLETE)
-                if t is not None:
-                    t.server_rst += 1
+                self._handshake_over(key, a, INCOMPLETE, server_rst=True)
             else:
                 if a.answer is None:
-                    a.answer, a.answer_ttl = REFUSED, r.ttl
+                    a.answer, a.answer_ttl, a.rst = REFUSED, r.ttl, r
                 self._answer(key, a)
             return
         key = (r.src, r.sport, r.dst, r.dport)  # from the client
@@ -199,12 +208,43 @@ class Analyzer:
             a.last = r.ts
             if a.synacks:
                 del self.waiting[key]
-                t = self.tallies.add(r.src, r.dst, r.dport, a, OK)
-                if t is not None:
-                    t.half_open += 1
+                self._handshake_over(key, a, OK, half_open=True)
             elif a.answer is None:
                 del self.waiting[key]
                 self.tallies.add(r.src, r.dst, r.dport, a, UNANSWERED)
+
+    def _reset_first(self, key: Key, *, pop: bool = False) -> Attempt | None:
+        """The attempt of ``key`` refused by a RST that the server's SYN/ACK (or the client's
+        ACK to one) now shows was not the server's: it waits again, marked injected.
+
+        A RST answering a SYN, then the server's SYN/ACK to that same SYN (no SYN between):
+        the RST came from elsewhere (an IPS, a censor, an attacker racing the server). A new
+        SYN after the RST would make the SYN/ACK its answer instead (``_syn`` forgets the RST).
+        """
+        a = self.answered.get(key)
+        if a is None or a.rst is None:
+            return None
+        del self.answered[key]
+        a.answer = None
+        if not pop:
+            self.waiting[key] = a
+        return a
+
+    def _handshake_over(
+        self, key: Key, a: Attempt, code: str, *, server_rst: bool = False, half_open: bool = False
+    ) -> None:
+        """Count an attempt that was answered by SYN/ACK (``OK`` or ``INCOMPLETE``), or by an
+        injected RST first: then it is ``RST_INJECTED``, whatever followed."""
+        client, _, server, port = key
+        if a.injected:
+            self.tallies.add_injected(
+                client, server, port, a, completed=code == OK and not half_open
+            )
+            return
+        t = self.tallies.add(client, server, port, a, code)
+        if t is not None:
+            t.server_rst += int(server_rst)
+            t.half_open += int(half_open)
 
     def _icmp(self, r: IcmpRecord) -> None:
         key = (r.src, r.sport, r.dst, r.dport)
@@ -245,11 +285,9 @@ class Analyzer:
         client, _, server, port = key
         if a.synacks:
             if a.synacks > 1 or a.syn_after_synack:
-                self.tallies.add(client, server, port, a, INCOMPLETE)
+                self._handshake_over(key, a, INCOMPLETE)
             else:
-                t = self.tallies.add(client, server, port, a, OK)
-                if t is not None:
-                    t.half_open += 1
+                self._handshake_over(key, a, OK, half_open=True)
         elif a.answer == REFUSED:
             t = self.tallies.add(client, server, port, a, REFUSED)
             if t is not None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any, TextIO
 
-from probe.capture.analyze.results import OK, AnalyzeFinding, ServerSummary
+from probe.capture.analyze.results import OK, RST_INJECTED, AnalyzeFinding, ServerSummary
 from probe.capture.reader import CaptureInfo
 from probe.capture.times import iso
 from probe.output.base import Format, FormatName
@@ -121,6 +121,11 @@ def _finding(f: AnalyzeFinding) -> dict[str, Any]:
     if f.code == OK:
         out["half_open"] = o.half_open
         out["retried"] = o.retried
+    if f.code == RST_INJECTED:  # "ttl" is the RST's
+        out["synack_ttl"] = o.synack_ttl
+        out["completed"] = o.completed
+        out["rst_bad_ack"] = o.bad_ack
+        out["rst_copied_ip_id"] = o.copied_ipid
     return out
 
 
