@@ -1,12 +1,15 @@
 """The client's route toward a target: interface, source address, gateway. Sends nothing.
 
-The kernel is asked the question it answers for every packet, ``ip -j route get ADDRESS``
-(iproute2, JSON, IPv4 and IPv6 alike). The I/O is one subprocess call; turning its output
-into a ``RouteResult`` is done by the pure ``parse_route_get`` / ``parse_route_error``.
+The kernel is asked the question it answers for every packet, in-process over rtnetlink
+(netlink.py), once per distinct route: route_cache.py answers the other addresses of a
+route's prefix, under rules that never give an address a route the kernel would not.
+Turning an answer into a ``RouteResult`` is the pure ``result_of``.
 
-Without ``ip`` (minimal containers), a UDP socket is ``connect()``-ed toward the target:
-that runs the same route lookup and picks the source address, but sends no packet. The
-interface and gateway stay unknown (None) on that path.
+Where netlink cannot be opened (a sandbox without AF_NETLINK), ``ip -j route get ADDRESS``
+(iproute2, JSON) is run per address, parsed by the pure ``parse_route_get`` /
+``parse_route_error``; without ``ip`` either (minimal containers), a UDP socket is
+``connect()``-ed toward the target: that runs the same route lookup and picks the source
+address, but sends no packet. The interface and gateway stay unknown (None) on that path.
 
 Linux quirk worth knowing: when the matching route is not a plain unicast route, ``route
 get`` does not describe it, it fails with the errno the route type stands for, and so does
@@ -24,10 +27,13 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 from typing import Any
 
 from probe.errors import TargetError
 from probe.model import RouteResult, RouteStatus
+from probe.steps.netlink import Netlink, RouteAnswer, interface_index
+from probe.steps.route_cache import RouteCache
 
 # errno -> the route type it stands for (None: there is simply no route).
 _ERRNO_ROUTE_TYPE: dict[int, str | None] = {
@@ -43,6 +49,11 @@ _DEAD_ROUTE_TYPES = frozenset({"unreachable", "blackhole", "prohibit", "throw"})
 
 _IP_TIMEOUT = 5.0  # seconds for the `ip` subprocess; a route lookup takes milliseconds
 
+# The process's route cache (None: netlink cannot be used here), made on the first lookup.
+# It lives as long as the process (watch, serve): kernel notifications keep it current.
+_shared: list[RouteCache | None] = []
+_shared_lock = threading.Lock()
+
 
 def lookup(address: str) -> RouteResult:
     """The interface, source address and gateway the kernel would use toward ``address``.
@@ -50,6 +61,23 @@ def lookup(address: str) -> RouteResult:
     ``address`` is an IPv4 or IPv6 literal, optionally with a zone (``fe80::1%eth0``).
     Outcomes (no route, a reject route) are data; only a malformed address raises.
     """
+    host, zone = _split_zone(address)
+    cache = _cache()
+    if cache is None:
+        return lookup_by_ip(address)
+    oif = None
+    if zone is not None:
+        oif = interface_index(zone)
+        if oif is None:
+            raise TargetError(f"{address!r}: no interface named {zone!r}")
+    try:
+        return result_of(cache.answer(host, oif))
+    except OSError:  # netlink opened but stopped answering (a timeout): ask `ip` instead
+        return lookup_by_ip(address)
+
+
+def lookup_by_ip(address: str) -> RouteResult:
+    """``lookup`` without netlink: one `ip route get` subprocess, else a UDP connect()."""
     host, zone = _split_zone(address)
     ip_cmd = shutil.which("ip")
     if ip_cmd is not None:
@@ -77,6 +105,49 @@ def lookup(address: str) -> RouteResult:
     return _lookup_by_socket(host, zone)
 
 
+def result_of(answer: RouteAnswer) -> RouteResult:
+    """A kernel route answer (netlink, or `ip`'s JSON of it) -> RouteResult."""
+    if answer.error:
+        return parse_route_error(f"RTNETLINK answers: {os.strerror(answer.error)}")
+    route_type = answer.route_type
+    if route_type in _DEAD_ROUTE_TYPES:
+        return RouteResult(
+            RouteStatus.NO_ROUTE,
+            interface=answer.interface,
+            route_type=route_type,
+            detail=f"the matching route is of type {route_type}",
+        )
+    return RouteResult(
+        RouteStatus.OK,
+        interface=answer.interface,
+        source=answer.prefsrc,
+        gateway=answer.gateway,
+        route_type=route_type if route_type not in (None, "unicast") else None,
+    )
+
+
+def source_toward(host: str) -> str | None:
+    """The source address the kernel picks toward ``host``, by a UDP connect(); no packet
+    is sent. None when the socket layer finds no route."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect((host, 9))
+        except OSError:
+            return None
+        return str(sock.getsockname()[0]).split("%", 1)[0]
+
+
+def _cache() -> RouteCache | None:
+    with _shared_lock:
+        if not _shared:
+            try:
+                _shared.append(RouteCache(Netlink(), source_toward))
+            except (OSError, AttributeError):  # no AF_NETLINK here (not Linux, a sandbox)
+                _shared.append(None)
+        return _shared[0]
+
+
 def parse_route_get(json_text: str) -> RouteResult:
     """``ip -j route get`` output (a JSON list with one route) -> RouteResult."""
     try:
@@ -89,27 +160,19 @@ def parse_route_get(json_text: str) -> RouteResult:
     if not isinstance(routes, list) or not routes or not isinstance(routes[0], dict):
         return RouteResult(RouteStatus.NO_ROUTE, detail="`ip route get` returned no route")
     route: dict[str, Any] = routes[0]
-    route_type = _str_or_none(route.get("type"))
-    if route_type in _DEAD_ROUTE_TYPES:
-        return RouteResult(
-            RouteStatus.NO_ROUTE,
-            interface=_str_or_none(route.get("dev")),
-            route_type=route_type,
-            detail=f"the matching route is of type {route_type}",
-        )
     gateway = _str_or_none(route.get("gateway"))
     via = route.get("via")  # a nexthop of the other family (IPv4 via an IPv6 router)
     if gateway is None and isinstance(via, dict):
         gateway = _str_or_none(via.get("host"))
-    return RouteResult(
-        RouteStatus.OK,
+    answer = RouteAnswer(
+        route_type=_str_or_none(route.get("type")),
         interface=_str_or_none(route.get("dev")),
+        gateway=gateway,
         # "prefsrc" is the source the kernel picks; "from" only echoes a source we asked for
         # ("::" on IPv6 when we asked nothing).
-        source=_str_or_none(route.get("prefsrc")) or _real_from(route.get("from")),
-        gateway=gateway,
-        route_type=route_type if route_type not in (None, "unicast") else None,
+        prefsrc=_str_or_none(route.get("prefsrc")) or _real_from(route.get("from")),
     )
+    return result_of(answer)
 
 
 def parse_route_error(stderr: str) -> RouteResult:

@@ -12,8 +12,12 @@ The recordings come from iproute2 6.1 on Linux 6.18, in a throwaway namespace ``
 
 from __future__ import annotations
 
+import errno
+import ipaddress
+import os
 import shutil
 import subprocess
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -21,6 +25,8 @@ import pytest
 from probe.errors import TargetError
 from probe.model import RouteResult, RouteStatus
 from probe.steps import route
+from probe.steps.netlink import RouteAnswer
+from probe.steps.route_cache import RouteCache
 
 ON_LINK_V4 = (
     '[{"dst":"198.19.200.2","dev":"hx-a0","prefsrc":"198.19.200.1","flags":[],"uid":0,"cache":[]}]'
@@ -147,7 +153,7 @@ def test_lookup_runs_ip_route_get(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeRun(0, VIA_GATEWAY_V4)
     monkeypatch.setattr(shutil, "which", lambda _name: "/sbin/ip")
     monkeypatch.setattr(subprocess, "run", fake)
-    assert route.lookup("198.19.201.1").gateway == "198.19.200.2"
+    assert route.lookup_by_ip("198.19.201.1").gateway == "198.19.200.2"
     assert fake.cmds == [["/sbin/ip", "-j", "route", "get", "198.19.201.1"]]
 
 
@@ -155,7 +161,7 @@ def test_lookup_passes_the_zone_as_oif(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeRun(0, LINK_LOCAL_V6)
     monkeypatch.setattr(shutil, "which", lambda _name: "/sbin/ip")
     monkeypatch.setattr(subprocess, "run", fake)
-    assert route.lookup("fe80::1%hx-a0").interface == "hx-a0"
+    assert route.lookup_by_ip("fe80::1%hx-a0").interface == "hx-a0"
     assert fake.cmds[0][-3:] == ["fe80::1", "oif", "hx-a0"]
 
 
@@ -163,13 +169,13 @@ def test_lookup_maps_rtnetlink_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeRun(2, stderr="RTNETLINK answers: Permission denied\n")
     monkeypatch.setattr(shutil, "which", lambda _name: "/sbin/ip")
     monkeypatch.setattr(subprocess, "run", fake)
-    assert route.lookup("198.19.204.1").route_type == "prohibit"
+    assert route.lookup_by_ip("198.19.204.1").route_type == "prohibit"
 
 
 def test_lookup_without_ip_uses_a_udp_connect(monkeypatch: pytest.MonkeyPatch) -> None:
     # connect() on UDP only runs the route lookup: nothing is sent, and 127.0.0.1 is local.
     monkeypatch.setattr(shutil, "which", lambda _name: None)
-    got = route.lookup("127.0.0.1")
+    got = route.lookup_by_ip("127.0.0.1")
     assert got.status is RouteStatus.OK
     assert got.source == "127.0.0.1"
     assert got.interface is None and got.gateway is None
@@ -180,7 +186,7 @@ def test_lookup_falls_back_when_ip_fails_oddly(monkeypatch: pytest.MonkeyPatch) 
     fake = FakeRun(1, stderr='Cannot find device "nosuch"\n')
     monkeypatch.setattr(shutil, "which", lambda _name: "/sbin/ip")
     monkeypatch.setattr(subprocess, "run", fake)
-    assert route.lookup("127.0.0.1").source == "127.0.0.1"
+    assert route.lookup_by_ip("127.0.0.1").source == "127.0.0.1"
 
 
 def test_lookup_unknown_zone_is_bad_input(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -188,10 +194,212 @@ def test_lookup_unknown_zone_is_bad_input(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(shutil, "which", lambda _name: "/sbin/ip")
     monkeypatch.setattr(subprocess, "run", fake)
     with pytest.raises(TargetError, match="hx-nosuch"):
-        route.lookup("fe80::1%hx-nosuch")
+        route.lookup_by_ip("fe80::1%hx-nosuch")
 
 
 @pytest.mark.parametrize("bad", ["example.com", "198.19.200.300", "198.19.200.1%eth0", "fe80::1%"])
 def test_lookup_rejects_non_addresses(bad: str) -> None:
     with pytest.raises(TargetError):
-        route.lookup(bad)
+        route.lookup_by_ip(bad)
+
+
+# --------------------------------------------------------------------------- netlink answers
+
+
+@pytest.mark.parametrize(
+    ("number", "route_type"),
+    [
+        (errno.EHOSTUNREACH, "unreachable"),
+        (errno.EINVAL, "blackhole"),
+        (errno.EACCES, "prohibit"),
+        (errno.ENETUNREACH, None),
+    ],
+)
+def test_result_of_a_refused_lookup_matches_ip(number: int, route_type: str | None) -> None:
+    got = route.result_of(RouteAnswer(error=number))
+    assert got == route.parse_route_error(f"RTNETLINK answers: {os.strerror(number)}\n")
+    assert got.status is RouteStatus.NO_ROUTE and got.route_type == route_type
+
+
+def test_result_of_an_answer() -> None:
+    answer = RouteAnswer(
+        route_type="unicast", interface="hx-a0", gateway="198.19.200.2", prefsrc="198.19.200.1"
+    )
+    assert route.result_of(answer) == route.parse_route_get(VIA_GATEWAY_V4)
+    legacy = RouteAnswer(route_type="unreachable", interface="lo")
+    assert route.result_of(legacy) == route.parse_route_get(LEGACY_UNREACHABLE_V6)
+
+
+def test_lookup_without_netlink_runs_ip(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeRun(0, VIA_GATEWAY_V4)
+    monkeypatch.setattr(route, "_shared", [None])  # as where AF_NETLINK cannot be opened
+    monkeypatch.setattr(shutil, "which", lambda _name: "/sbin/ip")
+    monkeypatch.setattr(subprocess, "run", fake)
+    assert route.lookup("198.19.201.1").gateway == "198.19.200.2"
+    assert len(fake.cmds) == 1
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "127.0.0.9", "::1"])
+def test_lookup_agrees_with_ip_on_loopback(address: str) -> None:
+    if shutil.which("ip") is None:
+        pytest.skip("no `ip` to compare with")
+    assert route.lookup(address) == route.lookup_by_ip(address)
+
+
+# --------------------------------------------------------------------------- the route cache
+
+Net = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass
+class FakeRoute:
+    prefix: str
+    route_type: str = "unicast"
+    interface: str = "hx-a0"
+    gateway: str | None = None
+    prefsrc: str | None = "198.19.200.1"
+    multipath: bool = False
+
+
+@dataclass
+class FakeKernel:
+    """A routing table with longest-prefix match, answering like netlink.Netlink."""
+
+    routes: list[FakeRoute]
+    rule_dsts: list[str] = field(default_factory=list)
+    news: bool = False
+    gets: list[tuple[str, bool]] = field(default_factory=list)
+
+    def get(self, address: str, oif: int | None = None, fib_match: bool = False) -> RouteAnswer:
+        self.gets.append((address, fib_match))
+        ip = ipaddress.ip_address(address)
+        found = [r for r in self.routes if ip in ipaddress.ip_network(r.prefix)]
+        if not found:
+            return RouteAnswer(error=errno.ENETUNREACH)
+        best = max(found, key=lambda r: ipaddress.ip_network(r.prefix).prefixlen)
+        if best.route_type == "unreachable":
+            return RouteAnswer(error=errno.EHOSTUNREACH)
+        return RouteAnswer(
+            route_type=best.route_type,
+            interface=best.interface,
+            gateway=best.gateway,
+            prefsrc=None if fib_match else best.prefsrc,
+            prefix=best.prefix if fib_match else f"{ip}/{ip.max_prefixlen}",
+            multipath=best.multipath and fib_match,  # one address: the nexthop it got
+        )
+
+    def prefixes(self, version: int) -> list[Net]:
+        nets = [ipaddress.ip_network(p) for p in [r.prefix for r in self.routes] + self.rule_dsts]
+        return [n for n in nets if n.version == version]
+
+    def changed(self) -> bool:
+        news, self.news = self.news, False
+        return news
+
+
+def _cache(kernel: FakeKernel, source: str | None = "2001:2:0:200::1") -> RouteCache:
+    return RouteCache(kernel, lambda _host: source)
+
+
+def _addresses(block: str) -> list[str]:
+    return [str(a) for a in ipaddress.ip_network(block)]
+
+
+def _uncached(kernel: FakeKernel, address: str) -> RouteAnswer:
+    return replace(kernel.get(address), prefix=None)
+
+
+def test_cache_asks_once_per_route() -> None:
+    kernel = FakeKernel([FakeRoute("0.0.0.0/0", gateway="198.19.200.2")])
+    cache = _cache(kernel)
+    answers = [cache.answer(a) for a in _addresses("198.51.96.0/20")]
+    assert cache.asked == 2  # the first address: its answer and the matching table entry
+    assert kernel.gets == [("198.51.96.0", False), ("198.51.96.0", True)]
+    assert {route.result_of(a) for a in answers} == {
+        RouteResult(RouteStatus.OK, "hx-a0", "198.19.200.1", "198.19.200.2")
+    }
+    assert answers[5].prefix == "198.51.96.5/32"
+
+
+def test_cache_does_not_cover_a_more_specific_route() -> None:
+    kernel = FakeKernel(
+        [
+            FakeRoute("0.0.0.0/0", gateway="198.19.200.2"),
+            FakeRoute("198.51.100.128/25", gateway="198.19.200.3"),
+        ]
+    )
+    cache = _cache(kernel)
+    assert cache.answer("198.51.100.1").gateway == "198.19.200.2"  # caches 0.0.0.0/0
+    assert cache.answer("198.51.100.200").gateway == "198.19.200.3"  # in the hole: asked
+    assert cache.answer("198.51.100.201").gateway == "198.19.200.3"  # now cached too
+    assert cache.answer("198.51.100.2").gateway == "198.19.200.2"
+    assert cache.asked == 4
+    for address in _addresses("198.51.100.0/24"):
+        assert cache.answer(address) == replace(_uncached(kernel, address), prefix=f"{address}/32")
+    assert cache.asked == 4
+
+
+def test_a_rule_destination_inside_the_prefix_is_asked_again() -> None:
+    kernel = FakeKernel([FakeRoute("0.0.0.0/0", gateway="198.19.200.2")], ["203.0.113.0/24"])
+    cache = _cache(kernel)
+    cache.answer("198.51.100.1")
+    cache.answer("198.51.100.2")
+    assert cache.asked == 2
+    cache.answer("203.0.113.7")  # a rule may send it to another table: the kernel decides
+    assert kernel.gets[-2:] == [("203.0.113.7", False), ("203.0.113.7", True)]
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [FakeRoute("198.51.100.0/24", multipath=True), FakeRoute("198.51.100.0/24", "local")],
+)
+def test_multipath_and_local_routes_are_asked_per_address(kind: FakeRoute) -> None:
+    # Multipath: the nexthop is picked per flow; local: the source may be the address itself.
+    kernel = FakeKernel([kind])
+    cache = _cache(kernel)
+    for address in _addresses("198.51.100.0/30"):
+        assert cache.answer(address) == kernel.get(address)
+    # Each address is asked; a unicast answer also for its table entry, which says "do not".
+    assert cache.asked == (8 if kind.multipath else 4)
+
+
+def test_refused_lookups_are_not_cached() -> None:
+    kernel = FakeKernel([FakeRoute("198.51.100.0/24", "unreachable")])
+    cache = _cache(kernel)
+    got = [cache.answer(a) for a in _addresses("198.51.100.0/30")]
+    assert {a.error for a in got} == {errno.EHOSTUNREACH}
+    assert cache.asked == 4
+
+
+def test_a_route_change_empties_the_cache() -> None:
+    kernel = FakeKernel([FakeRoute("0.0.0.0/0", gateway="198.19.200.2")])
+    cache = _cache(kernel)
+    cache.answer("198.51.100.1")
+    kernel.routes.append(FakeRoute("198.51.100.0/24", gateway="198.19.200.9"))
+    kernel.news = True  # the kernel's RTM_NEWROUTE notification
+    assert cache.answer("198.51.100.2").gateway == "198.19.200.9"
+
+
+def test_ipv6_takes_the_source_per_address() -> None:
+    kernel = FakeKernel([FakeRoute("::/0", gateway="2001:2:0:200::2", prefsrc="2001:2::1")])
+    cache = _cache(kernel, source="2001:2:0:200::7")
+    cache.answer("2001:db8::1")
+    got = cache.answer("2001:db8::2")
+    assert (got.gateway, got.prefsrc) == ("2001:2:0:200::2", "2001:2:0:200::7")
+    assert cache.asked == 2
+
+
+def test_ipv6_without_a_socket_source_asks_the_kernel() -> None:
+    kernel = FakeKernel([FakeRoute("::/0", gateway="2001:2:0:200::2", prefsrc="2001:2::1")])
+    cache = _cache(kernel, source=None)
+    cache.answer("2001:db8::1")
+    assert cache.answer("2001:db8::2").prefsrc == "2001:2::1"
+    assert cache.asked == 3
+
+
+def test_a_zone_is_never_cached() -> None:
+    kernel = FakeKernel([FakeRoute("fe80::/64", prefsrc="fe80::1")])
+    cache = _cache(kernel)
+    cache.answer("fe80::2", oif=3)
+    cache.answer("fe80::3", oif=3)
+    assert kernel.gets == [("fe80::2", False), ("fe80::3", False)]
