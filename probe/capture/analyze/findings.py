@@ -259,10 +259,17 @@ def _ok_finding(o: Outcome, same_port: Sequence[Outcome]) -> AnalyzeFinding:
         evidence.append(
             f"{o.retried} of them needed the SYN more than once: packets are lost on the way"
         )
-    if o.no_synack:
+    acked = o.no_synack - o.kernel_rst
+    if acked:
         evidence.append(
-            f"{o.no_synack} completed without the SYN/ACK in the capture (it took another path "
+            f"{acked} completed without the SYN/ACK in the capture (it took another path "
             "past the capture point)"
+        )
+    if o.kernel_rst:
+        evidence.append(
+            f"{o.kernel_rst} {plural(o.kernel_rst, 'was', 'were')} reset by the client with "
+            "the SYN's ISN + 1: its kernel answering a SYN/ACK the capture missed (a SYN scan, "
+            "or a socket already closed), so the port answered: open"
         )
     if o.half_open:
         evidence.append(

@@ -32,6 +32,7 @@ class Tally:
         "count",
         "first",
         "half_open",
+        "kernel_rst",
         "last",
         "more_clients",
         "no_synack",
@@ -63,6 +64,7 @@ class Tally:
         self.retried = 0
         self.no_synack = 0
         self.server_rst = 0
+        self.kernel_rst = 0  # ok without SYN/ACK: the client's RST with seq = ISN + 1
         # rst-injected: the SYN/ACKs' TTLs (the RSTs' are ``ttls``), the attempts the client
         # completed anyway, the RSTs whose ACK number is not the SYN's ISN + 1 (one example:
         # found, expected), those with the SYN's own IP ID, and the first attempt's delays
@@ -189,6 +191,7 @@ class Tallies:
                     retried=t.retried,
                     no_synack=t.no_synack,
                     server_rst=t.server_rst,
+                    kernel_rst=t.kernel_rst,
                     synack_ttl=max(t.synack_ttls, key=t.synack_ttls.__getitem__, default=None),
                     completed=t.completed,
                     bad_ack=t.bad_ack,

@@ -5,10 +5,13 @@ by (client, client port, server, server port) in the direction of the SYN::
 
     SYN ──► waiting ── SYN again ──────────────────► waiting, one more try (the triple SYN)
              ├── RST from the server ──────────────► syn-refused  ┐ kept HOLD seconds: SYNs
-             ├── ICMP unreachable quoting the SYN ─► syn-rejected ┘ again are more tries
+             ├── ICMP unreachable quoting the SYN ─► syn-rejected ┘ again (same ISN) are more
+             │                                        tries; a new ISN is a new attempt
              │                                        (the sender named)
              ├── ACK from the client ──────────────► ok (the SYN/ACK is not in the capture)
-             ├── RST from the client ──────────────► syn-unanswered (the client gave up)
+             ├── RST from the client, seq = ISN ───► syn-unanswered (the client gave up)
+             ├── RST from the client, seq = ISN+1 ─► ok: its kernel reset a SYN/ACK the
+             │                                        capture missed (other seq: stray, ignored)
              ├── nothing until it expires ─────────► syn-unanswered
              └── SYN/ACK ──► answered
                    ├── ACK from the client ────────► ok
@@ -146,7 +149,12 @@ class Analyzer:
         a = self.waiting.get(key)
         if a is None:
             a = self.answered.pop(key, None)
-            if a is not None:  # tried again after a RST or an ICMP error: one attempt still
+            if a is not None and r.seq != a.syn_seq:
+                # A new ISN after the "no": a new connection from the same port. The refusal
+                # stays an outcome of its own ("refused once, then open" matters).
+                self._end_waiting(key, a)
+                a = None
+            elif a is not None:  # tried again after a RST or an ICMP error: one attempt still
                 self.waiting[key] = a
         if a is not None:
             # Another SYN on a waiting attempt: a retransmission, whatever its sequence
@@ -209,9 +217,19 @@ class Analyzer:
             if a.synacks:
                 del self.waiting[key]
                 self._handshake_over(key, a, OK, half_open=True)
-            elif a.answer is None:
+            elif a.answer is None and r.seq == a.syn_seq:  # the client gave up
                 del self.waiting[key]
                 self.tallies.add(r.src, r.dst, r.dport, a, UNANSWERED)
+            elif a.answer is None and r.seq == (a.syn_seq + 1) & 0xFFFFFFFF:
+                # Its kernel answering a SYN/ACK that the capture missed: a socket that is
+                # gone (a SYN scan's raw SYN) resets the SYN/ACK with seq = ISN + 1. The
+                # port answered: open.
+                del self.waiting[key]
+                t = self.tallies.add(r.src, r.dst, r.dport, a, OK)
+                if t is not None:
+                    t.kernel_rst += 1
+            # Any other sequence number: a stray RST of another connection, not this
+            # attempt's end (the same SYN sent again continues the attempt).
 
     def _reset_first(self, key: Key, *, pop: bool = False) -> Attempt | None:
         """The attempt of ``key`` refused by a RST that the server's SYN/ACK (or the client's

@@ -1,7 +1,8 @@
-"""rst-injected: a RST the server did not send, before its real SYN/ACK (issue 17, item 1).
+"""RSTs that are not what they seem (issue 17): rst-injected, a RST the server did not send
+before its real SYN/ACK; stray client RSTs, which end an attempt only when they match it.
 
-Records built here as a capture would hold them; the last test goes through the reader from
-plain bytes (the IP ID comes from the IPv4 header)."""
+Records built here as a capture would hold them; one test goes through the reader from plain
+bytes (the IP ID comes from the IPv4 header)."""
 
 from __future__ import annotations
 
@@ -209,3 +210,43 @@ def test_from_the_bytes_of_a_capture(tmp_path: Path) -> None:
         result = an.analyze(cap.records())
     o = only(result).outcome
     assert (o.copied_ipid, o.bad_ack, o.completed, o.ttl, o.synack_ttl) == (1, 1, 1, 46, 49)
+
+
+# --------------------------------------------------------------------------- client RSTs
+
+
+def test_a_stray_client_rst_does_not_end_the_attempt() -> None:
+    # A RST with another sequence number shortly after the SYN, then the same SYN (same ISN)
+    # again and a completed handshake: one attempt, retried, ok; no syn-unanswered.
+    stray = seg(0.1, RST, up=True, seq=555_555)
+    result = run(syn(), stray, syn(1.0), synack(1.012), *client_ack(1.013))
+    assert [(f.code, f.outcome.count, f.outcome.retried) for f in result.findings] == [("ok", 1, 1)]
+
+
+def test_a_client_rst_with_isn_plus_one_answers_a_missed_synack() -> None:
+    kernel = seg(0.012, RST, up=True, seq=ISN + 1)
+    result = run(syn(), kernel)
+    (f,) = result.findings
+    assert (f.code, f.outcome.kernel_rst, f.outcome.no_synack) == ("ok", 1, 1)
+    evidence = "\n".join(f.evidence)
+    assert "its kernel answering a SYN/ACK the capture missed" in evidence
+    assert "took another path" not in evidence
+
+
+def test_a_client_rst_with_its_isn_is_the_client_giving_up() -> None:
+    result = run(syn(), syn(1.0), seg(1.5, RST, up=True, seq=ISN))
+    assert [(f.code, f.outcome.syns) for f in result.findings] == [("syn-unanswered", 2)]
+
+
+def test_a_refusal_then_a_new_isn_that_works_keeps_the_refusal() -> None:
+    refused = seg(0.0004, RST_ACK, up=False, ttl=49, seq=0, ack=ISN + 1)
+    again = seg(0.5, SYN, up=True, seq=77_000)
+    answer = seg(0.512, SYN_ACK, up=False, ttl=49, seq=9000, ack=77_001)
+    done = seg(0.513, ACK, up=True, seq=77_001, ack=9001)
+    result = run(syn(), refused, again, answer, done)
+    assert sorted((f.code, f.outcome.count) for f in result.findings) == [
+        ("ok", 1),
+        ("syn-refused", 1),
+    ]
+    f = next(f for f in result.findings if f.code == "syn-refused")
+    assert any("1 other attempt to" in e and "completed" in e for e in f.evidence)
