@@ -106,7 +106,14 @@ class IcmpRecord(NamedTuple):
     seq: int
 
 
-Record = TcpSegment | IcmpRecord
+class Tick(NamedTuple):
+    """The capture's last packet when it is none of the above: only its time matters (the
+    capture ends there, not at its last TCP or ICMP packet)."""
+
+    ts: float
+
+
+Record = TcpSegment | IcmpRecord | Tick
 
 
 def ip_offset(link: int, data: bytes) -> int:

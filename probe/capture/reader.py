@@ -40,6 +40,7 @@ from probe.capture.packets import (
     LINKTYPE_ETHERNET,
     Record,
     TcpSegment,
+    Tick,
     decode_ip,
     ip_offset,
 )
@@ -346,6 +347,7 @@ class Capture:
         """
         count = tcp = icmp = skipped = 0
         first = ts = 0.0
+        rec: Record | None = None
         try:
             for ts, link, data in self._inner():
                 count += 1
@@ -364,6 +366,8 @@ class Capture:
                 else:
                     icmp += 1
                     yield rec
+            if count and rec is None:
+                yield Tick(ts)  # the capture ends at its last packet, whatever it holds
         finally:
             self._tcp, self._icmp, self._skipped = tcp, icmp, skipped
             self._counted(count, first, ts)

@@ -59,6 +59,12 @@ def analyze(records: Iterable[Record]) -> Analysis:
             f"{a.undecided} {plural(a.undecided, 'SYN')} in the last {TOO_LATE:g} s of the "
             "capture had no time to be answered: left out."
         )
+    if a.backwards:
+        notes.append(
+            f"The capture's clock went back {a.backwards} {plural(a.backwards, 'time')} (by up "
+            f"to {a.backwards_by:.1f} s): files merged out of order, or a clock set back while "
+            "capturing; the attempts open at each step were judged there."
+        )
     if a.early:
         notes.append(
             f"{a.early} attempts were judged before {EXPIRE:g} s had passed: more than "

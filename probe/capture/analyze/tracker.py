@@ -29,7 +29,9 @@ follows (the client completing the handshake anyway, or giving up). A new SYN af
 makes the RST a believed answer again (``Attempt.rst`` forgotten): a retry, not injection.
 
 A lone SYN in the last second of the capture (``TOO_LATE``) had no time for an answer or a
-retry: it is left out, and a note says so.
+retry: it is left out, and a note says so. The capture ends at its last packet of any kind
+(the reader's ``Tick``), not at its last TCP or ICMP packet. A clock that goes back more than
+``BACKWARDS`` seconds judges the attempts open at that moment and is counted for a note.
 
 ICMP time exceeded quoting a SYN is noted but does not end the attempt (a TCP traceroute
 sends SYNs with low TTLs on purpose). If nothing else answers, the attempt is syn-rejected
@@ -67,6 +69,9 @@ HOLD: Final = 5.0  # seconds an answered attempt (RST, ICMP) waits for the clien
 MAX_WAITING: Final = 100_000
 TRACE_TTL: Final = 32  # a SYN sent with a TTL below this is a traceroute probe
 TOO_LATE: Final = 1.0  # seconds: a lone SYN this close to the capture's end is undecided
+# Seconds the timestamps may go back without a note: packets of interfaces merged into one
+# file, or written by several capture threads, are out of order by milliseconds.
+BACKWARDS: Final = 1.0
 
 
 class Analyzer:
@@ -93,6 +98,8 @@ class Analyzer:
         self.early = 0  # attempts finished early because MAX_WAITING were waiting
         self.undecided = 0  # a lone SYN at the very end of the capture
         self.end = 0.0  # the capture's last timestamp
+        self.backwards = 0  # times the clock went back more than BACKWARDS seconds
+        self.backwards_by = 0.0  # the largest of those steps
         self.now = 0.0
         self._next_expiry = 0.0
 
@@ -102,9 +109,14 @@ class Analyzer:
         return self.tallies.unkept
 
     def feed(self, records: Iterable[Record]) -> None:
-        waiting = self.waiting
         r: Record | None = None
         for r in records:
+            # Attempts whose time is over are finished before the packet is handled: the
+            # first SYN on a reused 4-tuple after a long silence starts a new attempt.
+            if r.ts >= self._next_expiry:
+                self._expire(r.ts)
+            elif r.ts < self.now - BACKWARDS:
+                self._clock_back(r.ts)
             if type(r) is TcpSegment:
                 flags = r.flags
                 if flags & TH_SYN:
@@ -114,13 +126,10 @@ class Analyzer:
                         self._syn(r)
                 elif flags & TH_RST:
                     self._rst(r)
-                elif flags & TH_ACK and (waiting or self.answered):
+                elif flags & TH_ACK and (self.waiting or self.answered):
                     self._ack(r)
-            else:
-                assert isinstance(r, IcmpRecord)
+            elif type(r) is IcmpRecord:
                 self._icmp(r)
-            if r.ts >= self._next_expiry:
-                self._expire(r.ts)
         if r is not None:
             self.end = max(self.end, r.ts)
 
@@ -156,6 +165,10 @@ class Analyzer:
                 a = None
             elif a is not None:  # tried again after a RST or an ICMP error: one attempt still
                 self.waiting[key] = a
+        if a is not None and a.last < r.ts - self.expire:
+            del self.waiting[key]  # over long ago (the once-a-second expiry had not run yet)
+            self._end_waiting(key, a)
+            a = None
         if a is not None:
             # Another SYN on a waiting attempt: a retransmission, whatever its sequence
             # number (probe's own tries each carry a new one).
@@ -288,6 +301,18 @@ class Analyzer:
         self._next_expiry = self.now + 1.0
         self._expire_queue(self.answered, self.now - self.hold)
         self._expire_queue(self.waiting, self.now - self.expire)
+
+    def _clock_back(self, ts: float) -> None:
+        """The capture's clock went back (a merged capture, a clock set back while capturing):
+        the attempts open then are judged there, and time starts again from ``ts``."""
+        self.backwards += 1
+        self.backwards_by = max(self.backwards_by, self.now - ts)
+        while self.answered:
+            self._end_waiting(*self.answered.popitem(last=False))
+        while self.waiting:
+            self._end_waiting(*self.waiting.popitem(last=False))
+        self.now = ts
+        self._next_expiry = ts + 1.0
 
     def _expire_queue(self, queue: OrderedDict[Key, Attempt], limit: float) -> None:
         """Finish the attempts of ``queue`` without a packet since ``limit``."""

@@ -22,7 +22,7 @@ from rich.console import Console
 from probe.capture import analyze as an
 from probe.capture.analyze.tally import MAX_CLIENTS
 from probe.capture.analyze.tracker import HOLD
-from probe.capture.packets import IcmpRecord, TcpSegment
+from probe.capture.packets import IcmpRecord, TcpSegment, Tick
 from probe.capture.reader import CaptureInfo, open_capture
 from probe.capture.writer import PcapWriter
 from probe.output.base import FormatName
@@ -90,7 +90,7 @@ def triple_syn(t: float, port: int, cport: int = 40001, server: str = SERVER) ->
     return [c2s(t + dt, port, SYN, cport=cport, server=server) for dt in (0.0, 1.0, 3.0)]
 
 
-def run(*records: TcpSegment | IcmpRecord) -> an.Analysis:
+def run(*records: TcpSegment | IcmpRecord | Tick) -> an.Analysis:
     return an.analyze(sorted(records, key=lambda r: r.ts))
 
 
@@ -270,6 +270,34 @@ def test_a_lone_syn_at_the_very_end_is_undecided() -> None:
     result = run(*handshake(0, 80), c2s(0.5, 82, SYN, cport=40001))
     assert set(codes(result).values()) == {"ok"}
     assert any("no time to be answered" in n for n in result.notes)
+
+
+def test_the_capture_ends_at_its_last_packet_of_any_kind() -> None:
+    # A lone SYN 10 s before the capture's last packet (a UDP one: the reader's Tick) had
+    # its time: unanswered, not "in the last second of the capture".
+    result = run(*handshake(0, 80), c2s(0.5, 82, SYN, cport=40001), Tick(T0 + 10.5))
+    assert codes(result) == {f"{SERVER}:80": "ok", f"{SERVER}:82": "syn-unanswered"}
+    assert not any("no time to be answered" in n for n in result.notes)
+
+
+def test_a_syn_on_a_reused_tuple_after_a_long_silence_is_a_new_attempt() -> None:
+    # 70 s and more without a packet: the old attempt is over before the new SYN is handled.
+    result = run(c2s(0, 82, SYN), c2s(80, 82, SYN), s2c(80.001, 82, SYN_ACK), c2s(80.002, 82, ACK))
+    assert sorted((f.code, f.outcome.syns) for f in result.findings) == [
+        ("ok", 1),
+        ("syn-unanswered", 1),
+    ]
+
+
+def test_a_clock_that_goes_back_is_a_note_and_does_not_merge_attempts() -> None:
+    later = [r._replace(ts=r.ts - 3600) for r in (c2s(100, 82, SYN), s2c(100.001, 82, RST_ACK))]
+    records = [c2s(0, 82, SYN), c2s(1, 82, SYN), *later, c2s(200, 9, ACK, cport=1)]
+    result = an.analyze(records)  # in file order, not sorted
+    assert sorted((f.code, f.outcome.syns) for f in result.findings) == [
+        ("syn-refused", 1),
+        ("syn-unanswered", 2),
+    ]
+    assert any("clock went back 1 time (by up to 3501.0 s)" in n for n in result.notes)
 
 
 def test_mixed_outcomes_on_one_port_say_it_comes_and_goes() -> None:
