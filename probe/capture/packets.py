@@ -5,15 +5,19 @@ a TCP segment (``IcmpRecord``). Everything else (UDP, ARP, echo, fragments after
 is None. Written with ``struct``: scapy would build an object graph per packet and is some
 hundred times slower.
 
-Link types: Ethernet (1, with 802.1Q / QinQ tags), RAW (101, and the IPv4-only 228 /
-IPv6-only 229), Linux cooked SLL (113, ``tcpdump -i any`` before 4.99) and SLL2 (276), BSD
-loopback NULL (0) and OpenBSD LOOP (108).
+Link types: Ethernet (1, with 802.1Q / QinQ tags, MPLS, PPPoE), RAW (101, the DLT_RAW values
+12 and 14 some tools write, and the IPv4-only 228 / IPv6-only 229), Linux cooked SLL (113,
+``tcpdump -i any`` before 4.99) and SLL2 (276), BSD loopback NULL (0), OpenBSD LOOP (108) and
+NFLOG (239). Tunnels inside IP (GRE, VXLAN, GTP-U) are opened (``tunnels``): the record is
+the inner packet's.
 """
 
 from __future__ import annotations
 
 import struct
 from typing import Final, NamedTuple
+
+from probe.capture import tunnels
 
 LINKTYPE_NULL: Final = 0
 
@@ -22,6 +26,12 @@ LINKTYPE_ETHERNET: Final = 1
 
 
 LINKTYPE_RAW: Final = 101
+
+
+LINKTYPE_RAW_BSD: Final = (12, 14)  # DLT_RAW's value on OpenBSD / BSD/OS, written by some tools
+
+
+LINKTYPE_NFLOG: Final = 239
 
 
 LINKTYPE_LOOP: Final = 108
@@ -43,6 +53,9 @@ LINK_NAMES: Final = {
     LINKTYPE_NULL: "BSD loopback",
     LINKTYPE_ETHERNET: "Ethernet",
     LINKTYPE_RAW: "raw IP",
+    12: "raw IP",
+    14: "raw IP",
+    LINKTYPE_NFLOG: "Linux NFLOG",
     LINKTYPE_LOOP: "OpenBSD loopback",
     LINKTYPE_LINUX_SLL: "Linux cooked (SLL)",
     LINKTYPE_IPV4: "raw IPv4",
@@ -58,10 +71,10 @@ _ETH_IPV4: Final = 0x0800
 _ETH_IPV6: Final = 0x86DD
 
 
-_ETH_VLAN: Final = (0x8100, 0x88A8, 0x9100)
-
-
 _AF_INET6: Final = (10, 24, 28, 30)  # Linux, NetBSD/OpenBSD, FreeBSD, macOS
+
+
+_MAX_TUNNELS: Final = 3  # tunnels in tunnels: more than this is not traffic worth reading
 
 
 _IPV6_EXTENSIONS: Final = (0, 43, 60)  # hop-by-hop, routing, destination options
@@ -119,22 +132,13 @@ Record = TcpSegment | IcmpRecord | Tick
 def ip_offset(link: int, data: bytes) -> int:
     """Where the IP header starts in a frame of this link type; -1 when it is not IP."""
     if link == LINKTYPE_ETHERNET:
-        off = 12
-        while len(data) >= off + 2:
-            etype = (data[off] << 8) | data[off + 1]
-            if etype in (_ETH_IPV4, _ETH_IPV6):
-                return off + 2
-            if etype not in _ETH_VLAN:
-                return -1
-            off += 4  # 802.1Q / 802.1ad tag: skip it, the EtherType follows
-        return -1
-    if link in (LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6):
+        return tunnels.after_ethertype(data, 12)
+    if link in (LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6) or link in LINKTYPE_RAW_BSD:
         return 0
     if link == LINKTYPE_LINUX_SLL:
-        if len(data) < 16:
-            return -1
-        proto = (data[14] << 8) | data[15]
-        return 16 if proto in (_ETH_IPV4, _ETH_IPV6) else -1
+        return tunnels.after_ethertype(data, 14)
+    if link == LINKTYPE_NFLOG:
+        return tunnels.nflog(data)
     if link == LINKTYPE_LINUX_SLL2:
         if len(data) < 20:
             return -1
@@ -158,8 +162,9 @@ _TCP: Final = struct.Struct("!HHIIBBH").unpack_from
 _QUOTE: Final = struct.Struct("!HHI").unpack_from
 
 
-def decode_ip(ts: float, data: bytes, off: int) -> Record | None:
-    """The TCP segment or ICMP error in the IP packet at ``data[off:]``; None for the rest."""
+def decode_ip(ts: float, data: bytes, off: int, depth: int = 0) -> Record | None:
+    """The TCP segment or ICMP error in the IP packet at ``data[off:]``, or in the packet a
+    tunnel in it carries (``depth`` tunnels deep so far); None for the rest."""
     if len(data) < off + 20:
         return None
     version = data[off] >> 4
@@ -196,6 +201,12 @@ def decode_ip(ts: float, data: bytes, off: int) -> Record | None:
         return TcpSegment(ts, src, dst, sport, dport, flags, seq, ack, ttl, window, options, ipid)
     if (proto == 1 and not v6) or (proto == 58 and v6):
         return _icmp_error(ts, data, l4, end, src, ttl, v6)
+    if proto in (17, 47) and depth < _MAX_TUNNELS:
+        kind, inner = tunnels.udp(data, l4, end) if proto == 17 else tunnels.gre(data, l4, end)
+        if kind == tunnels.ETHERNET and inner >= 0:
+            inner = tunnels.after_ethertype(data, inner + 12)
+        if inner >= 0:
+            return decode_ip(ts, data[:end], inner, depth + 1)
     return None
 
 

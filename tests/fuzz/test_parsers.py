@@ -27,7 +27,7 @@ FUZZ = settings(
     database=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-LINKS = st.sampled_from([0, 1, 101, 108, 113, 228, 229, 276, 147])
+LINKS = st.sampled_from([0, 1, 12, 14, 101, 108, 113, 228, 229, 239, 276, 147])
 
 
 def ip_frames() -> st.SearchStrategy[bytes]:
@@ -46,6 +46,33 @@ def ip_frames() -> st.SearchStrategy[bytes]:
 def test_a_frame_decodes_to_a_record_or_none(link: int, data: bytes, pad: int) -> None:
     frame = b"\x00" * pad + data
     off = packets.ip_offset(link, frame)
+    assert -1 <= off <= len(frame)
+    rec = packets.decode_ip(1.0, frame, max(off, 0))
+    assert rec is None or isinstance(rec, TcpSegment | IcmpRecord)
+
+
+def tunnel_frames() -> st.SearchStrategy[bytes]:
+    """Ethernet frames whose EtherType is MPLS, PPPoE or a VLAN tag, and IPv4 packets carrying
+    GRE or UDP to the VXLAN / GTP-U ports, each followed by any bytes: the tunnel parsers'
+    branches, with their lengths and flags at random."""
+    l2 = st.tuples(st.sampled_from([0x8847, 0x8864, 0x8100]), st.binary(max_size=120)).map(
+        lambda t: b"\x00" * 12 + t[0].to_bytes(2, "big") + t[1]
+    )
+    l4 = st.tuples(
+        st.sampled_from([b"\x2f", b"\x11"]),
+        st.sampled_from([b"\x12\xb5", b"\x08\x68", b"\x21\x18", b"\x00\x35"]),
+        st.binary(max_size=150),
+    ).map(
+        lambda t: b"\x00" * 12 + b"\x08\x00\x45\x00\x00\x00\x00\x00\x00\x00\x40"
+        + t[0] + b"\x00" * 10 + (b"\x00\x35" + t[1] if t[0] == b"\x11" else b"") + t[2]
+    )  # fmt: skip
+    return st.one_of(l2, l4)
+
+
+@FUZZ
+@given(tunnel_frames())
+def test_a_tunnelled_frame_decodes_to_a_record_or_none(frame: bytes) -> None:
+    off = packets.ip_offset(1, frame)
     assert -1 <= off <= len(frame)
     rec = packets.decode_ip(1.0, frame, max(off, 0))
     assert rec is None or isinstance(rec, TcpSegment | IcmpRecord)
