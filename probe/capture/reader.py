@@ -26,15 +26,16 @@ once set, reading ends there, as if the file ended, and ``CaptureInfo.interrupte
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import BinaryIO, Final
+from typing import Final
 
-from probe.capture import pcapng
+from probe.capture import formats, pcapng
 from probe.capture.packets import (
     LINK_NAMES,
     LINKTYPE_ETHERNET,
@@ -49,23 +50,6 @@ from probe.errors import CaptureError
 
 CHUNK: Final = 1 << 20  # bytes read at a time
 MAX_RECORD: Final = 1 << 24  # a pcap record or pcapng block larger than this is corruption
-
-
-_PCAP_MAGIC: Final = {  # the first four bytes, as read -> (byte order, seconds per tick)
-    b"\xd4\xc3\xb2\xa1": ("<", 1e-6),
-    b"\xa1\xb2\xc3\xd4": (">", 1e-6),
-    b"\x4d\x3c\xb2\xa1": ("<", 1e-9),
-    b"\xa1\xb2\x3c\x4d": (">", 1e-9),
-}
-
-# Other files people attach to a ticket as "the capture": say what they are.
-_OTHER_FORMATS: Final = (
-    (b"\x1f\x8b", "a gzip-compressed file: decompress it first (gunzip)"),
-    (b"PK\x03\x04", "a zip archive: extract the capture from it first"),
-    (b"snoop\x00\x00\x00", "a Solaris snoop capture: save it as pcap (Wireshark, editcap)"),
-    (b"GMBU", "a Microsoft Network Monitor capture: save it as pcap (Wireshark, editcap)"),
-    (b"XCP\x00", "a NetXray / Sniffer capture: save it as pcap (Wireshark, editcap)"),
-)
 
 
 @dataclass(frozen=True)
@@ -85,6 +69,18 @@ class CaptureInfo:
     problem: str | None = None  # why reading stopped early, in words, when it did
     interrupted: bool = False  # reading stopped by the cancel event (Ctrl-C)
     bad_times: int = 0  # packets whose timestamp is no date of the years 1-9999
+    compressed: bool = False  # the file was gzip-compressed
+    unknown_links: tuple[tuple[int, int], ...] = ()  # (link type, packets) not decodable
+
+    @property
+    def remarks(self) -> tuple[str, ...]:
+        """What was skipped without a word otherwise: packets of link types probe cannot
+        decode ("2,310 packets skipped: link type 147 unknown")."""
+        return tuple(
+            f"{n:,} {'packet' if n == 1 else 'packets'} skipped: link type {link} unknown "
+            "(not analysed; Wireshark's Statistics > Capture File Properties names it)"
+            for link, n in self.unknown_links
+        )
 
     @property
     def link_names(self) -> tuple[str, ...]:
@@ -111,7 +107,7 @@ class Capture:
         self.path = str(path)
         self._cancel = cancel
         try:
-            self._file: BinaryIO = open(path, "rb")  # noqa: SIM115
+            self._file: io.BufferedIOBase = open(path, "rb")  # noqa: SIM115
         except IsADirectoryError:
             raise CaptureError(f"{self.path} is a directory, not a capture file") from None
         except OSError as exc:
@@ -121,8 +117,12 @@ class Capture:
         except OSError as exc:
             self._file.close()
             raise CaptureError(f"cannot read {self.path}: {exc.strerror}") from exc
+        self.compressed = head[:2] == formats.GZIP
+        if self.compressed:
+            self._file.close()
+            self._file, head = formats.gunzip(self.path, CHUNK)
         self._head = head
-        self.format = _detect(self.path, head)
+        self.format = formats.detect(self.path, head)
         self._links: list[int] = []
         self._packets = 0
         self._tcp = 0
@@ -134,6 +134,7 @@ class Capture:
         self._problem: str | None = None
         self._interrupted = False
         self._bad_times = 0
+        self._unknown: dict[int, int] = {}  # link type -> packets, for those not decoded
         self._used = False
         self._consumed = 0  # bytes of the file before the current buffer (error positions)
 
@@ -167,6 +168,8 @@ class Capture:
             problem=self._problem,
             interrupted=self._interrupted,
             bad_times=self._bad_times,
+            compressed=self.compressed,
+            unknown_links=tuple(sorted(self._unknown.items())),
         )
 
     # ------------------------------------------------------------------ frames
@@ -224,12 +227,14 @@ class Capture:
         try:
             return self._file.read(CHUNK)
         except OSError as exc:  # a disk or network file system failing mid-file
-            self._stop(f"a read error: {exc.strerror}")
-            return None
+            self._stop(f"a read error: {exc.strerror or exc}")
+        except formats.GZIP_ERRORS as exc:  # a compressed file cut or damaged
+            self._stop(f"the compressed data ends early or is damaged ({exc})")
+        return None
 
     def _pcap_frames(self) -> Iterator[tuple[float, int, bytes]]:
         buf = self._head
-        order, scale = _PCAP_MAGIC[buf[:4]]
+        order, scale = formats.PCAP_MAGIC[buf[:4]]
         if len(buf) < 24:
             self._stop("the file ends inside its 24-byte pcap header")
             return
@@ -357,7 +362,12 @@ class Capture:
                     off = 14  # IPv4 over Ethernet: most packets of most captures
                 else:
                     off = ip_offset(link, data)
-                rec = decode_ip(ts, data, off) if off >= 0 else None
+                if off >= 0:
+                    rec = decode_ip(ts, data, off)
+                else:
+                    rec = None
+                    if link not in LINK_NAMES:
+                        self._unknown[link] = self._unknown.get(link, 0) + 1
                 if rec is None:
                     skipped += 1
                 elif type(rec) is TcpSegment:
@@ -372,26 +382,3 @@ class Capture:
             self._tcp, self._icmp, self._skipped = tcp, icmp, skipped
             self._counted(count, first, ts)
         self._require_packets()
-
-
-def _detect(path: str, head: bytes) -> str:
-    """ "pcap" or "pcapng" from the first bytes, or a CaptureError saying what the file is."""
-    if not head:
-        raise CaptureError(f"{path} is empty: no capture was written to it")
-    if head[:4] in _PCAP_MAGIC:
-        if len(head) < 24:
-            raise CaptureError(f"{path} is cut off inside its pcap header (truncated file)")
-        return "pcap"
-    if head[:4] == pcapng.SHB:
-        if len(head) < 28:
-            raise CaptureError(f"{path} is cut off inside its pcapng header (truncated file)")
-        if head[8:12] not in pcapng.BOM:
-            raise CaptureError(f"{path} starts like pcapng but its section header is damaged")
-        return "pcapng"
-    for magic, what in _OTHER_FORMATS:
-        if head.startswith(magic):
-            raise CaptureError(f"{path} is {what}")
-    raise CaptureError(
-        f"{path} is not a capture file (expected pcap or pcapng, as Wireshark or tcpdump -w "
-        "write them)"
-    )

@@ -56,7 +56,7 @@ def analysis_data(view: CaptureAnalysis, *, stream: bool) -> dict[str, Any]:
         "capture": _capture(view.info),
         "attempts": analysis.attempts,
         "summary": list(analysis.summary),
-        "notes": list(view.notes),
+        "notes": [*view.info.remarks, *view.notes],
         "findings": findings,
         "servers": servers,
     }
@@ -87,6 +87,7 @@ def _capture(info: CaptureInfo) -> dict[str, Any]:
         "duration_s": span,
         "truncated": info.truncated,
         "problem": info.problem,
+        "compressed": info.compressed,
     }
 
 

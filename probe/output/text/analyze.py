@@ -58,7 +58,7 @@ def render_analysis(view: CaptureAnalysis, console: Console, *, verbose: bool = 
     pen = Pen(console)
     analysis = view.analysis
     hang(console, 0, pen.styled("Capture  ", "heading"), Text(pen.clean(_capture_line(view.info))))
-    for note in view.notes:
+    for note in (*view.info.remarks, *view.notes):
         hang(console, STEP_INDENT, pen.styled("Note: ", "note"), Text(pen.clean(note)))
     if analysis.outcomes:
         _table(analysis.outcomes, console, pen, verbose)
@@ -95,7 +95,8 @@ def _capture_line(info: CaptureInfo) -> str:
     links = ", ".join(info.link_names) or "no interface"
     errors = plural(info.icmp_errors, "error")
     parts = [
-        f"{info.path}: {info.format}, {links}, {info.packets} packets "
+        f"{info.path}: {info.format}{' (gzip)' if info.compressed else ''}, {links}, "
+        f"{info.packets} packets "
         f"({info.tcp} TCP, {info.icmp_errors} ICMP {errors})"
     ]
     if info.first_ts is not None and info.last_ts is not None:

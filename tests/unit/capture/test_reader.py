@@ -4,6 +4,7 @@ with scapy), so the reader is checked against the formats, not against itself.""
 
 from __future__ import annotations
 
+import gzip
 import io
 import socket
 import struct
@@ -472,6 +473,18 @@ def test_unknown_link_type_is_counted_not_decoded(tmp_path: Path) -> None:
     records, info = read_records(write(tmp_path, pcap_file([(1.0, syn4())], link=147)))
     assert records == [Tick(1.0)] and info.skipped == 1
     assert info.link_names == ("link type 147",)
+    assert info.unknown_links == ((147, 1),)
+    assert info.remarks[0].startswith("1 packet skipped: link type 147 unknown")
+
+
+def test_gzip_compressed_captures_are_read_and_cut_ones_up_to_the_cut(tmp_path: Path) -> None:
+    frames = [(float(i), eth(syn4(sport=40000 + i))) for i in range(3)]
+    packed = gzip.compress(pcap_file(frames))
+    records, info = read_records(write(tmp_path, packed))
+    assert [r.sport for r in records if isinstance(r, TcpSegment)] == [40000, 40001, 40002]
+    assert info.compressed and info.format == "pcap" and not info.truncated
+    records, info = read_records(write(tmp_path, packed[:-12]))  # the gzip trailer cut off
+    assert info.truncated and "compressed data ends early" in (info.problem or "")
 
 
 # --------------------------------------------------------------------------- damaged files
@@ -482,7 +495,8 @@ def test_unknown_link_type_is_counted_not_decoded(tmp_path: Path) -> None:
     [
         (b"", "empty"),
         (b"hello, this is a text file\n", "not a capture file"),
-        (b"\x1f\x8b\x08\x00" + b"\x00" * 40, "gzip"),
+        (b"\x1f\x8b\x08\x00" + b"\x00" * 40, "damaged gzip-compressed file"),
+        (gzip.compress(b"hello"), "not a capture file"),
         (b"\xd4\xc3\xb2\xa1\x02\x00", "cut off inside its pcap header"),
         (b"\x0a\x0d\x0d\x0a\x1c\x00\x00\x00", "cut off inside its pcapng header"),
         (pcap_file([]), "without any packet"),
