@@ -117,6 +117,7 @@ class IcmpRecord(NamedTuple):
     sport: int
     dport: int
     seq: int
+    qflags: int = -1  # the quoted segment's TCP flags; -1 when the quote stops before them
 
 
 class Tick(NamedTuple):
@@ -255,4 +256,5 @@ def _icmp_error(
             return None
         src, dst = data[q + 12 : q + 16], data[q + 16 : q + 20]
     sport, dport, seq = _QUOTE(data, qt)
-    return IcmpRecord(ts, responder, ttl, v6, itype, code, src, dst, sport, dport, seq)
+    qflags = data[qt + 13] if end >= qt + 14 else -1  # IPv4 errors may quote 8 bytes only
+    return IcmpRecord(ts, responder, ttl, v6, itype, code, src, dst, sport, dport, seq, qflags)

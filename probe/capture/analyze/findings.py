@@ -97,7 +97,8 @@ def _port_result(o: Outcome) -> PortResult:
         return PortResult(o.port, PortState.REFUSED, "reset", 1, responder=o.server, ttl=o.ttl)
     if o.code == REJECTED and o.responders:
         who, v6, typ, code, ttl, _ = o.responders[0]
-        return classify.classify(_icmp_evidence(o, v6, typ, code, tries=o.tries, who=who, ttl=ttl))
+        tries = max(o.tries, 1)  # 0 when only the ICMP error is in the capture
+        return classify.classify(_icmp_evidence(o, v6, typ, code, tries=tries, who=who, ttl=ttl))
     return PortResult(
         o.port,
         PortState.OPEN,
@@ -206,7 +207,14 @@ def _attempts_line(o: Outcome) -> str:
             "RST or ICMP error came back"
         )
     answer = {REFUSED: "RST", REJECTED: "ICMP error"}.get(o.code, "SYN/ACK")
-    return f"{attempts} from {who} ({syns}), {span}: answered by {answer}"
+    missing = (
+        f"; {o.syn_missing} of them SYN not in the capture, only the ICMP error quoting it (a "
+        "firewall on the capturing machine rejecting outgoing SYNs, or a capture started "
+        "mid-way)"
+        if o.syn_missing
+        else ""
+    )
+    return f"{attempts} from {who} ({syns}), {span}: answered by {answer}{missing}"
 
 
 def _incomplete_finding(o: Outcome, same_port: Sequence[Outcome]) -> AnalyzeFinding:

@@ -44,6 +44,7 @@ class Outcome:
     retried: int = 0  # ok: attempts that needed more than one SYN
     no_synack: int = 0  # ok: the client's ACK seen, the SYN/ACK not in the capture
     server_rst: int = 0  # handshake-incomplete: the server reset after its SYN/ACK
+    syn_missing: int = 0  # syn-rejected: attempts seen only by the ICMP error quoting the SYN
     kernel_rst: int = 0  # ok, of no_synack: the client reset a SYN/ACK the capture missed
     # rst-injected (``ttls`` are the RSTs'): the SYN/ACKs' commonest TTL; attempts the client
     # completed anyway; RSTs not acknowledging the SYN's ISN + 1 (one example: the ACK number

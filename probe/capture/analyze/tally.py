@@ -41,6 +41,7 @@ class Tally:
         "retried",
         "rst_delays",
         "server_rst",
+        "syn_missing",
         "synack_ttls",
         "syns",
         "tries",
@@ -64,6 +65,7 @@ class Tally:
         self.retried = 0
         self.no_synack = 0
         self.server_rst = 0
+        self.syn_missing = 0  # syn-rejected: the ICMP error only, its SYN not in the capture
         self.kernel_rst = 0  # ok without SYN/ACK: the client's RST with seq = ISN + 1
         # rst-injected: the SYN/ACKs' TTLs (the RSTs' are ``ttls``), the attempts the client
         # completed anyway, the RSTs whose ACK number is not the SYN's ISN + 1 (one example:
@@ -156,6 +158,7 @@ class Tallies:
         t = self.add(client, server, port, a, REJECTED)
         if t is None:
             return
+        t.syn_missing += int(not a.syns)
         who = (r.responder, r.v6, r.type, r.code)
         seen = t.responders.get(who)
         if seen is not None:
@@ -192,6 +195,7 @@ class Tallies:
                     no_synack=t.no_synack,
                     server_rst=t.server_rst,
                     kernel_rst=t.kernel_rst,
+                    syn_missing=t.syn_missing,
                     synack_ttl=max(t.synack_ttls, key=t.synack_ttls.__getitem__, default=None),
                     completed=t.completed,
                     bad_ack=t.bad_ack,

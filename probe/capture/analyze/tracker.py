@@ -179,12 +179,7 @@ class Analyzer:
                 a.syn_after_synack = True
             a.rst = None  # tried again after the RST: it was believed, whoever sent it
             return
-        if len(self.waiting) + len(self.answered) >= self.max_waiting:
-            if self.answered:
-                self._end_waiting(*self.answered.popitem(last=False))
-            else:
-                self.early += 1
-                self._end_waiting(*self.waiting.popitem(last=False))
+        self._make_room()
         self.waiting[key] = Attempt(r.ts, r.ttl, r.seq, r.ipid)
         self.attempts += 1
 
@@ -280,6 +275,8 @@ class Analyzer:
     def _icmp(self, r: IcmpRecord) -> None:
         key = (r.src, r.sport, r.dst, r.dport)
         a = self.waiting.get(key)
+        if a is None and key not in self.answered and _rejects_a_syn(r):
+            self._syn_missing(key, r)
         if a is None or a.synacks:
             return
         if (r.type == 11 and not r.v6) or (r.type == 3 and r.v6):  # time exceeded
@@ -289,6 +286,26 @@ class Analyzer:
         if a.answer is None:
             a.answer, a.icmp = REJECTED, r
         self._answer(key, a)
+
+    def _syn_missing(self, key: Key, r: IcmpRecord) -> None:
+        """An ICMP unreachable quoting a SYN the capture does not hold (a firewall on the
+        capturing machine rejecting outgoing SYNs, a capture started mid-way): a rejected
+        attempt of no SYN (``syns`` 0); the client's SYN sent again continues it."""
+        self._make_room()
+        a = Attempt(r.ts, 0, r.seq)
+        a.syns = 0
+        a.answer, a.icmp = REJECTED, r
+        self.answered[key] = a
+        self.attempts += 1
+
+    def _make_room(self) -> None:
+        """Past ``max_waiting`` attempts followed, finish the oldest one first."""
+        if len(self.waiting) + len(self.answered) >= self.max_waiting:
+            if self.answered:
+                self._end_waiting(*self.answered.popitem(last=False))
+            else:
+                self.early += 1
+                self._end_waiting(*self.waiting.popitem(last=False))
 
     def _answer(self, key: Key, a: Attempt) -> None:
         """The SYN was answered no (RST or ICMP): over, unless the client tries again."""
@@ -345,3 +362,11 @@ class Analyzer:
                 self.tallies.add_rejected(client, server, port, a, a.expired_by)
         else:
             self.tallies.add(client, server, port, a, UNANSWERED)
+
+
+def _rejects_a_syn(r: IcmpRecord) -> bool:
+    """An ICMP unreachable (not time exceeded, not IPv4's "fragmentation needed", which
+    answers data) quoting a SYN, or a quote too short to show the flags."""
+    unreachable = r.type == (1 if r.v6 else 3) and not (r.code == 4 and not r.v6)
+    syn = r.qflags < 0 or r.qflags & (TH_SYN | TH_ACK) == TH_SYN
+    return unreachable and syn

@@ -272,6 +272,35 @@ def test_a_lone_syn_at_the_very_end_is_undecided() -> None:
     assert any("no time to be answered" in n for n in result.notes)
 
 
+def test_an_icmp_error_quoting_a_syn_the_capture_lacks_is_a_rejected_attempt() -> None:
+    # A local firewall rejects the outgoing SYN: the capture holds the ICMP error only.
+    result = run(icmp(0, 8443, 3, 13), c2s(5, 9, ACK, cport=1))
+    f = only(result, "syn-rejected")
+    assert (f.server, f.outcome.count, f.outcome.syns, f.outcome.syn_missing) == (
+        f"{SERVER}:8443",
+        1,
+        0,
+        1,
+    )
+    assert f"from {CLIENT} (0 SYNs)" in f.evidence[0]
+    assert "1 of them SYN not in the capture, only the ICMP error quoting it" in f.evidence[0]
+    assert result.attempts == 1
+    # The client's SYN sent again (same ISN) continues the attempt: its SYN is then there.
+    again = only(run(icmp(0, 8443), c2s(1, 8443, SYN), icmp(1.001, 8443)), "syn-rejected")
+    assert (again.outcome.syns, again.outcome.syn_missing) == (1, 0)
+
+
+@pytest.mark.parametrize(
+    ("typ", "code", "qflags"),
+    [(3, 4, -1), (11, 0, -1), (3, 13, ACK), (3, 13, SYN_ACK)],
+    ids=["fragmentation-needed", "time-exceeded", "quotes-an-ack", "quotes-a-syn-ack"],
+)
+def test_icmp_errors_that_answer_no_syn_are_not_attempts(typ: int, code: int, qflags: int) -> None:
+    err = icmp(0, 8443, typ, code)._replace(qflags=qflags)
+    result = run(err, c2s(5, 9, ACK, cport=1))
+    assert result.findings == () and result.attempts == 0
+
+
 def test_the_capture_ends_at_its_last_packet_of_any_kind() -> None:
     # A lone SYN 10 s before the capture's last packet (a UDP one: the reader's Tick) had
     # its time: unanswered, not "in the last second of the capture".

@@ -456,7 +456,10 @@ def test_icmp_errors_quoting_tcp(tmp_path: Path) -> None:
     records, info = read_records(write(tmp_path, pcap_file(frames)))
     assert records == [
         IcmpRecord(1.0, a4(ROUTER), 64, False, 3, 13, a4(CLIENT), a4(SERVER), 40000, 8443, 4242),
-        IcmpRecord(2.0, a6(ROUTER6), 64, True, 1, 4, a6(CLIENT6), a6(SERVER6), 40001, 8444, 4343),
+        # IPv6 quotes the whole segment: its flags too (IPv4's 8 bytes here stop before them)
+        IcmpRecord(
+            2.0, a6(ROUTER6), 64, True, 1, 4, a6(CLIENT6), a6(SERVER6), 40001, 8444, 4343, SYN
+        ),
         IcmpRecord(3.0, a4(ROUTER), 64, False, 11, 0, a4(CLIENT), a4(SERVER), 40000, 8443, 4242),
         Tick(4.0),  # the last packet is skipped, but the capture ends there (issue 17)
     ]
