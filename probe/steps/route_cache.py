@@ -22,6 +22,9 @@ a cached answer is only ever one the kernel itself would give:
 - Any route, rule, address or link change empties the cache: the kernel's notifications
   arrive on a subscribed netlink socket, read before every lookup.
 
+IPv6 default routers of one preference, none known reachable: the kernel itself rotates
+among them from one lookup to the next (round-robin); the cache keeps the first answer.
+
 Not seen by the notifications: ICMP redirects and PMTU news, kept per destination as route
 exceptions. PMTU changes no interface, gateway or source; a redirect can change the gateway
 of one destination, which a cached answer would not show (accepting redirects is off on
