@@ -127,15 +127,12 @@ def result_of(answer: RouteAnswer) -> RouteResult:
 
 
 def source_toward(host: str) -> str | None:
-    """The source address the kernel picks toward ``host``, by a UDP connect(); no packet
-    is sent. None when the socket layer finds no route."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.connect((host, 9))
-        except OSError:
-            return None
-        return str(sock.getsockname()[0]).split("%", 1)[0]
+    """The source address the kernel picks toward ``host`` (no zone); None when the socket
+    layer finds no route. No packet is sent."""
+    try:
+        return _connected_source(host, None)
+    except OSError:
+        return None
 
 
 def _cache() -> RouteCache | None:
@@ -186,6 +183,23 @@ def parse_route_error(stderr: str) -> RouteResult:
 
 def _lookup_by_socket(host: str, zone: str | None) -> RouteResult:
     """Route lookup through ``connect()`` on a UDP socket: source address only, no packet."""
+    try:
+        source = _connected_source(host, zone)
+    except OSError as err:
+        words = f"connect() toward {host}: {err.strerror or err}"
+        if err.errno in _ERRNO_ROUTE_TYPE:
+            return _no_route(words, _ERRNO_ROUTE_TYPE[err.errno])
+        return RouteResult(RouteStatus.NO_ROUTE, detail=words)
+    return RouteResult(
+        RouteStatus.OK,
+        source=source,
+        detail="`ip` is not available: interface and gateway unknown",
+    )
+
+
+def _connected_source(host: str, zone: str | None) -> str:
+    """The source address a UDP socket ``connect()``-ed toward ``host`` gets: the kernel's
+    route lookup, no packet. Raises OSError with the kernel's errno when it finds no route."""
     target = f"{host}%{zone}" if zone is not None else host
     # AI_NUMERICHOST: never a DNS query; getaddrinfo also turns the zone into a scope id.
     try:
@@ -196,19 +210,8 @@ def _lookup_by_socket(host: str, zone: str | None) -> RouteResult:
         why = f"no interface named {zone!r}" if zone else err.strerror
         raise TargetError(f"{target!r}: {why}") from None
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.connect(sockaddr)
-        except OSError as err:
-            words = f"connect() toward {host}: {err.strerror or err}"
-            if err.errno in _ERRNO_ROUTE_TYPE:
-                return _no_route(words, _ERRNO_ROUTE_TYPE[err.errno])
-            return RouteResult(RouteStatus.NO_ROUTE, detail=words)
-        source = str(sock.getsockname()[0])
-    return RouteResult(
-        RouteStatus.OK,
-        source=source.split("%", 1)[0],
-        detail="`ip` is not available: interface and gateway unknown",
-    )
+        sock.connect(sockaddr)
+        return str(sock.getsockname()[0]).split("%", 1)[0]
 
 
 def _no_route(words: str, route_type: str | None) -> RouteResult:
