@@ -28,6 +28,7 @@ from probe.capture.analyze.results import (
     ServerSummary,
     endpoint,
 )
+from probe.capture.analyze.scans import find_scans
 from probe.capture.analyze.summary import conclusion, server_summary
 from probe.capture.analyze.tally import MAX_ENDPOINTS
 from probe.capture.analyze.tracker import EXPIRE, MAX_WAITING, TOO_LATE, Analyzer
@@ -89,13 +90,27 @@ def explain(
         servers.append(server_summary(address, mine))
     findings.sort(key=lambda f: (f.code == OK, order[f.code], _addr_key(f.outcome.server)))
     total = sum(o.count for o in outcomes) if attempts is None else attempts
+    scans = find_scans(outcomes)
+    summary = conclusion(servers, total)
+    if scans:
+        # The verdict speaks of the scan, then of the servers the scan does not explain.
+        members = {m for s in scans for m in s.members}
+        rest: dict[str, list[Outcome]] = {}
+        for o in outcomes:
+            if (o.server, o.port) not in members:
+                rest.setdefault(o.server, []).append(o)
+        others = [server_summary(a, mine) for a, mine in rest.items()]
+        left = sum(o.count for mine in rest.values() for o in mine)
+        said = conclusion(others, left) if others else ()
+        summary = (*(s.words for s in scans), *said)
     return Analysis(
         outcomes=tuple(outcomes),
         findings=tuple(findings),
         servers=tuple(servers),
-        summary=conclusion(servers, total),
+        summary=summary,
         attempts=total,
         notes=tuple(notes),
+        scans=scans,
     )
 
 

@@ -5,10 +5,13 @@ aggregates (``Outcome``), the findings worded like check's, the server summaries
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from probe.diagnosis.outcome import has_problem
 from probe.model import Severity, TcpOptions
+
+if TYPE_CHECKING:
+    from probe.capture.analyze.scans import Scan
 
 OK: Final = "ok"
 UNANSWERED: Final = "syn-unanswered"
@@ -103,6 +106,11 @@ class Analysis:
     summary: tuple[str, ...]  # the plain-language conclusion across servers
     attempts: int
     notes: tuple[str, ...] = ()
+    scans: tuple[Scan, ...] = ()  # port scans recognised: summarised, their findings kept
+
+    def in_scan(self, o: Outcome) -> bool:
+        """The outcome belongs to a recognised scan (its finding is shown with -v only)."""
+        return any((o.server, o.port) in s.members for s in self.scans)
 
     @property
     def problem(self) -> bool:

@@ -68,9 +68,13 @@ def conclusion(servers: Sequence[ServerSummary], attempts: int) -> tuple[str, ..
     fine = [s for s in servers if not s.ports_failing]
     n = len(servers)
     if not affected and not lines:
+        if attempts == 1:
+            return (
+                "The one connection attempt completed its handshake: no problem in this capture.",
+            )
         return (
-            f"All {attempts} connection {plural(attempts, 'attempt')} to {n} "
-            f"{plural(n, 'server')} completed their handshake: no problem in this capture.",
+            f"All {attempts} connection attempts to {n} {plural(n, 'server')} completed their "
+            "handshake: no problem in this capture.",
         )
     where = [f"{s.address} ({port_words(failing[s.address])})" for s in affected]
     if not affected:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any, TextIO
 
 from probe.capture.analyze.results import OK, RST_INJECTED, AnalyzeFinding, ServerSummary
+from probe.capture.analyze.scans import Scan
 from probe.capture.reader import CaptureInfo
 from probe.capture.times import iso
 from probe.output.base import Format, FormatName
@@ -57,6 +58,7 @@ def analysis_data(view: CaptureAnalysis, *, stream: bool) -> dict[str, Any]:
         "attempts": analysis.attempts,
         "summary": list(analysis.summary),
         "notes": [*view.info.remarks, *view.notes],
+        "scans": [_scan(s) for s in analysis.scans],
         "findings": findings,
         "servers": servers,
     }
@@ -128,6 +130,18 @@ def _finding(f: AnalyzeFinding) -> dict[str, Any]:
         out["rst_bad_ack"] = o.bad_ack
         out["rst_copied_ip_id"] = o.copied_ipid
     return out
+
+
+def _scan(s: Scan) -> dict[str, Any]:
+    return {
+        "scanner": s.scanner,
+        "targets": list(s.targets),
+        "ports_tried": s.ports_tried,
+        "open": list(s.open),
+        "closed": s.closed,
+        "filtered": s.filtered,
+        "summary": s.words,
+    }
 
 
 def _server(s: ServerSummary) -> dict[str, Any]:

@@ -60,10 +60,17 @@ def render_analysis(view: CaptureAnalysis, console: Console, *, verbose: bool = 
     hang(console, 0, pen.styled("Capture  ", "heading"), Text(pen.clean(_capture_line(view.info))))
     for note in (*view.info.remarks, *view.notes):
         hang(console, STEP_INDENT, pen.styled("Note: ", "note"), Text(pen.clean(note)))
-    if analysis.outcomes:
-        _table(analysis.outcomes, console, pen, verbose)
-    problems = [f for f in analysis.findings if f.code in PROBLEMS]
-    shown = [*problems, *(f for f in analysis.findings if verbose and f.code == OK)]
+    for scan in analysis.scans:
+        hang(console, STEP_INDENT, pen.styled("Scan: ", "note"), Text(pen.clean(scan.words)))
+    outcomes = analysis.outcomes
+    findings = analysis.findings
+    if analysis.scans and not verbose:  # a scan's ports: its summary says it, -v lists them
+        outcomes = tuple(o for o in outcomes if not analysis.in_scan(o))
+        findings = tuple(f for f in findings if not analysis.in_scan(f.outcome))
+    if outcomes:
+        _table(outcomes, console, pen, verbose)
+    problems = [f for f in findings if f.code in PROBLEMS]
+    shown = [*problems, *(f for f in findings if verbose and f.code == OK)]
     if shown:
         hang(console, 0, pen.styled("Findings", "heading"), Text())
         limit = len(shown) if verbose else _MAX_FINDINGS
