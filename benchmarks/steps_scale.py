@@ -29,6 +29,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -178,6 +179,13 @@ _NS_SETUP = (
     "route add 198.18.66.0/24 via 198.18.240.3",  # more specific, inside the /20
     "route add unreachable 198.18.67.0/26",
     "route add default via 198.18.240.254",
+    "-6 addr add 2001:2:0:240::1/64 dev {ns}-a nodad",
+    "-6 route add 2001:2:0:96::/60 via 2001:2:0:240::2",
+    "-6 route add 2001:2:0:96::100/120 via 2001:2:0:240::3",  # more specific, inside
+)
+_ROUTE_BLOCKS = (
+    ("198.18.64.0/20", "one /20: a gateway route, a /24 inside it, an unreachable /26"),
+    ("2001:2:0:96::/116", "IPv6: a /60 gateway route, a /120 inside it; source per address"),
 )
 
 
@@ -205,24 +213,29 @@ def route_child() -> None:
     """Inside the namespace: both paths over the same addresses, answers compared."""
     from probe.steps import route
 
-    addresses = [str(a) for a in ipaddress.ip_network("198.18.64.0/20")][:ROUTE_ADDRESSES]
-    t_old, old = _timed(lambda: [route.lookup_by_ip(a) for a in addresses])
-    t_new, new = _timed(lambda: [route.lookup(a) for a in addresses])
-    cache = route._shared[0] if route._shared else None
-    if cache is None:
-        fail("netlink could not be opened in the namespace: the new path did not run")
-    asked = cache.asked
-    t_again, _ = _timed(lambda: [route.lookup(a) for a in addresses])
-    wrong = [(a, o, n) for a, o, n in zip(addresses, old, new, strict=True) if o != n]
-    if wrong:
-        fail(f"{len(wrong)} answers differ from `ip route get`, first: {wrong[0]}")
-    per = 1e6 / len(addresses)
-    print(f"route, {len(addresses)} addresses (one /20: a gateway route, a /24 inside it, "
-          "an unreachable /26)")  # fmt: skip
-    print(f"  ip route get per address   {t_old:8.3f} s  {t_old * per:8.1f} µs/address")
-    print(f"  netlink + route cache      {t_new:8.3f} s  {t_new * per:8.1f} µs/address  "
-          f"(kernel asked {asked} times; speed-up {t_old / t_new:.0f}x)")  # fmt: skip
-    print(f"  again, cache warm          {t_again:8.3f} s  {t_again * per:8.1f} µs/address")
+    for block, words in _ROUTE_BLOCKS:
+        addresses = [str(a) for a in ipaddress.ip_network(block)][:ROUTE_ADDRESSES]
+        t_old, old = _timed(partial(_each, route.lookup_by_ip, addresses))
+        t_new, new = _timed(partial(_each, route.lookup, addresses))
+        cache = route._shared[0] if route._shared else None
+        if cache is None:
+            fail("netlink could not be opened in the namespace: the new path did not run")
+        asked, cache.asked = cache.asked, 0
+        t_again, _ = _timed(partial(_each, route.lookup, addresses))
+        cache.asked = 0
+        wrong = [(a, o, n) for a, o, n in zip(addresses, old, new, strict=True) if o != n]
+        if wrong:
+            fail(f"{len(wrong)} answers differ from `ip route get`, first: {wrong[0]}")
+        per = 1e6 / len(addresses)
+        print(f"route, {len(addresses)} addresses ({words})")
+        print(f"  ip route get per address   {t_old:8.3f} s  {t_old * per:8.1f} µs/address")
+        print(f"  netlink + route cache      {t_new:8.3f} s  {t_new * per:8.1f} µs/address  "
+              f"(kernel asked {asked} times; speed-up {t_old / t_new:.0f}x)")  # fmt: skip
+        print(f"  again, cache warm          {t_again:8.3f} s  {t_again * per:8.1f} µs/address")
+
+
+def _each(fn: Callable[[str], _T], items: Sequence[str]) -> list[_T]:
+    return [fn(x) for x in items]
 
 
 def _ip(*args: str) -> None:
