@@ -92,6 +92,8 @@ def explain(
     total = sum(o.count for o in outcomes) if attempts is None else attempts
     scans = find_scans(outcomes)
     summary = conclusion(servers, total)
+    if not servers and notes:  # the notes say what was left out: not "nothing to analyse"
+        summary = ("No connection attempt in the capture could be judged: see the notes.",)
     if scans:
         # The verdict speaks of the scan, then of the servers the scan does not explain.
         members = {m for s in scans for m in s.members}

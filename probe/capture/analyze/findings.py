@@ -22,12 +22,13 @@ from probe.capture.analyze.results import (
     UNANSWERED,
     AnalyzeFinding,
     Outcome,
+    ttl_words,
 )
 from probe.capture.times import clock
 from probe.diagnosis import classify
 from probe.diagnosis.context import Source
 from probe.diagnosis.registry import diagnose
-from probe.diagnosis.words import plural, ttl_words
+from probe.diagnosis.words import plural
 from probe.model import (
     AnswerKind,
     DnsResult,
@@ -172,13 +173,13 @@ def _problem_finding(
     if o.code == REFUSED and len(o.ttls) > 1:
         evidence.append(
             "RSTs with different TTLs: "
-            + ", ".join(f"{ttl_words(ttl)} x{n}" for ttl, n in o.ttls)
+            + ", ".join(f"{ttl_words(ttl, o.server)} x{n}" for ttl, n in o.ttls)
             + " (more than one device answers)"
         )
     if o.code == REJECTED:
         for who, v6, typ, code, ttl, n in o.responders[1:]:
             what = classify.reason_text(classify.reading(_icmp_evidence(o, v6, typ, code)).reason)
-            evidence.append(f"also {what} from {who}, {ttl_words(ttl)}, to {n} SYNs")
+            evidence.append(f"also {what} from {who}, {ttl_words(ttl, o.server)}, to {n} SYNs")
     if check is None:
         summary = f"Connection attempts to {o.endpoint} fail ({o.code})."
         steps: tuple[str, ...] = ()
@@ -218,7 +219,7 @@ def _attempts_line(o: Outcome) -> str:
 
 
 def _incomplete_finding(o: Outcome, same_port: Sequence[Outcome]) -> AnalyzeFinding:
-    ttl = f" with {ttl_words(o.ttl)}" if o.ttl is not None else ""
+    ttl = f" with {ttl_words(o.ttl, o.server)}" if o.ttl is not None else ""
     evidence = [
         f"SYN/ACK from {o.server}{ttl} to {o.count} {plural(o.count, 'attempt')} from "
         f"{_clients(o)}, {_span(o.first, o.last)}: no ACK from the client followed",
@@ -262,7 +263,7 @@ def _ok_finding(o: Outcome, same_port: Sequence[Outcome]) -> AnalyzeFinding:
     ]
     if o.ttl is not None:
         options = _options_words(o.tcp_options, o.window)
-        evidence.append(f"SYN/ACK from {o.server} with {ttl_words(o.ttl)}{options}")
+        evidence.append(f"SYN/ACK from {o.server} with {ttl_words(o.ttl, o.server)}{options}")
     if o.retried:
         evidence.append(
             f"{o.retried} of them needed the SYN more than once: packets are lost on the way"

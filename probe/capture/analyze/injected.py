@@ -16,9 +16,8 @@ No peer tool says this (Wireshark's expert info flags neither the RST nor the SY
 
 from __future__ import annotations
 
-from probe.capture.analyze.results import RST_INJECTED, AnalyzeFinding, Outcome
-from probe.diagnosis.classify import hops_from_ttl
-from probe.diagnosis.words import hops, plural
+from probe.capture.analyze.results import RST_INJECTED, AnalyzeFinding, Outcome, ttl_words
+from probe.diagnosis.words import plural
 from probe.model import Severity
 
 
@@ -29,17 +28,16 @@ def injected_finding(o: Outcome, who: str, span: str) -> AnalyzeFinding:
     believed = n - o.completed
     evidence = [f"{n} {plural(n, 'attempt')} from {who}, {span}: {_sequence(o)}"]
     rst_ttl, synack_ttl = o.ttl, o.synack_ttl
-    six = ":" in o.server
     if rst_ttl is not None and synack_ttl is not None:
         if rst_ttl != synack_ttl:
             evidence.append(
-                f"the RST came with {_ttl(rst_ttl, six)}, the SYN/ACK with "
-                f"{_ttl(synack_ttl, six)}: they were not sent from the same place"
+                f"the RST came with {ttl_words(rst_ttl, o.server)}, the SYN/ACK with "
+                f"{ttl_words(synack_ttl, o.server)}: they were not sent from the same place"
             )
         else:
             evidence.append(
-                f"the RST and the SYN/ACK came with the same {_ttl(rst_ttl, six)}: a device "
-                "next to the server, or a forger that matches its distance"
+                f"the RST and the SYN/ACK came with the same {ttl_words(rst_ttl, o.server)}: a "
+                "device next to the server, or a forger that matches its distance"
             )
     if o.ack_example is not None:
         found, want = o.ack_example
@@ -85,7 +83,7 @@ def injected_finding(o: Outcome, who: str, span: str) -> AnalyzeFinding:
             "capture, and the segment between the two capture points holds the device",
             "look for a firewall, IPS or proxy on the path with a TCP reset action (its log "
             "names the rule that fired)"
-            + (f"; the RST's {_ttl(rst_ttl, six)} tells its distance" if rst_ttl else ""),
+            + (f"; the RST's {ttl_words(rst_ttl, o.server)} tells its distance" if rst_ttl else ""),
             "if nothing on your path should reset connections, a third party injects them "
             "(censorship, an attack): an encrypted tunnel (VPN) hides the connection from it",
         ),
@@ -105,11 +103,6 @@ def _sequence(o: Outcome) -> str:
             "handshake anyway, the others gave up at the RST"
         )
     return f"a RST first, then the SYN/ACK of {o.server}, which the client no longer acknowledged"
-
-
-def _ttl(ttl: int, six: bool) -> str:
-    """ "TTL 46 (≈ 18 hops)"; IPv6 says hop limit."""
-    return f"{'hop limit' if six else 'TTL'} {ttl} (≈ {hops(hops_from_ttl(ttl))})"
 
 
 def _ms(seconds: float) -> str:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from probe.diagnosis.outcome import has_problem
+from probe.diagnosis.words import ttl_words as check_ttl_words
 from probe.model import Severity, TcpOptions
 
 if TYPE_CHECKING:
@@ -68,6 +69,14 @@ class Outcome:
     def ttl(self) -> int | None:
         return self.ttls[0][0] if self.ttls else None
 
+    @property
+    def answer_ttl(self) -> int | None:
+        """The TTL a report's row quotes: the server's answers', else (syn-rejected) the
+        first ICMP sender's, which the evidence quotes too."""
+        if self.ttls:
+            return self.ttls[0][0]
+        return self.responders[0][4] if self.responders else None
+
 
 @dataclass(frozen=True)
 class AnalyzeFinding:
@@ -116,6 +125,12 @@ class Analysis:
     def problem(self) -> bool:
         """A problem pattern was found (its finding is an error): the exit status 1."""
         return has_problem(self.findings)
+
+
+def ttl_words(ttl: int, address: str) -> str:
+    """ "TTL 63 (≈ 1 hop)"; for an IPv6 address "hop limit 63 (≈ 1 hop)", its name there."""
+    words = check_ttl_words(ttl)
+    return "hop limit" + words[3:] if ":" in address else words
 
 
 def endpoint(address: str, port: int) -> str:

@@ -112,7 +112,7 @@ def _finding(f: AnalyzeFinding) -> dict[str, Any]:
         "first_ts": round(o.first, 6),
         "last_ts": round(o.last, 6),
         "responder": responder(o),
-        "ttl": o.ttl,
+        "ttl": o.answer_ttl,
         "summary": f.summary,
         "evidence": list(f.evidence),
         "next_steps": list(f.next_steps),

@@ -127,7 +127,7 @@ def _row(o: Outcome) -> tuple[str, ...]:
         str(o.count),
         str(o.syns),
         responder(o) or "-",
-        "-" if o.ttl is None else str(o.ttl),
+        "-" if o.answer_ttl is None else str(o.answer_ttl),
         client,
         "-" if start is None else start[11:23],
     )

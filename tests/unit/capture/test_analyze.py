@@ -300,6 +300,22 @@ def test_icmp_errors_that_answer_no_syn_are_not_attempts(typ: int, code: int, qf
     assert result.findings == () and result.attempts == 0
 
 
+def test_wording_of_issue_17() -> None:
+    # IPv6 calls it hop limit
+    v6 = only(run(*handshake(0, 443, server=SERVER6, client="2001:2::2")), "ok")
+    assert any("SYN/ACK from 2001:2:0:1::10 with hop limit 63" in e for e in v6.evidence)
+    assert not any("TTL" in e for e in v6.evidence)
+    # a syn-rejected row quotes the ICMP sender's TTL, as its evidence does
+    rejected = run(c2s(0, 81, SYN), icmp(0.001, 81, 3, 13, ttl=62), c2s(5, 9, ACK, cport=1))
+    (doc,) = analysis_to_dict(CaptureAnalysis(_info(), rejected))["findings"]
+    assert (doc["code"], doc["ttl"]) == ("syn-rejected", 62)
+    # only left-out attempts: the verdict points at the notes, not "nothing to analyse"
+    traced = run(c2s(0, 80, SYN, ttl=3), icmp(0.001, 80, 11, 0), c2s(5, 9, ACK, cport=1))
+    assert traced.notes and traced.summary == (
+        "No connection attempt in the capture could be judged: see the notes.",
+    )
+
+
 def test_the_capture_ends_at_its_last_packet_of_any_kind() -> None:
     # A lone SYN 10 s before the capture's last packet (a UDP one: the reader's Tick) had
     # its time: unanswered, not "in the last second of the capture".
