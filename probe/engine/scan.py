@@ -245,6 +245,13 @@ class Scan:
             raise self.sender.error
         while self.failed:
             i, try_no, code = self.failed.popleft()
+            if sender.busy(code):
+                # The kernel kept its queue full past the sender's patience: on a LAN whose
+                # neighbours never answer ARP, every queued probe waits for a resolution that
+                # never comes. This try was lost before it left; its deadline runs from now.
+                self.sent -= 1
+                self.sent_at[i][try_no - 1] = time.monotonic()
+                continue
             name = sender.local_verdict(code)  # raises when it is a failure, not an answer
             # The local kernel said no (failed ARP, unreachable route, output firewall): that
             # is this port's answer, given by this machine itself. Nothing was sent.

@@ -87,6 +87,11 @@ class Sender(typing.Protocol):
     def close(self) -> None: ...
 
 
+def busy(code: int) -> bool:
+    """The errno of a queue still full after ``MAX_BUSY_WAIT``: a lost try, not an answer."""
+    return code in _BUSY
+
+
 def local_verdict(code: int) -> str:
     """The kernel's word for a refusal in ``failed`` ("EHOSTUNREACH"); any other error is
     raised: it means the probes cannot be sent at all."""

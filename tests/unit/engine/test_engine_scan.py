@@ -5,6 +5,7 @@ the sockets are fakes that record what would have been sent."""
 from __future__ import annotations
 
 import socket
+import time
 from typing import Any
 
 import pytest
@@ -326,3 +327,16 @@ def test_a_transport_without_tags_is_matched_by_address_and_ports() -> None:
     scan.match(reply, 1.01, None, None)
     assert scan.result[0] is not None and scan.result[0].tries == 2
     assert scan.result[1] is None  # its tag and its port name different tries: not an answer
+
+
+def test_a_queue_full_for_good_is_a_lost_try_not_a_crash() -> None:
+    # On-link targets that never answer ARP: the kernel holds the probes for a neighbour that
+    # never resolves, the socket's queue stays full, and the sender gives up on the try.
+    scan, _ = make_scan([80], tries=2, timeout=1.0)
+    scan.sender = QueuedSender(scan)
+    scan._send(0.0)
+    scan.failed.append((0, 1, 11))  # EAGAIN after the sender's patience ran out
+    scan._collect()
+    assert scan.result[0] is None and scan.sent == 0  # not an answer: the try was lost
+    scan._expire(time.monotonic() + 1.01)  # its deadline runs from when it was given up
+    assert list(scan.retry) == [0]
