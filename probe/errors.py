@@ -1,6 +1,6 @@
 """ "Could not run" exceptions. Outcomes (filtered ports, NXDOMAIN...) are never exceptions.
 
-    ProbeError                  base; carries the exit status cli.py maps it to
+    ProbeError                  base; carries the exit status cli/main.py maps it to
     ├── BadInput                exit 2: nothing was probed
     │   ├── TargetError         a target that is not a name, address or CIDR block
     │   ├── PortSpecError       a port spec that does not parse
@@ -12,7 +12,7 @@
     │   └── NoRoute             no route / source address toward any target
     └── Interrupted             exit 130: Ctrl-C while the report was being written
 
-Each is raised with one human sentence; cli.py prints it on one line of stderr, through
+Each is raised with one human sentence; cli/main.py prints it on one line of stderr, through
 ``printable``. A message that quotes what the user gave uses ``quoted`` (a string) or
 ``shown`` (any value read from a file): control characters escaped, long values cut.
 """

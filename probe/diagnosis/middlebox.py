@@ -23,7 +23,7 @@ Two more signs, read from the scan itself:
 
 Pure: ``plan`` chooses the probes from the scan's evidence, ``evidence_lines`` words what
 the probes and the scan showed, for ``port-refused-by-middlebox`` (rules/ports.py). The
-runner sends the probes through the engine after the main scan, in raw mode only, and
+session sends the probes through the engine after the main scan, in raw mode only, and
 ``registry.attach_confirmations`` diagnoses the target again with their evidence.
 """
 

@@ -1,4 +1,4 @@
-"""Adaptive timing for the SYN engine, in the spirit of nmap's (and TCP's own, RFC 6298).
+"""Adaptive timing for the engine, in the spirit of nmap's (and TCP's own, RFC 6298).
 
 Three small pieces, all pure (time is passed in, nothing sleeps):
 

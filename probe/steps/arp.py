@@ -15,8 +15,8 @@ round, and each reply counted for the address it answers for. A /24 costs about 
 not 256. The rate is capped (``MAX_RATE`` frames a second, ``MAX_SENT`` in all): a switch or
 a host's ARP rate limiter would otherwise drop the very answers wanted.
 
-Packet sockets need root or CAP_NET_RAW, like the SYN engine: without them
-``NoPermission`` is raised and the runner leaves ``arp`` out of the report. Interfaces that
+Packet sockets need root or CAP_NET_RAW, like the raw engine: without them
+``NoPermission`` is raised and the session leaves ``arp`` out of the report. Interfaces that
 have no MAC addresses (loopback, VPN tunnels) are not asked at all: their addresses get
 None. Frames are built and parsed by the pure functions below, without scapy.
 """

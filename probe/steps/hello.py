@@ -56,7 +56,7 @@ PROTOCOLS: Final[tuple[str, ...]] = (
     "generic",
 )
 
-# Service names (targets.py's table, profiles, /etc/services) -> the hello that fits them.
+# Service names (plan/ports.py's table, profiles, /etc/services) -> the hello that fits them.
 _BY_SERVICE: Final[Mapping[str, str]] = {
     "http": "http",
     "www": "http",
