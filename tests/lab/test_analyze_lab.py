@@ -13,6 +13,7 @@ import os
 import re
 import select
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -258,3 +259,84 @@ def test_not_a_capture_is_exit_2(lab: Lab, tmp_path: Path) -> None:
     proc = lab.run_probe("analyze", str(bogus))
     assert proc.returncode == 2 and proc.stdout == ""
     assert "not a capture file" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+# An on-path injector (issue 17): a script in the router namespace watches the client's LAN
+# and, for the first SYN to the port, forges a RST "from the server" toward the client: no
+# ACK flag, TTL 46, the SYN's IP ID. The router drops that first SYN (an nft quota), so the
+# forgery is the only answer to it; Linux drops a RST without ACK in SYN-SENT (RFC 793), its
+# timer sends the SYN again, and the server's SYN/ACK to it completes the connection.
+_INJECTOR = r"""
+import socket, struct, sys
+port = int(sys.argv[1])
+sniff = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+sniff.bind((sys.argv[2], 0))
+out = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+print("ready", flush=True)
+
+def csum(b):
+    b += b"\0" * (len(b) % 2)
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    s = (s >> 16) + (s & 0xFFFF)
+    s += s >> 16
+    return ~s & 0xFFFF
+
+while True:
+    frame = sniff.recv(4096)
+    ip = frame[14:]
+    if len(ip) < 40 or ip[9] != 6:
+        continue
+    tcp = ip[(ip[0] & 15) * 4:]
+    sport, dport = struct.unpack("!HH", tcp[:4])
+    if dport != port or tcp[13] != 0x02:
+        continue
+    ipid, src, dst = ip[4:6], ip[12:16], ip[16:20]
+    th = struct.pack("!HHIIBBHHH", dport, sport, 0, 0, 5 << 4, 0x04, 0, 0, 0)
+    th = th[:16] + struct.pack("!H", csum(dst + src + struct.pack("!BBH", 0, 6, 20) + th)) + th[18:]
+    iph = struct.pack("!BBH2sHBBH4s4s", 0x45, 0, 40, ipid, 0, 46, 6, 0, dst, src)
+    out.sendto(iph + th, (socket.inet_ntoa(src), 0))
+    break
+"""
+
+
+def test_an_injected_rst_before_the_synack_is_rst_injected(lab: Lab, tmp_path: Path) -> None:
+    # nft's quota: "until" matches while the bytes counted stay under it: the first SYN only
+    drop_first = (
+        "table ip probe_lab_inject {\n chain forward {\n"
+        "  type filter hook forward priority -10; policy accept;\n"
+        f"  ip daddr {SRV} tcp dport {t.HTTP_PORT} tcp flags & (syn | ack) == syn "
+        "quota until 100 bytes drop\n }\n}\n"
+    )
+    added = lab.exec(t.ROUTER_NS, "nft", "-f", "-", input=drop_first)
+    assert added.returncode == 0, added.stderr
+    injector = subprocess.Popen(
+        ["ip", "netns", "exec", t.ROUTER_NS, sys.executable, "-c", _INJECTOR,
+         str(t.HTTP_PORT), t.CLIENT_LAN.bridge],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    path = tmp_path / "injected.pcap"
+    try:
+        assert injector.stdout is not None and injector.stdout.readline() == b"ready\n"
+        dump = _tcpdump(lab, path, "-i", t.HOST_IFACE)
+        try:
+            assert _curl(lab, f"http://{SRV}:{t.HTTP_PORT}/").returncode == 0
+            time.sleep(0.5)
+        finally:
+            _stop(dump)
+    finally:
+        lab.exec(t.ROUTER_NS, "nft", "delete", "table", "ip", "probe_lab_inject")
+        injector.kill()
+        injector.wait(5)
+    rc, report = analyze(lab, path)
+    assert rc == 1
+    assert by_server(report) == {f"{SRV}:{t.HTTP_PORT}": {"rst-injected"}}
+    f = finding(report, f"{SRV}:{t.HTTP_PORT}", "rst-injected")
+    assert (f["ttl"], f["synack_ttl"], f["completed"], f["rst_bad_ack"]) == (
+        46,
+        t.TTL_ONE_HOP,
+        1,
+        1,
+    )
+    evidence = " ".join(f["evidence"])
+    assert "the RST came with TTL 46" in evidence and "acknowledges nothing" in evidence
+    assert f["syns"] >= 2 and "the connection worked anyway" in f["summary"]

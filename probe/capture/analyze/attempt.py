@@ -20,6 +20,7 @@ class Attempt:
         "rst",
         "syn_after_synack",
         "syn_ipid",
+        "syn_last",
         "syn_seq",
         "syn_ttl",
         "synack_ts",
@@ -36,6 +37,7 @@ class Attempt:
         self.syn_ttl = ttl
         self.syn_seq = seq  # the client's ISN
         self.syn_ipid = ipid
+        self.syn_last = ts  # the last SYN's time: a SYN/ACK answers it
         self.synacks = 0
         self.synack_ttl = 0
         self.synack_ts = 0.0

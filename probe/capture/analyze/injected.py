@@ -57,8 +57,9 @@ def injected_finding(o: Outcome, who: str, span: str) -> AnalyzeFinding:
         rst_after, synack_after = o.rst_delays
         if rst_after < synack_after:
             evidence.append(
-                f"the RST arrived {_ms(rst_after)} after the SYN, the SYN/ACK {_ms(synack_after)}"
-                " after it: the RST came from closer than the server"
+                f"the RST arrived {_ms(rst_after)} after the SYN, the SYN/ACK "
+                f"{_ms(synack_after)} after the SYN it answers: the RST came from closer than "
+                "the server"
             )
     if believed:
         summary = (

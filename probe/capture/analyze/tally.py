@@ -137,7 +137,10 @@ class Tallies:
         if a.synacks:
             t.synack_ttls[a.synack_ttl] = t.synack_ttls.get(a.synack_ttl, 0) + 1
             if t.rst_delays is None:
-                t.rst_delays = (rst.ts - a.first, a.synack_ts - a.first)
+                # from the SYN the RST answered, and from the SYN the SYN/ACK answered (the
+                # client's retransmission, when its stack ignored the RST)
+                synack_after = a.synack_ts - (a.syn_last if a.syn_last < a.synack_ts else a.first)
+                t.rst_delays = (rst.ts - a.first, synack_after)
         t.completed += int(completed)
         want = (a.syn_seq + 1) & 0xFFFFFFFF
         # A kernel's RST to a SYN acknowledges it (RST/ACK, ISN + 1); a forger that does

@@ -173,11 +173,14 @@ class Analyzer:
             # Another SYN on a waiting attempt: a retransmission, whatever its sequence
             # number (probe's own tries each carry a new one).
             a.syns += 1
-            a.last = r.ts
+            a.last = a.syn_last = r.ts
             self.waiting.move_to_end(key)
             if a.synacks:
                 a.syn_after_synack = True
-            a.rst = None  # tried again after the RST: it was believed, whoever sent it
+            if a.rst is not None and _acceptable(a.rst, a):
+                a.rst = None  # tried again after the RST: it was believed, whoever sent it
+            # A RST that does not acknowledge the SYN is dropped in SYN-SENT (RFC 793): the
+            # SYN sent again is the client's own timer, and a SYN/ACK still unmasks the RST.
             return
         self._make_room()
         self.waiting[key] = Attempt(r.ts, r.ttl, r.seq, r.ipid)
@@ -188,6 +191,8 @@ class Analyzer:
         a = self.waiting.get(key) or self._reset_first(key)
         if a is None:
             return  # its SYN is not in the capture (started mid-handshake, one direction)
+        if a.rst is not None:
+            a.answer = None  # the server answers: the RST before was not its
         a.last = r.ts
         self.waiting.move_to_end(key)
         if not a.synacks:
@@ -202,6 +207,8 @@ class Analyzer:
         key = (r.src, r.sport, r.dst, r.dport)
         a = self.waiting.pop(key, None) or self._reset_first(key, pop=True)
         if a is not None:
+            if a.rst is not None:
+                a.answer = None  # the handshake completed: the RST before was not the server's
             a.last = r.ts
             self._handshake_over(key, a, OK)
 
@@ -370,3 +377,8 @@ def _rejects_a_syn(r: IcmpRecord) -> bool:
     unreachable = r.type == (1 if r.v6 else 3) and not (r.code == 4 and not r.v6)
     syn = r.qflags < 0 or r.qflags & (TH_SYN | TH_ACK) == TH_SYN
     return unreachable and syn
+
+
+def _acceptable(rst: TcpSegment, a: Attempt) -> bool:
+    """A RST the client in SYN-SENT takes: it acknowledges the SYN (ACK = ISN + 1)."""
+    return bool(rst.flags & TH_ACK) and rst.ack == (a.syn_seq + 1) & 0xFFFFFFFF

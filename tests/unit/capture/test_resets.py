@@ -11,6 +11,7 @@ import socket
 import struct
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from probe.capture import analyze as an
@@ -95,7 +96,7 @@ def test_a_forged_rst_before_a_completed_handshake_is_injected_not_refused() -> 
         f"acknowledges nothing (no ACK flag), where the server's own RST to a SYN "
         f"acknowledges the SYN's ISN + 1 ({ISN + 1})",
         "1 RST carries the IP ID of the SYN answered",
-        "the RST arrived 0.4 ms after the SYN, the SYN/ACK 12.0 ms after it",
+        "the RST arrived 0.4 ms after the SYN, the SYN/ACK 12.0 ms after the SYN it answers",
     ):
         assert needle in evidence, needle
     assert "syn-refused" not in {x.code for x in result.findings}
@@ -140,6 +141,14 @@ def test_a_real_refusal_stays_refused_and_a_retry_after_it_is_no_injection() -> 
     )
     assert "rst-injected" not in {f.code for f in retry.findings}
     assert {f.code for f in retry.findings} == {"ok"}
+
+
+def test_a_forged_rst_without_ack_then_the_clients_own_retransmission_is_injected() -> None:
+    # The client's stack drops a RST that does not acknowledge its SYN (RFC 793): its SYN
+    # timer sends the SYN again, and the SYN/ACK that follows still shows the RST was forged.
+    f = only(run(syn(), forged(), syn(1.0), synack(1.012), *client_ack(1.013)))
+    assert (f.outcome.completed, f.outcome.syns, f.outcome.bad_ack) == (1, 2, 1)
+    assert f.outcome.rst_delays == pytest.approx((0.0004, 0.012), abs=1e-6)  # to the 2nd SYN
 
 
 def test_healthy_and_refused_traffic_never_reads_as_injected() -> None:
