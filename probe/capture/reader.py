@@ -10,9 +10,12 @@ whatever the size of the file. Formats:
   link type and timestamp resolution, ``if_tsresol`` and ``if_tsoffset``). Other blocks
   (name resolution, statistics, comments, custom) are skipped.
 
+Either format may be gzip-compressed (``formats``: read as a stream, as Wireshark does).
+
 ``Capture.records()`` yields, for the packets the analysis needs, one plain record each
 (decoded by ``packets``); frames of other link types and other packets are counted and
-skipped.
+skipped (those of link types probe cannot decode per link type, for a note), and a last
+packet that is skipped still yields a ``Tick``: the capture ends there.
 
 Damaged files: a file that is empty, not a capture, or cut before its first packet raises
 ``CaptureError`` (exit 2). A file cut after valid packets (a capture copied while tcpdump was

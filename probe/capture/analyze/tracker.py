@@ -33,7 +33,9 @@ retry: it is left out, and a note says so. The capture ends at its last packet o
 (the reader's ``Tick``), not at its last TCP or ICMP packet. A clock that goes back more than
 ``BACKWARDS`` seconds judges the attempts open at that moment and is counted for a note.
 
-ICMP time exceeded quoting a SYN is noted but does not end the attempt (a TCP traceroute
+An ICMP unreachable quoting a SYN that is not in the capture starts a syn-rejected attempt of
+no SYN ("SYN not in the capture"). ICMP time exceeded quoting a SYN is noted but does not end
+the attempt (a TCP traceroute
 sends SYNs with low TTLs on purpose). If nothing else answers, the attempt is syn-rejected
 when its SYN left with a normal TTL (32 or more: a routing loop), and is left out as a
 traceroute probe otherwise.
