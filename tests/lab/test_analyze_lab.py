@@ -29,7 +29,9 @@ NAT = t.NAT_PUBLIC_V4
 TCPDUMP_READY = 10.0  # seconds for tcpdump to say it listens
 
 
-def _tcpdump(lab: Lab, path: Path, *args: str) -> subprocess.Popen[bytes]:
+def _tcpdump(
+    lab: Lab, path: Path, *args: str, expr: str = "tcp or icmp or icmp6"
+) -> subprocess.Popen[bytes]:
     """tcpdump in the client namespace, bounded by -c; returns once it listens."""
     argv = [
         "ip",
@@ -47,7 +49,7 @@ def _tcpdump(lab: Lab, path: Path, *args: str) -> subprocess.Popen[bytes]:
         *args,
         "-w",
         str(path),
-        "tcp or icmp or icmp6",
+        expr,
     ]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     assert proc.stderr is not None
@@ -340,3 +342,22 @@ def test_an_injected_rst_before_the_synack_is_rst_injected(lab: Lab, tmp_path: P
     evidence = " ".join(f["evidence"])
     assert "the RST came with TTL 46" in evidence and "acknowledges nothing" in evidence
     assert f["syns"] >= 2 and "the connection worked anyway" in f["summary"]
+
+
+def test_the_clients_kernel_rst_to_a_synack_the_capture_missed(lab: Lab, tmp_path: Path) -> None:
+    """probe check's raw SYN: the client's kernel, which has no socket for it, resets the
+    server's SYN/ACK with seq = ISN + 1. A capture that misses the SYN/ACK (filtered out here)
+    must read the port as open, not unanswered (issue 17)."""
+    path = tmp_path / "no-synack.pcap"
+    no_synack = "tcp and not (tcp[tcpflags] & (tcp-syn|tcp-ack) == (tcp-syn|tcp-ack))"
+    dump = _tcpdump(lab, path, "-i", t.HOST_IFACE, expr=no_synack)
+    try:
+        code, _ = lab.probe_json("check", SRV, "-p", str(t.HTTP_PORT), "--no-ping")
+        assert code == 0
+        time.sleep(0.5)
+    finally:
+        _stop(dump)
+    rc, report = analyze(lab, path)
+    assert rc == 0, report
+    f = finding(report, f"{SRV}:{t.HTTP_PORT}", "ok")
+    assert "its kernel answering a SYN/ACK the capture missed" in " ".join(f["evidence"])
