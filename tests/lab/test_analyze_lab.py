@@ -8,6 +8,7 @@ Two captures of the same traffic are taken at once: ``-i eth0`` (Ethernet, micro
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
@@ -361,3 +362,34 @@ def test_the_clients_kernel_rst_to_a_synack_the_capture_missed(lab: Lab, tmp_pat
     assert rc == 0, report
     f = finding(report, f"{SRV}:{t.HTTP_PORT}", "ok")
     assert "its kernel answering a SYN/ACK the capture missed" in " ".join(f["evidence"])
+
+
+def test_a_gzip_compressed_capture_reads_the_same(
+    lab: Lab, captures: dict[str, Path], tmp_path: Path
+) -> None:
+    packed = tmp_path / "eth0.pcap.gz"
+    packed.write_bytes(gzip.compress(captures["eth0"].read_bytes()))
+    rc, report = analyze(lab, packed)
+    assert rc == 1 and by_server(report) == EXPECTED and report["capture"]["compressed"] is True
+
+
+def test_a_port_sweep_is_summarised(lab: Lab, tmp_path: Path) -> None:
+    """curl over 25 closed ports and the open one: one client, 26 server ports, refused but
+    one; the analysis summarises it as a scan, its per-port findings in JSON only."""
+    path = tmp_path / "sweep.pcap"
+    dump = _tcpdump(lab, path, "-i", t.HOST_IFACE)
+    try:
+        for port in range(20000, 20025):
+            assert _curl(lab, f"http://{SRV}:{port}/").returncode == 7  # refused
+        assert _curl(lab, f"http://{SRV}:{t.HTTP_PORT}/").returncode == 0
+        time.sleep(0.5)
+    finally:
+        _stop(dump)
+    _, report = analyze(lab, path)
+    (scan,) = report["scans"]
+    assert (scan["scanner"], scan["targets"], scan["ports_tried"]) == (t.CLIENT_V4, [SRV], 26)
+    assert (scan["open"], scan["closed"], scan["filtered"]) == ([f"{SRV}:{t.HTTP_PORT}"], 25, 0)
+    assert report["summary"][0].startswith(f"{t.CLIENT_V4} scanned 1 host ({SRV}) with SYNs")
+    assert len(report["findings"]) == 26  # every port in JSON
+    proc = lab.run_probe("analyze", str(path))
+    assert "Scan: " in proc.stdout and "syn-refused (" not in proc.stdout

@@ -19,7 +19,9 @@ from probe.diagnosis.words import plural
 SCAN_MIN: Final = 20  # distinct server ports one client tried, at least
 _OTHER_SHARE: Final = 0.1  # at most this share of them may be real connections
 
-_OPEN, _CLOSED, _FILTERED, _OTHER = range(4)
+# What a port's outcomes say, best first: half-open (SYN/ACK, no handshake), a completed
+# connection (open too: a connect scan, or real use), RST, silence or ICMP, anything else.
+_OPEN, _CONNECTED, _CLOSED, _FILTERED, _OTHER = range(5)
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ def find_scans(outcomes: Sequence[Outcome]) -> tuple[Scan, ...]:
     scans: list[Scan] = []
     for client, kinds in by_client.items():
         mine = {k: v for k, v in kinds.items() if owner[k] == 1 and k not in shared}
-        other = sum(1 for v in mine.values() if v == _OTHER)
+        other = sum(1 for v in mine.values() if v in (_CONNECTED, _OTHER))
         if len(mine) < SCAN_MIN or other > _OTHER_SHARE * len(mine):
             continue
         targets = tuple(dict.fromkeys(server for server, _ in mine))
@@ -79,10 +81,12 @@ def find_scans(outcomes: Sequence[Outcome]) -> tuple[Scan, ...]:
                 scanner=client,
                 targets=targets,
                 ports_tried=len({port for _, port in mine}),
-                open=tuple(endpoint(s, p) for (s, p), v in mine.items() if v == _OPEN),
+                open=tuple(
+                    endpoint(s, p) for (s, p), v in mine.items() if v in (_OPEN, _CONNECTED)
+                ),
                 closed=sum(1 for v in mine.values() if v == _CLOSED),
                 filtered=sum(1 for v in mine.values() if v == _FILTERED),
-                members=frozenset(k for k, v in mine.items() if v != _OTHER),
+                members=frozenset(k for k, v in mine.items() if v not in (_CONNECTED, _OTHER)),
             )
         )
     return tuple(scans)
@@ -92,7 +96,7 @@ def _kind(o: Outcome) -> int:
     """What one outcome says of its port, for a scan (the lowest of a port's outcomes wins:
     open before closed before filtered)."""
     if o.code == OK:
-        return _OPEN if o.half_open == o.count else _OTHER
+        return _OPEN if o.half_open == o.count else _CONNECTED
     if o.code == REFUSED:
         return _CLOSED
     if o.code in (UNANSWERED, REJECTED):

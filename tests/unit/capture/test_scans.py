@@ -116,3 +116,15 @@ def test_a_few_ports_or_real_connections_are_no_scan() -> None:
             seg(i + 0.002, CLIENT, SERVER, 40000 + i, port, ACK, 1001),
         ]
     assert an.analyze(busy).scans == ()
+
+
+def test_a_connect_scan_lists_its_completed_ports_as_open() -> None:
+    records = nmap_syn_scan(range(1, 101))
+    records += [  # one port completed (nmap -sT, or the scanner's own real connection)
+        seg(1, SCANNER, SERVER, 62000, 8443, SYN, 1),
+        seg(1.001, SERVER, SCANNER, 8443, 62000, SYN_ACK, 1),
+        seg(1.002, SCANNER, SERVER, 62000, 8443, ACK, 2),
+    ]
+    (scan,) = an.analyze(sorted(records, key=lambda r: r.ts)).scans
+    assert scan.open == (f"{SERVER}:22", f"{SERVER}:80", f"{SERVER}:8443")
+    assert (SERVER, 8443) not in scan.members  # its ok finding stays on show
