@@ -103,7 +103,7 @@ def explain(
                 rest.setdefault(o.server, []).append(o)
         others = [server_summary(a, mine) for a, mine in rest.items()]
         left = sum(o.count for mine in rest.values() for o in mine)
-        said = conclusion(others, left) if others else ()
+        said = conclusion(others, left, "outside the scan") if others else ()
         summary = (*(s.words for s in scans), *said)
     return Analysis(
         outcomes=tuple(outcomes),

@@ -50,8 +50,11 @@ def _listed(items: Sequence[str]) -> str:
     return ", ".join(items[:_MAX_LISTED]) + f" and {len(items) - _MAX_LISTED} more"
 
 
-def conclusion(servers: Sequence[ServerSummary], attempts: int) -> tuple[str, ...]:
-    """Where the problem is, across servers, in a sentence or a few."""
+def conclusion(
+    servers: Sequence[ServerSummary], attempts: int, scope: str = "in this capture"
+) -> tuple[str, ...]:
+    """Where the problem is, across servers, in a sentence or a few; ``scope`` says which
+    attempts they are ("outside the scan")."""
     if not servers:
         return ("No TCP connection attempt (SYN) in the capture: nothing to analyse.",)
     # A port whose only problem is rst-injected does not fail: something resets connections
@@ -69,12 +72,10 @@ def conclusion(servers: Sequence[ServerSummary], attempts: int) -> tuple[str, ..
     n = len(servers)
     if not affected and not lines:
         if attempts == 1:
-            return (
-                "The one connection attempt completed its handshake: no problem in this capture.",
-            )
+            return (f"The one connection attempt completed its handshake: no problem {scope}.",)
         return (
             f"All {attempts} connection attempts to {n} {plural(n, 'server')} completed their "
-            "handshake: no problem in this capture.",
+            f"handshake: no problem {scope}.",
         )
     where = [f"{s.address} ({port_words(failing[s.address])})" for s in affected]
     if not affected:
