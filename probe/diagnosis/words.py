@@ -52,9 +52,10 @@ def verb(ports: Sequence[int], one: str, many: str) -> str:
     return plural(len(ports), one, many)
 
 
-def probed_words(ports: Sequence[int]) -> str:
-    """ "port 80" / "any of the 3 probed ports" """
-    return f"port {ports[0]}" if len(ports) == 1 else f"any of the {len(ports)} probed ports"
+def probed_words(ports: Sequence[int], how: str = "probed") -> str:
+    """ "port 80" / "any of the 3 probed ports" ("attempted" for a capture: nothing there
+    was probed by probe)"""
+    return f"port {ports[0]}" if len(ports) == 1 else f"any of the {len(ports)} {how} ports"
 
 
 def hops(n: int) -> str:

@@ -160,8 +160,8 @@ def host_silent(t: TargetReport, ctx: Context) -> Finding | None:
         nothing = f"no reply to ping and no answer on {probed_words(ports)}"
     elif ctx.ping_step:
         nothing = f"no answer on {probed_words(ports)} (ping was skipped)"
-    else:  # no ping step at all (a capture): nothing to say about ping
-        nothing = f"no answer on {probed_words(ports)}"
+    else:  # no ping step at all (a capture): nothing to say about ping, nothing was probed
+        nothing = f"no answer on {probed_words(ports, 'attempted')}"
     evidence = [*ctx.ping_lines(t.ping), *ctx.syn_lines(t.ports)]
     steps = ["check that the host is up (console, hypervisor, someone on site)"]
     if t.address is not None and t.input != t.address:
