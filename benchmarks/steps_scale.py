@@ -82,8 +82,8 @@ def _targets(n: int) -> tuple[list[tuple[str, str, DnsResult]], list[PortEvidenc
     comparison's work) and address literals, and every address's evidence."""
     works: list[tuple[str, str, DnsResult]] = []
     evidence: list[PortEvidence] = []
-    base4 = int(ipaddress.ip_address("10.0.0.0"))
-    base6 = int(ipaddress.ip_address("2001:db8::"))
+    base4 = int(ipaddress.ip_address("198.18.0.0"))  # the lab ranges, even for plain data
+    base6 = int(ipaddress.ip_address("2001:2::"))
     for i in range(n):
         if i % 4 < 2:  # a name with both families
             name = f"host{i // 4}.example"
