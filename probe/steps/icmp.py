@@ -26,33 +26,6 @@ ECHO_REQUEST = {False: 8, True: 128}
 _ERROR_TYPES = {False: frozenset({3, 11}), True: frozenset({1, 2, 3})}
 
 
-# Linux values the socket module does not export (include/uapi/linux/in.h, in6.h, errqueue.h).
-IP_RECVERR = getattr(socket, "IP_RECVERR", 11)
-
-
-IPV6_RECVERR = getattr(socket, "IPV6_RECVERR", 25)
-
-
-_SO_EE_ORIGIN_ICMP = 2
-
-
-_SO_EE_ORIGIN_ICMP6 = 3
-
-
-_SOCK_EXTENDED_ERR = struct.Struct("=IBBBBII")  # errno, origin, type, code, pad, info, data
-
-
-_ECHO_REPLY = {False: 0, True: 129}
-
-
-_ECHO_REQUEST = {False: 8, True: 128}
-
-
-# ICMP errors that quote the request: v4 destination unreachable / time exceeded,
-# v6 destination unreachable / packet too big / time exceeded.
-_ERROR_TYPES = {False: frozenset({3, 11}), True: frozenset({1, 2, 3})}
-
-
 @dataclass(frozen=True)
 class IcmpMessage:
     """An echo reply, or an ICMP error quoting one of our echo requests."""
