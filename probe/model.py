@@ -60,6 +60,7 @@ class PortRequest:
     port: int
     service: str | None = None
     asked: bool = True
+    protocol: Protocol = Protocol.TCP
 
 
 # --------------------------------------------------------------------------- dns
@@ -183,11 +184,12 @@ class ArpResult:
 
 
 class AnswerKind(StrEnum):
-    """What came back to a SYN, before any interpretation."""
+    """What came back to a probe, before any interpretation."""
 
     SYN_ACK = "syn-ack"
     RST = "rst"
-    ICMP = "icmp"  # ICMP / ICMPv6 destination unreachable quoting our SYN
+    ICMP = "icmp"  # ICMP / ICMPv6 destination unreachable quoting our probe
+    UDP = "udp"  # a UDP datagram from the probed port back to ours
     NONE = "none"  # nothing, after every try
 
 
@@ -226,6 +228,10 @@ class PortEvidence:
     errno_name: str | None = None  # connect mode: "ECONNREFUSED", "EHOSTUNREACH", ...
     probe_ttl: int | None = None  # the TTL / hop limit our SYN left with (raw mode)
     protocol: Protocol = Protocol.TCP
+    reply: bytes | None = None  # UDP: the answer's payload (its first REPLY_KEEP bytes)
+
+
+REPLY_KEEP = 1024  # bytes of a UDP answer kept as evidence: enough to decode any hello
 
 
 # --------------------------------------------------------------------------- port results
@@ -237,6 +243,7 @@ class PortState(StrEnum):
     FILTERED = "filtered"
     REJECTED = "rejected"
     UNREACHABLE = "unreachable"
+    OPEN_FILTERED = "open|filtered"  # UDP only: silence, which a firewall and a mute service share
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,6 +280,8 @@ class PortResult:
     ip_id: int | None = None
     app: AppResult | None = None
     asked: bool = True  # PortRequest.asked: False for the default profile's ports
+    request: str | None = None  # UDP: the request sent ("NTP client request"; None: empty)
+    decoded: str | None = None  # UDP: what the answer decodes as ("NTP server, stratum 2")
 
 
 # --------------------------------------------------------------------------- findings
@@ -292,6 +301,9 @@ class Finding:
     ports: tuple[int, ...] = ()
     evidence: tuple[str, ...] = ()
     next_steps: tuple[str, ...] = ()
+    # The transport of each entry of ``ports``, in the same order; empty: every one is TCP
+    # (so a finding about 53/udp and 53/tcp names both without ambiguity).
+    protocols: tuple[Protocol, ...] = ()
 
 
 # --------------------------------------------------------------------------- the report
