@@ -2,9 +2,9 @@
 
 Pure and table-driven. The engine records raw facts (``PortEvidence``); here each fact is
 looked up in its transport's ``Table`` and becomes a ``PortResult`` with one state word (open,
-refused, filtered, rejected, unreachable) and an nmap-style reason word (syn-ack, reset,
-no-response, admin-prohibited, port-unreach, host-unreach, net-unreach, conn-refused, ...):
-a ``Reading``.
+refused, filtered, rejected, unreachable; UDP's silence: open|filtered) and an nmap-style
+reason word (syn-ack, reset, udp-response, no-response, admin-prohibited, port-unreach,
+host-unreach, net-unreach, conn-refused, ...): a ``Reading``.
 
 Order of the lookups, the same for every transport:
 
@@ -122,7 +122,31 @@ TCP: Final = Table(
     errnos=ERRNO_TABLE,
 )
 
-TABLES: Final[Mapping[Protocol, Table]] = {Protocol.TCP: TCP}
+# UDP has no handshake: a datagram back is the only proof that something listens, and
+# silence is nmap's "open|filtered" — a firewall's drop and a service that ignores the request
+# look the same. A closed port is known only by its host's ICMP port unreachable; the same
+# error from anyone else is a firewall rejecting in the host's name.
+UDP_ANSWERS: Final[Mapping[AnswerKind, Reading]] = {
+    AnswerKind.UDP: Reading(OPEN, "udp-response"),
+    AnswerKind.NONE: Reading(PortState.OPEN_FILTERED, "no-response"),
+}
+
+UDP: Final = Table(
+    answers=UDP_ANSWERS,
+    connect_answers={},
+    icmp=ICMP_TABLE,
+    icmp_from_target={
+        (False, 3, 3): Reading(REFUSED, "port-unreach"),
+        (True, 1, 4): Reading(REFUSED, "port-unreach"),
+    },
+    icmp_types=ICMP_TYPE_TABLE,
+    # A connected UDP socket hears ICMP errors as these, without their sender: ECONNREFUSED
+    # is a port unreachable (most likely the host's own), EHOSTUNREACH also stands for
+    # "administratively prohibited".
+    errnos={**ERRNO_TABLE, "ETIMEDOUT": Reading(PortState.OPEN_FILTERED, "no-response")},
+)
+
+TABLES: Final[Mapping[Protocol, Table]] = {Protocol.TCP: TCP, Protocol.UDP: UDP}
 
 # Reason word -> words for evidence lines. Unknown words fall back in reason_text().
 REASON_TEXT: Final[Mapping[str, str]] = {
@@ -130,6 +154,7 @@ REASON_TEXT: Final[Mapping[str, str]] = {
     "reset": "RST",
     "conn-refused": "connection refused",
     "no-response": "no answer",
+    "udp-response": "a UDP answer",
     "admin-prohibited": "ICMP administratively prohibited",
     "port-unreach": "ICMP port unreachable",
     "proto-unreach": "ICMP protocol unreachable",

@@ -42,7 +42,10 @@ class Job(NamedTuple):
     port: int
     ttl: int = 64  # IP TTL / hop limit of the probe: lower for trace and middlebox checks
     protocol: Protocol = Protocol.TCP
-    payload: bytes = b""  # what a datagram probe carries (TCP's SYN carries nothing)
+    # What a datagram probe carries, try by try: try N sends payloads[(N - 1) % len], so a
+    # protocol with variants (SNMP v2c then v3) tries each; () sends an empty datagram.
+    # TCP's SYN carries nothing.
+    payloads: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,14 @@ answered and with which TTL is invisible from a connect() socket.
 Connections that complete are reset at once (SO_LINGER 0), so a full-range fallback scan
 leaves no TIME_WAIT sockets behind and no half-served requests on the server.
 
-TCP only. Each scan has its own sockets and selector, so scans from several threads at once
-share nothing.
+UDP the same way: a connected datagram socket per try sends the port's request and waits
+to read. A reply is the answer (and its payload the evidence); an ICMP error comes back as
+the socket's error — ECONNREFUSED for port unreachable, EHOSTUNREACH for host unreachable and
+for "administratively prohibited" alike — with no word of who sent it, so a firewall's reject
+and a closed port look the same; silence after every try is all the rest.
+
+Each scan has its own sockets and selector, so scans from several threads at once share
+nothing.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from probe.engine.base import (
     Progress,
     ProgressFn,
 )
-from probe.model import AnswerKind, Method, PortEvidence
+from probe.model import REPLY_KEEP, AnswerKind, Method, PortEvidence, Protocol
 
 _LINGER_RESET = struct.pack("ii", 1, 0)
 
@@ -49,6 +55,16 @@ _VERDICTS: dict[int, AnswerKind] = {
     errno.EACCES: AnswerKind.ICMP,
     errno.EPERM: AnswerKind.ICMP,
 }
+
+
+def _send(sock: socket.socket, job: Job, try_no: int) -> int:
+    """Send try ``try_no``'s datagram on a connected UDP socket: 0, or the kernel's errno."""
+    payloads = job.payloads
+    try:
+        sock.send(payloads[(try_no - 1) % len(payloads)] if payloads else b"")
+    except OSError as exc:
+        return exc.errno or errno.EIO
+    return 0
 
 
 def _concurrency() -> int:
@@ -93,15 +109,19 @@ class ConnectEngine:
         def release(fd: int) -> tuple[socket.socket, int, float]:
             sock, i, started = active.pop(fd)
             sel.unregister(sock)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+            if sock.type == socket.SOCK_STREAM:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
             sock.close()
             return sock, i, started
 
-        def settle(i: int, err: int, rtt: float) -> None:
+        def settle(i: int, err: int, rtt: float, reply: bytes | None = None) -> None:
             nonlocal answered
             job = jobs[i]
+            udp = job.protocol is Protocol.UDP
             if err == 0:
-                answer, name = AnswerKind.SYN_ACK, None
+                answer, name = (AnswerKind.UDP if udp else AnswerKind.SYN_ACK), None
+            elif udp and err == errno.ECONNREFUSED:  # ICMP port unreachable, not a RST
+                answer, name = AnswerKind.ICMP, "ECONNREFUSED"
             elif err in _VERDICTS:
                 answer, name = _VERDICTS[err], errno.errorcode[err]
             elif err == errno.ETIMEDOUT:
@@ -120,6 +140,8 @@ class ConnectEngine:
                     tries[i],
                     rtt_ms=rtt * 1000,
                     errno_name=name,
+                    protocol=job.protocol,
+                    reply=reply,
                 ),
             )
 
@@ -128,10 +150,15 @@ class ConnectEngine:
                 queue.append(i)
             else:
                 job = jobs[i]
-                finish(
-                    i,
-                    PortEvidence(job.address, job.port, Method.CONNECT, AnswerKind.NONE, tries[i]),
+                none = PortEvidence(
+                    job.address,
+                    job.port,
+                    Method.CONNECT,
+                    AnswerKind.NONE,
+                    tries[i],
+                    protocol=job.protocol,
                 )
+                finish(i, none)
 
         try:
             while done < len(jobs):
@@ -150,26 +177,36 @@ class ConnectEngine:
                     i = queue.popleft()
                     job = jobs[i]
                     family = socket.AF_INET6 if ":" in job.address else socket.AF_INET
-                    sock = socket.socket(family, socket.SOCK_STREAM)
+                    udp = job.protocol is Protocol.UDP
+                    sock = socket.socket(family, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
                     sock.setblocking(False)
                     tries[i] += 1
                     sent += 1
                     started = time.monotonic()
                     err = sock.connect_ex((job.address, job.port))
+                    if udp and err == 0:
+                        err = _send(sock, job, tries[i])
                     if err not in (0, errno.EINPROGRESS):
                         sock.close()  # refused or unreachable at once (local verdict)
                         settle(i, err, time.monotonic() - started)
                         continue
                     active[sock.fileno()] = (sock, i, started)
-                    sel.register(sock, selectors.EVENT_WRITE)
+                    sel.register(sock, selectors.EVENT_READ if udp else selectors.EVENT_WRITE)
                     heapq.heappush(deadlines, (started + config.timeout, sock.fileno()))
                 wait = max(0.0, deadlines[0][0] - time.monotonic()) if deadlines else 0.05
                 for key, _ in sel.select(min(wait, 0.5 if cancel is None else CANCEL_CHECK)):
                     ready = key.fileobj
                     assert isinstance(ready, socket.socket)
-                    err = ready.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                    reply = None
+                    if ready.type == socket.SOCK_DGRAM:
+                        try:
+                            reply, err = ready.recv(REPLY_KEEP), 0
+                        except OSError as exc:  # the ICMP error the kernel queued
+                            err = exc.errno or errno.EIO
+                    else:
+                        err = ready.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                     _, i, started = release(key.fd)
-                    settle(i, err, time.monotonic() - started)
+                    settle(i, err, time.monotonic() - started, reply)
                 if progress and now - last_progress > 0.2:
                     last_progress = now
                     progress(Progress(len(jobs), done, sent, answered, now - start))

@@ -26,7 +26,7 @@ import socket
 import threading
 from collections.abc import Callable, Mapping, Sequence
 
-from probe.engine import bpf, tcp
+from probe.engine import bpf, tcp, udp
 from probe.engine.base import EngineConfig, EngineRun, Job, PacketLog, ProgressFn
 from probe.engine.cookies import BLOCK, block_of
 from probe.engine.icmp import IcmpDecoder
@@ -36,7 +36,7 @@ from probe.engine.transport import Transport
 from probe.errors import NoPermission
 from probe.model import Method, Protocol
 
-TRANSPORTS: dict[Protocol, Callable[[], Transport]] = {Protocol.TCP: tcp.Tcp}
+TRANSPORTS: dict[Protocol, Callable[[], Transport]] = {Protocol.TCP: tcp.Tcp, Protocol.UDP: udp.Udp}
 
 BLOCKS = 64  # scans at once per engine (16 source ports each)
 PORTS = (33008, 60999)  # where the engine's source ports lie (random, aligned to a block)

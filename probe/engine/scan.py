@@ -228,8 +228,10 @@ class Scan:
     def _packet(self, i: int, try_no: int) -> Outgoing:
         job = self.jobs[i]
         path = self.paths[i]
+        payloads = job.payloads
+        payload = payloads[(try_no - 1) % len(payloads)] if payloads else b""
         pkt = path.builder.build(
-            self.sport + try_no, job.port, self.cookies[i] | try_no, job.ttl, job.payload
+            self.sport + try_no, job.port, self.cookies[i] | try_no, job.ttl, payload
         )
         if self.log:
             logged = pkt
@@ -349,6 +351,7 @@ class Scan:
             None,  # errno_name
             job.ttl,
             job.protocol,
+            a.payload,
         )
         self.received += 1
         if self.log:

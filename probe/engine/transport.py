@@ -1,5 +1,5 @@
 """What the raw engine asks of each transport protocol: build a probe, filter and decode its
-answers. tcp.py implements it (udp.py will too); the engine, the scan loop and the receive
+answers. tcp.py and udp.py implement it; the engine, the scan loop and the receive
 side work with any of them through this interface and the decoded ``Answer`` record.
 """
 
@@ -28,6 +28,7 @@ class Answer(NamedTuple):
     ip_id: int | None = None
     icmp_type: int | None = None
     icmp_code: int | None = None
+    payload: bytes | None = None  # a UDP reply's data (its first model.REPLY_KEEP bytes)
 
 
 class Builder(typing.Protocol):

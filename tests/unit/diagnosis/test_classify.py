@@ -3,14 +3,11 @@ TTL arithmetic and address comparison."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from probe.diagnosis import classify as cl
 from probe.diagnosis.classify import (
-    Reading,
     classify,
     connect_errnos,
     hops_from_ttl,
@@ -242,24 +239,71 @@ def test_same_address(a: str, b: str, same: bool) -> None:
 # --------------------------------------------------------------------------- per transport
 
 
-def test_a_transport_without_a_table_is_not_guessed(mk: Any) -> None:
-    with pytest.raises(LookupError, match="udp"):
-        classify(mk.evidence(53, NONE, protocol=Protocol.UDP))
+UDP_CASES = [
+    # (answer, evidence fields, state, reason): the contract's UDP table
+    ("udp", {"responder": "H", "reply": b"x"}, "open", "udp-response"),
+    ("none", {}, "open|filtered", "no-response"),
+    ("icmp", {"responder": "H", "icmp_type": 3, "icmp_code": 3}, "refused", "port-unreach"),
+    ("icmp", {"responder": "R", "icmp_type": 3, "icmp_code": 3}, "rejected", "port-unreach"),
+    ("icmp", {"responder": "R", "icmp_type": 3, "icmp_code": 13}, "rejected", "admin-prohibited"),
+    ("icmp", {"responder": "H", "icmp_type": 3, "icmp_code": 13}, "rejected", "admin-prohibited"),
+    ("icmp", {"responder": "R", "icmp_type": 3, "icmp_code": 1}, "unreachable", "host-unreach"),
+    ("icmp", {"responder": "R", "icmp_type": 3, "icmp_code": 0}, "unreachable", "net-unreach"),
+    ("icmp", {"responder": "R", "icmp_type": 11, "icmp_code": 0}, "unreachable", "time-exceeded"),
+    (
+        "icmp",
+        {"responder": "H6", "icmp_type": 1, "icmp_code": 4, "icmp_v6": True},
+        "refused",
+        "port-unreach",
+    ),
+    (
+        "icmp",
+        {"responder": "R", "icmp_type": 1, "icmp_code": 1, "icmp_v6": True},
+        "rejected",
+        "admin-prohibited",
+    ),
+]
 
 
-def test_an_icmp_error_from_the_target_itself_is_a_table_entry(
-    mk: Any, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(("answer", "fields", "state", "reason"), UDP_CASES)
+def test_udp_answers_read_as_the_contract_says(
+    mk: Any, answer: str, fields: dict[str, Any], state: str, reason: str
 ) -> None:
-    # The contract's UDP rule (port unreachable from the target itself: refused; from
-    # another address: rejected) is one entry of a transport's table, not new code.
-    own = {(False, 3, 3): Reading(REFUSED, "port-unreach")}
-    monkeypatch.setitem(cl.TABLES, Protocol.UDP, replace(cl.TCP, icmp_from_target=own))
-    unreach = {"icmp_type": 3, "icmp_code": 3, "protocol": Protocol.UDP}
-    by_host = classify(mk.evidence(53, ICMP, responder=mk.host, **unreach))
-    by_router = classify(mk.evidence(53, ICMP, responder=mk.router, **unreach))
-    assert (by_host.state, by_host.reason, by_host.protocol) == (REFUSED, "port-unreach", "udp")
-    assert (by_router.state, by_router.reason) == (REJECTED, "port-unreach")
-    # TCP has no such entry: its stack answers a closed port with a RST, so an ICMP port
-    # unreachable is a firewall's, whoever sends it.
-    tcp = classify(mk.evidence(53, ICMP, responder=mk.host, icmp_type=3, icmp_code=3))
+    who = {"H": mk.host, "R": mk.router, "H6": "2001:2:0:1::10"}
+    fields = {**fields}
+    address = mk.host
+    if "responder" in fields:
+        fields["responder"] = who[fields["responder"]]
+        if fields["responder"].startswith("2001"):
+            address = fields["responder"]
+    ev = mk.evidence(53, answer, address=address, protocol=Protocol.UDP, **fields)
+    got = classify(ev)
+    assert (got.state, got.reason, got.protocol) == (state, reason, "udp")
+    if state != "open":
+        assert got.window is None and got.tcp_options is None
+
+
+@pytest.mark.parametrize(
+    ("errno_name", "state", "reason"),
+    [
+        ("ECONNREFUSED", "refused", "conn-refused"),
+        ("EHOSTUNREACH", "unreachable", "host-unreach"),
+        ("ETIMEDOUT", "open|filtered", "no-response"),
+    ],
+)
+def test_udp_connect_errors(mk: Any, errno_name: str, state: str, reason: str) -> None:
+    ev = mk.evidence(53, "icmp", method="connect", errno_name=errno_name, protocol=Protocol.UDP)
+    got = classify(ev)
+    assert (got.state, got.reason) == (state, reason)
+    silent = classify(mk.evidence(53, "none", method="connect", protocol=Protocol.UDP))
+    assert silent.state == "open|filtered"
+
+
+def test_an_icmp_port_unreachable_means_refused_for_udp_only(mk: Any) -> None:
+    # TCP's stack answers a closed port with a RST, so an ICMP port unreachable is a
+    # firewall's, whoever sends it; UDP's own refusal is that ICMP from the host itself.
+    unreach = {"icmp_type": 3, "icmp_code": 3}
+    tcp = classify(mk.evidence(53, ICMP, responder=mk.host, **unreach))
     assert (tcp.state, tcp.protocol) == (REJECTED, "tcp")
+    udp = classify(mk.evidence(53, ICMP, responder=mk.host, protocol=Protocol.UDP, **unreach))
+    assert (udp.state, udp.protocol) == (REFUSED, "udp")
