@@ -18,6 +18,18 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "probe.model": ("probe.",),
     "probe.plan": ("probe.cli", "probe.session", "probe.output", "probe.engine", "probe.steps"),
     "probe.steps": ("probe.cli", "probe.session", "probe.output", "probe.diagnosis"),
+    # beside steps: what to send to a UDP port and what its answer says, pure (scapy only in
+    # its builders); engine, session, diagnosis and capture may use it, it uses none of them
+    "probe.payloads": (
+        "probe.cli",
+        "probe.session",
+        "probe.output",
+        "probe.diagnosis",
+        "probe.engine",
+        "probe.steps",
+        "probe.plan",
+        "probe.capture",
+    ),
     "probe.engine": ("probe.cli", "probe.session", "probe.output", "probe.diagnosis"),
     "probe.diagnosis": ("probe.cli", "probe.session", "probe.output", "probe.steps"),
     "probe.capture": ("probe.cli", "probe.session", "probe.output"),
