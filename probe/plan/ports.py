@@ -1,13 +1,18 @@
-"""Port specs and service names: what the user typed after -p -> PortRequest records (pure).
+"""Port specs: what the user typed after -p -> PortRequest records (pure).
 
-Nothing here touches the network. Port service names come from a built-in table of common TCP
-services; a name missing from it is looked up in the local services file (/etc/services) as a
-fallback, read directly rather than through getservbyname(), whose name-service switch may
-consult SSSD/NIS/LDAP over the network.
+Nothing here touches the network; service names come from ``probe.plan.services``.
 
 Port spec: comma-separated elements, spaces around commas tolerated::
 
     80    80,443,6036    1-1024    all    http,ssh    22,http,8000-8100
+
+A bare element is TCP. An element may end in ``/udp`` or ``/tcp`` (``53/udp``,
+``5060-5070/udp``, ``dns/udp``, ``all/udp``), and, as in nmap, a ``U:`` or ``T:`` prefix
+makes its element and every following one UDP or TCP until the next prefix
+(``T:80,443,U:53,161``). A suffix may repeat its scope's protocol but not contradict it
+(``U:53/tcp`` is an error). The parser can be told that only one protocol is allowed
+(``--udp``: every port of the spec is UDP; an audit's ``udp_open`` list): then a bare element
+is of that protocol and an explicit other one is an error.
 """
 
 from __future__ import annotations
@@ -15,210 +20,40 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
+from dataclasses import dataclass, field
+from itertools import repeat
+from operator import attrgetter
 
 from probe.errors import QUOTE_LIMIT, PortSpecError, printable, quoted
-from probe.model import PortRequest
+from probe.model import PortRequest, Protocol
+from probe.plan.services import MAX_PORT, MIN_PORT, port_names, service_name, service_port
 
-MIN_PORT = 1
-MAX_PORT = 65535
+__all__ = [
+    "MAX_PORT",
+    "MIN_PORT",
+    "PortSet",
+    "PortSpec",
+    "Ranges",
+    "merge",
+    "parse_ports",
+    "port_set",
+    "service_name",
+    "service_port",
+]
 
-# --------------------------------------------------------------------------- services
-
-# (port, canonical name, aliases...). Canonical names are the words probe prints; they favour
-# the words a helpdesk uses ("dns", "smb", "rdp") and keep the IANA / nmap names as aliases.
-# TCP only: services that run over UDP alone (DHCP, TFTP, SNMP, NTP, syslog...) are absent.
-_SERVICE_TABLE: tuple[tuple[int, str, tuple[str, ...]], ...] = (
-    (7, "echo", ()),
-    (9, "discard", ()),
-    (13, "daytime", ()),
-    (20, "ftp-data", ()),
-    (21, "ftp", ()),
-    (22, "ssh", ()),
-    (23, "telnet", ()),
-    (25, "smtp", ()),
-    (37, "time", ()),
-    (43, "whois", ("nicname",)),
-    (49, "tacacs", ("tacacs+",)),
-    (53, "dns", ("domain",)),
-    (70, "gopher", ()),
-    (79, "finger", ()),
-    (80, "http", ("www", "www-http")),
-    (88, "kerberos", ("kerberos5", "krb5", "kerberos-sec")),
-    (102, "iso-tsap", ("s7comm",)),
-    (110, "pop3", ("pop", "pop-3")),
-    (111, "rpcbind", ("sunrpc", "portmap", "portmapper")),
-    (113, "ident", ("auth",)),
-    (119, "nntp", ()),
-    (135, "msrpc", ("epmap", "loc-srv")),
-    (139, "netbios-ssn", ("netbios",)),
-    (143, "imap", ("imap2", "imap4")),
-    (179, "bgp", ()),
-    (389, "ldap", ()),
-    (427, "svrloc", ("slp",)),
-    (443, "https", ()),
-    (445, "smb", ("microsoft-ds", "cifs")),
-    (464, "kpasswd", ("kpasswd5",)),
-    (465, "submissions", ("smtps", "ssmtp", "urd")),
-    (502, "modbus", ("mbap",)),
-    (512, "exec", ("rexec",)),
-    (513, "login", ("rlogin",)),
-    (514, "shell", ("rsh", "cmd")),
-    (515, "printer", ("lpd", "spooler")),
-    (548, "afp", ("afpovertcp",)),
-    (554, "rtsp", ()),
-    (587, "submission", ()),
-    (593, "http-rpc-epmap", ()),
-    (631, "ipp", ("cups",)),
-    (636, "ldaps", ()),
-    (853, "dns-over-tls", ("domain-s", "dot")),
-    (873, "rsync", ()),
-    (989, "ftps-data", ()),
-    (990, "ftps", ()),
-    (993, "imaps", ()),
-    (995, "pop3s", ()),
-    (1080, "socks", ()),
-    (1194, "openvpn", ()),
-    (1433, "mssql", ("ms-sql-s", "sqlserver")),
-    (1494, "citrix-ica", ("ica",)),
-    (1521, "oracle", ("oracle-tns",)),
-    (1720, "h323", ("h323hostcall", "h323q931", "h.323")),
-    (1723, "pptp", ()),
-    (1883, "mqtt", ()),
-    (1935, "rtmp", ("macromedia-fcs",)),
-    (2000, "sccp", ("skinny", "cisco-sccp")),
-    (2049, "nfs", ()),
-    (2375, "docker", ()),
-    (2376, "docker-tls", ("docker-s",)),
-    (2379, "etcd-client", ("etcd",)),
-    (2380, "etcd-server", ()),
-    (2598, "citrix-cgp", ()),
-    (3050, "firebird", ("gds-db", "gds_db")),
-    (3128, "squid", ("squid-http", "http-proxy")),
-    (3260, "iscsi", ("iscsi-target",)),
-    (3268, "ldap-gc", ("msft-gc", "globalcatldap")),
-    (3269, "ldap-gc-ssl", ("msft-gc-ssl", "globalcatldapssl")),
-    (3283, "ard", ("net-assistant", "apple-remote-desktop")),
-    (3306, "mysql", ("mariadb",)),
-    (3389, "rdp", ("ms-wbt-server",)),
-    (3478, "stun", ("turn",)),
-    (4190, "sieve", ("managesieve",)),
-    (4369, "epmd", ()),
-    (4899, "radmin", ()),
-    (5038, "asterisk-ami", ("ami",)),
-    (5060, "sip", ()),
-    (5061, "sips", ("sip-tls",)),
-    (5222, "xmpp-client", ("xmpp", "jabber")),
-    (5269, "xmpp-server", ()),
-    (5349, "turns", ("stuns",)),
-    (5432, "postgresql", ("postgres",)),
-    (5601, "kibana", ()),
-    (5671, "amqps", ()),
-    (5672, "amqp", ()),
-    (5800, "vnc-http", ()),
-    (5900, "vnc", ("rfb",)),
-    (5938, "teamviewer", ()),
-    (5984, "couchdb", ()),
-    (5985, "winrm", ("wsman",)),
-    (5986, "winrm-https", ("wsmans",)),
-    (6000, "x11", ()),
-    (6379, "redis", ()),
-    (6443, "kube-apiserver", ("kubernetes", "k8s")),
-    (6514, "syslog-tls", ()),
-    (6667, "irc", ()),
-    (6697, "ircs", ()),
-    (7070, "anydesk", ()),
-    (7474, "neo4j-http", ()),
-    (7687, "neo4j", ("bolt",)),
-    (8009, "ajp13", ("ajp",)),
-    (8080, "http-alt", ("webcache", "http-proxy-alt")),
-    (8086, "influxdb", ()),
-    (8123, "clickhouse-http", ()),
-    (8291, "winbox", ()),
-    (8443, "https-alt", ("pcsync-https",)),
-    (8554, "rtsp-alt", ()),
-    (8883, "mqtts", ("secure-mqtt",)),
-    (9042, "cassandra", ("cql",)),
-    (9092, "kafka", ()),
-    (9100, "jetdirect", ("pdl-datastream", "raw-print")),
-    (9200, "elasticsearch", ("opensearch",)),
-    (9300, "elasticsearch-transport", ()),
-    (9389, "adws", ()),
-    (9418, "git", ()),
-    (11211, "memcached", ()),
-    (25565, "minecraft", ()),
-    (26257, "cockroachdb", ()),
-    (26379, "redis-sentinel", ()),
-    (27017, "mongodb", ("mongo",)),
-    (27018, "mongodb-shard", ()),
-    (27019, "mongodb-config", ()),
-    (37777, "dahua-sdk", ("dahua",)),
-    (50000, "db2", ()),
-)
-
-_PORT_NAMES: dict[int, str] = {port: name for port, name, _ in _SERVICE_TABLE}
-_NAME_PORTS: dict[str, int] = {
-    name: port for port, canonical, aliases in _SERVICE_TABLE for name in (canonical, *aliases)
-}
-
-_SERVICES_FILE = Path("/etc/services")  # fallback only; a test points it elsewhere
-
-
-@lru_cache(maxsize=4)
-def _system_services(path: Path) -> dict[str, int]:
-    """TCP names and aliases from a services(5) file; empty when the file is missing."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return {}
-    names: dict[str, int] = {}
-    for line in text.splitlines():
-        fields = line.split("#", 1)[0].split()
-        if len(fields) < 2 or not fields[1].endswith("/tcp"):
-            continue
-        number = fields[1][: -len("/tcp")]
-        if not number.isascii() or not number.isdigit():
-            continue
-        port = int(number)
-        if MIN_PORT <= port <= MAX_PORT:
-            for name in (fields[0], *fields[2:]):
-                names.setdefault(name.lower(), port)
-    return names
-
-
-def service_name(port: int) -> str | None:
-    """The built-in table's name for a TCP port (443 -> "https"), or None when unknown."""
-    return _PORT_NAMES.get(port)
-
-
-def service_port(name: str) -> int | None:
-    """The TCP port of a service name (case-insensitive): the built-in table, then the local
-    services file. None when neither knows the name."""
-    key = name.strip().lower()
-    port = _NAME_PORTS.get(key)
-    if port is None:
-        port = _system_services(_SERVICES_FILE).get(key)
-    return port
-
-
-# --------------------------------------------------------------------------- port specs
-
-_NUMBER = re.compile(r"[0-9]+")
-_RANGE = re.compile(r"([0-9]*)\s*-\s*([0-9]*)")
-_SERVICE_WORD = re.compile(r"[a-z0-9][a-z0-9_.+-]*", re.IGNORECASE)
+# --------------------------------------------------------------------------- port sets
 
 Ranges = tuple[tuple[int, int], ...]  # (first, last) port, inclusive
 
 
 @dataclass(frozen=True)
 class PortSet:
-    """A port spec before it is expanded: ``ranges`` merged and sorted; ``names`` the services
-    file's names typed for ports the built-in table cannot name."""
+    """One protocol's ports of a spec before they are expanded: ``ranges`` merged and sorted;
+    ``names`` the services file's names typed for ports the built-in table cannot name."""
 
     ranges: Ranges
-    names: Mapping[int, str]
+    names: Mapping[int, str] = field(default_factory=dict)
+    protocol: Protocol = Protocol.TCP
 
     def __len__(self) -> int:
         return sum(last - first + 1 for first, last in self.ranges)
@@ -229,6 +64,43 @@ class PortSet:
     def has(self, port: int) -> bool:
         at = bisect_right(self.ranges, (port, MAX_PORT)) - 1
         return at >= 0 and self.ranges[at][0] <= port <= self.ranges[at][1]
+
+    def name(self, port: int) -> str | None:
+        """The name the port is known by: as typed from the services file, or the table's."""
+        return self.names.get(port) or service_name(port, self.protocol)
+
+    def requests(self) -> tuple[PortRequest, ...]:
+        """One PortRequest per port, in port order, each with its service name."""
+        ports = self.ports()
+        table = port_names(self.protocol)
+        names = {**table, **self.names} if self.names else table
+        # map() over the class: ~65535 frozen-dataclass constructions for "all" stay well
+        # under the 50 ms budget; a per-port lookup through the resolver libraries would not.
+        return tuple(
+            map(PortRequest, ports, map(names.get, ports), repeat(True), repeat(self.protocol))
+        )
+
+
+@dataclass(frozen=True)
+class PortSpec:
+    """A whole spec, one PortSet per protocol (either may be empty)."""
+
+    tcp: PortSet
+    udp: PortSet
+
+    def of(self, protocol: Protocol) -> PortSet:
+        return self.tcp if protocol is Protocol.TCP else self.udp
+
+    def __len__(self) -> int:
+        return len(self.tcp) + len(self.udp)
+
+    def requests(self) -> tuple[PortRequest, ...]:
+        """Every port in port order, each (port, protocol) once; on the same number TCP comes
+        first (443/tcp, then 443/udp)."""
+        tcp, udp = self.tcp.requests(), self.udp.requests()
+        if not tcp or not udp:
+            return tcp or udp
+        return tuple(sorted(tcp + udp, key=attrgetter("port")))  # stable: TCP stays first
 
 
 def merge(ranges: Iterable[tuple[int, int]]) -> Ranges:
@@ -241,6 +113,16 @@ def merge(ranges: Iterable[tuple[int, int]]) -> Ranges:
         else:
             out.append((first, last))
     return tuple(out)
+
+
+# --------------------------------------------------------------------------- parsing
+
+_NUMBER = re.compile(r"[0-9]+")
+_RANGE = re.compile(r"([0-9]*)\s*-\s*([0-9]*)")
+_SERVICE_WORD = re.compile(r"[a-z0-9][a-z0-9_.+-]*", re.IGNORECASE)
+_PREFIX = re.compile(r"([a-z]+)\s*:\s*", re.IGNORECASE)  # nmap's T: / U: (S: is SCTP)
+_PREFIXES = {"t": Protocol.TCP, "u": Protocol.UDP}
+_PROTOCOLS = {p.value: p for p in Protocol}
 
 
 def _where(element: str, spec: str) -> str:
@@ -260,66 +142,141 @@ def _port_number(text: str, element: str, spec: str) -> int:
     return port
 
 
-def port_set(spec: str) -> PortSet:
-    """Parse a port spec into merged ranges, without expanding them (an audit file may list
-    "all" for many hosts: it is counted before it is expanded). Raises PortSpecError naming
-    the bad piece."""
+def _no_such_service(word: str, protocol: Protocol, element: str, spec: str) -> PortSpecError:
+    other = Protocol.UDP if protocol is Protocol.TCP else Protocol.TCP
+    elsewhere = service_port(word, other)
+    hint = (
+        f": {word.lower()} is {other.upper()} port {elsewhere}, write {word.lower()}/{other}"
+        if elsewhere is not None
+        else ": give its port number instead"
+    )
+    kind = "UDP " if protocol is Protocol.UDP else ""
+    return PortSpecError(f"unknown {kind}service name {quoted(word)}{_where(element, spec)}{hint}")
+
+
+def _ports_of(
+    body: str, protocol: Protocol, element: str, spec: str
+) -> tuple[int, int, str | None]:
+    """One element's ports without its protocol: (first, last, the services-file name typed
+    for a port the table cannot name)."""
+    if body.lower() == "all":
+        return MIN_PORT, MAX_PORT, None
+    if _NUMBER.fullmatch(body):
+        port = _port_number(body, element, spec)
+        return port, port, None
+    if match := _RANGE.fullmatch(body):
+        low_text, high_text = match.groups()
+        if not low_text or not high_text:
+            missing = "start" if not low_text else "end"
+            raise PortSpecError(
+                f"port range {quoted(body)} has no {missing}{_where(element, spec)}"
+            )
+        low = _port_number(low_text, element, spec)
+        high = _port_number(high_text, element, spec)
+        if low > high:
+            raise PortSpecError(
+                f"port range {quoted(body)} runs backwards (write {high}-{low})"
+                f"{_where(element, spec)}"
+            )
+        return low, high, None
+    if body.lower() in _PROTOCOLS:
+        raise PortSpecError(
+            f"{quoted(body)} is a protocol, not a port{_where(element, spec)}: write 53/udp, "
+            "U:53 or --udp"
+        )
+    if _SERVICE_WORD.fullmatch(body) and any(ch.isalpha() for ch in body):
+        named = service_port(body, protocol)
+        if named is None:
+            raise _no_such_service(body, protocol, element, spec)
+        typed = body.lower() if service_name(named, protocol) is None else None
+        return named, named, typed
+    raise PortSpecError(
+        f"{quoted(element)} is not a port, a range like 1-1024, 'all' or a service name"
+        f"{_where(element, spec)}"
+    )
+
+
+def _suffix(text: str, element: str, spec: str) -> tuple[str, Protocol | None]:
+    """``53/udp`` -> ("53", UDP); ``53`` -> ("53", None). ``text`` is ``element`` without
+    its prefix."""
+    if "/" not in text:
+        return text, None
+    body, *words = (part.strip() for part in text.split("/"))
+    if len(words) > 1:
+        raise PortSpecError(
+            f"{quoted(element)} names more than one protocol{_where(element, spec)}: "
+            "write 53/udp or 53/tcp"
+        )
+    protocol = _PROTOCOLS.get(words[0].lower())
+    if protocol is None:
+        raise PortSpecError(
+            f"{quoted(element)}: probe probes tcp and udp ports, not {quoted(words[0])}"
+            f"{_where(element, spec)}"
+        )
+    if not body:
+        raise PortSpecError(
+            f"{quoted(element)} has no port before /{protocol}{_where(element, spec)}"
+        )
+    return body, protocol
+
+
+def port_set(spec: str, only: Protocol | None = None, why: str | None = None) -> PortSpec:
+    """Parse a port spec into merged ranges per protocol, without expanding them (an audit
+    file may list "all" for many hosts: it is counted before it is expanded).
+
+    ``only``: every port must be of this protocol (bare elements are); an element that says
+    the other one is an error, explained by ``why``. Raises PortSpecError naming the bad
+    piece."""
     if not spec.strip():
         raise PortSpecError("the port spec is empty: give ports like 80,443, 1-1024 or all")
-    ranges: list[tuple[int, int]] = []
-    typed_names: dict[int, str] = {}  # services-file names for ports the table cannot name
+    found: dict[Protocol, list[tuple[int, int]]] = {p: [] for p in Protocol}
+    typed: dict[Protocol, dict[int, str]] = {p: {} for p in Protocol}
+    scope: Protocol | None = None  # set by the last T: / U: prefix
     for raw in spec.split(","):
         element = raw.strip()
         if not element:
             raise PortSpecError(f"the port spec {quoted(spec)} has an empty element")
-        if element.lower() == "all":
-            ranges.append((MIN_PORT, MAX_PORT))
-        elif _NUMBER.fullmatch(element):
-            port = _port_number(element, element, spec)
-            ranges.append((port, port))
-        elif match := _RANGE.fullmatch(element):
-            low_text, high_text = match.groups()
-            if not low_text or not high_text:
-                missing = "start" if not low_text else "end"
+        body = element
+        if prefix := _PREFIX.match(element):
+            scope = _PREFIXES.get(prefix.group(1).lower())
+            if scope is None:
                 raise PortSpecError(
-                    f"port range {quoted(element)} has no {missing}{_where(element, spec)}"
+                    f"{quoted(element)}: probe takes T: (TCP) and U: (UDP) prefixes, not "
+                    f"{quoted(prefix.group(1) + ':')}{_where(element, spec)}"
                 )
-            low = _port_number(low_text, element, spec)
-            high = _port_number(high_text, element, spec)
-            if low > high:
+            body = element[prefix.end() :]
+            if not body or _PREFIX.match(body):
                 raise PortSpecError(
-                    f"port range {quoted(element)} runs backwards (write {high}-{low})"
-                    f"{_where(element, spec)}"
+                    f"{quoted(element)} needs one port, range or service after "
+                    f"{prefix.group(1)}:{_where(element, spec)}"
                 )
-            ranges.append((low, high))
-        elif _SERVICE_WORD.fullmatch(element) and any(ch.isalpha() for ch in element):
-            named = service_port(element)
-            if named is None:
-                raise PortSpecError(
-                    f"unknown service name {quoted(element)}{_where(element, spec)}: "
-                    "give its port number instead"
-                )
-            ranges.append((named, named))
-            if named not in _PORT_NAMES:
-                typed_names.setdefault(named, element.lower())
-        else:
+        body, said = _suffix(body, element, spec)
+        if said is not None and scope is not None and said is not scope:
             raise PortSpecError(
-                f"{quoted(element)} is not a port, a range like 1-1024, 'all' or a service name"
-                f"{_where(element, spec)}"
+                f"{quoted(element)} says {said} inside a {scope.upper()[0]}: list"
+                f"{_where(element, spec)}: drop the /{said} or put it after {said.upper()[0]}:"
             )
-    return PortSet(merge(ranges), typed_names)
+        protocol = said or scope or only or Protocol.TCP
+        if only is not None and protocol is not only:
+            reason = why or f"only {only.upper()} ports are allowed here"
+            raise PortSpecError(f"{quoted(element)} is {protocol.upper()}, but {reason}")
+        first, last, name = _ports_of(body, protocol, element, spec)
+        found[protocol].append((first, last))
+        if name is not None:
+            typed[protocol].setdefault(first, name)
+    tcp, udp = (PortSet(merge(found[p]), typed[p], p) for p in (Protocol.TCP, Protocol.UDP))
+    return PortSpec(tcp, udp)
 
 
-def parse_ports(spec: str) -> tuple[PortRequest, ...]:
-    """Parse a port spec into PortRequests, deduplicated and sorted by port.
+def parse_ports(
+    spec: str, only: Protocol | None = None, why: str | None = None
+) -> tuple[PortRequest, ...]:
+    """Parse a port spec into PortRequests: sorted by port (TCP before UDP on the same
+    number), each (port, protocol) once, with ``protocol`` set.
 
-    Each request carries its service name: the built-in table's name for the port when it has
-    one, otherwise the name the user typed when it was found in the local services file.
-    Raises PortSpecError naming the bad piece.
+    Each request carries its service name: the built-in table's name for the port and
+    protocol when it has one, otherwise the name the user typed when it was found in the
+    local services file. ``only`` and ``why``: as ``port_set``. Raises PortSpecError naming
+    the bad piece.
     """
-    found = port_set(spec)
-    ports = found.ports()
-    names = _PORT_NAMES | dict(found.names) if found.names else _PORT_NAMES
-    # map() over the class: ~65535 frozen-dataclass constructions for "all" stay well under
-    # the 50 ms budget; a per-port lookup through the resolver libraries would not.
-    return tuple(map(PortRequest, ports, map(names.get, ports)))
+    return port_set(spec, only, why).requests()

@@ -12,7 +12,7 @@ import pytest
 
 from probe.errors import BadInput, PortSpecError, TargetError
 from probe.model import PortRequest, Target
-from probe.plan import ports as targets
+from probe.plan import services as service_names
 from probe.plan import targets as target_mod
 from probe.plan.inputs import MAX_INPUT_BYTES
 from probe.plan.ports import parse_ports, service_name, service_port
@@ -121,13 +121,16 @@ def test_service_table() -> None:
 def test_service_table_names_are_unique() -> None:
     seen: dict[str, int] = {}
     ports: set[int] = set()
-    for port, canonical, aliases in targets._SERVICE_TABLE:
-        assert port not in ports, f"port {port} listed twice"
-        ports.add(port)
-        for name in (canonical, *aliases):
-            assert name == name.lower()
-            assert name not in seen, f"{name!r} names both {seen[name]} and {port}"
-            seen[name] = port
+    for table in (service_names._TCP_TABLE, service_names._UDP_TABLE):
+        seen.clear()
+        ports.clear()
+        for port, canonical, aliases in table:
+            assert port not in ports, f"port {port} listed twice"
+            ports.add(port)
+            for name in (canonical, *aliases):
+                assert name == name.lower()
+                assert name not in seen, f"{name!r} names both {seen[name]} and {port}"
+                seen[name] = port
 
 
 def test_services_file_is_the_fallback(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -139,7 +142,7 @@ def test_services_file_is_the_fallback(monkeypatch: pytest.MonkeyPatch, tmp_path
         "https\t9999/tcp\n"  # the built-in table wins over the file
         "broken\tnotaport/tcp\n"
     )
-    monkeypatch.setattr(targets, "_SERVICES_FILE", services)
+    monkeypatch.setattr(service_names, "_SERVICES_FILE", services)
     assert parse_ports("Fancy-Svc,fancy") == (PortRequest(4321, "fancy-svc"),)
     assert parse_ports("https") == (PortRequest(443, "https"),)
     with pytest.raises(PortSpecError, match="'udp-only'"):
@@ -151,7 +154,7 @@ def test_services_file_is_the_fallback(monkeypatch: pytest.MonkeyPatch, tmp_path
 def test_missing_services_file_is_not_an_error(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(targets, "_SERVICES_FILE", tmp_path / "absent")
+    monkeypatch.setattr(service_names, "_SERVICES_FILE", tmp_path / "absent")
     assert parse_ports("ssh") == (PortRequest(22, "ssh"),)  # the built-in table suffices
     with pytest.raises(PortSpecError, match="'gopherx'"):
         parse_ports("gopherx")
