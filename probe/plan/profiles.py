@@ -4,18 +4,26 @@ A profile is one UTF-8 TOML file; its name is the file name without ``.toml``
 (``remote-access.toml`` is the profile "remote-access"): lower-case letters, digits, ``-`` and
 ``_``, starting with a letter or digit. The format::
 
-    # Comments are welcome: say which UDP-only services were left out, and why.
+    # Comments are welcome: say why a port is there, and what was left out and why.
     name = "camera"          # optional; when present it must equal the file name's stem
     description = "IP cameras and NVRs: web UI, RTSP streaming and vendor SDK ports"
 
-    [[ports]]                # one table per port, at least one
-    port = 554               # required: 1-65535, each port at most once per file
+    [[ports]]                # one table per TCP port
+    port = 554               # required: 1-65535, each port at most once per list
     service = "rtsp"         # optional: defaults to probe's built-in name for the port
     note = "RTSP streaming"  # optional: free text shown by `probe profiles NAME`
 
-No other keys are accepted, so a typo ("prot = 80") is an error rather than a silently
-ignored line. Ports are TCP ports: probe sends TCP SYNs, so UDP-only services do not belong.
-``ports`` keeps the file's order (for display); ``requests()`` gives them sorted by port.
+    [[udp]]                  # one table per UDP port, the same keys as [[ports]]
+    port = 3702
+    service = "ws-discovery"
+    note = "ONVIF WS-Discovery: how the camera app finds cameras"
+
+A profile needs at least one port, TCP or UDP. No other keys are accepted, so a typo
+("prot = 80") is an error rather than a silently ignored line. A port number may be in both
+lists (SIP is 5060/tcp and 5060/udp). A range of ports that a protocol picks at run time (RTP
+media, RTSP's UDP transport) is no profile entry: say so in a note or a comment instead.
+``ports`` and ``udp`` keep the file's order (for display); ``requests()`` gives them all,
+sorted by port.
 
 Where profiles come from; a later one replaces an earlier one of the same name:
 
@@ -39,7 +47,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from probe.errors import ProfileError, quoted, shown
-from probe.model import PortRequest
+from probe.model import PortRequest, Protocol
 from probe.plan.inputs import parse_toml, read_text
 from probe.plan.ports import MAX_PORT, MIN_PORT, parse_ports, service_name
 
@@ -60,8 +68,9 @@ BUILTIN_SOURCE = "built-in"  # PortProfile.source of the profiles shipped with p
 
 _DATA_DIR = "_profiles"  # the profiles' directory inside the installed package
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
-_TOP_KEYS = ("name", "description", "ports")
+_TOP_KEYS = ("name", "description", "ports", "udp")
 _PORT_KEYS = ("port", "service", "note")
+_LISTS = {Protocol.TCP: "ports", Protocol.UDP: "udp"}  # the file's array of tables per protocol
 
 
 @dataclass(frozen=True)
@@ -69,21 +78,31 @@ class ProfilePort:
     port: int
     service: str | None = None
     note: str | None = None
+    protocol: Protocol = Protocol.TCP
 
 
 @dataclass(frozen=True)
 class PortProfile:
-    """One named set of ports. ``source`` is "built-in" or the path of the file it came from."""
+    """One named set of ports: ``ports`` the TCP ones ([[ports]]), ``udp`` the UDP ones
+    ([[udp]]). ``source`` is "built-in" or the path of the file it came from."""
 
     name: str
     description: str
     ports: tuple[ProfilePort, ...]
     source: str
+    udp: tuple[ProfilePort, ...] = ()
 
-    def requests(self) -> tuple[PortRequest, ...]:
-        """The ports to probe, sorted by port, each with the profile's service name."""
-        ordered = sorted(self.ports, key=lambda p: p.port)
-        return tuple(PortRequest(port=p.port, service=p.service) for p in ordered)
+    @property
+    def entries(self) -> tuple[ProfilePort, ...]:
+        """Every port of the profile: the TCP ones, then the UDP ones, in the file's order."""
+        return self.ports + self.udp
+
+    def requests(self, only: Protocol | None = None) -> tuple[PortRequest, ...]:
+        """The ports to probe (``only`` one protocol's), sorted by port with TCP first on the
+        same number, each with the profile's service name and its protocol."""
+        chosen = [p for p in self.entries if only is None or p.protocol is only]
+        ordered = sorted(chosen, key=lambda p: (p.port, p.protocol is Protocol.UDP))
+        return tuple(PortRequest(p.port, p.service, protocol=p.protocol) for p in ordered)
 
 
 # --------------------------------------------------------------------------- parsing
@@ -102,10 +121,11 @@ def _optional_text(entry: Mapping[str, object], key: str, where: str) -> str | N
     return value.strip()
 
 
-def _parse_port(entry: object, index: int, where: str) -> ProfilePort:
-    here = f"{where}: ports entry {index}"
+def _parse_port(entry: object, index: int, where: str, protocol: Protocol) -> ProfilePort:
+    key = _LISTS[protocol]
+    here = f"{where}: {key} entry {index}"
     if not isinstance(entry, dict):
-        raise ProfileError(f"{here} must be a [[ports]] table, not {shown(entry)}")
+        raise ProfileError(f"{here} must be a [[{key}]] table, not {shown(entry)}")
     unknown = _unknown_keys(entry, _PORT_KEYS)
     if unknown:
         raise ProfileError(
@@ -121,9 +141,37 @@ def _parse_port(entry: object, index: int, where: str) -> ProfilePort:
     service = _optional_text(entry, "service", here)
     return ProfilePort(
         port=port,
-        service=service if service is not None else service_name(port),
+        service=service if service is not None else service_name(port, protocol),
         note=_optional_text(entry, "note", here),
+        protocol=protocol,
     )
+
+
+def _parse_list(entries: object, where: str, protocol: Protocol) -> tuple[ProfilePort, ...]:
+    """One protocol's array of tables; absent is empty."""
+    key = _LISTS[protocol]
+    if entries is None:
+        return ()
+    if not isinstance(entries, list):
+        raise ProfileError(f"{where}: '{key}' must be [[{key}]] tables, not {shown(entries)}")
+    ports: list[ProfilePort] = []
+    first_entry: dict[int, int] = {}
+    for index, entry in enumerate(entries, start=1):
+        port = _parse_port(entry, index, where, protocol)
+        if port.port in first_entry:
+            raise ProfileError(
+                f"{where} lists {_shown_port(port)} twice ({key} entries "
+                f"{first_entry[port.port]} and {index})"
+            )
+        first_entry[port.port] = index
+        ports.append(port)
+    return tuple(ports)
+
+
+def _shown_port(port: ProfilePort) -> str:
+    """ "port 80" for TCP (the words probe has always used), "port 53/udp" for UDP."""
+    suffix = "/udp" if port.protocol is Protocol.UDP else ""
+    return f"port {port.port}{suffix}"
 
 
 def parse_profile(text: str, name: str, where: str, source: str) -> PortProfile:
@@ -145,22 +193,12 @@ def parse_profile(text: str, name: str, where: str, source: str) -> PortProfile:
     description = data.get("description")
     if not isinstance(description, str) or not description.strip():
         raise ProfileError(f"{where} needs a non-empty 'description' string")
-    entries = data.get("ports")
-    if not isinstance(entries, list) or not entries:
-        raise ProfileError(f"{where} needs at least one [[ports]] table")
-    ports: list[ProfilePort] = []
-    first_entry: dict[int, int] = {}
-    for index, entry in enumerate(entries, start=1):
-        port = _parse_port(entry, index, where)
-        if port.port in first_entry:
-            raise ProfileError(
-                f"{where} lists port {port.port} twice (ports entries "
-                f"{first_entry[port.port]} and {index})"
-            )
-        first_entry[port.port] = index
-        ports.append(port)
+    tcp = _parse_list(data.get("ports"), where, Protocol.TCP)
+    udp = _parse_list(data.get("udp"), where, Protocol.UDP)
+    if not tcp and not udp:
+        raise ProfileError(f"{where} needs at least one [[ports]] table (or a [[udp]] table)")
     return PortProfile(
-        name=name, description=description.strip(), ports=tuple(ports), source=source
+        name=name, description=description.strip(), ports=tcp, source=source, udp=udp
     )
 
 
@@ -252,22 +290,40 @@ def get_profile(name: str, extra_dirs: Sequence[Path] = ()) -> PortProfile:
 
 
 def select_ports(
-    spec: str | None, profile_names: Sequence[str], profiles_dir: Sequence[Path]
+    spec: str | None,
+    profile_names: Sequence[str],
+    profiles_dir: Sequence[Path],
+    only: Protocol | None = None,
 ) -> tuple[PortRequest, ...]:
-    """--ports and --profile together (a union, in port order); the 'common' profile when
-    neither is given. A profile's service names win over the generic ones.
+    """--ports and --profile together (a union, in port order, TCP first on the same number);
+    the 'common' profile when neither is given. A profile's service names win over the
+    generic ones. ``only`` (--udp): every port of the spec is of that protocol, and the
+    profiles give only their ports of that protocol.
 
     The default profile's ports are not asked for (``PortRequest.asked`` False): they are
     probed to see what the host offers, and a closed one is no problem when another is open.
     """
+    why = None if only is None else f"--{only} makes every port of the spec {only.upper()}"
     if spec is not None and not profile_names:
-        return parse_ports(spec)  # already in port order, each port once
+        return parse_ports(spec, only, why)  # already in port order, each port once
     if spec is None and not profile_names:
-        default = get_profile(DEFAULT_PROFILE, profiles_dir).requests()
+        default = _chosen(get_profile(DEFAULT_PROFILE, profiles_dir), only)
         return tuple(replace(p, asked=False) for p in default)
-    chosen: dict[int, PortRequest] = {}
+    chosen: dict[tuple[int, bool], PortRequest] = {}
     if spec is not None:
-        chosen.update((p.port, p) for p in parse_ports(spec))
+        chosen.update((_key(p), p) for p in parse_ports(spec, only, why))
     for name in profile_names:
-        chosen.update((p.port, p) for p in get_profile(name, profiles_dir).requests())
-    return tuple(chosen[port] for port in sorted(chosen))
+        chosen.update((_key(p), p) for p in _chosen(get_profile(name, profiles_dir), only))
+    return tuple(chosen[key] for key in sorted(chosen))
+
+
+def _key(p: PortRequest) -> tuple[int, bool]:
+    """Port order, TCP before UDP on the same number."""
+    return (p.port, p.protocol is Protocol.UDP)
+
+
+def _chosen(profile: PortProfile, only: Protocol | None) -> tuple[PortRequest, ...]:
+    requests = profile.requests(only)
+    if not requests:
+        raise ProfileError(f"profile {profile.name} has no {only} ports (--{only})")
+    return requests

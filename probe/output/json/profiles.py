@@ -1,5 +1,7 @@
 """``probe profiles --json``: ``{"profiles": [profile, ...]}``, or one profile:
-``{"name", "description", "source", "ports": [{"port", "service", "note"}, ...]}``."""
+``{"name", "description", "source", "ports": [{"port", "protocol", "service", "note"}, ...]}``
+(``protocol`` "tcp" or "udp", as in a check report's port entries: the TCP ports first, then
+the UDP ones, each in the file's order)."""
 
 from __future__ import annotations
 
@@ -32,5 +34,8 @@ def _profile(p: PortProfile) -> dict[str, Any]:
         "name": p.name,
         "description": p.description,
         "source": p.source,
-        "ports": [{"port": x.port, "service": x.service, "note": x.note} for x in p.ports],
+        "ports": [
+            {"port": x.port, "protocol": str(x.protocol), "service": x.service, "note": x.note}
+            for x in p.entries
+        ],
     }
