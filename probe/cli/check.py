@@ -47,6 +47,7 @@ def check(
     targets_file: TargetsFileOpt = None,
     yes: o.YesOpt = False,
     ports: o.PortsOpt = None,
+    udp: o.UdpOpt = False,
     profile: o.ProfileOpt = None,
     profiles_dir: o.ProfilesDirOpt = None,
     json_out: o.JsonOpt = False,
@@ -62,6 +63,8 @@ def check(
     app_hello: AppOpt = False,
     app_protocol: AppProtocolOpt = None,
     pcap: o.PcapOpt = None,
+    payload_hex: o.PayloadHexOpt = None,
+    payload_file: o.PayloadFileOpt = None,
 ) -> int:
     """Run the checklist against each TARGET: DNS, client route, ping, SYNs to each port,
     then explain what is most likely wrong.
@@ -73,7 +76,10 @@ def check(
       probe check 192.0.2.10 --profile web --json
 
       probe check db1 db2 -p 5432 --nameserver 192.0.2.53 --tries 3 --timeout 1
+
+      probe check pbx.example -p 5060,5060/udp,4569/udp
     """
+    from probe.model import Protocol
     from probe.output.registry import render
     from probe.output.text.progress import ScanProgress
     from probe.plan import targets as targets_mod
@@ -95,6 +101,8 @@ def check(
     if not texts:
         raise BadInput("give at least one TARGET (or --targets-file)")
     parsed = targets_mod.parse_targets(texts)
+    requests = select_ports(ports, profile or [], profiles_dir or [], o.only(udp))
+    has_udp = any(r.protocol is Protocol.UDP for r in requests)
     opts = o.check_options(
         nameserver=nameserver,
         ipv4=ipv4,
@@ -104,9 +112,10 @@ def check(
         no_ping=no_ping,
         connect=connect,
         rate=rate,
-        ports=select_ports(ports, profile or [], profiles_dir or []),
+        ports=requests,
         app=app_hello or app_protocol is not None,
         app_protocol=app_protocol,
+        payload=o.payload(payload_hex, payload_file, has_udp),
     )
     o.confirm_size(targets_mod.oversized(targets_mod.count_addresses(parsed), len(opts.ports)), yes)
     with (

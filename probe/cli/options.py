@@ -25,6 +25,7 @@ from probe.status import ExitStatus
 
 if TYPE_CHECKING:  # typing only: these load when a command runs
     from probe.engine.base import PacketLog
+    from probe.model import Protocol
     from probe.output.base import FormatName
     from probe.session.core import Session
     from probe.session.options import CheckOptions
@@ -77,7 +78,33 @@ PortsOpt = Annotated[
         "--ports",
         "-p",
         metavar="SPEC",
-        help="Ports: 80 | 80,443,6036 | 1-1024 | all | http,ssh. Default: the 'common' profile.",
+        help="Ports: 80 | 80,443,6036 | 1-1024 | all | http,ssh | 53/udp | U:53,T:80. A bare "
+        "port is TCP. Default: the 'common' profile.",
+    ),
+]
+UdpOpt = Annotated[
+    bool,
+    typer.Option(
+        "--udp",
+        help="Every port of --ports is UDP (and a --profile gives its UDP ports only).",
+    ),
+]
+PayloadHexOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--payload-hex",
+        metavar="HEX",
+        help="Send these bytes to every UDP port instead of its protocol's request "
+        "(hex; spaces and colons allowed).",
+    ),
+]
+PayloadFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--payload-file",
+        metavar="FILE",
+        help="Send FILE's bytes (at most 65507) to every UDP port instead of its protocol's "
+        "request.",
     ),
 ]
 ProfileOpt = Annotated[
@@ -166,6 +193,22 @@ def families(ipv4: bool, ipv6: bool) -> tuple[int, ...]:
     return (4,) if ipv4 else (6,) if ipv6 else (4, 6)
 
 
+def only(udp: bool) -> Protocol | None:
+    """``--udp``: the protocol every port of the spec must be; None: as the spec says."""
+    from probe.model import Protocol
+
+    return Protocol.UDP if udp else None
+
+
+def payload(hex_text: str | None, file: Path | None, has_udp: bool) -> bytes | None:
+    """``--payload-hex`` / ``--payload-file``: the UDP payload override (None: not given)."""
+    if hex_text is None and file is None:
+        return None
+    from probe.plan.udp_payload import payload_override
+
+    return payload_override(hex_text, file, has_udp)
+
+
 def check_options(
     *,
     nameserver: list[str] | None,
@@ -179,7 +222,7 @@ def check_options(
     **more: object,
 ) -> CheckOptions:
     """The CheckOptions of the probing commands (check, audit), from their shared flags;
-    ``more``: the command's own fields (ports, app, app_protocol)."""
+    ``more``: the command's own fields (ports, app, app_protocol, payload)."""
     from probe.session.options import CheckOptions
 
     return CheckOptions(

@@ -1,4 +1,5 @@
-"""Reading what the user hands over as files: target lists, audit files and profiles.
+"""Reading what the user hands over as files: target lists, audit files, profiles and UDP
+payloads.
 
 Bounded on purpose: at most ``MAX_INPUT_BYTES`` from a regular file (or standard input, where
 the command allows ``-``). A device, a FIFO or a directory is refused before anything is
@@ -17,7 +18,7 @@ from typing import Any
 
 from probe.errors import BadInput
 
-__all__ = ["MAX_INPUT_BYTES", "parse_toml", "read_text"]
+__all__ = ["MAX_INPUT_BYTES", "parse_toml", "read_bytes", "read_text"]
 
 MAX_INPUT_BYTES = 16 * 1024 * 1024  # 16 MiB: some 300 000 audit hosts or target lines
 _AT_END = "(at end of document)"
@@ -35,29 +36,51 @@ def read_text(
 ) -> str:
     """The UTF-8 text of ``path`` (``what`` names it in messages: "audit file"), or
     ``error``. With ``stdin``, ``-`` reads standard input (bounded as well)."""
+    data = read_bytes(path, what, error, stdin=stdin)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        name = _name(path, what, stdin)
+        raise error(f"{name} is not UTF-8 text (byte {exc.start + 1} cannot be decoded)") from None
+
+
+def read_bytes(
+    path: str | os.PathLike[str],
+    what: str,
+    error: type[BadInput],
+    *,
+    stdin: bool = False,
+    limit: int = MAX_INPUT_BYTES,
+) -> bytes:
+    """The bytes of ``path``, at most ``limit`` of them (more is ``error``), as ``read_text``
+    reads them."""
     path_name = os.fsdecode(path)
     from_stdin = stdin and path_name == "-"
-    name = f"{what} on standard input" if from_stdin else f"{what} {path_name}"
+    name = _name(path, what, stdin)
     try:
         if not from_stdin:
-            data = _read_regular(path_name, name, error, stdin)
+            data = _read_regular(path_name, name, error, stdin, limit)
         elif sys.stdin is None:
             raise error(f"cannot read the {name}: standard input is closed")
         else:
-            data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+            data = sys.stdin.buffer.read(limit + 1)
     except OSError as exc:
         raise error(f"cannot read {name}: {exc.strerror or exc}") from None
     except ValueError:  # a NUL character in the name
         raise error(f"cannot read {name}: that is not a usable file name") from None
-    if len(data) > MAX_INPUT_BYTES:
-        raise error(f"{name} is larger than {_mib(MAX_INPUT_BYTES)}, more than probe reads")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise error(f"{name} is not UTF-8 text (byte {exc.start + 1} cannot be decoded)") from None
+    if len(data) > limit:
+        raise error(f"{name} is larger than {_size(limit)}, more than probe reads")
+    return data
 
 
-def _read_regular(path: str, name: str, error: type[BadInput], stdin: bool) -> bytes:
+def _name(path: str | os.PathLike[str], what: str, stdin: bool) -> str:
+    path_name = os.fsdecode(path)
+    if stdin and path_name == "-":
+        return f"{what} on standard input"
+    return f"{what} {path_name}"
+
+
+def _read_regular(path: str, name: str, error: type[BadInput], stdin: bool, limit: int) -> bytes:
     # O_NONBLOCK: opening a FIFO must not wait for a writer before fstat() can refuse it.
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
     try:
@@ -70,11 +93,12 @@ def _read_regular(path: str, name: str, error: type[BadInput], stdin: bool) -> b
         os.close(fd)
         raise
     with open(fd, "rb") as f:
-        return f.read(MAX_INPUT_BYTES + 1)
+        return f.read(limit + 1)
 
 
-def _mib(size: int) -> str:
-    return f"{size // (1024 * 1024)} MiB"
+def _size(size: int) -> str:
+    mib = 1024 * 1024
+    return f"{size // mib} MiB" if size % mib == 0 else f"{size} bytes"
 
 
 def parse_toml(text: str, where: str, error: type[BadInput]) -> dict[str, Any]:

@@ -24,6 +24,9 @@ class CheckOptions:
     rate: float | None = None
     app: bool = False  # after an open port: connect() and a protocol hello
     app_protocol: str | None = None  # the hello to use instead of the port's service name
+    # --payload-hex / --payload-file: sent to every UDP port instead of its protocol's
+    # request; None: each port's own request (b"" is an empty datagram to every port).
+    payload: bytes | None = None
 
 
 @dataclass(frozen=True)
