@@ -34,22 +34,27 @@ def audit(
     ipv4: o.V4Opt = False,
     ipv6: o.V6Opt = False,
     pcap: o.PcapOpt = None,
+    payload_hex: o.PayloadHexOpt = None,
+    payload_file: o.PayloadFileOpt = None,
 ) -> int:
     """Check expected port states before a deployment: every host of FILE.toml is probed
     like 'probe check', then each expectation passes or fails (exit 0 only if all hold).
 
     \b
-    Example file (also: filtered = [...], refused = [...], profile = "NAME"):
+    Example file (also: filtered = [...], refused = [...], profile = "NAME", and for UDP
+    udp_open, udp_blocked, udp_filtered, udp_refused):
       [[hosts]]
       target = "cam.example.com"
       open = [80, 6036]
       blocked = [3389]
+      udp_open = [3702]
 
     \b
     Examples:
       probe audit site.toml
       probe audit site.toml --junit audit-junit.xml
     """
+    from probe.model import Protocol
     from probe.output.base import FormatName
     from probe.output.files import check_writable
     from probe.output.registry import render, write
@@ -57,6 +62,7 @@ def audit(
     from probe.plan.targets import oversized_plan
     from probe.session.audit import exit_status, run_audit
 
+    checked = read_audit(file, profiles_dir or [])
     opts = o.check_options(
         nameserver=nameserver,
         ipv4=ipv4,
@@ -67,8 +73,8 @@ def audit(
         connect=connect,
         rate=rate,
         ports=(),
+        payload=o.payload(payload_hex, payload_file, checked.has(Protocol.UDP)),
     )
-    checked = read_audit(file, profiles_dir or [])
     if junit is not None:
         check_writable(junit, "--junit")
     o.confirm_size(oversized_plan(checked.addresses(), checked.probes()), yes)

@@ -4,6 +4,12 @@ For each expectation: ``pass``; ``fail`` (probed, another state came back); ``er
 not be checked: the name did not resolve, no route, interrupted). A name with IPv4 and IPv6
 addresses is probed on both (unless -4/-6): an expectation holds only if it holds on each.
 For each one that does not hold, the finding that explains it is picked from the report.
+Expectations meet port results by (port, protocol): 53/tcp and 53/udp are two ports.
+
+UDP silence (``open|filtered``) cannot tell a firewall dropping the datagram from a service
+that ignored the request, so the verdict says which reading it took: ``udp_open`` fails on it
+(the service did not answer), ``udp_blocked`` and ``udp_filtered`` pass on it (nothing
+answered), each message saying that silence could also be a mute service.
 """
 
 from __future__ import annotations
@@ -17,12 +23,13 @@ from probe.model import (
     Method,
     PortResult,
     PortState,
+    Protocol,
     Report,
     RouteStatus,
     Severity,
     TargetReport,
 )
-from probe.plan.audit import AuditHost, AuditPlan, Expectation
+from probe.plan.audit import AuditHost, AuditPlan, Expect, Expectation
 
 
 class Verdict(StrEnum):
@@ -110,25 +117,31 @@ def evaluate(
             targets = tuple(by_host.get(host.name, ()))
         else:
             targets = tuple(t for t in report.targets if t.input == host.name)
+        # Each target's ports looked up once, by (port, protocol): linear in the ports.
+        indexes = [{(p.port, p.protocol): p for p in t.ports} for t in targets]
         results = tuple(
-            _check(e, targets, report.mode, report.interrupted) for e in host.expectations
+            _check(e, targets, indexes, report.mode, report.interrupted) for e in host.expectations
         )
         out.append(HostResult(host=host, targets=targets, results=results))
     return tuple(out)
 
 
 def _check(
-    e: Expectation, targets: Sequence[TargetReport], mode: Method, interrupted: bool
+    e: Expectation,
+    targets: Sequence[TargetReport],
+    indexes: Sequence[Mapping[tuple[int, Protocol], PortResult]],
+    mode: Method,
+    interrupted: bool,
 ) -> ExpectationResult:
     observations: list[Observation] = []
     ports: list[PortResult | None] = []
-    for t in targets:
-        p = next((p for p in t.ports if p.port == e.port), None)
+    for t, by_port in zip(targets, indexes, strict=True):
+        p = by_port.get((e.port, e.protocol))
         ports.append(p)
         if p is None:
             observations.append(Observation(t.address, None, Verdict.ERROR))
         else:
-            ok = e.expect.holds(p.state)
+            ok = e.expect.holds(p.state, e.protocol)
             observations.append(
                 Observation(t.address, p.state, Verdict.PASS if ok else Verdict.FAIL)
             )
@@ -160,12 +173,30 @@ def _check(
 
 
 def _message(e: Expectation, observations: Sequence[Observation]) -> str:
-    """ "expected open, observed refused"; per address when the addresses differ."""
+    """ "expected open, observed refused"; per address when the addresses differ; and what
+    UDP silence means for this expectation when it was seen."""
     words = [str(o.state) if o.state is not None else "not probed" for o in observations]
     if len(set(words)) == 1:
-        return f"expected {e.expect}, observed {words[0]}"
-    each = ", ".join(f"{w} on {o.address}" for w, o in zip(words, observations, strict=True))
-    return f"expected {e.expect}, observed {each}"
+        message = f"expected {e.expect}, observed {words[0]}"
+    else:
+        each = ", ".join(f"{w} on {o.address}" for w, o in zip(words, observations, strict=True))
+        message = f"expected {e.expect}, observed {each}"
+    if any(o.state is PortState.OPEN_FILTERED for o in observations):
+        message += _SILENCE[e.expect]
+    return message
+
+
+# What open|filtered (UDP silence) means beside each expectation: UDP has no handshake, so a
+# firewall that drops the datagram and a service that ignores the request look the same.
+_SILENCE = {
+    Expect.OPEN: ": the service did not answer the request (a firewall may drop it, or the "
+    "service ignores this request)",
+    Expect.BLOCKED: " (taken as blocked: nothing answered, though a service that ignores the "
+    "request is silent too)",
+    Expect.FILTERED: " (silence: a firewall dropping it, or a service that ignores the request)",
+    Expect.REFUSED: ": no ICMP port unreachable came back (dropped, or a service that ignores "
+    "the request)",
+}
 
 
 def _not_checked(t: TargetReport | None, interrupted: bool) -> str:
@@ -188,38 +219,57 @@ def _gate_finding(t: TargetReport | None) -> Finding | None:
 
 
 def _explaining(t: TargetReport, p: PortResult, mode: Method) -> Finding | None:
-    """The finding that explains the port's state: the first error finding naming the port,
-    else the first warning; for an unexpectedly open port, a ``port-open`` explanation."""
+    """The finding that explains the port's state: the first error finding naming the port
+    (and its protocol), else the first warning; for an unexpectedly open port, a
+    ``port-open`` explanation."""
     for severity in (Severity.ERROR, Severity.WARNING):
         for f in t.findings:
-            if f.severity is severity and p.port in f.ports:
+            if f.severity is severity and _names(f, p.port, p.protocol):
                 return f
     if p.state is PortState.OPEN:
         return _open_explanation(t, p, mode)
     return _gate_finding(t)
 
 
+def _names(f: Finding, port: int, protocol: Protocol) -> bool:
+    """Whether the finding is about this port over this protocol (``protocols`` empty: every
+    port it names is TCP)."""
+    if not f.protocols:
+        return protocol is Protocol.TCP and port in f.ports
+    return any(n == port and pr is protocol for n, pr in zip(f.ports, f.protocols, strict=False))
+
+
 def _open_explanation(t: TargetReport, p: PortResult, mode: Method) -> Finding:
     host = t.address or t.input
-    if mode is Method.CONNECT:
+    udp = p.protocol is Protocol.UDP
+    label = f"{p.port}/udp" if udp else str(p.port)
+    if udp:
+        seen = f"UDP answer from {p.responder or host} on {label}"
+        seen += f" ({p.decoded})" if p.decoded else ""
+        if mode is Method.CONNECT:
+            seen = f"a connected UDP socket to {label} on {host} got an answer"
+    elif mode is Method.CONNECT:
         seen = f"connect() to {p.port} on {host} succeeded"
     else:
         seen = f"SYN/ACK from {p.responder or host} on {p.port}"
-        if p.ttl is not None:
-            seen += f" with TTL {p.ttl}"
+    if p.ttl is not None and mode is not Method.CONNECT:
+        seen += f" with TTL {p.ttl}"
     service = f" ({p.service})" if p.service else ""
     source = t.route.source if t.route is not None and t.route.source else "this client"
+    what = "answers the request" if udp else "listens there"
+    sent = "the datagram" if udp else "the SYN"
     return Finding(
         code=PORT_OPEN_CODE,
         severity=Severity.ERROR,
         ports=(p.port,),
-        summary=f"Port {p.port}{service} on {host} is open: something listens there and no "
-        "firewall on the way drops or rejects the SYN.",
+        protocols=(p.protocol,) if udp else (),
+        summary=f"Port {label}{service} on {host} is open: something {what} and no "
+        f"firewall on the way drops or rejects {sent}.",
         evidence=(seen,),
         next_steps=(
-            f"if {p.port} must not be reachable from here: stop the service on {host} or bind "
+            f"if {label} must not be reachable from here: stop the service on {host} or bind "
             "it to another address",
             f"to block it instead, add a firewall rule (on {host} or in front of it) that drops "
-            f"TCP {p.port} from {source}",
+            f"{p.protocol.upper()} {p.port} from {source}",
         ),
     )

@@ -16,13 +16,19 @@ plugin's ``junit-10.xsd``::
             next: ...
           </failure>
         </testcase>
+        <testcase name="port 5060/udp open" classname="probe.audit.cam.example" time="0.000">
+          <failure message="expected open, observed open|filtered: the service did not ..."
+                   type="udp-no-answer">...</failure>
+        </testcase>
       </testsuite>
     </testsuites>
 
 One ``<testsuite>`` per ``[[hosts]]`` entry (named after its target), one ``<testcase>`` per
-host and port expectation. A failed expectation is a ``<failure>``; one that could not be
-checked (the name did not resolve, no route, interrupted) is an ``<error>``. The ports of a
-run are probed all at once, so a testcase has no time of its own: time is on the suites.
+host and port expectation, named after the expectation: ``port 80 open`` for TCP (as before
+UDP existed), ``port 5060/udp open`` for UDP (the audit file's ``udp_open``). A failed
+expectation is a ``<failure>``; one that could not be checked (the name did not resolve, no
+route, interrupted) is an ``<error>``. The ports of a run are probed all at once, so a
+testcase has no time of its own: time is on the suites.
 """
 
 from __future__ import annotations
@@ -95,7 +101,7 @@ def _case(r: ExpectationResult, classname: str) -> ET.Element:
     if r.verdict is Verdict.PASS:
         return case
     tag = "failure" if r.verdict is Verdict.FAIL else "error"
-    kind = r.finding.code if r.finding is not None else f"not-{r.expectation.expect}"
+    kind = r.finding.code if r.finding is not None else f"not-{r.expectation.key}"
     element = ET.SubElement(case, tag, {"message": _clean(r.message), "type": kind})
     element.text = _clean(_explanation(r.message, r.finding))
     return case

@@ -7,6 +7,10 @@
     blocked = [3389]         # must not be open: refused, filtered, rejected or unreachable
     filtered = [23]          # must be silently dropped
     refused = [8080]         # must answer RST
+    udp_open = [123, 5060]   # UDP: must answer the request sent (probe's, or --payload-*)
+    udp_blocked = [161]      # UDP: must not answer: port unreachable, rejected, or silence
+    udp_filtered = [69]      # UDP: must stay silent (open|filtered)
+    udp_refused = [514]      # UDP: must answer ICMP port unreachable
 
 Every mistake is an ``AuditFileError`` naming the file, the ``[[hosts]]`` entry and its line,
 raised before anything is probed. The whole file is checked on port ranges (``AuditFile``),
@@ -19,10 +23,16 @@ Rules of the file:
 - Top level: only ``[[hosts]]`` tables, at least one. Per host: only the keys above; every
   key but ``target`` is optional, but each host must expect something.
 - Ports are whole numbers 1-65535, or strings in ``--ports`` syntax (``"https"``,
-  ``"8000-8010"``). A port listed twice under the same expectation counts once.
-- Contradictions are errors: ``open`` (a list or the profile) against any other list, and
-  ``filtered`` against ``refused``. ``blocked`` with ``filtered`` or ``refused`` is allowed
-  (both are ways of being blocked) and gives two expectations.
+  ``"8000-8010"``). A port listed twice under the same expectation counts once. The key says
+  the protocol: a string may repeat it (``udp_open = ["53/udp"]``) but not say the other one.
+  Service names are looked up for the key's protocol (``udp_open = ["ntp"]`` is 123/udp).
+- A profile's ports are expected open over TCP only: its UDP ports are not expected, since a
+  silent UDP port (``open|filtered``) may be a service that ignores probe's request; list the
+  UDP ones that must answer under ``udp_open``.
+- Contradictions are errors, per protocol: ``open`` (a list or the profile) against any
+  other list, and ``filtered`` against ``refused``. ``blocked`` with ``filtered`` or
+  ``refused`` is allowed (both are ways of being blocked) and gives two expectations. 53/tcp
+  and 53/udp are two ports: ``open = [53]`` with ``udp_blocked = [53]`` is fine.
 - Each target at most once in the file (names compared without case or trailing dot).
 """
 
@@ -42,7 +52,7 @@ from probe.errors import (
     quoted,
     shown,
 )
-from probe.model import Target
+from probe.model import Protocol, Target
 from probe.plan.expectations import (
     AuditFile,
     AuditHost,
@@ -79,7 +89,8 @@ _CONTRADICTIONS = (
     (Expect.FILTERED, Expect.REFUSED),
 )
 _TOP_KEYS = ("hosts",)
-_HOST_KEYS = ("target", "profile", *(e.value for e in Expect))
+_KEYS = tuple((e, p) for p in Protocol for e in Expect)  # (expectation, protocol) per key
+_HOST_KEYS = ("target", "profile", *(e.key(p) for e, p in _KEYS))
 _HOSTS_HEADER = re.compile(r"^[ \t]*\[\[[ \t]*hosts[ \t]*\]\]", re.MULTILINE)
 
 
@@ -215,17 +226,19 @@ def _parse_host(
         except ProfileError as exc:
             raise AuditFileError(f"{here}: {exc}") from None
         profile_name = chosen.name
+        # TCP only: see the module's docstring.
         names = {p.port: p.service for p in chosen.ports if p.service}
         ports = PortSet(merge((p.port, p.port) for p in chosen.ports), names)
         listed.append(Listed(Expect.OPEN, f"profile {chosen.name}", ports))
-    for expect in Expect:
-        ports = _port_list(entry.get(expect.value), expect.value, here)
+    for expect, protocol in _KEYS:
+        key = expect.key(protocol)
+        ports = _port_list(entry.get(key), key, here, protocol)
         if ports.ranges:
-            listed.append(Listed(expect, expect.value, ports))
+            listed.append(Listed(expect, key, ports))
     if not listed:
         raise AuditFileError(
-            f"{here} expects nothing: give it ports under open, blocked, filtered or refused, "
-            "or a profile"
+            f"{here} expects nothing: give it ports under open, blocked, filtered or refused "
+            "(udp_open, udp_blocked... for UDP), or a profile"
         )
     _refuse_contradictions(listed, here)
     return HostEntry(target, tuple(listed), profile_name, entry=index, line=line)
@@ -233,22 +246,27 @@ def _parse_host(
 
 def _refuse_contradictions(listed: Sequence[Listed], here: str) -> None:
     """The first port expected two ways that cannot both hold, found on the merged ranges
-    (linear in the ranges, whatever the number of ports they span)."""
-    expects = {x.expect for x in listed}
-    if len(expects) < 2:
-        return
-    merged = {e: merge(r for x in listed if x.expect is e for r in x.ports.ranges) for e in expects}
-    for a, b in _CONTRADICTIONS:
-        port = _first_common(merged.get(a, ()), merged.get(b, ()))
-        if port is not None:
+    (linear in the ranges, whatever the number of ports they span), protocol by protocol."""
+    for protocol in Protocol:
+        mine = [x for x in listed if x.protocol is protocol]
+        expects = {x.expect for x in mine}
+        if len(expects) < 2:
+            continue
+        merged = {
+            e: merge(r for x in mine if x.expect is e for r in x.ports.ranges) for e in expects
+        }
+        for a, b in _CONTRADICTIONS:
+            port = _first_common(merged.get(a, ()), merged.get(b, ()))
+            if port is not None:
+                label = f"{port}/udp" if protocol is Protocol.UDP else str(port)
+                raise AuditFileError(
+                    f"{here}: port {label} is expected both {a} ({_sources(mine, a, port)}) and "
+                    f"{b} ({_sources(mine, b, port)}); list it under one expectation"
+                )
 
-            def sources(e: Expect, port: int = port) -> str:
-                return ", ".join(x.source for x in listed if x.expect is e and x.ports.has(port))
 
-            raise AuditFileError(
-                f"{here}: port {port} is expected both {a} ({sources(a)}) and {b} "
-                f"({sources(b)}); list it under one expectation"
-            )
+def _sources(listed: Sequence[Listed], expect: Expect, port: int) -> str:
+    return ", ".join(x.source for x in listed if x.expect is expect and x.ports.has(port))
 
 
 def _first_common(a: Ranges, b: Ranges) -> int | None:
@@ -277,11 +295,12 @@ def _parse_target(text: str, here: str) -> Target:
     return target
 
 
-def _port_list(value: object, key: str, here: str) -> PortSet:
-    """A list of ports: whole numbers, or strings in --ports syntax ("https", "8000-8010"),
-    merged (600 times "1-65535" is still 65535 ports)."""
+def _port_list(value: object, key: str, here: str, protocol: Protocol) -> PortSet:
+    """A list of ports of one protocol: whole numbers, or strings in --ports syntax ("https",
+    "8000-8010", "53/udp" under a udp_ key), merged (600 times "1-65535" is still 65535
+    ports)."""
     if value is None:
-        return PortSet((), {})
+        return PortSet((), {}, protocol)
     if not isinstance(value, list):
         raise AuditFileError(
             f"{here}: '{key}' must be a list of ports like [80, 443], not {shown(value)}"
@@ -299,10 +318,16 @@ def _port_list(value: object, key: str, here: str) -> PortSet:
             ranges.append((item, item))
             continue
         try:
-            found = port_set(item)
+            found = port_set(item, protocol, _only_why(key, protocol)).of(protocol)
         except PortSpecError as exc:
             raise AuditFileError(f"{here}: '{key}': {exc}") from None
         ranges += found.ranges
         for port, name in found.names.items():
             names.setdefault(port, name)
-    return PortSet(merge(ranges), names)
+    return PortSet(merge(ranges), names, protocol)
+
+
+def _only_why(key: str, protocol: Protocol) -> str:
+    other = Protocol.UDP if protocol is Protocol.TCP else Protocol.TCP
+    twin = Expect(key.removeprefix("udp_")).key(other)
+    return f"'{key}' lists {protocol.upper()} ports: put it under '{twin}'"

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from probe.model import PortRequest, PortState, Target
-from probe.plan.ports import PortSet, merge, service_name
+from probe.model import PortRequest, PortState, Protocol, Target
+from probe.plan.ports import PortSet, merge
 from probe.plan.targets import count_addresses
 
 __all__ = [
@@ -25,20 +25,33 @@ __all__ = [
 
 
 class Expect(StrEnum):
-    """What a port must do; the member values are the audit file's keys."""
+    """What a port must do; the member values are the audit file's keys for TCP, and with
+    ``udp_`` in front (``key``) for UDP.
+
+    UDP has no handshake: silence (``open|filtered``) is a firewall dropping the datagram or a
+    service ignoring the request, and nothing tells the two apart. So ``udp_open`` holds only
+    on an answer; ``udp_blocked`` holds on silence too (nothing on the way answered), and
+    ``udp_filtered`` holds on silence (the audit says so in words, see diagnosis.expect).
+    """
 
     OPEN = "open"
     BLOCKED = "blocked"
     FILTERED = "filtered"
     REFUSED = "refused"
 
-    def holds(self, state: PortState) -> bool:
+    def key(self, protocol: Protocol) -> str:
+        """The audit file's key: "open" for TCP, "udp_open" for UDP."""
+        return self.value if protocol is Protocol.TCP else f"{protocol}_{self.value}"
+
+    def holds(self, state: PortState, protocol: Protocol = Protocol.TCP) -> bool:
         if self is Expect.OPEN:
             return state is PortState.OPEN
         if self is Expect.BLOCKED:
             return state is not PortState.OPEN
         if self is Expect.FILTERED:
-            return state is PortState.FILTERED
+            return state is PortState.FILTERED or (
+                protocol is Protocol.UDP and state is PortState.OPEN_FILTERED
+            )
         return state is PortState.REFUSED
 
 
@@ -51,11 +64,22 @@ class Expectation:
     expect: Expect
     service: str | None = None
     sources: tuple[str, ...] = ()
+    protocol: Protocol = Protocol.TCP
+
+    @property
+    def port_label(self) -> str:
+        """ "80" for TCP (as probe has always written it), "53/udp" for UDP."""
+        return f"{self.port}/{self.protocol}" if self.protocol is Protocol.UDP else str(self.port)
+
+    @property
+    def key(self) -> str:
+        """The audit file's key this expectation came from: "open", "udp_open"."""
+        return self.expect.key(self.protocol)
 
     @property
     def name(self) -> str:
-        """The test's name: "port 80 open"."""
-        return f"port {self.port} {self.expect}"
+        """The test's name: "port 80 open", "port 53/udp open"."""
+        return f"port {self.port_label} {self.expect}"
 
 
 @dataclass(frozen=True)
@@ -73,12 +97,17 @@ class AuditHost:
         return self.target.input
 
     def requests(self) -> tuple[PortRequest, ...]:
-        """The ports to probe for this host, sorted, each once."""
-        services: dict[int, str | None] = {}
+        """The ports to probe for this host, in port order (TCP first on the same number),
+        each (port, protocol) once."""
+        services: dict[tuple[int, bool], str | None] = {}
         for e in self.expectations:
-            if services.get(e.port) is None:
-                services[e.port] = e.service
-        return tuple(PortRequest(port, services[port]) for port in sorted(services))
+            key = (e.port, e.protocol is Protocol.UDP)
+            if services.get(key) is None:
+                services[key] = e.service
+        return tuple(
+            PortRequest(port, services[port, udp], protocol=_PROTOCOL[udp])
+            for port, udp in sorted(services)
+        )
 
 
 @dataclass(frozen=True)
@@ -91,14 +120,22 @@ class AuditPlan:
         return sum(len(h.expectations) for h in self.hosts)
 
 
+_PROTOCOL = {False: Protocol.TCP, True: Protocol.UDP}  # keyed by "is it UDP", as sorted
+
+
 @dataclass(frozen=True)
 class Listed:
     """Ports one source expects one way, not yet expanded: a profile's ports (open), or the
-    list under one key. ``source`` is what an Expectation's ``sources`` will say."""
+    list under one key; ``ports`` knows their protocol. ``source`` is what an Expectation's
+    ``sources`` will say."""
 
     expect: Expect
     source: str
     ports: PortSet
+
+    @property
+    def protocol(self) -> Protocol:
+        return self.ports.protocol
 
 
 @dataclass(frozen=True)
@@ -116,21 +153,25 @@ class HostEntry:
         return self.target.input
 
     def port_count(self) -> int:
-        """How many distinct ports this host will be probed on."""
-        return len(PortSet(merge(r for x in self.listed for r in x.ports.ranges), {}))
+        """How many distinct (port, protocol) pairs this host will be probed on."""
+        return sum(
+            len(PortSet(merge(r for x in self.listed if x.protocol is p for r in x.ports.ranges)))
+            for p in Protocol
+        )
 
     def expand(self) -> AuditHost:
-        """One Expectation per port and expectation, in port order, then the file's keys'."""
+        """One Expectation per port and expectation, in port order (TCP first on the same
+        number), then the file's keys'."""
         rank = {e: i for i, e in enumerate(Expect)}
-        found: dict[tuple[int, int], Expectation] = {}
+        found: dict[tuple[int, bool, int], Expectation] = {}
         for x in self.listed:
-            names = x.ports.names
+            udp = x.protocol is Protocol.UDP
             for port in x.ports.ports():
-                key = (port, rank[x.expect])
-                service = names.get(port) or service_name(port)
+                key = (port, udp, rank[x.expect])
+                service = x.ports.name(port)
                 known = found.get(key)
                 if known is None:
-                    found[key] = Expectation(port, x.expect, service, (x.source,))
+                    found[key] = Expectation(port, x.expect, service, (x.source,), x.protocol)
                 else:  # a profile's port listed under open too: one test, both sources
                     found[key] = replace(
                         known, service=known.service or service, sources=(*known.sources, x.source)
@@ -158,6 +199,10 @@ class AuditFile:
 
     def probes(self) -> int:
         return sum(h.port_count() for h in self.hosts)
+
+    def has(self, protocol: Protocol) -> bool:
+        """Whether any host expects something of a port over ``protocol``."""
+        return any(x.protocol is protocol for h in self.hosts for x in h.listed)
 
     def plan(self) -> AuditPlan:
         return AuditPlan(self.source, tuple(h.expand() for h in self.hosts))
