@@ -30,6 +30,7 @@ from probe.model import (
     PortEvidence,
     PortResult,
     PortState,
+    Protocol,
     Report,
     RouteResult,
     RouteStatus,
@@ -50,7 +51,10 @@ _REASON = {
     PortState.FILTERED: "no-response",
     PortState.REJECTED: "admin-prohibited",
     PortState.UNREACHABLE: "host-unreach",
+    PortState.OPEN_FILTERED: "no-response",
 }
+# UDP's words where they differ: a datagram back, and the host's own port unreachable.
+_UDP_REASON = {PortState.OPEN: "udp-response", PortState.REFUSED: "port-unreach"}
 
 PortSpec = PortResult | tuple[Any, ...] | dict[str, Any]
 
@@ -89,7 +93,11 @@ class Factories:
         responder for answers (the router for ICMP), nothing for filtered; 3 tries when
         filtered, else 1. ``app="silent"`` is short for an HTTP AppResult with that status."""
         st = PortState(state)
-        silent = st is PortState.FILTERED
+        silent = st in (PortState.FILTERED, PortState.OPEN_FILTERED)
+        if "protocol" in kw:
+            kw["protocol"] = Protocol(kw["protocol"])
+        if reason is None and kw.get("protocol") is Protocol.UDP:
+            reason = _UDP_REASON.get(st)
         if responder is ...:
             icmp = st in (PortState.REJECTED, PortState.UNREACHABLE)
             responder = None if silent else ROUTER if icmp else HOST

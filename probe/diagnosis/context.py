@@ -1,8 +1,9 @@
 """What every rule needs to know about one target, computed once: ``context(t)``.
 
 The facts the rules share travel here, so that no rule reads another's sentences: the ports
-that count by state (the default profile's closed ports on a host that opens some port are
-set aside by ``outcome.aside``: no rule speaks of them), the "reference" answer known to
+that count, by state (TCP's; UDP's apart, as a rule speaks either of SYNs and RSTs or of
+datagrams and ICMP errors; the default profile's closed ports on a host that opens some port
+are set aside by ``outcome.aside``: no rule speaks of them), the "reference" answer known to
 come from the host itself (the farthest SYN/ACK or echo reply), which RSTs came from a
 device in front of the host, and whether the whole host is down, silent or unreachable (a
 host-level finding then absorbs the per-port ones it explains). The caller's circumstances
@@ -20,7 +21,15 @@ from enum import StrEnum
 from probe.diagnosis import words
 from probe.diagnosis.classify import hops_from_ttl, same_address
 from probe.diagnosis.outcome import aside
-from probe.model import Method, PingResult, PingStatus, PortResult, PortState, TargetReport
+from probe.model import (
+    Method,
+    PingResult,
+    PingStatus,
+    PortResult,
+    PortState,
+    Protocol,
+    TargetReport,
+)
 
 
 class Source(StrEnum):
@@ -59,6 +68,8 @@ class Context:
     link_down: bool  # on-link, no ARP answer, nothing answered
     host_unreachable: bool  # routers say unreachable, and nothing else answered
     host_silent: bool  # nothing at all answered
+    # The UDP ports that count (the TCP ones are ``by_state``: the TCP rules read only those).
+    udp: tuple[PortResult, ...] = ()
 
     @property
     def connect(self) -> bool:
@@ -105,10 +116,15 @@ def context(
 ) -> Context:
     set_aside = aside(t.ports)
     grouped: dict[PortState, list[PortResult]] = {}
+    udp: list[PortResult] = []
     for p in t.ports:
         if p.asked or not set_aside or p.state is PortState.OPEN:
-            grouped.setdefault(p.state, []).append(p)
+            if p.protocol is Protocol.UDP:
+                udp.append(p)
+            else:
+                grouped.setdefault(p.state, []).append(p)
     by_state = {s: tuple(grouped[s]) for s in PortState if s in grouped}
+    udp_open = any(p.state is PortState.OPEN for p in udp)
     opened = by_state.get(PortState.OPEN, ())
     connect = mode is Method.CONNECT
     ref = None if connect else reference(t, opened)
@@ -135,7 +151,9 @@ def context(
         and t.address is not None
         and same_address(p.responder, t.address)
     )
-    host_answered = bool(opened or host_refused or host_rejected)
+    # A UDP answer, or the host's own ICMP port unreachable, shows it up as well as TCP does.
+    udp_own = [p for p in udp if p.state is not PortState.OPEN and _own_icmp(t, p)]
+    host_answered = bool(opened or host_refused or host_rejected or udp_open or udp_own)
     anything = any(
         p.state in (PortState.OPEN, PortState.REFUSED, PortState.REJECTED) for p in t.ports
     )
@@ -148,9 +166,11 @@ def context(
         and not anything
         and ping is not PingStatus.OK
     )
-    told_unreachable = bool(by_state.get(PortState.UNREACHABLE)) or ping is PingStatus.UNREACHABLE
+    told_unreachable = (
+        any(p.state is PortState.UNREACHABLE for p in t.ports) or ping is PingStatus.UNREACHABLE
+    )
     host_unreachable = not link_down and told_unreachable and not anything
-    all_silent = all(p.state is PortState.FILTERED for p in t.ports)
+    all_silent = all(p.state in _SILENT for p in t.ports)
     host_silent = (
         not link_down
         and ping in (PingStatus.NO_REPLY, PingStatus.SKIPPED)
@@ -172,7 +192,17 @@ def context(
         link_down=link_down,
         host_unreachable=host_unreachable,
         host_silent=host_silent,
+        udp=tuple(udp),
     )
+
+
+_SILENT = (PortState.FILTERED, PortState.OPEN_FILTERED)
+
+
+def _own_icmp(t: TargetReport, p: PortResult) -> bool:
+    """An ICMP error on a UDP port sent by the target address itself."""
+    who = p.responder
+    return who is not None and t.address is not None and same_address(who, t.address)
 
 
 def from_host(t: TargetReport, p: PortResult) -> bool:

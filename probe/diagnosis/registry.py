@@ -41,6 +41,7 @@ from probe.diagnosis.rules.ports import (
     port_refused_by_middlebox,
     port_rejected,
 )
+from probe.diagnosis.rules.udp import icmp_rate_limited, udp_no_answer
 from probe.model import Finding, Method, PortEvidence, TargetReport
 
 Rule = Callable[[TargetReport, Context], Finding | None]
@@ -58,6 +59,8 @@ RULES: Final[tuple[Rule, ...]] = (
     port_refused,
     port_rejected,
     port_filtered,
+    udp_no_answer,
+    icmp_rate_limited,
     path_loss,
     partial_reachability,
     app_silent,

@@ -11,7 +11,7 @@ import operator
 from collections.abc import Callable, Iterable, Sequence
 
 from probe.diagnosis.classify import hops_from_ttl
-from probe.model import PingResult, PingStatus, PortResult
+from probe.model import PingResult, PingStatus, PortResult, Protocol
 
 
 def port_list(ports: Iterable[int], limit: int = 12) -> str:
@@ -107,14 +107,55 @@ def ping_line(ping: PingResult | None) -> str:
     return f"ping skipped ({ping.detail})" if ping.detail else "ping skipped"
 
 
+def udp_list(ports: Iterable[int], limit: int = 12) -> str:
+    """UDP ports in words, each marked: "53/udp, 5060-5070/udp"."""
+    return ", ".join(
+        f"{w}/udp" if w[:1].isdigit() else w for w in port_list(ports, limit).split(", ")
+    )
+
+
+def ports_of(ps: Sequence[PortResult]) -> str:
+    """The ports of ``ps`` in words, UDP ones marked: "80, 443 and 53/udp"."""
+    tcp = numbers(p for p in ps if p.protocol is Protocol.TCP)
+    udp = numbers(p for p in ps if p.protocol is Protocol.UDP)
+    parts = ([port_list(tcp)] if tcp else []) + ([udp_list(udp)] if udp else [])
+    return " and ".join(parts)
+
+
+def ports_words(ps: Sequence[PortResult]) -> str:
+    """ "port 80" / "ports 80 and 53/udp": ``port_words`` with UDP ports marked."""
+    n = len({(p.port, p.protocol) for p in ps})
+    return f"{plural(n, 'port')} {ports_of(ps)}"
+
+
+def sent_word(p: PortResult) -> str:
+    """What one probe of ``p`` was: "the SYN" or "the datagram"."""
+    return "the datagram" if p.protocol is Protocol.UDP else "the SYN"
+
+
+def endpoints(ps: Iterable[PortResult]) -> tuple[tuple[int, ...], tuple[Protocol, ...]]:
+    """A finding's ``ports`` and ``protocols`` for ``ps``: TCP ports first, then UDP, each
+    sorted and once."""
+    pairs = sorted({(p.protocol is Protocol.UDP, p.port) for p in ps})
+    return (
+        tuple(port for _, port in pairs),
+        tuple(Protocol.UDP if udp else Protocol.TCP for udp, _ in pairs),
+    )
+
+
 def syn_lines(ps: Sequence[PortResult], *, connect: bool, timeout: float | None) -> list[str]:
-    """ "3 SYNs to 82, 8443, no answer within 2 s each" — one line per try count; the
-    connect() fallback's words when ``connect``."""
+    """ "3 SYNs to 82, 8443, no answer within 2 s each" — one line per try count (and
+    protocol: "3 datagrams to 53/udp"); the connect() fallback's words when ``connect``."""
     lines = []
-    for g in group(ps, lambda p: p.tries):
+    for g in group(ps, lambda p: (p.tries, p.protocol)):
         n, nums = g[0].tries, numbers(g)
         each = " each" if len(nums) > 1 or n > 1 else ""
-        if connect:
+        if g[0].protocol is Protocol.UDP:
+            sent = "datagram" if n == 1 else "datagrams"
+            within = f" within {timeout:g} s{each}" if timeout else ""
+            to = "to each of" if len(nums) > 1 else "to"
+            lines.append(f"{n} {sent} {to} {udp_list(nums)}, no answer{within}")
+        elif connect:
             attempts = "connection attempt" if n == 1 else "connection attempts"
             within = f" after {timeout:g} s{each}" if timeout else ""
             lines.append(f"{n} {attempts} to {port_list(nums)} timed out{within}")

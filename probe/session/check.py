@@ -35,12 +35,14 @@ from probe.model import (
     PortRequest,
     PortResult,
     PortState,
+    Protocol,
     Report,
     RouteResult,
     RouteStatus,
     Target,
     TargetReport,
 )
+from probe.session import udp
 from probe.session.edge import Edge, EngineChoice, HelloFn, NeighboursFn
 from probe.session.options import CheckOptions
 from probe.session.resolve import resolve_target
@@ -121,7 +123,11 @@ def run_check(
             else:
                 w.ping = PingResult(status=PingStatus.SKIPPED)
         services = _services(probable, requests)
-        jobs = [Job(address, port) for address, mine in services.items() for port in mine]
+        jobs = [
+            Job(address, port, protocol=proto, payloads=udp.payloads_of(proto, port, opts))
+            for address, mine in services.items()
+            for port, proto in mine
+        ]
         if jobs and not cancel.is_set():
             choice = scope.engine(opts.connect)
             mode = choice.engine.method
@@ -131,9 +137,18 @@ def run_check(
             run = choice.engine.scan(
                 jobs, cfg, progress=progress, packet_log=packet_log, cancel=cancel
             )
-            ports = _classify(run.evidence, services)  # what was measured, even if cut short
+            evidence = run.evidence
+            ports = _classify(evidence, services, opts)  # what was measured, even if cut short
             if run.interrupted:
                 raise Interrupted
+            silent = udp.silent_jobs(ports, opts) if opts.wait_for_icmp else []
+            if silent and choice.engine.method is Method.RAW:
+                answers, cut = udp.paced_pass(
+                    choice.engine, silent, cfg, packet_log=packet_log, cancel=cancel
+                )
+                ports = _classify(udp.merge(evidence, answers), services, opts)
+                if cut:
+                    raise Interrupted
             proofs = _middlebox_proofs(probable, run, ports, choice.engine, cfg, packet_log, cancel)
         if run is not None and opts.app and edge.app is not None:
             names = {w.address: w.input for w in probable if w.dns.status is not DnsStatus.LITERAL}
@@ -187,25 +202,30 @@ def _ask_neighbours(
     return [asked]  # type: ignore[list-item]
 
 
+# A port as probed: its number and transport (53/tcp and 53/udp are two ports).
+Endpoint = tuple[int, Protocol]
+
+
 def _services(
     works: Sequence[_Work], requests: Callable[[_Work], tuple[PortRequest, ...]]
-) -> dict[str, dict[int, str | None]]:
-    """address -> port -> service name: what to probe, each (address, port) once even when
-    several targets resolve to one address (one probe answers for all of them)."""
-    out: dict[str, dict[int, str | None]] = {}
+) -> dict[str, dict[Endpoint, str | None]]:
+    """address -> (port, protocol) -> service name: what to probe, each once per address even
+    when several targets resolve to one address (one probe answers for all of them)."""
+    out: dict[str, dict[Endpoint, str | None]] = {}
     for w in works:
         if w.address is not None:
             mine = out.setdefault(w.address, {})
             for p in requests(w):
-                if mine.get(p.port) is None:
-                    mine[p.port] = p.service
+                key = (p.port, p.protocol)
+                if mine.get(key) is None:
+                    mine[key] = p.service
     return out
 
 
 def _hellos(
     run: EngineRun,
     opts: CheckOptions,
-    services: Mapping[str, Mapping[int, str | None]],
+    services: Mapping[str, Mapping[Endpoint, str | None]],
     app: HelloFn,
     pool: Executor,
     names: Mapping[str | None, str],
@@ -215,7 +235,7 @@ def _hellos(
             app,
             e.address,
             e.port,
-            opts.app_protocol or services.get(e.address, {}).get(e.port),
+            opts.app_protocol or services.get(e.address, {}).get((e.port, Protocol.TCP)),
             names.get(e.address),
             opts.timeout,
         )
@@ -250,19 +270,26 @@ def _probable(w: _Work) -> bool:
 
 
 def _classify(
-    evidence: Sequence[PortEvidence], services: Mapping[str, Mapping[int, str | None]]
+    evidence: Sequence[PortEvidence],
+    services: Mapping[str, Mapping[Endpoint, str | None]],
+    opts: CheckOptions,
 ) -> dict[str, tuple[PortResult, ...]]:
     """Every port's verdict, once: the middlebox proof and the report both read these."""
     out = {}
     for address, mine in middlebox.by_address(evidence).items():
         names = services.get(address, {})
-        verdicts = (classify.classify(e, names.get(e.port)) for e in mine)
-        out[address] = tuple(sorted(verdicts, key=_port_of))
+        verdicts = (
+            udp.annotate(e, classify.classify(e, names.get((e.port, e.protocol))), opts)
+            if e.protocol is Protocol.UDP
+            else classify.classify(e, names.get((e.port, e.protocol)))
+            for e in mine
+        )
+        out[address] = tuple(sorted(verdicts, key=_endpoint))
     return out
 
 
-def _port_of(p: PortResult) -> int:
-    return p.port
+def _endpoint(p: PortResult) -> tuple[int, str]:
+    return p.port, p.protocol  # 53/tcp before 53/udp, as nmap lists them
 
 
 def _report(
@@ -282,13 +309,18 @@ def _report(
     if w.address is not None:
         ports = classified.get(w.address, ())
         if len(ports) != len(requests):  # the address was probed for another target too
-            wanted = {p.port for p in requests}
-            ports = tuple(p for p in ports if p.port in wanted)
-        unasked = {p.port for p in requests if not p.asked}  # per target: the probe is shared
+            wanted = {(p.port, p.protocol) for p in requests}
+            ports = tuple(p for p in ports if (p.port, p.protocol) in wanted)
+        unasked = {(p.port, p.protocol) for p in requests if not p.asked}  # the probe is shared
         if unasked:
-            ports = tuple(replace(p, asked=False) if p.port in unasked else p for p in ports)
+            ports = tuple(
+                replace(p, asked=False) if (p.port, p.protocol) in unasked else p for p in ports
+            )
         if apps:
-            hellos = [_done(apps.get((w.address, p.port))) for p in ports]
+            hellos = [
+                _done(apps.get((w.address, p.port))) if p.protocol is Protocol.TCP else None
+                for p in ports
+            ]
             ports = tuple(
                 p if app is None else replace(p, app=app)
                 for p, app in zip(ports, hellos, strict=True)
@@ -322,9 +354,10 @@ def _middlebox_proofs(
     jobs: list[Job] = []
     for w in works:
         mine = ports.get(w.address or "", ())
-        if any(p.state is PortState.REFUSED for p in mine):
+        if any(p.state is PortState.REFUSED and p.protocol is Protocol.TCP for p in mine):
             ping = _result(w.ping, cancel) if isinstance(w.ping, Future) else w.ping
-            jobs += middlebox.plan(w.address or "", mine, ping)
+            tcp = [p for p in mine if p.protocol is Protocol.TCP]  # the proof sends SYNs
+            jobs += middlebox.plan(w.address or "", tcp, ping)
     if not jobs:
         return {}
     proof = engine.scan(jobs, cfg, packet_log=packet_log, cancel=cancel)

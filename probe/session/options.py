@@ -27,6 +27,9 @@ class CheckOptions:
     # --payload-hex / --payload-file: sent to every UDP port instead of its protocol's
     # request; None: each port's own request (b"" is an empty datagram to every port).
     payload: bytes | None = None
+    # --wait-for-icmp: probe the UDP ports left silent again, one a second per host, so that
+    # closed ports get the ICMP port unreachable the host's rate limit held back.
+    wait_for_icmp: bool = False
 
 
 @dataclass(frozen=True)

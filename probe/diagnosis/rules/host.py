@@ -8,10 +8,13 @@ from probe.diagnosis.classify import connect_errnos, reason_text
 from probe.diagnosis.context import Context, ping_status
 from probe.diagnosis.words import (
     cap,
+    endpoints,
     group,
     numbers,
     port_words,
+    ports_words,
     probed_words,
+    sent_word,
     ttl_words,
     verb,
 )
@@ -75,7 +78,10 @@ def host_down_on_link(t: TargetReport, ctx: Context) -> Finding | None:
 
 def host_unreachable(t: TargetReport, ctx: Context) -> Finding | None:
     """host-unreachable: routers answered ICMP host/network unreachable (named)."""
-    unreach = ctx.state(PortState.UNREACHABLE)
+    unreach = (
+        *ctx.state(PortState.UNREACHABLE),
+        *(p for p in ctx.udp if p.state is PortState.UNREACHABLE),
+    )
     ping_unreach = t.ping is not None and t.ping.status is PingStatus.UNREACHABLE
     if ctx.link_down or not (unreach or (ping_unreach and not ctx.host_answered)):
         return None
@@ -88,29 +94,33 @@ def host_unreachable(t: TargetReport, ctx: Context) -> Finding | None:
     evidence: list[str] = []
     if ping_unreach:
         evidence += ctx.ping_lines(t.ping)
-    for g in group(unreach, lambda p: (p.responder, p.reason, p.ttl)):
-        p, nums = g[0], numbers(g)
+    for g in group(unreach, lambda p: (p.responder, p.reason, p.ttl, p.protocol)):
+        p, named = g[0], ports_words(g)
         if p.responder is None:
             errnos = " or ".join(connect_errnos(p.reason, p.protocol)) or p.reason
             if ctx.connect:
-                did = f"connect() to {port_words(nums)} failed"
+                did = f"connect() to {named} failed"
             else:  # the raw engine's sendto() was refused: failed ARP or an unreachable route
-                did = f"this computer's kernel refused to send to {port_words(nums)}"
+                did = f"this computer's kernel refused to send to {named}"
             evidence.append(f"{did}: {what} ({errnos})")
         else:
             ttl = f", {ttl_words(p.ttl)}" if p.ttl is not None else ""
             evidence.append(
-                f"{reason_text(p.reason)} from {p.responder} for the SYN to {port_words(nums)}{ttl}"
+                f"{reason_text(p.reason)} from {p.responder} for {sent_word(p)} to {named}{ttl}"
             )
-    ports = list(numbers(unreach))
+    covered = list(unreach)
     if ctx.host_unreachable:
-        silent = numbers(ctx.state(PortState.FILTERED))
+        silent = [
+            *ctx.state(PortState.FILTERED),
+            *(p for p in ctx.udp if p.state is PortState.OPEN_FILTERED),
+        ]
         if silent:
             evidence.append(
-                f"no answer at all on {port_words(silent)}: routers rate-limit their ICMP "
+                f"no answer at all on {ports_words(silent)}: routers rate-limit their ICMP "
                 "errors, so some probes get nothing back"
             )
-            ports.extend(silent)
+            covered.extend(silent)
+    ports, protocols = endpoints(covered)
 
     probe_port = ports[0] if ports else 80
     steps = [f"probe trace {ctx.host} --port {probe_port} shows how far the SYN gets"]
@@ -122,11 +132,11 @@ def host_unreachable(t: TargetReport, ctx: Context) -> Finding | None:
         up = numbers(ctx.state(PortState.OPEN)) or numbers(ctx.host_refused)
         by = f"the router at {', '.join(routers)}" if routers else "the network"
         summary = (
-            f"{cap(port_words(ports))} {verb(ports, 'gets', 'get')} {what} from {by} although "
+            f"{cap(ports_words(covered))} {verb(ports, 'gets', 'get')} {what} from {by} although "
             f"the host answers on {port_words(up) if up else 'other ports'}: most likely a "
             "firewall rejecting with an unreachable message."
         )
-        steps[1:1] = [f"look for a reject rule for {port_words(ports)} on {by}"]
+        steps[1:1] = [f"look for a reject rule for {ports_words(covered)} on {by}"]
     elif routers:
         who = "router at" if len(routers) == 1 else "routers at"
         says = "reports" if len(routers) == 1 else "report"
@@ -142,7 +152,8 @@ def host_unreachable(t: TargetReport, ctx: Context) -> Finding | None:
     return Finding(
         code="host-unreachable",
         severity=Severity.ERROR,
-        ports=tuple(sorted(ports)),
+        ports=ports,
+        protocols=protocols,
         summary=summary,
         evidence=tuple(evidence),
         next_steps=tuple(steps),
@@ -153,7 +164,7 @@ def host_silent(t: TargetReport, ctx: Context) -> Finding | None:
     """host-silent: no ping reply (or no ping) and no answer on any port."""
     if not ctx.host_silent:
         return None
-    ports = numbers(t.ports)
+    ports, protocols = endpoints(t.ports)
     if not ports:
         nothing = "no reply to ping (no ports were probed)"
     elif ping_status(t) is not PingStatus.SKIPPED:
@@ -177,6 +188,7 @@ def host_silent(t: TargetReport, ctx: Context) -> Finding | None:
         code="host-silent",
         severity=Severity.ERROR,
         ports=ports,
+        protocols=protocols,
         summary=f"The host {ctx.host} answers nothing: {nothing}, so the host is down or "
         "everything to it is dropped (firewall, wrong address, blackhole route).",
         evidence=tuple(evidence),
@@ -188,8 +200,8 @@ def icmp_blocked(t: TargetReport, ctx: Context) -> Finding | None:
     """icmp-blocked: ping got nothing (or an unreachable) but the host answered on TCP."""
     if ping_status(t) not in (PingStatus.NO_REPLY, PingStatus.UNREACHABLE) or not ctx.host_answered:
         return None
-    opened = numbers(ctx.state(PortState.OPEN))
-    up = f"on {port_words(opened)}" if opened else "TCP probes"
+    opened = [*ctx.state(PortState.OPEN), *(p for p in ctx.udp if p.state is PortState.OPEN)]
+    up = f"on {ports_words(opened)}" if opened else "TCP probes"
     return Finding(
         code="icmp-blocked",
         severity=Severity.INFO,

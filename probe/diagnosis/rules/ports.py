@@ -4,6 +4,7 @@ explained by a host-level finding, ends up in one of these."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
 from probe.diagnosis import middlebox
@@ -11,20 +12,27 @@ from probe.diagnosis.classify import connect_errnos, hops_from_ttl, reason_text,
 from probe.diagnosis.context import Context, from_host, ping_status
 from probe.diagnosis.words import (
     cap,
+    endpoints,
     group,
     hop_gap,
     numbers,
+    plural,
     port_list,
     port_spec,
     port_words,
+    ports_of,
+    ports_words,
+    sent_word,
     ttl_words,
+    udp_list,
     verb,
 )
-from probe.model import Finding, PingStatus, PortState, Severity, TargetReport
+from probe.model import Finding, PingStatus, PortResult, PortState, Protocol, Severity, TargetReport
 
 # path-loss needs this many ports answered only at a retry, and this estimated loss per try.
 PATH_LOSS_PORTS: Final = 3
 PATH_LOSS_SHARE: Final = 0.05
+QUIC_PORT: Final = 443
 
 
 def port_refused_by_middlebox(t: TargetReport, ctx: Context) -> Finding | None:
@@ -72,11 +80,12 @@ def port_refused_by_middlebox(t: TargetReport, ctx: Context) -> Finding | None:
 
 
 def port_refused(t: TargetReport, ctx: Context) -> Finding | None:
-    """port-refused: RST from the host itself: nothing listens on the port."""
+    """port-refused: RST from the host itself (UDP: its own ICMP port unreachable): nothing
+    listens on the port."""
     ps = ctx.host_refused
-    if not ps:
+    udp = tuple(p for p in ctx.udp if p.state is PortState.REFUSED)
+    if not ps and not udp:
         return None
-    ports = numbers(ps)
     ref = ctx.reference
     unsure = ctx.connect
     evidence: list[str] = []
@@ -106,72 +115,99 @@ def port_refused(t: TargetReport, ctx: Context) -> Finding | None:
                 f"RST from {who} on {nums} with {ttl_words(p.ttl)}: {same} the {ref.what} "
                 f"with TTL {ref.ttl}"
             )
-    nums = port_list(ports)
+    evidence += _udp_refused_lines(udp, ctx)
+    every = (*ps, *udp)
+    ports, protocols = endpoints(every)
+    nums = ports_of(every)
+    ss = " -ltnp" if ps else ""
+    if udp:
+        ss = f"{ss} / ss -lunp" if ss else " -lunp"
     steps = [
-        f"check that the service runs on {ctx.host} (ss -ltnp on Linux, netstat -ano on Windows)",
-        f"check that it listens on {port_words(ports)} and on this address, not only on "
+        f"check that the service runs on {ctx.host} (ss{ss} on Linux, netstat -ano on Windows)",
+        f"check that it listens on {ports_words(every)} and on this address, not only on "
         "127.0.0.1 or another interface",
     ]
-    if unsure:
+    if unsure or (udp and ctx.connect):
         steps.append(f"if {ctx.host} is behind a NAT router, check the port forwarding for {nums}")
     return Finding(
         code="port-refused",
         severity=Severity.ERROR,
         ports=ports,
-        summary=f"Nothing is listening on {port_words(ports)} on {ctx.host}: the application is "
+        protocols=protocols,
+        summary=f"Nothing is listening on {ports_words(every)} on {ctx.host}: the application is "
         "not running or listens on another port or address.",
         evidence=tuple(evidence),
         next_steps=tuple(steps),
     )
 
 
+def _udp_refused_lines(udp: Sequence[PortResult], ctx: Context) -> list[str]:
+    """A closed UDP port's own evidence: its host's ICMP port unreachable."""
+    lines = []
+    for g in group(udp, lambda p: (p.responder, p.ttl)):
+        p, nums = g[0], udp_list(numbers(g))
+        if p.responder is None:
+            lines.append(
+                f"sending to {nums} drew ECONNREFUSED: an ICMP port unreachable came back; the "
+                "connect() fallback cannot see who sent it, the host or a firewall in its name"
+            )
+        else:
+            ttl = f" with {ttl_words(p.ttl)}" if p.ttl is not None else ""
+            lines.append(
+                f"ICMP port unreachable from {p.responder} itself for the datagram to {nums}"
+                f"{ttl}: its kernel has no socket on that port"
+            )
+    return lines
+
+
 def port_rejected(t: TargetReport, ctx: Context) -> Finding | None:
     """port-rejected: a firewall answered ICMP prohibited / port unreachable (named)."""
-    ps = ctx.state(PortState.REJECTED)
+    ps = (*ctx.state(PortState.REJECTED), *(p for p in ctx.udp if p.state is PortState.REJECTED))
     if not ps:
         return None
-    ports = numbers(ps)
+    ports, protocols = endpoints(ps)
     source = t.route.source if t.route is not None and t.route.source else "this client"
     clauses: list[str] = []
     evidence: list[str] = []
     steps: list[str] = []
     for g in group(ps, lambda p: (p.responder, p.reason)):
-        p, nums = g[0], numbers(g)
+        p, nums, named = g[0], numbers(g), ports_words(g)
         what = reason_text(p.reason)
         if p.reason == "local-reject":
-            clauses.append(f"this computer's own firewall blocks {port_words(nums)}")
+            clauses.append(f"this computer's own firewall blocks {named}")
             errnos = "/".join(connect_errnos(p.reason, p.protocol))
-            evidence.append(
-                f"sending to {port_list(nums)} failed with {errnos} before any packet left"
-            )
+            evidence.append(f"sending to {ports_of(g)} failed with {errnos} before any packet left")
             steps.append(
                 "check this computer's outgoing firewall rules (nftables/iptables OUTPUT, Windows "
                 "Defender Firewall, endpoint security software)"
             )
             continue
-        for pg in group(g, lambda p: p.ttl):
+        for pg in group(g, lambda p: (p.ttl, p.protocol)):
             ttl = f", {ttl_words(pg[0].ttl)}" if pg[0].ttl is not None else ""
             who = f" from {p.responder}" if p.responder else ""
-            evidence.append(f"{what}{who} for the SYN to {port_list(numbers(pg))}{ttl}")
+            evidence.append(f"{what}{who} for {sent_word(pg[0])} to {ports_of(pg)}{ttl}")
         if p.responder is None:
-            clauses.append(f"a firewall rejects {port_words(nums)} ({what})")
+            clauses.append(f"a firewall rejects {named} ({what})")
             steps.append(f"probe trace {ctx.host} --port {nums[0]} shows which hop rejects it")
         elif t.address is not None and same_address(p.responder, t.address):
-            clauses.append(f"the firewall on {ctx.host} itself rejects {port_words(nums)} ({what})")
+            clauses.append(f"the firewall on {ctx.host} itself rejects {named} ({what})")
             steps.append(
                 f"check the firewall on {ctx.host} (nftables/iptables, firewalld, Windows Defender "
-                f"Firewall) for a reject rule on {port_words(nums)}"
+                f"Firewall) for a reject rule on {named}"
             )
         else:
-            clauses.append(f"the firewall at {p.responder} rejects {port_words(nums)} ({what})")
-            steps.append(
-                f"ask the owner of the firewall at {p.responder} to allow TCP {port_list(nums)} "
-                f"from {source} to {ctx.host}"
-            )
+            clauses.append(f"the firewall at {p.responder} rejects {named} ({what})")
+            for pg in group(g, lambda p: p.protocol):
+                steps.append(
+                    f"ask the owner of the firewall at {p.responder} to allow "
+                    f"{str(pg[0].protocol).upper()} {port_list(numbers(pg))} from {source} to "
+                    f"{ctx.host}"
+                )
     return Finding(
         code="port-rejected",
         severity=Severity.ERROR,
         ports=ports,
+        protocols=protocols,
         summary=cap("; ".join(clauses)) + ".",
         evidence=tuple(evidence),
         next_steps=tuple(dict.fromkeys(steps)),
@@ -267,23 +303,41 @@ def path_loss(t: TargetReport, ctx: Context) -> Finding | None:
 
 def partial_reachability(t: TargetReport, ctx: Context) -> Finding | None:
     """partial-reachability: some ports open, others not: the problem is limited to those."""
-    opened = numbers(ctx.state(PortState.OPEN))
-    closed = tuple(p for s, ps in ctx.by_state.items() if s is not PortState.OPEN for p in ps)
+    every = (*(p for ps in ctx.by_state.values() for p in ps), *ctx.udp)
+    opened = [p for p in every if p.state is PortState.OPEN]
+    closed = [p for p in every if p.state is not PortState.OPEN]
     if not opened or not closed:
         return None
-    ports = numbers(closed)
-    evidence = [f"open: {port_list(opened)}"]
+    ports, protocols = endpoints(closed)
+    evidence = [f"open: {ports_of(opened)}"]
     for g in group(closed, lambda p: p.state):
-        evidence.append(f"{g[0].state}: {port_list(numbers(g))}")
+        evidence.append(f"{g[0].state}: {ports_of(g)}")
+    evidence += _quic_lines(opened, closed)
+    n = len({(p.port, p.protocol) for p in opened})
     return Finding(
         code="partial-reachability",
         severity=Severity.WARNING,
         ports=ports,
-        summary=f"The host is up and {port_words(opened)} {verb(opened, 'answers', 'answer')}; "
-        f"the problem is limited to {port_words(ports)}.",
+        protocols=protocols,
+        summary=f"The host is up and {ports_words(opened)} {plural(n, 'answers', 'answer')}; "
+        f"the problem is limited to {ports_words(closed)}.",
         evidence=tuple(evidence),
         next_steps=(
             f"the network path to {ctx.host} works: look only at the services and the "
-            f"firewall/NAT rules for {port_list(ports)} (see the other findings)",
+            f"firewall/NAT rules for {ports_of(closed)} (see the other findings)",
         ),
     )
+
+
+def _quic_lines(opened: Sequence[PortResult], closed: Sequence[PortResult]) -> list[str]:
+    """One port number open over TCP and not over UDP: for 443 that is QUIC (HTTP/3) blocked
+    while HTTPS works — browsers fall back to TCP, slower, and rarely say so."""
+    tcp_open = {p.port for p in opened if p.protocol is Protocol.TCP}
+    lines = []
+    for p in closed:
+        if p.protocol is Protocol.UDP and p.port in tcp_open:
+            line = f"{p.port}/tcp open but {p.port}/udp {p.state}"
+            if p.port == QUIC_PORT:
+                line += ": QUIC (HTTP/3) is blocked or not offered; browsers fall back to TCP"
+            lines.append(line)
+    return lines

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any, TextIO
 
 from probe.diagnosis.expect import AuditResult, ExpectationResult, HostResult, Verdict
-from probe.model import Finding
+from probe.model import Finding, Protocol
 from probe.output.base import Format, FormatName
 from probe.output.json.check import report_data
 from probe.output.json.common import finding_to_dict
@@ -71,17 +71,19 @@ def _expectation(r: ExpectationResult) -> dict[str, Any]:
             for o in r.observations
         ],
         "message": r.message,
-        "finding": None if r.finding is None else _finding(r.finding, e.port),
+        "finding": None if r.finding is None else _finding(r.finding, e.port, e.protocol),
     }
 
 
-def _finding(f: Finding, port: int) -> dict[str, Any]:
+def _finding(f: Finding, port: int, protocol: Protocol) -> dict[str, Any]:
     """The explaining finding as it concerns this expectation's port: one finding can cover
     thousands of ports (every port of a host refused), and repeating its whole port list under
     each of those expectations would make the document grow with the square of the ports.
     The target's ``findings`` carry it whole; ``ports_total`` says how many ports it covers."""
     data = finding_to_dict(f)
     if len(f.ports) > 1:
-        data["ports"] = [port] if port in f.ports else []
+        mine = port in f.ports
+        data["ports"] = [port] if mine else []
+        data["protocols"] = [str(protocol)] if mine else []
         data["ports_total"] = len(f.ports)
     return data

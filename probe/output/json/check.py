@@ -187,6 +187,10 @@ def port_to_dict(p: PortResult) -> dict[str, Any]:
             out["window"] = p.window
         if p.tcp_options is not None:
             out["tcp_options"] = tcp_options_to_dict(p.tcp_options)
+    if p.request is not None:
+        out["request"] = p.request
+    if p.decoded is not None:
+        out["answer"] = p.decoded
     if p.app is not None:
         out["app"] = _app(p.app)
     if not p.asked:
@@ -213,7 +217,7 @@ def _app(a: AppResult) -> dict[str, Any]:
 def port_text(p: PortResult, indent: str) -> str:
     """``dumps(port_to_dict(p), indent)``, written directly for the shape most ports of a big
     scan have (not open, no app): no dict, no recursion. Other shapes take the general path."""
-    if p.state is PortState.OPEN or p.app is not None:
+    if p.state is PortState.OPEN or p.app is not None or p.request is not None:
         return dumps(port_to_dict(p), indent)
     head, middle, tail = _port_frame(
         indent, p.protocol, p.state, p.reason, p.tries, p.responder, p.ttl, p.service, p.asked

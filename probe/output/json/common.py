@@ -15,6 +15,8 @@ def finding_to_dict(finding: Finding) -> dict[str, Any]:
         "code": finding.code,
         "severity": str(finding.severity),
         "ports": list(finding.ports),
+        # The transport of each port above (same order): "53/udp" is ports 53, protocols udp.
+        "protocols": [str(p) for p in finding.protocols] or ["tcp"] * len(finding.ports),
         "summary": finding.summary,
         "evidence": list(finding.evidence),
         "next_steps": list(finding.next_steps),

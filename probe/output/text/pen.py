@@ -68,6 +68,7 @@ _STYLES: dict[str, str] = {
     "rejected": "red",
     "unreachable": "red",
     "filtered": "yellow",
+    "open|filtered": "yellow",
     "target": "bold",
     "heading": "bold",
     "code": "bold",
@@ -175,7 +176,14 @@ def render_finding(f: Finding, console: Console, pen: Pen) -> None:
     head = pen.styled(pen.clean(f.code), "code")
     if f.ports:
         label = "port" if len(f.ports) == 1 else "ports"
-        head.append(f" ({label} {_port_ranges(f.ports, pen.glyphs.ellipsis)})")
+        tcp = [p for p, proto in zip(f.ports, f.protocols, strict=True) if proto != "udp"]
+        udp = [p for p, proto in zip(f.ports, f.protocols, strict=True) if proto == "udp"]
+        if not f.protocols:
+            tcp = list(f.ports)
+        parts = [_port_ranges(tcp, pen.glyphs.ellipsis)] if tcp else []
+        if udp:
+            parts.append("UDP " + _port_ranges(udp, pen.glyphs.ellipsis))
+        head.append(f" ({label} {'; '.join(parts)})")
     head.append(f": {pen.clean(f.summary)}")
     render_finding_block(console, pen, f.severity, head, f.evidence, f.next_steps)
 

@@ -17,9 +17,10 @@ from collections.abc import Iterable, Sequence
 from rich.console import Console
 from rich.text import Span, Text
 
+from probe.diagnosis.classify import reason_text
 from probe.diagnosis.context import from_middlebox, reference
 from probe.diagnosis.words import group, plural
-from probe.model import AppResult, PortResult, PortState, TargetReport
+from probe.model import AppResult, PortResult, PortState, Protocol, TargetReport
 from probe.output.text.pen import Pen, format_ms
 
 __all__ = ["aside_word", "render_ports"]
@@ -29,6 +30,7 @@ _HIDE_OVER = 25  # in a big scan, a closed state with more ports than this is su
 _BANNER_MAX = 80  # characters of an application banner shown
 _TABLE_INDENT = 4
 
+_SILENT = (PortState.FILTERED, PortState.OPEN_FILTERED)
 _COLUMNS = ("PORT", "SERVICE", "STATE", "REASON", "ANSWERED BY", "TTL", "RTT", "TRIES")
 _APP_STYLE = {"answered": "ok", "silent": "warning", "error": "fail"}
 
@@ -39,6 +41,7 @@ _ASIDE_WORDS = {
     PortState.FILTERED: "filtered",
     PortState.REJECTED: "rejected",
     PortState.UNREACHABLE: "unreachable",
+    PortState.OPEN_FILTERED: "open|filtered",
 }
 
 
@@ -68,9 +71,10 @@ def render_ports(
         console.print(Text(line, style=pen.style("dim")), soft_wrap=True)
     if verbose:
         return
-    for g in group(others, lambda p: p.state):
+    for g in group(others, lambda p: (p.state, p.protocol)):
         n = len(g)
-        line = f"{pad}{n} other {plural(n, 'port')} of the profile {_ASIDE_WORDS[g[0].state]}"
+        udp = " UDP" if g[0].protocol is Protocol.UDP else ""
+        line = f"{pad}{n} other{udp} {plural(n, 'port')} of the profile {_ASIDE_WORDS[g[0].state]}"
         console.print(Text(f"{line}: {_aside_how(g, target)}"), soft_wrap=True)
 
 
@@ -84,11 +88,12 @@ def _aside_how(ps: Sequence[PortResult], t: TargetReport | None) -> str:
     from another address, or from fewer hops away than the host's own answers, came from a
     device in front of it (the same test as port-refused-by-middlebox)."""
     state = ps[0].state
-    if state is PortState.FILTERED:
+    if state in (PortState.FILTERED, PortState.OPEN_FILTERED):
         return "no answer"
+    tcp = all(p.protocol is Protocol.TCP for p in ps)  # UDP's refusal is an ICMP error
     if state is PortState.REFUSED and all(p.responder is None for p in ps):
         return "connection refused"  # connect(): neither sender nor TTL known
-    if state is PortState.REFUSED and t is not None:
+    if state is PortState.REFUSED and tcp and t is not None:
         ref = reference(t, [p for p in t.ports if p.state is PortState.OPEN])
         fronted = [from_middlebox(t, p, ref) for p in ps]
         if all(fronted):
@@ -98,7 +103,9 @@ def _aside_how(ps: Sequence[PortResult], t: TargetReport | None) -> str:
     senders = {p.responder for p in ps if p.responder is not None}
     who = ", ".join(sorted("the host" if r == address else r for r in senders))
     what = (
-        "RST" if state is PortState.REFUSED else f"ICMP {', '.join(sorted({p.reason for p in ps}))}"
+        "RST"
+        if state is PortState.REFUSED and tcp
+        else ", ".join(sorted({reason_text(p.reason) for p in ps}))
     )
     return f"{what} from {who}" if who else what
 
@@ -111,9 +118,7 @@ def _visible(
         return list(ports), []
     counts = Counter(p.state for p in ports)
     hide = {
-        s
-        for s, n in counts.items()
-        if s is PortState.FILTERED or (s is not PortState.OPEN and n > _HIDE_OVER)
+        s for s, n in counts.items() if s in _SILENT or (s is not PortState.OPEN and n > _HIDE_OVER)
     }
     reasons: dict[PortState, set[str]] = {s: set() for s in hide}
     shown: list[PortResult] = []
@@ -130,7 +135,7 @@ def _visible(
 
 def _row(p: PortResult) -> tuple[str, ...]:
     return (
-        str(p.port),
+        str(p.port) if p.protocol is Protocol.TCP else f"{p.port}/{p.protocol}",
         p.service or "-",
         p.state.value,
         p.reason,
@@ -154,7 +159,7 @@ def _table_lines(
     state_at = len(pad) + widths[0] + widths[1] + 4  # two columns and their separators
     for p, row in zip(ports, rows, strict=True):
         cells = [cell.ljust(w) for cell, w in zip(row, widths, strict=True)]
-        extra = _tcp_detail(p)
+        extra = _tcp_detail(p) if p.protocol is Protocol.TCP else _udp_detail(p, pen)
         if extra:
             cells.append(extra)
         line = pad + "  ".join(cells).rstrip()
@@ -198,13 +203,22 @@ def _tcp_detail(p: PortResult) -> str:
     return " ".join(parts)
 
 
+def _udp_detail(p: PortResult, pen: Pen) -> str:
+    """What a UDP port's answer decodes as ("NTP server, stratum 2"); with --app the same
+    words are the application line below the row instead."""
+    if p.decoded is None or p.app is not None:
+        return ""
+    return _cut(pen.clean(p.decoded), pen)
+
+
+def _cut(text: str, pen: Pen) -> str:
+    return text[:_BANNER_MAX] + pen.glyphs.ellipsis if len(text) > _BANNER_MAX else text
+
+
 def _app_detail(a: AppResult, pen: Pen) -> str:
     text = f"{pen.clean(a.protocol)} {pen.clean(a.status)}"
     if a.banner:
-        banner = pen.clean(a.banner)
-        if len(banner) > _BANNER_MAX:
-            banner = banner[:_BANNER_MAX] + pen.glyphs.ellipsis
-        text += f': "{banner}"'
+        text += f': "{_cut(pen.clean(a.banner), pen)}"'
     if a.detail:
         text += f"; {pen.clean(a.detail)}"
     return text

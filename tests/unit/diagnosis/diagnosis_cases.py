@@ -8,6 +8,16 @@ from __future__ import annotations
 from typing import Any
 
 from probe.model import Finding, Method, TargetReport
+from probe.payloads import request_for
+
+# UDP ports: the request the table sends is part of what the rules read.
+U: dict[str, Any] = {"protocol": "udp"}
+
+
+def udp(port: int, state: str, **kw: Any) -> dict[str, Any]:
+    known = request_for(port)
+    return {"port": port, "state": state, **U, "request": known and known.request, **kw}
+
 
 ROUTER = "198.18.0.1"
 V6 = "2001:db8::7"
@@ -29,6 +39,91 @@ SCENARIOS: dict[str, tuple[Spec, Method, dict[str, tuple[int, ...]]]] = {
         {"ports": [(80, "open")], "ping": ("skipped",)},
         Method.RAW,
         {},
+    ),
+    "udp: NTP answers, 9002 closed, 9003 dropped": (
+        {
+            "ports": [
+                (80, "open"),
+                udp(123, "open"),
+                udp(9002, "refused"),
+                udp(9003, "open|filtered"),
+            ]
+        },
+        Method.RAW,
+        {
+            "port-refused": (9002,),
+            "udp-no-answer": (9003,),
+            "partial-reachability": (9002, 9003),
+        },
+    ),
+    "udp: the router rejects 9004 with admin prohibited": (
+        {"ports": [udp(123, "open"), udp(9004, "rejected", responder=ROUTER)]},
+        Method.RAW,
+        {"port-rejected": (9004,), "partial-reachability": (9004,)},
+    ),
+    "udp: NTP silent, a server that always answers": (
+        {"ports": [(22, "open"), udp(123, "open|filtered")]},
+        Method.RAW,
+        {"udp-no-answer": (123,), "partial-reachability": (123,)},
+    ),
+    "udp: syslog silent, as it always is": (
+        {"ports": [udp(514, "open|filtered")], "ping": ("ok", 63)},
+        Method.RAW,
+        {"udp-no-answer": (514,)},
+    ),
+    "udp: a burst of port unreachables, then silence": (
+        {
+            "ports": [
+                (80, "open"),
+                udp(1, "refused"),
+                udp(2, "refused"),
+                *[udp(p, "open|filtered") for p in range(3, 9)],
+            ]
+        },
+        Method.RAW,
+        {
+            "port-refused": (1, 2),
+            "udp-no-answer": (3, 4, 5, 6, 7, 8),
+            "icmp-rate-limited": (3, 4, 5, 6, 7, 8),
+            "partial-reachability": (1, 2, 3, 4, 5, 6, 7, 8),
+        },
+    ),
+    "udp: 53 refused on both transports": (
+        {"ports": [(80, "open"), (53, "refused"), udp(53, "refused")]},
+        Method.RAW,
+        {"port-refused": (53, 53), "partial-reachability": (53, 53)},
+    ),
+    "udp: 443/tcp open, 443/udp silent (QUIC)": (
+        {"ports": [(443, "open"), udp(443, "open|filtered")]},
+        Method.RAW,
+        {"udp-no-answer": (443,), "partial-reachability": (443,)},
+    ),
+    "udp: nothing answers, ping neither": (
+        {"ports": [udp(123, "open|filtered"), (80, "filtered")], "ping": ("no_reply",)},
+        Method.RAW,
+        {"host-silent": (80, 123)},
+    ),
+    "udp: a router says host unreachable": (
+        {"ports": [udp(123, "unreachable")], "ping": ("no_reply",)},
+        Method.RAW,
+        {"host-unreachable": (123,)},
+    ),
+    "udp connect: refused": (
+        {
+            "ports": [
+                {
+                    "port": 9002,
+                    "state": "refused",
+                    **U,
+                    "reason": "conn-refused",
+                    "responder": None,
+                },
+                udp(9003, "open|filtered"),
+            ],
+            "ping": ("skipped",),
+        },
+        Method.CONNECT,
+        {"port-refused": (9002,), "udp-no-answer": (9003,)},
     ),
     "camera: NAT forwards 80, router resets 6036": (
         {"ports": [(80, "open", 63), (6036, "refused", 64)], "ping": ("ok", 64)},

@@ -88,6 +88,8 @@ def test_rule_order() -> None:
         "port_refused",
         "port_rejected",
         "port_filtered",
+        "udp_no_answer",
+        "icmp_rate_limited",
         "path_loss",
         "partial_reachability",
         "app_silent",

@@ -197,6 +197,7 @@ def test_findings_section(mk: Any) -> None:
             "code": "port-refused-by-middlebox",
             "severity": "error",
             "ports": [6036],
+            "protocols": ["tcp"],
             "summary": "Port 6036 is refused by the NAT router, not by the camera; 80 works.",
             "evidence": [
                 "SYN/ACK on 80 with TTL 63; RST on 6036 with TTL 64: one hop closer",

@@ -1,0 +1,96 @@
+"""What the check does for UDP ports beyond what it does for every port: the request each
+datagram carries, what its answer decodes as, and (``--wait-for-icmp``) a second, paced pass
+over the ports left silent.
+
+Why the paced pass: a closed UDP port is known only by its host's ICMP port unreachable, and
+hosts send those slowly — Linux a burst of 6, then one a second to each client
+(net.ipv4.icmp_ratelimit) — so a fast scan of many closed ports draws a few refusals and then
+silence. Probing the silent ports again one a second per host gives each probe a fresh token,
+and every closed port its refusal.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+
+from probe import payloads
+from probe.engine.base import Engine, EngineConfig, Job, PacketLog
+from probe.model import AnswerKind, AppResult, PortEvidence, PortResult, PortState, Protocol
+from probe.session.options import CheckOptions
+
+ICMP_INTERVAL = 1.1  # seconds between the paced probes to one host: a token has come back
+
+
+def payloads_of(protocol: Protocol, port: int, opts: CheckOptions) -> tuple[bytes, ...]:
+    """What a probe to ``port`` carries: nothing for TCP; for UDP the user's payload, else
+    the request of the port's protocol (payloads/), else an empty datagram."""
+    if protocol is Protocol.TCP:
+        return ()
+    if opts.payload is not None:
+        return (opts.payload,)
+    return payloads.payloads_for(port)
+
+
+def annotate(e: PortEvidence, result: PortResult, opts: CheckOptions) -> PortResult:
+    """A UDP port's result with the request sent and what the answer decodes as: the proof
+    that a service answered (and, with --app, its application evidence)."""
+    custom = opts.payload is not None
+    known = None if custom else payloads.request_for(e.port)
+    request = "the given payload" if custom else None
+    if known is not None:
+        request = known.request
+    decoded = None
+    if e.reply is not None:
+        decoded = None if custom else payloads.decode(e.port, e.reply)
+        decoded = decoded or f"{len(e.reply)} bytes"
+    app = None
+    if opts.app and decoded is not None:
+        app = AppResult(
+            status="answered", protocol=known.protocol if known else "udp", banner=decoded
+        )
+    return replace(result, request=request, decoded=decoded, app=app)
+
+
+def silent_jobs(ports: Mapping[str, Sequence[PortResult]], opts: CheckOptions) -> list[Job]:
+    """The UDP ports of every address left open|filtered: the paced pass's probes."""
+    return [
+        Job(address, p.port, protocol=Protocol.UDP, payloads=payloads_of(p.protocol, p.port, opts))
+        for address, mine in ports.items()
+        for p in mine
+        if p.protocol is Protocol.UDP and p.state is PortState.OPEN_FILTERED
+    ]
+
+
+def paced_pass(
+    engine: Engine,
+    jobs: Sequence[Job],
+    cfg: EngineConfig,
+    *,
+    packet_log: PacketLog | None,
+    cancel: threading.Event,
+) -> tuple[dict[tuple[str, int], PortEvidence], bool]:
+    """Probe ``jobs`` again at one probe per ICMP_INTERVAL per host; the answers that came,
+    by (address, port), and whether the pass was interrupted. One try each: at this pace a
+    closed port's refusal comes back unless it is lost, and a dropped port would only cost a
+    second more per try."""
+    hosts = len({j.address for j in jobs})
+    paced = replace(cfg, tries=1, rate=hosts / ICMP_INTERVAL)
+    run = engine.scan(jobs, paced, packet_log=packet_log, cancel=cancel)
+    got = {(e.address, e.port): e for e in run.evidence if e.answer is not AnswerKind.NONE}
+    return got, run.interrupted
+
+
+def merge(
+    evidence: Sequence[PortEvidence], answers: Mapping[tuple[str, int], PortEvidence]
+) -> tuple[PortEvidence, ...]:
+    """The first pass's evidence with each silent UDP port replaced by its paced answer; the
+    tries of both passes add up."""
+    out = []
+    for e in evidence:
+        later = answers.get((e.address, e.port)) if e.protocol is Protocol.UDP else None
+        if later is not None and e.answer is AnswerKind.NONE:
+            e = replace(later, tries=e.tries + later.tries)
+        out.append(e)
+    return tuple(out)
