@@ -176,10 +176,9 @@ def render_finding(f: Finding, console: Console, pen: Pen) -> None:
     head = pen.styled(pen.clean(f.code), "code")
     if f.ports:
         label = "port" if len(f.ports) == 1 else "ports"
-        tcp = [p for p, proto in zip(f.ports, f.protocols, strict=True) if proto != "udp"]
-        udp = [p for p, proto in zip(f.ports, f.protocols, strict=True) if proto == "udp"]
-        if not f.protocols:
-            tcp = list(f.ports)
+        protocols = f.protocols or ("tcp",) * len(f.ports)  # none given: every port is TCP
+        tcp = [p for p, proto in zip(f.ports, protocols, strict=True) if proto != "udp"]
+        udp = [p for p, proto in zip(f.ports, protocols, strict=True) if proto == "udp"]
         parts = [_port_ranges(tcp, pen.glyphs.ellipsis)] if tcp else []
         if udp:
             parts.append("UDP " + _port_ranges(udp, pen.glyphs.ellipsis))
