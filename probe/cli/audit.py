@@ -36,6 +36,7 @@ def audit(
     pcap: o.PcapOpt = None,
     payload_hex: o.PayloadHexOpt = None,
     payload_file: o.PayloadFileOpt = None,
+    wait_for_icmp: o.WaitForIcmpOpt = False,
 ) -> int:
     """Check expected port states before a deployment: every host of FILE.toml is probed
     like 'probe check', then each expectation passes or fails (exit 0 only if all hold).
@@ -74,6 +75,7 @@ def audit(
         rate=rate,
         ports=(),
         payload=o.payload(payload_hex, payload_file, checked.has(Protocol.UDP)),
+        wait_for_icmp=wait_for_icmp,
     )
     if junit is not None:
         check_writable(junit, "--junit")

@@ -65,6 +65,7 @@ def check(
     pcap: o.PcapOpt = None,
     payload_hex: o.PayloadHexOpt = None,
     payload_file: o.PayloadFileOpt = None,
+    wait_for_icmp: o.WaitForIcmpOpt = False,
 ) -> int:
     """Run the checklist against each TARGET: DNS, client route, ping, SYNs to each port,
     then explain what is most likely wrong.
@@ -116,6 +117,7 @@ def check(
         app=app_hello or app_protocol is not None,
         app_protocol=app_protocol,
         payload=o.payload(payload_hex, payload_file, has_udp),
+        wait_for_icmp=wait_for_icmp,
     )
     o.confirm_size(targets_mod.oversized(targets_mod.count_addresses(parsed), len(opts.ports)), yes)
     with (

@@ -107,6 +107,15 @@ PayloadFileOpt = Annotated[
         "request.",
     ),
 ]
+WaitForIcmpOpt = Annotated[
+    bool,
+    typer.Option(
+        "--wait-for-icmp",
+        help="After the scan, probe the UDP ports left open|filtered again at one probe a "
+        "second per host: hosts rate-limit their ICMP port unreachable (Linux: 6, then 1/s), "
+        "and this pace decides every closed port.",
+    ),
+]
 ProfileOpt = Annotated[
     list[str] | None,
     typer.Option(
