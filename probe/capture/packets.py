@@ -1,9 +1,9 @@
 """Frames of a capture decoded down to what analyze reads (pure): the IP header's place for
 each link type, then one plain record per TCP segment (``TcpSegment``: IPv4, or IPv6 after
-its extension headers) and per ICMP / ICMPv6 destination unreachable or time exceeded quoting
-a TCP segment (``IcmpRecord``). Everything else (UDP, ARP, echo, fragments after the first...)
-is None. Written with ``struct``: scapy would build an object graph per packet and is some
-hundred times slower.
+its extension headers), per UDP datagram (``UdpDatagram``) and per ICMP / ICMPv6 destination
+unreachable or time exceeded quoting a TCP segment or a UDP datagram (``IcmpRecord``).
+Everything else (ARP, echo, fragments after the first, port 0...) is None. Written with
+``struct``: scapy would build an object graph per packet and is some hundred times slower.
 
 Link types: Ethernet (1, with 802.1Q / QinQ tags, MPLS, PPPoE), RAW (101, the DLT_RAW values
 12 and 14 some tools write, and the IPv4-only 228 / IPv6-only 229), Linux cooked SLL (113,
@@ -103,8 +103,21 @@ class TcpSegment(NamedTuple):
     ipid: int = 0  # the IPv4 header's identification (IPv6 has none: 0)
 
 
+class UdpDatagram(NamedTuple):
+    """One UDP datagram (not a tunnel's: VXLAN and GTP-U are opened instead)."""
+
+    ts: float
+    src: bytes
+    dst: bytes
+    sport: int
+    dport: int
+    ttl: int
+    size: int  # payload bytes, from the UDP header's length (the capture may cut the rest)
+
+
 class IcmpRecord(NamedTuple):
-    """An ICMP / ICMPv6 error quoting a TCP segment: who sent it and what it quotes."""
+    """An ICMP / ICMPv6 error quoting a TCP segment or a UDP datagram: who sent it and what it
+    quotes."""
 
     ts: float
     responder: bytes  # the error's source address (a router, a firewall, the host)
@@ -118,6 +131,7 @@ class IcmpRecord(NamedTuple):
     dport: int
     seq: int
     qflags: int = -1  # the quoted segment's TCP flags; -1 when the quote stops before them
+    proto: int = 6  # the quoted transport: 6 TCP, 17 UDP (``seq`` 0 and ``qflags`` -1 then)
 
 
 class Tick(NamedTuple):
@@ -127,7 +141,7 @@ class Tick(NamedTuple):
     ts: float
 
 
-Record = TcpSegment | IcmpRecord | Tick
+Record = TcpSegment | UdpDatagram | IcmpRecord | Tick
 
 
 def ip_offset(link: int, data: bytes) -> int:
@@ -163,9 +177,12 @@ _TCP: Final = struct.Struct("!HHIIBBH").unpack_from
 _QUOTE: Final = struct.Struct("!HHI").unpack_from
 
 
+_UDP: Final = struct.Struct("!HHH").unpack_from
+
+
 def decode_ip(ts: float, data: bytes, off: int, depth: int = 0) -> Record | None:
-    """The TCP segment or ICMP error in the IP packet at ``data[off:]``, or in the packet a
-    tunnel in it carries (``depth`` tunnels deep so far); None for the rest."""
+    """The TCP segment, UDP datagram or ICMP error in the IP packet at ``data[off:]``, or in
+    the packet a tunnel in it carries (``depth`` tunnels deep so far); None for the rest."""
     if len(data) < off + 20:
         return None
     version = data[off] >> 4
@@ -208,6 +225,12 @@ def decode_ip(ts: float, data: bytes, off: int, depth: int = 0) -> Record | None
             inner = tunnels.after_ethertype(data, inner + 12)
         if inner >= 0:
             return decode_ip(ts, data[:end], inner, depth + 1)
+    if proto == 17 and end >= l4 + 8:
+        sport, dport, length = _UDP(data, l4)
+        # Port 0 is no service; a tunnel's own datagrams (GTP echo, VXLAN without a VNI) are
+        # the tunnel's business, not a flow of its endpoints.
+        if sport and dport and not tunnels.tunnel_port(sport, dport):
+            return UdpDatagram(ts, src, dst, sport, dport, ttl, max(length - 8, 0))
     return None
 
 
@@ -245,16 +268,21 @@ def _icmp_error(
         if itype not in (1, 3) or end < q + 40 + 8 or data[q] >> 4 != 6:
             return None
         qproto, qt = _skip_extensions(data, data[q + 6], q + 40, end)
-        if qproto != 6 or qt < 0 or end < qt + 8:
+        if qproto not in (6, 17) or qt < 0 or end < qt + 8:
             return None
         src, dst = data[q + 8 : q + 24], data[q + 24 : q + 40]
     else:
-        if itype not in (3, 11) or end < q + 20 or data[q] >> 4 != 4 or data[q + 9] != 6:
+        if itype not in (3, 11) or end < q + 20 or data[q] >> 4 != 4 or data[q + 9] not in (6, 17):
             return None
+        qproto = data[q + 9]
         qt = q + (data[q] & 0x0F) * 4
         if end < qt + 8:
             return None
         src, dst = data[q + 12 : q + 16], data[q + 16 : q + 20]
     sport, dport, seq = _QUOTE(data, qt)
+    if qproto == 17:
+        if not sport or not dport:
+            return None
+        return IcmpRecord(ts, responder, ttl, v6, itype, code, src, dst, sport, dport, 0, -1, 17)
     qflags = data[qt + 13] if end >= qt + 14 else -1  # IPv4 errors may quote 8 bytes only
     return IcmpRecord(ts, responder, ttl, v6, itype, code, src, dst, sport, dport, seq, qflags)

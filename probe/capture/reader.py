@@ -45,6 +45,7 @@ from probe.capture.packets import (
     Record,
     TcpSegment,
     Tick,
+    UdpDatagram,
     decode_ip,
     ip_offset,
 )
@@ -64,8 +65,8 @@ class CaptureInfo:
     link_types: tuple[int, ...]
     packets: int  # packets (frames) read
     tcp: int  # TCP segments decoded
-    icmp_errors: int  # ICMP errors quoting TCP
-    skipped: int  # other packets: not IP, not TCP, undecodable link type, fragments
+    icmp_errors: int  # ICMP errors quoting TCP or UDP
+    skipped: int  # other packets: not IP, not TCP or UDP, undecodable link type, fragments
     first_ts: float | None
     last_ts: float | None
     truncated: bool = False
@@ -74,6 +75,7 @@ class CaptureInfo:
     bad_times: int = 0  # packets whose timestamp is no date of the years 1-9999
     compressed: bool = False  # the file was gzip-compressed
     unknown_links: tuple[tuple[int, int], ...] = ()  # (link type, packets) not decodable
+    udp: int = 0  # UDP datagrams decoded (tunnels' outer datagrams are opened, not counted)
 
     @property
     def remarks(self) -> tuple[str, ...]:
@@ -129,6 +131,7 @@ class Capture:
         self._links: list[int] = []
         self._packets = 0
         self._tcp = 0
+        self._udp = 0
         self._icmp = 0
         self._skipped = 0
         self._first: float | None = None
@@ -173,6 +176,7 @@ class Capture:
             bad_times=self._bad_times,
             compressed=self.compressed,
             unknown_links=tuple(sorted(self._unknown.items())),
+            udp=self._udp,
         )
 
     # ------------------------------------------------------------------ frames
@@ -348,12 +352,13 @@ class Capture:
     # ------------------------------------------------------------------ records
 
     def records(self) -> Iterator[Record]:
-        """The decoded TCP segments and ICMP errors quoting TCP, in file order.
+        """The decoded TCP segments, UDP datagrams and ICMP errors quoting either, in file
+        order.
 
         One loop over the frames, counting as it goes: this is the hot path of probe analyze
         (a generator layer less is a fifth of the time).
         """
-        count = tcp = icmp = skipped = 0
+        count = tcp = udp = icmp = skipped = 0
         first = ts = 0.0
         rec: Record | None = None
         try:
@@ -376,12 +381,15 @@ class Capture:
                 elif type(rec) is TcpSegment:
                     tcp += 1
                     yield rec
+                elif type(rec) is UdpDatagram:
+                    udp += 1
+                    yield rec
                 else:
                     icmp += 1
                     yield rec
             if count and rec is None:
                 yield Tick(ts)  # the capture ends at its last packet, whatever it holds
         finally:
-            self._tcp, self._icmp, self._skipped = tcp, icmp, skipped
+            self._tcp, self._udp, self._icmp, self._skipped = tcp, udp, icmp, skipped
             self._counted(count, first, ts)
         self._require_packets()

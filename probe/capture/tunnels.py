@@ -112,6 +112,11 @@ def udp(data: bytes, l4: int, end: int) -> tuple[int, int]:
     return IP, -1
 
 
+def tunnel_port(sport: int, dport: int) -> bool:
+    """The datagram is a VXLAN or GTP-U tunnel's (``udp`` opens those that carry a packet)."""
+    return dport in VXLAN_PORTS or GTPU_PORT in (sport, dport)
+
+
 def _gtpu(data: bytes, g: int, end: int) -> int:
     """GTP-U version 1, a G-PDU (type 255): 8 bytes; 4 more when E, S or PN is set; then
     extension headers (length in 4-byte units, the next type in their last byte)."""

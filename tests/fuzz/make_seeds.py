@@ -167,6 +167,67 @@ def ipv6_extensions(t0: int) -> list[tuple[int, int, bytes]]:
     return [(t0 + n, 0, eth6(f)) for n, f in enumerate(frames)]
 
 
+def udp(sport: int, dport: int, payload: bytes) -> bytes:
+    return struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+
+
+def ip4(src: str, dst: str, proto: int, payload: bytes, ttl: int = 64) -> bytes:
+    head = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 0, 0x4000, ttl, proto, 0,
+                       a(src), a(dst))  # fmt: skip
+    return head + payload
+
+
+def eth4(pkt: bytes) -> bytes:
+    return b"\x02\x00\x00\x00\x00\x02" + b"\x02\x00\x00\x00\x00\x01" + b"\x08\x00" + pkt
+
+
+def udp_flows(t0: int) -> list[tuple[int, int, bytes]]:
+    """Each UDP outcome, IPv4 and IPv6, a quarter second apart from ``t0`` on: a DNS query and
+    its answer (ok), a closed port's ICMP port unreachable from the server (refused), a
+    router's ICMP admin-prohibited (rejected) and host unreachable (unreachable), an NTP
+    request sent three times (unanswered), syslog (one-way), mDNS to a multicast group (left
+    out), a TFTP read answered from a new port, ICMPv6 port unreachable quoting a datagram."""
+    c, s, r, dns = "198.18.50.1", "198.18.50.2", "198.18.50.254", "198.18.51.53"
+    c6, s6 = "2001:2::2", "2001:2:0:1::10"
+    query = struct.pack("!HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0) + b"\x03web\x05probe\x04test\x00"
+    query += struct.pack("!HH", 1, 1)  # A, IN
+    answer = (
+        query[:2]
+        + b"\x81\x80"
+        + query[4:]
+        + b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04"
+        + a(s)
+    )
+    closed = ip4(c, s, 17, udp(40001, 9002, b"hello"))
+    prohibited = ip4(c, "198.18.56.10", 17, udp(40002, 161, b"\x30" * 40))
+    unreachable = ip4(c, "198.18.54.10", 17, udp(40003, 53, query))
+    ntp = b"\x23" + b"\x00" * 47
+    v6_closed = ip6(c6, s6, 17, udp(40006, 9002, b"hello"))
+    frames = [
+        ip4(c, dns, 17, udp(40000, 53, query)),
+        ip4(dns, c, 17, udp(53, 40000, answer), ttl=63),
+        closed,
+        ip4(s, c, 1, struct.pack("!BBHI", 3, 3, 0, 0) + closed[:28], ttl=63),
+        prohibited,
+        ip4(r, c, 1, struct.pack("!BBHI", 3, 13, 0, 0) + prohibited[:28]),
+        unreachable,
+        ip4(r, c, 1, struct.pack("!BBHI", 3, 1, 0, 0) + unreachable[:28]),
+        *[ip4(c, "198.18.55.10", 17, udp(40004, 123, ntp))] * 3,
+        ip4(c, s, 17, udp(40005, 514, b"<13>probe fuzz seed")),
+        ip4(c, "224.0.0.251", 17, udp(5353, 5353, query), ttl=255),
+        ip4(c, s, 17, udp(40007, 69, b"\x00\x01seed.bin\x00octet\x00")),
+        ip4(s, c, 17, udp(50000, 40007, b"\x00\x03\x00\x01" + b"d" * 20), ttl=63),
+        ip4(c, s, 17, udp(40007, 50000, b"\x00\x04\x00\x01")),
+        v6_closed,
+        ip6(s6, c6, 58, struct.pack("!BBHI", 1, 4, 0, 0) + v6_closed, hops=63),
+    ]
+    out = []
+    for n, f in enumerate(frames):
+        sec, quarter = divmod(n, 4)
+        out.append((t0 + sec, quarter * 250_000, eth6(f) if f[0] >> 4 == 6 else eth4(f)))
+    return out
+
+
 def tagged(frames: list[tuple[int, int, bytes]], tags: bytes) -> list[tuple[int, int, bytes]]:
     """The frames with VLAN tags put between the MAC addresses and the EtherType."""
     return [(s, f, d[:12] + tags + d[12:]) for s, f, d in frames]
@@ -207,6 +268,7 @@ def build(seeds: Path = SEEDS) -> dict[str, bytes]:
         "multi-section.pcapng": multi_section(eth, sll2),
         "ipv6-extensions.pcap": pcap(1, v6),
         "null-loopback.pcap": pcap(0, null_loopback(eth + v6)),
+        "udp.pcap": pcap(1, udp_flows(eth[0][0])),
     }
 
 

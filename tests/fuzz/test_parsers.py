@@ -15,10 +15,11 @@ from hypothesis import strategies as st
 
 from probe.capture import packets, pcapng, times
 from probe.capture.analyze import analyze
-from probe.capture.packets import IcmpRecord, TcpSegment
+from probe.capture.packets import IcmpRecord, TcpSegment, UdpDatagram
 from probe.capture.reader import open_capture
 from probe.engine.tcp import parse_options
 from probe.errors import CaptureError
+from probe.model import Protocol
 
 FUZZ = settings(
     max_examples=300,
@@ -48,7 +49,7 @@ def test_a_frame_decodes_to_a_record_or_none(link: int, data: bytes, pad: int) -
     off = packets.ip_offset(link, frame)
     assert -1 <= off <= len(frame)
     rec = packets.decode_ip(1.0, frame, max(off, 0))
-    assert rec is None or isinstance(rec, TcpSegment | IcmpRecord)
+    assert rec is None or isinstance(rec, TcpSegment | UdpDatagram | IcmpRecord)
 
 
 def tunnel_frames() -> st.SearchStrategy[bytes]:
@@ -75,7 +76,7 @@ def test_a_tunnelled_frame_decodes_to_a_record_or_none(frame: bytes) -> None:
     off = packets.ip_offset(1, frame)
     assert -1 <= off <= len(frame)
     rec = packets.decode_ip(1.0, frame, max(off, 0))
-    assert rec is None or isinstance(rec, TcpSegment | IcmpRecord)
+    assert rec is None or isinstance(rec, TcpSegment | UdpDatagram | IcmpRecord)
 
 
 @FUZZ
@@ -123,8 +124,8 @@ def test_a_file_of_any_tail_reads_or_is_a_capture_error(fmt: str, tail: bytes) -
             assert str(exc).startswith(str(path))
             return
     info = cap.info
-    assert info.packets >= 1 and info.tcp + info.icmp_errors == len(records)
-    assert info.tcp + info.icmp_errors + info.skipped == info.packets
+    assert info.packets >= 1 and info.tcp + info.udp + info.icmp_errors == len(records)
+    assert info.tcp + info.udp + info.icmp_errors + info.skipped == info.packets
 
 
 @FUZZ
@@ -140,7 +141,7 @@ def test_a_timestamp_is_an_iso_date_or_none(ts: float) -> None:
 
 
 ADDRS = st.sampled_from([bytes((198, 18, 0, 2)), bytes((198, 18, 1, 10)), bytes(16)])
-PORTS = st.sampled_from([80, 443, 40000, 40001])
+PORTS = st.sampled_from([53, 69, 80, 123, 443, 514, 33434, 40000, 40001])
 TIMES = st.floats(-1e3, 1e3) | st.sampled_from([0.0, 2.0**64, -(2.0**63)])
 SEGMENTS = st.builds(
     TcpSegment,
@@ -150,14 +151,24 @@ SEGMENTS = st.builds(
 ERRORS = st.builds(
     IcmpRecord,
     TIMES, ADDRS, st.integers(0, 255), st.booleans(), st.integers(0, 12), st.integers(0, 15),
-    ADDRS, ADDRS, PORTS, PORTS, st.integers(0, 2**32 - 1),
+    ADDRS, ADDRS, PORTS, PORTS, st.integers(0, 2**32 - 1), st.integers(-1, 0xFF),
+    st.sampled_from([6, 17]),
+)  # fmt: skip
+DATAGRAMS = st.builds(
+    UdpDatagram,
+    TIMES, ADDRS | st.just(bytes((224, 0, 0, 251))), ADDRS, PORTS, PORTS, st.integers(0, 255),
+    st.integers(0, 0xFFFF),
 )  # fmt: skip
 
 
 @FUZZ
-@given(st.lists(st.one_of(SEGMENTS, ERRORS), max_size=40))
-def test_the_tracker_takes_any_records(records: list[TcpSegment | IcmpRecord]) -> None:
+@given(st.lists(st.one_of(SEGMENTS, ERRORS, DATAGRAMS), max_size=40))
+def test_the_tracker_takes_any_records(
+    records: list[TcpSegment | UdpDatagram | IcmpRecord],
+) -> None:
     result = analyze(records)
-    assert result.attempts >= 0
-    assert sum(o.count for o in result.outcomes) <= result.attempts
+    assert result.attempts >= 0 and result.flows >= 0
+    udp = sum(o.count for o in result.outcomes if o.protocol is Protocol.UDP)
+    assert sum(o.count for o in result.outcomes) - udp <= result.attempts
+    assert udp <= result.flows
     assert len(result.findings) == len(result.outcomes)

@@ -1,13 +1,16 @@
 """``probe analyze``: capture -> connection attempts -> findings, per server and port.
 
 Pure: takes the decoded records of ``probe.capture.packets`` (``TcpSegment``,
-``IcmpRecord``) in file order and returns an ``Analysis``; no file, no socket. This module
+``UdpDatagram``, ``IcmpRecord``) in file order and returns an ``Analysis``; no file, no
+socket. This module
 is the command's public surface (``analyze``, ``explain``, ``exit_status`` and the result
 records); the work is in:
 
 - ``tracker``: the streaming state machine that follows each attempt to its outcome
 - ``attempt``, ``tally``: one attempt while followed; the bounded per-server aggregates
-- ``findings``: one server's outcomes worded by check's own rules
+- ``flows``, ``udptally``, ``services``: the same for UDP flows, and what each UDP port's
+  protocol does with a request (answers, or not by design)
+- ``findings``: one server's outcomes worded by check's own rules (``udpfindings``: UDP's)
 - ``summary``: per-server summaries and the conclusion across servers
 - ``results``: the records handed to the report writers
 """
@@ -20,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from probe.capture.analyze.findings import server_findings
 from probe.capture.analyze.results import (
     CODES,
+    FINE,
     OK,
     PROBLEMS,
     Analysis,
@@ -32,10 +36,12 @@ from probe.capture.analyze.scans import find_scans
 from probe.capture.analyze.summary import conclusion, server_summary
 from probe.capture.analyze.tally import MAX_ENDPOINTS
 from probe.capture.analyze.tracker import EXPIRE, MAX_WAITING, TOO_LATE, Analyzer
+from probe.capture.analyze.udpfindings import udp_findings
 from probe.capture.packets import Record
 from probe.capture.times import clock
 from probe.diagnosis import outcome
 from probe.diagnosis.words import plural
+from probe.model import Protocol
 from probe.status import ExitStatus
 
 
@@ -71,27 +77,73 @@ def analyze(records: Iterable[Record]) -> Analysis:
             f"{a.early} attempts were judged before {EXPIRE:g} s had passed: more than "
             f"{MAX_WAITING} were waiting for an answer at once (a SYN flood or a scan?)."
         )
-    return explain(outcomes, a.attempts, notes)
+    notes.extend(_udp_notes(a))
+    return explain(outcomes, a.attempts, notes, a.udp.flows_seen)
+
+
+def _udp_notes(a: Analyzer) -> list[str]:
+    u = a.udp
+    notes: list[str] = []
+    if u.broadcast:
+        notes.append(
+            f"{u.broadcast} UDP {plural(u.broadcast, 'datagram')} to multicast or broadcast "
+            "addresses (255.255.255.255, addresses ending in .255, 224.0.0.0/4, ff00::/8: "
+            "mDNS, SSDP, DHCP, NetBIOS chatter) were left out: no server stands behind them."
+        )
+    if u.trace_probes:
+        notes.append(
+            f"{u.trace_probes} UDP {plural(u.trace_probes, 'datagram')} sent with a low TTL "
+            "(or to traceroute's ports 33434-33534) and answered by ICMP or nothing were left "
+            "out: traceroute probes, not requests."
+        )
+    if u.undecided:
+        notes.append(
+            f"{u.undecided} lone UDP {plural(u.undecided, 'datagram')} in the last "
+            f"{TOO_LATE:g} s of the capture had no time to be answered: left out."
+        )
+    if u.tallies.unkept:
+        notes.append(
+            f"{u.tallies.unkept} UDP flows to further server ports were counted but not "
+            f"analysed: the analysis keeps at most {MAX_ENDPOINTS} server ports."
+        )
+    if u.early:
+        notes.append(
+            f"{u.early} UDP flows were judged before {EXPIRE:g} s of quiet: more than "
+            f"{u.max_flows} were open at once."
+        )
+    return notes
 
 
 def explain(
-    outcomes: Sequence[Outcome], attempts: int | None = None, notes: Sequence[str] = ()
+    outcomes: Sequence[Outcome],
+    attempts: int | None = None,
+    notes: Sequence[str] = (),
+    flows: int | None = None,
 ) -> Analysis:
-    """Findings, per-server summaries and the conclusion for a set of outcomes."""
+    """Findings, per-server summaries and the conclusion for a set of outcomes (``attempts``
+    TCP attempts and ``flows`` UDP flows, counted from the outcomes when None)."""
     order = {code: i for i, code in enumerate(CODES)}
-    outcomes = sorted(outcomes, key=lambda o: (_addr_key(o.server), o.port, order[o.code]))
+    outcomes = sorted(
+        outcomes,
+        key=lambda o: (_addr_key(o.server), o.protocol is Protocol.UDP, o.port, order[o.code]),
+    )
     by_server: dict[str, list[Outcome]] = {}
     for o in outcomes:
         by_server.setdefault(o.server, []).append(o)
     findings: list[AnalyzeFinding] = []
     servers: list[ServerSummary] = []
     for address, mine in by_server.items():
-        findings.extend(server_findings(address, mine))
+        tcp = [o for o in mine if o.protocol is Protocol.TCP]
+        findings.extend(server_findings(address, tcp) if tcp else ())
+        findings.extend(udp_findings(mine))
         servers.append(server_summary(address, mine))
-    findings.sort(key=lambda f: (f.code == OK, order[f.code], _addr_key(f.outcome.server)))
-    total = sum(o.count for o in outcomes) if attempts is None else attempts
-    scans = find_scans(outcomes)
-    summary = conclusion(servers, total)
+    findings.sort(key=lambda f: (f.code in FINE, order[f.code], _addr_key(f.outcome.server)))
+    tcp_outcomes = [o for o in outcomes if o.protocol is Protocol.TCP]
+    total = sum(o.count for o in tcp_outcomes) if attempts is None else attempts
+    if flows is None:
+        flows = sum(o.count for o in outcomes if o.protocol is Protocol.UDP)
+    scans = find_scans(tcp_outcomes)
+    summary = conclusion(servers, total, flows=flows)
     if not servers and notes:  # the notes say what was left out: not "nothing to analyse"
         summary = ("No connection attempt in the capture could be judged: see the notes.",)
     if scans:
@@ -99,11 +151,11 @@ def explain(
         members = {m for s in scans for m in s.members}
         rest: dict[str, list[Outcome]] = {}
         for o in outcomes:
-            if (o.server, o.port) not in members:
+            if o.protocol is Protocol.UDP or (o.server, o.port) not in members:
                 rest.setdefault(o.server, []).append(o)
         others = [server_summary(a, mine) for a, mine in rest.items()]
-        left = sum(o.count for mine in rest.values() for o in mine)
-        said = conclusion(others, left, "outside the scan") if others else ()
+        left = sum(o.count for mine in rest.values() for o in mine if o.protocol is Protocol.TCP)
+        said = conclusion(others, left, "outside the scan", flows) if others else ()
         summary = (*(s.words for s in scans), *said)
     return Analysis(
         outcomes=tuple(outcomes),
@@ -113,6 +165,7 @@ def explain(
         attempts=total,
         notes=tuple(notes),
         scans=scans,
+        flows=flows,
     )
 
 
@@ -131,6 +184,7 @@ def _addr_key(address: str) -> tuple[int, bytes]:
 
 __all__ = [
     "CODES",
+    "FINE",
     "OK",
     "PROBLEMS",
     "Analysis",

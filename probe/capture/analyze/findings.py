@@ -81,7 +81,7 @@ def server_findings(address: str, outcomes: Sequence[Outcome]) -> list[AnalyzeFi
         elif o.code == INCOMPLETE:
             out.append(_incomplete_finding(o, by_port[o.port]))
         elif o.code == RST_INJECTED:
-            out.append(injected_finding(o, _clients(o), _span(o.first, o.last)))
+            out.append(injected_finding(o, clients_words(o), span(o.first, o.last)))
         else:
             index = said["" if primary[o.port] is o else o.code]
             wanted = _CHECK_CODES[o.code]
@@ -196,15 +196,15 @@ def _attempts_line(o: Outcome) -> str:
     "3 SYNs from 198.18.0.2 to 198.18.1.10:82 in 1 attempt (the triple SYN), 2024-05-01
     12:00:01.123 to 12:00:04.130 UTC (3.0 s): no SYN/ACK, RST or ICMP error came back"
     """
-    who = _clients(o)
-    span = _span(o.first, o.last)
+    who = clients_words(o)
+    when = span(o.first, o.last)
     syns = f"{o.syns} {plural(o.syns, 'SYN')}"
     attempts = f"{o.count} {plural(o.count, 'attempt')}"
     if o.code == UNANSWERED:
         per = f", up to {o.tries} per attempt" if o.count > 1 else ""
         triple = " (the triple SYN)" if o.tries == 3 else ""
         return (
-            f"{syns} from {who} to {o.endpoint} in {attempts}{per}{triple}, {span}: no SYN/ACK, "
+            f"{syns} from {who} to {o.endpoint} in {attempts}{per}{triple}, {when}: no SYN/ACK, "
             "RST or ICMP error came back"
         )
     answer = {REFUSED: "RST", REJECTED: "ICMP error"}.get(o.code, "SYN/ACK")
@@ -215,14 +215,14 @@ def _attempts_line(o: Outcome) -> str:
         if o.syn_missing
         else ""
     )
-    return f"{attempts} from {who} ({syns}), {span}: answered by {answer}{missing}"
+    return f"{attempts} from {who} ({syns}), {when}: answered by {answer}{missing}"
 
 
 def _incomplete_finding(o: Outcome, same_port: Sequence[Outcome]) -> AnalyzeFinding:
     ttl = f" with {ttl_words(o.ttl, o.server)}" if o.ttl is not None else ""
     evidence = [
         f"SYN/ACK from {o.server}{ttl} to {o.count} {plural(o.count, 'attempt')} from "
-        f"{_clients(o)}, {_span(o.first, o.last)}: no ACK from the client followed",
+        f"{clients_words(o)}, {span(o.first, o.last)}: no ACK from the client followed",
     ]
     if o.server_rst:
         evidence.append(
@@ -259,7 +259,7 @@ def _incomplete_finding(o: Outcome, same_port: Sequence[Outcome]) -> AnalyzeFind
 
 def _ok_finding(o: Outcome, same_port: Sequence[Outcome]) -> AnalyzeFinding:
     evidence = [
-        f"{o.count} {plural(o.count, 'handshake')} from {_clients(o)}, {_span(o.first, o.last)}"
+        f"{o.count} {plural(o.count, 'handshake')} from {clients_words(o)}, {span(o.first, o.last)}"
     ]
     if o.ttl is not None:
         options = _options_words(o.tcp_options, o.window)
@@ -310,7 +310,7 @@ def _options_words(o: TcpOptions | None, window: int | None) -> str:
     return f", options {', '.join(words)}" if words else ""
 
 
-def _clients(o: Outcome) -> str:
+def clients_words(o: Outcome) -> str:
     if len(o.clients) == 1 and not o.more_clients:
         return o.clients[0]
     shown = ", ".join(o.clients)
@@ -319,7 +319,7 @@ def _clients(o: Outcome) -> str:
     return f"{len(o.clients)} clients ({shown})"
 
 
-def _span(first: float, last: float) -> str:
+def span(first: float, last: float) -> str:
     """ "at 2024-05-01 12:00:01.123 UTC", "2024-05-01 12:00:01.123 to 12:00:04.130 UTC (3.0 s)";
     "at a time out of range" when the capture's timestamps are no dates (a note says why)."""
     took = last - first

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Final
 
 from probe.diagnosis.outcome import has_problem
 from probe.diagnosis.words import ttl_words as check_ttl_words
-from probe.model import Severity, TcpOptions
+from probe.model import Protocol, Severity, TcpOptions
 
 if TYPE_CHECKING:
     from probe.capture.analyze.scans import Scan
@@ -20,20 +20,43 @@ REFUSED: Final = "syn-refused"
 REJECTED: Final = "syn-rejected"
 INCOMPLETE: Final = "handshake-incomplete"
 RST_INJECTED: Final = "rst-injected"
-CODES: Final = (RST_INJECTED, UNANSWERED, REFUSED, REJECTED, INCOMPLETE, OK)  # report order
-PROBLEMS: Final = frozenset(CODES) - {OK}
+# UDP flows (``flows.py``): the same words with the protocol's prefix, as TCP's name the SYN
+UDP_OK: Final = "udp-ok"  # the server answered
+UDP_ONE_WAY: Final = "udp-one-way"  # no answer, and none was due (syslog, flow export, media)
+UDP_UNANSWERED: Final = "udp-unanswered"  # no answer where one was due
+UDP_REFUSED: Final = "udp-refused"  # ICMP port unreachable from the server itself
+UDP_REJECTED: Final = "udp-rejected"  # ICMP prohibited, or port unreachable from another
+UDP_UNREACHABLE: Final = "udp-unreachable"  # ICMP host / net unreachable (a router)
+CODES: Final = (  # report order
+    RST_INJECTED,
+    UNANSWERED,
+    REFUSED,
+    REJECTED,
+    INCOMPLETE,
+    UDP_UNANSWERED,
+    UDP_REFUSED,
+    UDP_REJECTED,
+    UDP_UNREACHABLE,
+    OK,
+    UDP_OK,
+    UDP_ONE_WAY,
+)
+FINE: Final = frozenset({OK, UDP_OK, UDP_ONE_WAY})  # no problem: an info finding
+PROBLEMS: Final = frozenset(CODES) - FINE
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """The attempts to one server port that ended one way: the aggregate the report quotes."""
+    """The attempts to one server port that ended one way: the aggregate the report quotes.
+    For UDP (``protocol``) an attempt is a flow, a SYN a datagram from the client (``syns``
+    0, ``datagrams`` instead), and ``ttls`` are the replies'."""
 
     server: str  # address
     port: int
     code: str
     count: int  # attempts
     syns: int  # SYNs in those attempts, retransmissions included
-    tries: int  # the most SYNs one attempt sent
+    tries: int  # the most SYNs (UDP: datagrams) one attempt sent
     clients: tuple[str, ...]  # the first MAX_CLIENTS client addresses
     more_clients: bool  # more clients than listed
     first: float  # first SYN (epoch seconds)
@@ -48,7 +71,7 @@ class Outcome:
     retried: int = 0  # ok: attempts that needed more than one SYN
     no_synack: int = 0  # ok: the client's ACK seen, the SYN/ACK not in the capture
     server_rst: int = 0  # handshake-incomplete: the server reset after its SYN/ACK
-    syn_missing: int = 0  # syn-rejected: attempts seen only by the ICMP error quoting the SYN
+    syn_missing: int = 0  # attempts seen only by the ICMP error quoting the SYN (datagram)
     kernel_rst: int = 0  # ok, of no_synack: the client reset a SYN/ACK the capture missed
     # rst-injected (``ttls`` are the RSTs'): the SYN/ACKs' commonest TTL; attempts the client
     # completed anyway; RSTs not acknowledging the SYN's ISN + 1 (one example: the ACK number
@@ -60,10 +83,31 @@ class Outcome:
     ack_example: tuple[int, int] | None = None
     copied_ipid: int = 0
     rst_delays: tuple[float, float] | None = None
+    # UDP: datagrams from the clients and replies from the server; flows where the client sent
+    # the same datagram again, flows seen by their replies only; the first datagram's payload
+    # bytes; the protocol the server port is known for ("DNS")
+    protocol: Protocol = Protocol.TCP
+    datagrams: int = 0
+    replies: int = 0
+    resent: int = 0
+    late: int = 0
+    size: int | None = None
+    service: str | None = None
 
     @property
     def endpoint(self) -> str:
         return endpoint(self.server, self.port)
+
+    @property
+    def label(self) -> str:
+        """The endpoint as the text report names it: "198.18.1.10:80", "198.18.1.10:53/udp"."""
+        udp = self.protocol is Protocol.UDP
+        return f"{self.endpoint}/udp" if udp else self.endpoint
+
+    @property
+    def sent(self) -> int:
+        """What the clients sent: SYNs, or UDP datagrams."""
+        return self.datagrams if self.protocol is Protocol.UDP else self.syns
 
     @property
     def ttl(self) -> int | None:
@@ -97,14 +141,17 @@ class AnalyzeFinding:
 
 @dataclass(frozen=True)
 class ServerSummary:
-    """One server address: which ports work, which do not."""
+    """One server address: which ports work, which do not (TCP, then UDP)."""
 
     address: str
     status: str  # "ok" (every attempt completed), "partial", "failing" (none completed)
-    attempts: int
+    attempts: int  # TCP attempts and UDP flows
     ports: tuple[tuple[int, tuple[tuple[str, int], ...]], ...]  # port -> ((code, count), ...)
     ports_ok: tuple[int, ...]  # every attempt completed
     ports_failing: tuple[int, ...]  # at least one attempt did not
+    udp_ports: tuple[tuple[int, tuple[tuple[str, int], ...]], ...] = ()  # as ``ports``
+    udp_ports_ok: tuple[int, ...] = ()  # every flow answered, or one-way by design
+    udp_ports_failing: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -116,10 +163,12 @@ class Analysis:
     attempts: int
     notes: tuple[str, ...] = ()
     scans: tuple[Scan, ...] = ()  # port scans recognised: summarised, their findings kept
+    flows: int = 0  # UDP flows (``attempts`` are TCP's)
 
     def in_scan(self, o: Outcome) -> bool:
         """The outcome belongs to a recognised scan (its finding is shown with -v only)."""
-        return any((o.server, o.port) in s.members for s in self.scans)
+        tcp = o.protocol is Protocol.TCP
+        return tcp and any((o.server, o.port) in s.members for s in self.scans)
 
     @property
     def problem(self) -> bool:

@@ -7,8 +7,8 @@ packets."""
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
-from typing import Final
+from collections.abc import Callable, Iterator
+from typing import Any, Final, Generic, TypeVar
 
 from probe.capture.analyze.attempt import Attempt
 from probe.capture.analyze.results import INCOMPLETE, OK, REJECTED, RST_INJECTED, Outcome
@@ -18,40 +18,17 @@ from probe.engine.tcp import TH_ACK, parse_options
 MAX_ENDPOINTS: Final = 100_000
 MAX_CLIENTS: Final = 8
 MAX_RESPONDERS: Final = 16
+T = TypeVar("T")
 
 
-class Tally:
-    """Mutable aggregate behind one ``Outcome``."""
+class Aggregate:
+    """What every tally counts, TCP's and UDP's (``udptally``): attempts, the most tries one
+    made, clients (bounded), the time span, the answers' TTLs and the ICMP senders."""
 
-    __slots__ = (
-        "ack_example",
-        "bad_ack",
-        "clients",
-        "completed",
-        "copied_ipid",
-        "count",
-        "first",
-        "half_open",
-        "kernel_rst",
-        "last",
-        "more_clients",
-        "no_synack",
-        "options",
-        "responders",
-        "retried",
-        "rst_delays",
-        "server_rst",
-        "syn_missing",
-        "synack_ttls",
-        "syns",
-        "tries",
-        "ttls",
-        "window",
-    )
+    __slots__ = ("clients", "count", "first", "last", "more_clients", "responders", "tries", "ttls")
 
     def __init__(self, first: float) -> None:
         self.count = 0
-        self.syns = 0
         self.tries = 0
         self.clients: dict[bytes, None] = {}
         self.more_clients = False
@@ -59,6 +36,99 @@ class Tally:
         self.last = first
         self.ttls: dict[int, int] = {}
         self.responders: dict[tuple[bytes, bool, int, int], list[int]] = {}  # -> [ttl, count]
+
+    def count_one(self, client: bytes, first: float, last: float, tries: int) -> None:
+        """One more attempt from ``client``, between ``first`` and ``last``."""
+        self.count += 1
+        self.tries = max(self.tries, tries)
+        self.first = min(self.first, first)
+        self.last = max(self.last, last)
+        if client not in self.clients:
+            if len(self.clients) < MAX_CLIENTS:
+                self.clients[client] = None
+            else:
+                self.more_clients = True
+
+    def count_ttl(self, ttl: int) -> None:
+        self.ttls[ttl] = self.ttls.get(ttl, 0) + 1
+
+    def count_responder(self, r: IcmpRecord) -> None:
+        """The ICMP error ``r``'s sender, with its type, code and TTL (bounded)."""
+        who = (r.responder, r.v6, r.type, r.code)
+        seen = self.responders.get(who)
+        if seen is not None:
+            seen[1] += 1
+        elif len(self.responders) < MAX_RESPONDERS:
+            self.responders[who] = [r.ttl, 1]
+
+    def shared(self) -> dict[str, Any]:
+        """The ``Outcome`` fields every tally fills the same way."""
+        return {
+            "count": self.count,
+            "tries": self.tries,
+            "clients": tuple(ntop(c) for c in self.clients),
+            "more_clients": self.more_clients,
+            "first": self.first,
+            "last": self.last,
+            "ttls": tuple(sorted(self.ttls.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "responders": tuple(
+                (ntop(addr), v6, typ, cod, ttl, n)
+                for (addr, v6, typ, cod), (ttl, n) in sorted(
+                    self.responders.items(), key=lambda kv: -kv[1][1]
+                )
+            ),
+        }
+
+
+class Endpoints(Generic[T]):
+    """Tallies by server port and outcome, at most ``max_endpoints`` server ports."""
+
+    def __init__(self, make: Callable[[float], T], max_endpoints: int = MAX_ENDPOINTS) -> None:
+        self.make = make
+        self.max_endpoints = max_endpoints
+        self.by_endpoint: dict[tuple[bytes, int], dict[str, T]] = {}
+        self.unkept = 0  # attempts to server ports past max_endpoints
+
+    def tally(self, server: bytes, port: int, code: str, first: float) -> T | None:
+        """The tally of ``code`` at the server port (made when new); None past the bound."""
+        by_code = self.by_endpoint.get((server, port))
+        if by_code is None:
+            if len(self.by_endpoint) >= self.max_endpoints:
+                self.unkept += 1
+                return None
+            by_code = self.by_endpoint[(server, port)] = {}
+        t = by_code.get(code)
+        if t is None:
+            t = by_code[code] = self.make(first)
+        return t
+
+
+class Tally(Aggregate):
+    """Mutable aggregate behind one ``Outcome``."""
+
+    __slots__ = (
+        "ack_example",
+        "bad_ack",
+        "completed",
+        "copied_ipid",
+        "count",
+        "first",
+        "half_open",
+        "kernel_rst",
+        "no_synack",
+        "options",
+        "retried",
+        "rst_delays",
+        "server_rst",
+        "syn_missing",
+        "synack_ttls",
+        "syns",
+        "window",
+    )
+
+    def __init__(self, first: float) -> None:
+        super().__init__(first)
+        self.syns = 0
         self.window: int | None = None
         self.options: bytes | None = None
         self.half_open = 0
@@ -78,39 +148,20 @@ class Tally:
         self.copied_ipid = 0
         self.rst_delays: tuple[float, float] | None = None
 
-    def count_ttl(self, ttl: int) -> None:
-        self.ttls[ttl] = self.ttls.get(ttl, 0) + 1
 
-
-class Tallies:
+class Tallies(Endpoints[Tally]):
     """The tallies of every server port, bounded."""
 
     def __init__(self, max_endpoints: int = MAX_ENDPOINTS) -> None:
-        self.max_endpoints = max_endpoints
-        self.by_endpoint: dict[tuple[bytes, int], dict[str, Tally]] = {}
-        self.unkept = 0  # attempts to server ports past max_endpoints
+        super().__init__(Tally, max_endpoints)
 
     def add(self, client: bytes, server: bytes, port: int, a: Attempt, code: str) -> Tally | None:
         """Count attempt ``a``, ended as ``code``; its tally (None past the bound)."""
-        by_code = self.by_endpoint.get((server, port))
-        if by_code is None:
-            if len(self.by_endpoint) >= self.max_endpoints:
-                self.unkept += 1
-                return None
-            by_code = self.by_endpoint[(server, port)] = {}
-        t = by_code.get(code)
+        t = self.tally(server, port, code, a.first)
         if t is None:
-            t = by_code[code] = Tally(a.first)
-        t.count += 1
+            return None
+        t.count_one(client, a.first, a.last, a.syns)
         t.syns += a.syns
-        t.tries = max(t.tries, a.syns)
-        t.first = min(t.first, a.first)
-        t.last = max(t.last, a.last)
-        if client not in t.clients:
-            if len(t.clients) < MAX_CLIENTS:
-                t.clients[client] = None
-            else:
-                t.more_clients = True
         if code == OK:
             if a.syns > 1:
                 t.retried += 1
@@ -162,35 +213,18 @@ class Tallies:
         if t is None:
             return
         t.syn_missing += int(not a.syns)
-        who = (r.responder, r.v6, r.type, r.code)
-        seen = t.responders.get(who)
-        if seen is not None:
-            seen[1] += 1
-        elif len(t.responders) < MAX_RESPONDERS:
-            t.responders[who] = [r.ttl, 1]
+        t.count_responder(r)
 
     def outcomes(self) -> Iterator[Outcome]:
         for (server, port), by_code in self.by_endpoint.items():
-            address = _ntop(server)
+            address = ntop(server)
             for code, t in by_code.items():
                 yield Outcome(
                     server=address,
                     port=port,
                     code=code,
-                    count=t.count,
                     syns=t.syns,
-                    tries=t.tries,
-                    clients=tuple(_ntop(c) for c in t.clients),
-                    more_clients=t.more_clients,
-                    first=t.first,
-                    last=t.last,
-                    ttls=tuple(sorted(t.ttls.items(), key=lambda kv: (-kv[1], kv[0]))),
-                    responders=tuple(
-                        (_ntop(addr), v6, typ, cod, ttl, n)
-                        for (addr, v6, typ, cod), (ttl, n) in sorted(
-                            t.responders.items(), key=lambda kv: -kv[1][1]
-                        )
-                    ),
+                    **t.shared(),
                     window=t.window,
                     tcp_options=parse_options(t.options) if t.options is not None else None,
                     half_open=t.half_open,
@@ -208,5 +242,5 @@ class Tallies:
                 )
 
 
-def _ntop(packed: bytes) -> str:
+def ntop(packed: bytes) -> str:
     return socket.inet_ntop(socket.AF_INET6 if len(packed) == 16 else socket.AF_INET, packed)

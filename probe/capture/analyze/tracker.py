@@ -47,7 +47,8 @@ its 6 default retries, less on Windows and macOS); one answered by RST or ICMP a
 seconds (Windows sends the SYN again after a RST, from the same port, within a second); past
 the cap, the oldest one is finished early. A completed handshake is removed at its ACK, so
 the data of established connections costs one dictionary lookup per packet and no memory.
-Finished attempts go to ``tally.py``'s bounded aggregates.
+Finished attempts go to ``tally.py``'s bounded aggregates. UDP datagrams, and ICMP errors
+quoting them, go to ``flows.py`` (``Analyzer.udp``), on the same clock.
 
 Measured (tracemalloc): 0.45 kB per waiting attempt, about 1 kB per server port once its
 outcomes are tallied; so at most about 45 MB + 100 MB, and in practice a few MB, whatever the
@@ -61,9 +62,11 @@ from collections.abc import Iterable
 from typing import Final
 
 from probe.capture.analyze.attempt import Attempt, Key
+from probe.capture.analyze.flows import UdpFlows
 from probe.capture.analyze.results import INCOMPLETE, OK, REFUSED, REJECTED, UNANSWERED, Outcome
 from probe.capture.analyze.tally import MAX_ENDPOINTS, Tallies
-from probe.capture.packets import IcmpRecord, Record, TcpSegment
+from probe.capture.analyze.udptally import UdpTallies
+from probe.capture.packets import IcmpRecord, Record, TcpSegment, UdpDatagram
 from probe.engine.tcp import TH_ACK, TH_RST, TH_SYN
 
 EXPIRE: Final = 70.0  # seconds of capture time without a packet before an attempt is over
@@ -85,8 +88,10 @@ class Analyzer:
         expire: float = EXPIRE,
         max_waiting: int = MAX_WAITING,
         max_endpoints: int = MAX_ENDPOINTS,
+        max_flows: int = MAX_WAITING,
     ) -> None:
         self.expire = expire
+        self.udp = UdpFlows(UdpTallies(max_endpoints), expire=expire, max_flows=max_flows)
         self.max_waiting = max_waiting
         self.hold = HOLD
         # Attempts without a final answer, and attempts answered by RST or ICMP that may still
@@ -130,8 +135,13 @@ class Analyzer:
                     self._rst(r)
                 elif flags & TH_ACK and (self.waiting or self.answered):
                     self._ack(r)
+            elif type(r) is UdpDatagram:
+                self.udp.datagram(r)
             elif type(r) is IcmpRecord:
-                self._icmp(r)
+                if r.proto == 17:
+                    self.udp.icmp(r)
+                else:
+                    self._icmp(r)
         if r is not None:
             self.end = max(self.end, r.ts)
 
@@ -151,7 +161,8 @@ class Analyzer:
                 self.attempts -= 1
                 continue
             self._end_waiting(key, a)
-        return tuple(self.tallies.outcomes())
+        self.udp.end_all(self.end)
+        return (*self.tallies.outcomes(), *self.udp.tallies.outcomes())
 
     # ------------------------------------------------------------------ events
 
@@ -327,6 +338,7 @@ class Analyzer:
         self._next_expiry = self.now + 1.0
         self._expire_queue(self.answered, self.now - self.hold)
         self._expire_queue(self.waiting, self.now - self.expire)
+        self.udp.expire(self.now)
 
     def _clock_back(self, ts: float) -> None:
         """The capture's clock went back (a merged capture, a clock set back while capturing):
@@ -337,6 +349,7 @@ class Analyzer:
             self._end_waiting(*self.answered.popitem(last=False))
         while self.waiting:
             self._end_waiting(*self.waiting.popitem(last=False))
+        self.udp.end_all()
         self.now = ts
         self._next_expiry = ts + 1.0
 

@@ -1,7 +1,9 @@
 """``probe analyze --json``: ``{"version": 1, "interrupted": false, "capture": {...},
-"attempts", "summary", "notes", "findings": [...], "servers": [...]}``.
+"attempts", "udp_flows", "summary", "notes", "findings": [...], "servers": [...]}``.
 
-Each finding has the contract's ``code``, ``server`` ("ip:port", "[v6]:port"), ``client``,
+Each finding has the contract's ``code``, ``server`` ("ip:port", "[v6]:port"), ``protocol``
+("tcp" or "udp"; a UDP finding has ``datagrams``, ``replies``, ``resent``, ``service`` and
+``size`` instead of SYNs: its ``syns`` is null), ``client``,
 ``count``, ``first`` and ``last`` (ISO 8601, UTC; null for a timestamp that is no date of the
 years 1-9999, and a note says so), and check's ``severity``, ``summary``, ``evidence``,
 ``next_steps``. ``interrupted``: Ctrl-C stopped the reading (exit 130); the report covers
@@ -20,6 +22,7 @@ from probe.capture.analyze.results import OK, RST_INJECTED, AnalyzeFinding, Serv
 from probe.capture.analyze.scans import Scan
 from probe.capture.reader import CaptureInfo
 from probe.capture.times import iso
+from probe.model import Protocol
 from probe.output.base import Format, FormatName
 from probe.output.json.common import tcp_options_to_dict
 from probe.output.json.writer import Stream, dumps, write
@@ -56,6 +59,7 @@ def analysis_data(view: CaptureAnalysis, *, stream: bool) -> dict[str, Any]:
         "interrupted": view.info.interrupted,
         "capture": _capture(view.info),
         "attempts": analysis.attempts,
+        "udp_flows": analysis.flows,
         "summary": list(analysis.summary),
         "notes": [*view.info.remarks, *view.notes],
         "scans": [_scan(s) for s in analysis.scans],
@@ -82,6 +86,7 @@ def _capture(info: CaptureInfo) -> dict[str, Any]:
         "link_types": list(info.link_names),
         "packets": info.packets,
         "tcp_segments": info.tcp,
+        "udp_datagrams": info.udp,
         "icmp_errors": info.icmp_errors,
         "skipped": info.skipped,
         "first": iso(info.first_ts),
@@ -101,6 +106,7 @@ def _finding(f: AnalyzeFinding) -> dict[str, Any]:
         "server": o.endpoint,
         "address": o.server,
         "port": o.port,
+        "protocol": str(o.protocol),
         "client": o.clients[0] if o.clients else None,
         "clients": list(o.clients),
         "more_clients": o.more_clients,
@@ -124,6 +130,13 @@ def _finding(f: AnalyzeFinding) -> dict[str, Any]:
     if f.code == OK:
         out["half_open"] = o.half_open
         out["retried"] = o.retried
+    if o.protocol is Protocol.UDP:  # "ttl" is the first reply's, or the ICMP sender's
+        out["syns"] = None
+        out["datagrams"] = o.datagrams
+        out["replies"] = o.replies
+        out["resent"] = o.resent
+        out["service"] = o.service
+        out["size"] = o.size
     if f.code == RST_INJECTED:  # "ttl" is the RST's
         out["synack_ttl"] = o.synack_ttl
         out["completed"] = o.completed
@@ -151,5 +164,10 @@ def _server(s: ServerSummary) -> dict[str, Any]:
         "attempts": s.attempts,
         "ports_ok": list(s.ports_ok),
         "ports_failing": list(s.ports_failing),
-        "ports": [{"port": p, "outcomes": dict(codes)} for p, codes in s.ports],
+        "udp_ports_ok": list(s.udp_ports_ok),
+        "udp_ports_failing": list(s.udp_ports_failing),
+        "ports": [
+            *({"port": p, "protocol": "tcp", "outcomes": dict(codes)} for p, codes in s.ports),
+            *({"port": p, "protocol": "udp", "outcomes": dict(codes)} for p, codes in s.udp_ports),
+        ],
     }

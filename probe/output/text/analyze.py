@@ -1,4 +1,5 @@
-"""``probe analyze`` for a person: the capture's connection attempts, findings and servers.
+"""``probe analyze`` for a person: the capture's connection attempts and UDP flows (their
+rows say "/udp": "198.18.1.53:53/udp"), findings and servers.
 
     Capture  tcpdump.pcap: pcap, Ethernet, 42 packets (38 TCP, 1 ICMP error), 2024-05-01
              12:00:01.123 UTC, 4.2 s
@@ -28,7 +29,7 @@ from rich.console import Console
 from rich.text import Text
 
 from probe.capture.analyze.results import (
-    OK,
+    FINE,
     PROBLEMS,
     AnalyzeFinding,
     Outcome,
@@ -37,6 +38,7 @@ from probe.capture.analyze.results import (
 from probe.capture.reader import CaptureInfo
 from probe.capture.times import clock
 from probe.diagnosis.words import plural, port_words, verb
+from probe.model import Protocol
 from probe.output.text.pen import STEP_INDENT, Pen, TextFormat, hang, render_finding_block
 from probe.output.views import CaptureAnalysis, responder
 
@@ -70,7 +72,7 @@ def render_analysis(view: CaptureAnalysis, console: Console, *, verbose: bool = 
     if outcomes:
         _table(outcomes, console, pen, verbose)
     problems = [f for f in findings if f.code in PROBLEMS]
-    shown = [*problems, *(f for f in findings if verbose and f.code == OK)]
+    shown = [*problems, *(f for f in findings if verbose and f.code in FINE)]
     if shown:
         hang(console, 0, pen.styled("Findings", "heading"), Text())
         limit = len(shown) if verbose else _MAX_FINDINGS
@@ -101,10 +103,11 @@ def render_analysis(view: CaptureAnalysis, console: Console, *, verbose: bool = 
 def _capture_line(info: CaptureInfo) -> str:
     links = ", ".join(info.link_names) or "no interface"
     errors = plural(info.icmp_errors, "error")
+    udp = f"{info.udp} UDP, " if info.udp else ""
     parts = [
         f"{info.path}: {info.format}{' (gzip)' if info.compressed else ''}, {links}, "
         f"{info.packets} packets "
-        f"({info.tcp} TCP, {info.icmp_errors} ICMP {errors})"
+        f"({info.tcp} TCP, {udp}{info.icmp_errors} ICMP {errors})"
     ]
     if info.first_ts is not None and info.last_ts is not None:
         start = clock(info.first_ts)
@@ -122,10 +125,10 @@ def _row(o: Outcome) -> tuple[str, ...]:
     if len(o.clients) > 1 or o.more_clients:
         client += f" +{len(o.clients) - 1}{'+' if o.more_clients else ''}"
     return (
-        o.endpoint,
+        o.label,
         o.code,
         str(o.count),
-        str(o.syns),
+        str(o.sent),
         responder(o) or "-",
         "-" if o.answer_ttl is None else str(o.answer_ttl),
         client,
@@ -147,15 +150,18 @@ def _table(outcomes: Sequence[Outcome], console: Console, pen: Pen, verbose: boo
     pad = " " * _TABLE_INDENT
     if shown:
         rows = [_row(o) for o in shown]
-        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(_COLUMNS)]
-        head = "  ".join(h.ljust(w) for h, w in zip(_COLUMNS, widths, strict=True)).rstrip()
+        columns: tuple[str, ...] = _COLUMNS
+        if any(o.protocol is Protocol.UDP for o in shown):  # SYNs for TCP, datagrams for UDP
+            columns = tuple("SENT" if c == "SYNS" else c for c in _COLUMNS)
+        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(columns)]
+        head = "  ".join(h.ljust(w) for h, w in zip(columns, widths, strict=True)).rstrip()
         out = Text(pad)
         out.append(head, style=pen.style("heading"))
         for o, row in zip(shown, rows, strict=True):
             out.append("\n" + pad)
             cells = [c.ljust(w) for c, w in zip(row, widths, strict=True)]
             out.append(pen.clean(cells[0]) + "  ")
-            style = pen.style("open" if o.code == OK else "refused")
+            style = pen.style("open" if o.code in FINE else "refused")
             out.append(cells[1], style=style)
             out.append(("  " + "  ".join(cells[2:])).rstrip())
         console.print(out, soft_wrap=True, no_wrap=True, overflow="ignore")
@@ -169,7 +175,7 @@ def _table(outcomes: Sequence[Outcome], console: Console, pen: Pen, verbose: boo
 
 def _render_finding(f: AnalyzeFinding, console: Console, pen: Pen) -> None:
     head = pen.styled(f.code, "code")
-    head.append(f" ({pen.clean(f.server)}): {pen.clean(f.summary)}")
+    head.append(f" ({pen.clean(f.outcome.label)}): {pen.clean(f.summary)}")
     render_finding_block(console, pen, f.severity, head, f.evidence, f.next_steps)
 
 
@@ -180,5 +186,13 @@ def _render_server(s: ServerSummary, width: int, console: Console, pen: Pen) -> 
         words.append(f"{port_words(s.ports_ok)} {verb(s.ports_ok, 'works', 'work')}")
     if s.ports_failing:
         words.append(f"{port_words(s.ports_failing)} {verb(s.ports_failing, 'fails', 'fail')}")
+    if s.udp_ports_ok:
+        ok = s.udp_ports_ok
+        words.append(f"UDP {port_words(ok)} {verb(ok, 'answers', 'answer')}")
+    if s.udp_ports_failing:
+        bad = s.udp_ports_failing
+        words.append(f"UDP {port_words(bad)} {verb(bad, 'fails', 'fail')}")
+    if not words:
+        words.append("UDP traffic one-way by design")
     mark.append(f" {pen.clean(s.address):<{width}}  ")
     hang(console, STEP_INDENT, mark, Text(f"{s.status}: " + "; ".join(words)))

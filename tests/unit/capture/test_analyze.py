@@ -522,6 +522,7 @@ def test_json_has_the_contract_keys() -> None:
     assert set(by_code) == {"syn-unanswered", "syn-refused", "ok"}
     f = by_code["syn-unanswered"]
     assert (f["server"], f["client"], f["count"], f["syns"]) == (f"{SERVER}:82", CLIENT, 1, 3)
+    assert f["protocol"] == "tcp" and data["udp_flows"] == 0
     assert (
         f["first"] == "2023-11-14T22:13:20.500000Z" and f["last"] == "2023-11-14T22:13:23.500000Z"
     )
@@ -534,10 +535,12 @@ def test_json_has_the_contract_keys() -> None:
             "attempts": 3,
             "ports_ok": [80],
             "ports_failing": [81, 82],
+            "udp_ports_ok": [],
+            "udp_ports_failing": [],
             "ports": [
-                {"port": 80, "outcomes": {"ok": 1}},
-                {"port": 81, "outcomes": {"syn-refused": 1}},
-                {"port": 82, "outcomes": {"syn-unanswered": 1}},
+                {"port": 80, "protocol": "tcp", "outcomes": {"ok": 1}},
+                {"port": 81, "protocol": "tcp", "outcomes": {"syn-refused": 1}},
+                {"port": 82, "protocol": "tcp", "outcomes": {"syn-unanswered": 1}},
             ],
         }
     ]

@@ -8,7 +8,7 @@ import struct
 
 import pytest
 
-from probe.capture.packets import TcpSegment, decode_ip, ip_offset
+from probe.capture.packets import TcpSegment, UdpDatagram, decode_ip, ip_offset
 
 CLIENT, SERVER, OUTER_A, OUTER_B = "198.18.0.2", "198.18.1.10", "198.18.9.1", "198.18.9.2"
 CLIENT6, SERVER6 = "2001:2::2", "2001:2:0:1::10"
@@ -100,8 +100,12 @@ def test_gre_with_key_and_ethernet_bridging() -> None:
 def test_vxlan() -> None:
     vxlan = struct.pack("!II", 0x08000000, 5001 << 8) + eth(0x0800, inner4())
     assert_inner(decoded(1, eth(0x0800, ip4(OUTER_A, OUTER_B, udp(4789, vxlan), proto=17))))
-    other = udp(4790, vxlan)  # not a VXLAN port: plain UDP, skipped
-    assert decoded(1, eth(0x0800, ip4(OUTER_A, OUTER_B, other, proto=17))) is None
+    other = udp(4790, vxlan)  # not a VXLAN port: plain UDP, a datagram of its own
+    frame = eth(0x0800, ip4(OUTER_A, OUTER_B, other, proto=17))
+    rec = decode_ip(1.0, frame, ip_offset(1, frame))
+    assert isinstance(rec, UdpDatagram) and (rec.dport, rec.size) == (4790, len(vxlan))
+    no_vni = udp(4789, b"\x00" * 8 + eth(0x0800, inner4()))  # I flag clear: the tunnel's own
+    assert decode_ip(1.0, ip4(OUTER_A, OUTER_B, no_vni, proto=17), 0) is None
 
 
 def test_gtp_u_plain_and_with_extension_headers() -> None:
