@@ -389,3 +389,4 @@ class TraceReport:
     max_hops: int = 30
     interrupted: bool = False
     version: int = 1
+    protocol: Protocol = Protocol.TCP  # SYNs (TCP) or datagrams (UDP, --udp)

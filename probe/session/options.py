@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from probe.model import PortRequest
+from probe.model import PortRequest, Protocol
 
 
 @dataclass(frozen=True)
@@ -42,3 +42,4 @@ class TraceOptions:
     nameservers: tuple[str, ...] = ()
     families: tuple[int, ...] = (4, 6)
     dns_timeout: float = 3.0
+    protocol: Protocol = Protocol.TCP  # SYNs, or (--udp) datagrams carrying the port's request
