@@ -1,4 +1,4 @@
-"""``probe trace``: TCP traceroute to one port."""
+"""``probe trace``: TCP traceroute to one port, or (``--udp``, ``53/udp``) UDP traceroute."""
 
 from __future__ import annotations
 
@@ -18,9 +18,20 @@ def trace(
     port: Annotated[
         str,
         typer.Option(
-            "--port", "-p", metavar="N", help="The TCP port to trace (a number or service name)."
+            "--port",
+            "-p",
+            metavar="N",
+            help="The port to trace (a number or service name; 53/udp or --udp for UDP).",
         ),
     ],
+    udp: Annotated[
+        bool,
+        typer.Option(
+            "--udp",
+            help="Trace a UDP port: datagrams carrying the port's request (DNS query, NTP "
+            "request, SIP OPTIONS, ...), like traceroute -U -p N.",
+        ),
+    ] = False,
     max_hops: Annotated[
         int,
         typer.Option(
@@ -47,7 +58,7 @@ def trace(
             "--tries",
             metavar="N",
             parser=o.whole("--tries", 1, 15),
-            help="SYNs per hop (TTL) before the hop counts as silent, 1 to 15.",
+            help="Probes per hop (TTL) before the hop counts as silent, 1 to 15.",
         ),
     ] = 3,
     timeout: o.TimeoutOpt = 1.0,
@@ -56,13 +67,16 @@ def trace(
     pcap: o.PcapOpt = None,
 ) -> int:
     """TCP traceroute: SYNs to one port with TTL 1, 2, ... to find the hop where the SYN
-    dies. Needs raw sockets (root or CAP_NET_RAW).
+    dies. With --udp (or a port like 53/udp): datagrams carrying the port's request, like
+    classic traceroute. Needs raw sockets (root or CAP_NET_RAW).
 
     Examples:
 
       probe trace camera.example.com --port 6036
 
       probe trace 192.0.2.10 -p 443 --max-hops 15 --json
+
+      probe trace pbx.example.com --udp --port 5060
     """
     from probe.output.registry import render
     from probe.plan.ports import parse_ports
@@ -70,7 +84,7 @@ def trace(
     from probe.session.options import TraceOptions
     from probe.session.trace import exit_status
 
-    requests = parse_ports(port)
+    requests = parse_ports(port, o.only(udp), "--udp traces a UDP port")
     if len(requests) != 1:
         raise PortSpecError(f"trace follows one port, not {len(requests)} ({quoted(port)})")
     parsed = parse_target(target)
@@ -84,6 +98,7 @@ def trace(
         silent_hops=silent_hops,
         nameservers=tuple(nameserver or ()),
         families=o.families(ipv4, ipv6),
+        protocol=requests[0].protocol,
     )
     with o.session() as session, o.pcap(pcap) as packet_log:
         report = session.trace(parsed[0], opts, packet_log=packet_log)

@@ -1,26 +1,39 @@
-"""``probe trace``: resolve, check the route, then send waves of TTL-limited SYNs through the
-session's raw engine until the trace ends; ``probe.diagnosis.trace`` reads the hops.
+"""``probe trace``: resolve, check the route, then send waves of TTL-limited SYNs (or, with
+``--udp``, datagrams carrying the port's request) through the session's raw engine until the
+trace ends; ``probe.diagnosis.trace`` reads the hops.
 
 Sending: waves of ``WAVE`` TTLs at a time, several tries each (``--tries``); the trace ends
 at the first hop that reached the target or got a reject, after ``silent_hops`` silent hops
 past the last answer, or at ``max_hops``. Every probe of a trace has the same addresses and
 ports (only the TTL and the sequence number differ), so routers that balance load by flow
 send them all the same way (the idea of Paris traceroute) and the hops belong to one path.
+
+Why UDP sends each TTL of a wave as a scan of its own: a SYN's sequence number carries a
+cookie with its TTL, and the SYN/ACK, RST or ICMP quote gives it back, so one scan can hold
+a whole wave. A datagram has no such field — its answers are matched by address, port and
+the try number in our source port — so probes to one port at several TTLs inside one scan
+could not be told apart. Each scan has a block of source ports of its own and the engine
+routes every answer (a reply, or an ICMP error quoting our ports) to its scan, so one
+concurrent scan per TTL keeps the hops apart.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
+from probe import payloads
 from probe.diagnosis import outcome, registry
-from probe.diagnosis.trace import contiguous, cut, jobs, verdict, wave
-from probe.engine.base import Engine, EngineConfig, PacketLog
+from probe.diagnosis.trace import contiguous, cut, is_final, jobs, verdict, wave
+from probe.engine.base import CANCEL_CHECK, Engine, EngineConfig, EngineRun, Job, PacketLog
 from probe.errors import NoPermission
 from probe.model import (
     Finding,
     Hop,
+    PortEvidence,
     PortState,
+    Protocol,
     RouteStatus,
     Target,
     TargetReport,
@@ -56,18 +69,21 @@ def run_trace(
     except NoPermission as exc:
         raise NoPermission(NO_RAW) from exc
     hops: list[Hop] = []
+    replies: dict[int, bytes] = {}
     interrupted = False
     findings: tuple[Finding, ...] = ()
     found = resolve_target(target, opts.nameservers, opts.dns_timeout, opts.families, edge)
     address, route = found.addresses[0] if found.addresses else (None, None)
     if address is not None and route is not None and route.status is RouteStatus.OK:
-        hops, interrupted = _walk(engine, address, opts, packet_log, cancel)
+        hops, interrupted, replies = _walk(engine, address, opts, packet_log, cancel)
     else:  # nothing to trace: the checklist's gate finding says why
         t = TargetReport(input=target.input, address=address, dns=found.dns, route=route)
         findings = registry.diagnose(t)
     shown = cut(hops, opts.silent_hops)
     if address is not None and not findings:
-        result = verdict(shown, address, opts.port, opts.max_hops)
+        end = shown[-1].ttl if shown and is_final(shown[-1]) else None
+        reply = replies.get(end) if end is not None else None
+        result = verdict(shown, address, opts.port, opts.max_hops, opts.protocol, reply)
     else:
         result = TraceVerdict(None, findings[0].summary if findings else "Nothing was traced.")
     return TraceReport(
@@ -81,6 +97,7 @@ def run_trace(
         findings=findings,
         max_hops=opts.max_hops,
         interrupted=interrupted,
+        protocol=opts.protocol,
     )
 
 
@@ -90,23 +107,86 @@ def _walk(
     opts: TraceOptions,
     packet_log: PacketLog | None,
     cancel: threading.Event,
-) -> tuple[list[Hop], bool]:
+) -> tuple[list[Hop], bool, dict[int, bytes]]:
+    """The hops from TTL 1 on, whether the walk was cut short, and each UDP answer's payload
+    by TTL (for the verdict's words)."""
     cfg = EngineConfig(tries=opts.tries, timeout=opts.timeout)
+    udp = opts.protocol is Protocol.UDP
+    # An empty datagram draws no answer from most services: each probe carries the request
+    # of the port's protocol, so the final hop can be a real answer.
+    datagrams = payloads.payloads_for(opts.port) if udp else ()
     hops: list[Hop] = []
+    replies: dict[int, bytes] = {}
     try:
         for _ in range(opts.max_hops):  # bounded: each wave adds at least one TTL or ends
             ttls = wave(hops, opts.max_hops, opts.silent_hops)
             if not ttls:
                 break
-            probes = jobs(address, opts.port, ttls)
-            run = engine.scan(probes, cfg, packet_log=packet_log, cancel=cancel)
-            got = contiguous(run.evidence, ttls.start)
+            probes = jobs(address, opts.port, ttls, opts.protocol, datagrams)
+            if udp:
+                evidence, stopped = _scan_per_ttl(engine, probes, cfg, packet_log, cancel)
+            else:
+                run = engine.scan(probes, cfg, packet_log=packet_log, cancel=cancel)
+                evidence, stopped = list(run.evidence), run.interrupted
+            for e in evidence:
+                if e.reply is not None and e.probe_ttl is not None:
+                    replies[e.probe_ttl] = e.reply
+            got = contiguous(evidence, ttls.start)
             hops.extend(got)
-            if run.interrupted or len(got) < len(ttls):
-                return hops, True
+            if stopped or len(got) < len(ttls):
+                return hops, True, replies
     except KeyboardInterrupt:
-        return hops, True
-    return hops, False
+        return hops, True, replies
+    return hops, False, replies
+
+
+# Seconds between the starts of a wave's UDP scans, lowest TTL first. Every datagram of the
+# wave that reaches the target draws its answer, and for a closed port that is an ICMP port
+# unreachable, which hosts send sparingly (Linux: a burst of about 6, then one a second to
+# each client): sending in TTL order gives the first hop that reaches the target — the one
+# the verdict is about — the first token. Routers rate-limit their time exceeded the same
+# way, which is why a silent hop in the middle of a path is no drop.
+STAGGER = 0.005
+
+
+def _scan_per_ttl(
+    engine: Engine,
+    probes: Sequence[Job],
+    cfg: EngineConfig,
+    packet_log: PacketLog | None,
+    cancel: threading.Event,
+) -> tuple[list[PortEvidence], bool]:
+    """One scan per probe (TTL), all at once on the same engine: the evidence of those that
+    finished, and whether the wave was cut short (cancel, Ctrl-C). A Ctrl-C that reaches
+    this thread stops the wave's scans (within about 0.1 s) and keeps what they measured."""
+    stop = threading.Event()  # the wave's own: Ctrl-C stops this wave, not the session
+    futures: list[Future[EngineRun]] = []
+    stopped = False
+    with ThreadPoolExecutor(len(probes), thread_name_prefix="probe-trace") as pool:
+        try:
+            for job in probes:
+                futures.append(
+                    pool.submit(engine.scan, [job], cfg, packet_log=packet_log, cancel=stop)
+                )
+                if cancel.is_set() or stop.wait(STAGGER):
+                    break
+            pending = set(futures)
+            # bounded: every scan ends after its tries, or within CANCEL_CHECK once stopped
+            while pending:
+                if cancel.is_set():
+                    stop.set()
+                _, pending = wait(pending, CANCEL_CHECK, FIRST_COMPLETED)
+        except KeyboardInterrupt:
+            stopped = True
+            stop.set()
+        if cancel.is_set():
+            stop.set()
+    evidence: list[PortEvidence] = []
+    for future in futures:
+        run = future.result()  # an engine failure is raised here, as a TCP scan's would be
+        evidence.extend(run.evidence)
+        stopped = stopped or run.interrupted
+    return evidence, stopped or len(futures) < len(probes)
 
 
 def exit_status(report: TraceReport) -> ExitStatus:

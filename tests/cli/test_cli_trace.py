@@ -21,6 +21,7 @@ from probe.model import (
     PingResult,
     PingStatus,
     PortEvidence,
+    Protocol,
     RouteResult,
     RouteStatus,
 )
@@ -32,10 +33,13 @@ ROUTER = "198.18.0.1"
 
 
 def one_router(j: Job) -> PortEvidence | AnswerKind:
-    """One router, then the host: SYN/ACK on 80, silence elsewhere."""
+    """One router, then the host: SYN/ACK on 80, silence elsewhere; over UDP an answer on
+    53, silence elsewhere."""
     if j.ttl == 1:
         e = PortEvidence(j.address, j.port, Method.RAW, AnswerKind.ICMP, 1, ROUTER, 64)
-        return replace(e, icmp_type=11, icmp_code=0, probe_ttl=j.ttl)
+        return replace(e, icmp_type=11, icmp_code=0, probe_ttl=j.ttl, protocol=j.protocol)
+    if j.protocol is Protocol.UDP:
+        return AnswerKind.UDP if j.port == 53 else AnswerKind.NONE
     return AnswerKind.SYN_ACK if j.port == 80 else AnswerKind.NONE
 
 
@@ -120,4 +124,64 @@ def test_no_raw_sockets_is_one_line_exit_3(fake: dict[str, Any], probe_cli: CliR
 def test_bad_input_exits_2(fake: dict[str, Any], args: list[str], probe_cli: CliRun) -> None:
     code, out, err = probe_cli(["trace", *args])
     assert code == 2 and out == "" and "Traceback" not in err
+    assert fake["engine"].jobs == []
+
+
+# --------------------------------------------------------------------------- --udp
+
+
+@pytest.mark.parametrize(
+    "args", [["--udp", "-p", "53"], ["-p", "53/udp"], ["--udp", "-p", "domain"], ["-p", "U:53"]]
+)
+def test_udp_trace_exits_0_when_the_port_answers(
+    fake: dict[str, Any], probe_cli: CliRun, args: list[str]
+) -> None:
+    code, out, err = probe_cli(["trace", HOST, *args, "--json"])
+    assert code == 0 and err == ""
+    data = json.loads(out)
+    assert (data["protocol"], data["port"]) == ("udp", 53)
+    assert [h["kind"] for h in data["hops"]] == ["time-exceeded", "udp-response"]
+    assert data["verdict"]["state"] == "open"
+    jobs = fake["engine"].jobs
+    assert {(j.protocol, j.port) for j in jobs} == {(Protocol.UDP, 53)}
+    assert all(len(scan) == 1 for scan in fake["engine"].scans)  # one scan per TTL
+
+
+def test_udp_silence_is_open_filtered_exit_1(fake: dict[str, Any], probe_cli: CliRun) -> None:
+    code, out, _ = probe_cli(["trace", HOST, "--udp", "-p", "9001", "--tries", "2"])
+    assert code == 1
+    assert out.splitlines()[0] == f"{HOST}, UDP port 9001, up to 30 hops"
+    assert "Verdict: Port 9001/udp is open|filtered" in out
+    assert {c.tries for c in fake["engine"].configs} == {2}
+
+
+def test_tcp_trace_says_tcp_in_json(fake: dict[str, Any], probe_cli: CliRun) -> None:
+    _, out, _ = probe_cli(["trace", HOST, "-p", "80", "--json"])
+    assert json.loads(out)["protocol"] == "tcp"
+
+
+def test_udp_without_raw_sockets_is_the_same_one_line_exit_3(
+    fake: dict[str, Any], probe_cli: CliRun
+) -> None:
+    fake["no_raw"] = True
+    code, out, err = probe_cli(["trace", HOST, "--udp", "-p", "53"])
+    assert (code, out, err.strip()) == (3, "", f"probe: {trace.NO_RAW}")
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--udp", "-p", "70000"], "70000"),
+        (["--udp", "-p", "80/tcp"], "--udp traces a UDP port"),
+        (["--udp", "-p", "53,123"], "one port"),
+        (["-p", "53/sctp"], "sctp"),
+        (["--udp"], "--port"),
+    ],
+)
+def test_udp_bad_input_is_one_line_exit_2(
+    fake: dict[str, Any], probe_cli: CliRun, args: list[str], said: str
+) -> None:
+    code, out, err = probe_cli(["trace", HOST, *args])
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and said in err and "Traceback" not in err
     assert fake["engine"].jobs == []

@@ -1,16 +1,18 @@
 """``probe trace --json``::
 
     {"version": 1, "target": "web.example", "address": "198.18.1.10", "port": 82,
-     "max_hops": 30, "interrupted": false,
+     "protocol": "tcp", "max_hops": 30, "interrupted": false,
      "hops": [{"ttl": 1, "responder": "198.18.0.1", "kind": "time-exceeded", "rtt_ms": 0.12,
                "reason": "time-exceeded", "reply_ttl": 64, "tries": 1}, ...],
      "verdict": {"state": "filtered", "last_responder": "198.18.0.1", "stopped_at_ttl": 1,
                  "summary": "...", "reason": "no-response"},
      "findings": []}
 
-``kind`` is one of "time-exceeded", "syn-ack", "rst", "rejected", "unreachable" (with the
-ICMP reason in ``reason``: admin-prohibited, port-unreach, host-unreach, ...) or "none".
-``verdict.state`` is a port state word, or null when nothing was traced.
+``protocol`` is "tcp" (SYNs) or "udp" (``--udp``: datagrams). ``kind`` is one of
+"time-exceeded", "syn-ack", "rst", "udp-response", "refused" (UDP: the target's own ICMP port
+unreachable), "rejected", "unreachable" (with the ICMP reason in ``reason``: admin-prohibited,
+port-unreach, host-unreach, ...) or "none". ``verdict.state`` is a port state word
+("open|filtered" for UDP's silence), or null when nothing was traced.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ def trace_to_dict(report: TraceReport) -> dict[str, Any]:
         "target": report.input,
         "address": report.address,
         "port": report.port,
+        "protocol": report.protocol.value,
         "max_hops": report.max_hops,
         "interrupted": report.interrupted,
         "hops": [_hop(h) for h in report.hops],

@@ -9,8 +9,9 @@
       Verdict: Port 82 is filtered: the SYN got as far as hop 1 (198.18.0.1); after that ...
 
 TTL is the TTL the answer arrived with (the hop's own distance shows in it); TRIES the SYNs
-sent with that TTL. When the trace could not start (DNS, route), the finding that says why
-is printed as ``probe check`` prints it.
+(``--udp``: the datagrams, and the first line says "UDP port") sent with that TTL. When the
+trace could not start (DNS, route), the finding that says why is printed as ``probe check``
+prints it.
 """
 
 from __future__ import annotations
@@ -26,12 +27,19 @@ __all__ = ["TraceText", "render_trace"]
 _COLUMNS = ("HOP", "ANSWERED BY", "ANSWER", "TTL", "RTT", "TRIES")
 _KIND_STYLE = {
     "syn-ack": "open",
+    "udp-response": "open",
     "rst": "refused",
+    "refused": "refused",
     "rejected": "rejected",
     "unreachable": "unreachable",
     "none": "dim",
 }
-_STATE_STYLE = {PortState.OPEN: "ok", PortState.FILTERED: "warning"}
+_STATE_STYLE = {
+    PortState.OPEN: "ok",
+    PortState.FILTERED: "warning",
+    PortState.OPEN_FILTERED: "warning",
+}
+_REASON_SHOWN = ("rejected", "unreachable", "refused")  # kinds whose ICMP reason is shown
 
 
 class TraceText(TextFormat[TraceReport]):
@@ -44,7 +52,7 @@ def render_trace(report: TraceReport, console: Console) -> None:
     head = Text(pen.clean(report.input), style=pen.style("target"))
     if report.address is not None and report.address != report.input:
         head.append(f" {pen.glyphs.arrow} {report.address}")
-    head.append(f", TCP port {report.port}, up to {report.max_hops} hops")
+    head.append(f", {report.protocol.upper()} port {report.port}, up to {report.max_hops} hops")
     console.print(head, soft_wrap=True)
     if report.hops:
         _table(report, console, pen)
@@ -83,7 +91,7 @@ def _table(report: TraceReport, console: Console, pen: Pen) -> None:
 
 def _row(h: Hop) -> tuple[str, ...]:
     answer = h.kind
-    if h.kind in ("rejected", "unreachable") and h.reason:
+    if h.kind in _REASON_SHOWN and h.reason:
         answer = f"{h.kind} ({h.reason})"
     return (
         str(h.ttl),

@@ -13,6 +13,7 @@ from probe.model import (
     Finding,
     Hop,
     PortState,
+    Protocol,
     Severity,
     TraceReport,
     TraceVerdict,
@@ -62,6 +63,7 @@ def test_json_keys_and_values() -> None:
         "target": "web.example",
         "address": HOST,
         "port": 82,
+        "protocol": "tcp",
         "max_hops": 30,
         "interrupted": False,
         "hops": [
@@ -156,3 +158,29 @@ def test_text_ascii_console() -> None:
 
     out = text(FILTERED, AsciiFile())
     assert out.isascii() and out.startswith("web.example -> 198.18.1.10")
+
+
+UDP_CLOSED = TraceReport(
+    input=HOST,
+    address=HOST,
+    port=9002,
+    dns=DnsResult(DnsStatus.LITERAL, (HOST,)),
+    hops=(
+        Hop(1, "time-exceeded", ROUTER, 0.2, "time-exceeded", 64, 1),
+        Hop(2, "refused", HOST, 0.3, "port-unreach", 63, 1),
+    ),
+    verdict=TraceVerdict(PortState.REFUSED, "Port 9002/udp is refused: ...", HOST, 2),
+    protocol=Protocol.UDP,
+)
+
+
+def test_udp_json_says_udp() -> None:
+    data = json.loads(render_trace_json(UDP_CLOSED))
+    assert data["protocol"] == "udp" and data["port"] == 9002
+    assert [h["kind"] for h in data["hops"]] == ["time-exceeded", "refused"]
+
+
+def test_udp_text_header_and_the_refusals_reason() -> None:
+    lines = text(UDP_CLOSED).splitlines()
+    assert lines[0] == "198.18.1.10, UDP port 9002, up to 30 hops"
+    assert lines[3].split()[:4] == ["2", HOST, "refused", "(port-unreach)"]
