@@ -22,8 +22,9 @@ from hypothesis import strategies as st
 
 from probe.cli.options import whole
 from probe.errors import BadInput, ProfileError, quoted
+from probe.model import PortRequest, Protocol
 from probe.plan.audit import check_audit
-from probe.plan.ports import parse_ports
+from probe.plan.ports import parse_ports, port_set
 from probe.plan.profiles import PortProfile, ProfilePort, parse_profile
 from probe.plan.targets import parse_target, parse_targets, read_targets_file
 
@@ -82,13 +83,22 @@ def mutated(seeds: list[str], extra: st.SearchStrategy[str]) -> st.SearchStrateg
 
 PORT_WORDS = st.sampled_from(
     ["80", "0", "65535", "65536", "1-1024", "1024-1", "-80", "80-", "all", "ALL", "http",
-     "ssh", "https", "nosuchservice", "", " ", "00080", "9" * 5000, "1" * 20, "http,"]
+     "ssh", "https", "nosuchservice", "", " ", "00080", "9" * 5000, "1" * 20, "http,",
+     "53/udp", "53/UDP", "80/tcp", "5060-5070/udp", "dns/udp", "sip/udp", "all/udp", "ntp",
+     "U:53", "T:80", "u:ntp", "U:", "T:", "S:80", "U:T:53", "/udp", "udp", "tcp", "53/",
+     "53/sctp", "53/udp/tcp", "U:53/tcp", "T:53/tcp", "ssh/udp", "70000/udp", " 53 / udp "]
 )  # fmt: skip
 PORT_SPECS = st.one_of(
     st.text(max_size=60),
     st.text(alphabet="0123456789,- allhtps\t", max_size=60),
+    st.text(alphabet="0123456789,-/:UTudpcs ", max_size=40),
     st.lists(st.one_of(PORT_WORDS, HOSTILE), min_size=1, max_size=8).map(",".join),
 )
+
+
+def spec_of(requests: tuple[PortRequest, ...]) -> str:
+    """The requests written back as a spec, one explicit element per port."""
+    return ",".join(f"{r.port}/{r.protocol}" for r in requests)
 
 
 @FUZZ
@@ -96,8 +106,34 @@ PORT_SPECS = st.one_of(
 def test_port_specs(spec: str) -> None:
     found = clean_or_bad_input(parse_ports, spec)
     if found is not None:
-        ports = [p.port for p in found]
-        assert ports == sorted(set(ports)) and all(1 <= p <= 65535 for p in ports)
+        keys = [(p.port, p.protocol is Protocol.UDP) for p in found]
+        assert keys == sorted(set(keys)) and all(1 <= p <= 65535 for p, _ in keys)
+        if len(found) <= 2000:  # round trip: written back, the same ports and protocols
+            again = parse_ports(spec_of(found))
+            assert [(p.port, p.protocol) for p in again] == [(p.port, p.protocol) for p in found]
+
+
+@FUZZ
+@given(PORT_SPECS)
+def test_port_specs_under_udp(spec: str) -> None:
+    found = clean_or_bad_input(parse_ports, spec, Protocol.UDP)
+    if found is not None:
+        assert all(p.protocol is Protocol.UDP for p in found)
+
+
+@FUZZ
+@given(PORT_SPECS)
+def test_port_sets_round_trip(spec: str) -> None:
+    found = clean_or_bad_input(port_set, spec)
+    if found is not None:
+        written = ",".join(
+            f"{first}-{last}/{s.protocol}"
+            for s in (found.tcp, found.udp)
+            for first, last in s.ranges
+        )
+        again = port_set(written)
+        assert (again.tcp.ranges, again.udp.ranges) == (found.tcp.ranges, found.udp.ranges)
+        assert len(again) == len(found)
 
 
 # --------------------------------------------------------------------------- targets
@@ -148,7 +184,22 @@ TOML_VALUES = st.recursive(
         st.integers(-(10**6), 10**6),
         st.sampled_from([0, 80, 65535, 65536, 2**63 - 1, -(2**63)]),
         st.text(max_size=20),
-        st.sampled_from(["all", "1-65535", "https", "8000-8010", "198.18.0.1", "camera"]),
+        st.sampled_from(
+            [
+                "all",
+                "1-65535",
+                "https",
+                "8000-8010",
+                "198.18.0.1",
+                "camera",
+                "53/udp",
+                "U:53",
+                "80/tcp",
+                "T:80",
+                "ntp",
+                "all/udp",
+            ]
+        ),
         st.booleans(),
         st.floats(allow_nan=True),
     ),
@@ -177,7 +228,10 @@ def toml_value(value: object) -> str:
 
 @st.composite
 def audit_documents(draw: st.DrawFn) -> str:
-    keys = st.sampled_from(["target", "profile", "open", "blocked", "filtered", "refused", "x"])
+    keys = st.sampled_from(
+        ["target", "profile", "open", "blocked", "filtered", "refused", "x", "udp_open",
+         "udp_blocked", "udp_filtered", "udp_refused", "udp_x"]
+    )  # fmt: skip
     hosts = []
     for _ in range(draw(st.integers(0, 4))):
         pairs = draw(st.dictionaries(keys, TOML_VALUES, max_size=5))
@@ -189,6 +243,8 @@ AUDIT_SEEDS = [
     '[[hosts]]\ntarget = "cam.example"\nprofile = "camera"\nopen = [80, "https"]\n'
     'blocked = [22, "3389"]\nfiltered = ["6036-6040"]\nrefused = [8080]\n',
     'hosts = [{target = "198.18.0.1", open = [80]}, {target = "2001:2::1", refused = [81]}]\n',
+    '[[hosts]]\ntarget = "pbx.example"\nopen = [5060]\nudp_open = [5060, "ntp"]\n'
+    'udp_blocked = ["161/udp"]\nudp_filtered = ["U:69"]\nudp_refused = [514]\n',
     '[[hosts]]\ntarget = "a.example"\nopen = ["all"]\n[[hosts]]\ntarget = "b"\nblocked=[1]\n',
 ]
 TOML_NOISE = st.one_of(
@@ -223,13 +279,16 @@ def profile_documents(draw: st.DrawFn) -> str:
     keys = st.sampled_from(["port", "service", "note", "prot"])
     for _ in range(draw(st.integers(0, 4))):
         pairs = draw(st.dictionaries(keys, TOML_VALUES, max_size=3))
-        text += "[[ports]]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in pairs.items())
+        table = draw(st.sampled_from(["[[ports]]", "[[udp]]"]))
+        text += table + "\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in pairs.items())
     return text
 
 
 PROFILE_SEEDS = [
     'name = "lab"\ndescription = "a lab"\n[[ports]]\nport = 80\nservice = "http"\nnote = "x"\n'
     "[[ports]]\nport = 6036\n",
+    'description = "phones"\n[[ports]]\nport = 5060\n[[udp]]\nport = 5060\nnote = "SIP"\n'
+    "[[udp]]\nport = 123\n",
 ]
 PROFILES = st.one_of(st.text(max_size=200), profile_documents(), mutated(PROFILE_SEEDS, TOML_NOISE))
 
@@ -239,7 +298,9 @@ PROFILES = st.one_of(st.text(max_size=200), profile_documents(), mutated(PROFILE
 def test_profile_files(text: str) -> None:
     profile = clean_or_bad_input(parse_profile, text, "lab", "lab.toml", "lab.toml")
     if profile is not None:
-        assert profile.ports and all(1 <= p.port <= 65535 for p in profile.ports)
+        assert profile.entries and all(1 <= p.port <= 65535 for p in profile.entries)
+        keys = [(p.port, p.protocol) for p in profile.entries]
+        assert len(keys) == len(set(keys))
 
 
 # --------------------------------------------------------------------------- options

@@ -211,3 +211,21 @@ def test_write_and_check_the_file(mk: Any, tmp_path: Path) -> None:
         check_writable(tmp_path, "--junit")
     with pytest.raises(BadInput, match="does not exist"):
         check_writable(tmp_path / "nowhere" / "audit.xml", "--junit")
+
+
+def test_udp_cases_name_the_protocol_and_tcp_names_stay(mk: Any) -> None:
+    t = mk.target(
+        (80, "open", 63),
+        {"port": 5060, "state": "open|filtered", "protocol": "udp"},
+        {"port": 123, "state": "open", "protocol": "udp"},
+        input="pbx.example",
+    )
+    text = '[[hosts]]\ntarget = "pbx.example"\nopen = [80]\nudp_open = [5060, 123]\n'
+    root = parsed(result_of(text, t))
+    by_name = cases(root)
+    assert list(by_name) == ["port 80 open", "port 123/udp open", "port 5060/udp open"]
+    (failure,) = by_name["port 5060/udp open"]
+    assert failure.attrib["message"].startswith(
+        "expected open, observed open|filtered: the service did not answer the request"
+    )
+    assert failure.attrib["type"] == "not-udp_open"  # no finding in this report to name

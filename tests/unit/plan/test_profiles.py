@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from probe.errors import BadInput, ProfileError
-from probe.model import PortRequest
+from probe.model import PortRequest, Protocol
 from probe.plan import profiles
 from probe.plan.inputs import MAX_INPUT_BYTES
 from probe.plan.profiles import (
@@ -55,8 +55,10 @@ def test_shipped_profiles_load() -> None:
         assert profile.source == BUILTIN_SOURCE
         assert profile.description
         assert profile.ports
-        assert all(p.service for p in profile.ports), f"{name}: every shipped port is named"
-        assert all(p.note for p in profile.ports), f"{name}: every shipped port has a note"
+        assert all(p.service for p in profile.entries), f"{name}: every shipped port is named"
+        assert all(p.note for p in profile.entries), f"{name}: every shipped port has a note"
+        assert all(p.protocol is Protocol.TCP for p in profile.ports)
+        assert all(p.protocol is Protocol.UDP for p in profile.udp)
 
 
 def test_shipped_files_declare_their_name() -> None:
@@ -339,3 +341,107 @@ def test_only_the_default_profiles_ports_are_not_asked_for() -> None:
     assert all(p.asked for p in profiles.select_ports("80,443", [], []))
     assert all(p.asked for p in profiles.select_ports(None, [DEFAULT_PROFILE], []))
     assert all(p.asked for p in profiles.select_ports("8080", ["web"], []))
+
+
+# --------------------------------------------------------------------------- UDP ports
+
+
+@pytest.mark.parametrize(
+    ("name", "must_have"),
+    [
+        ("voip", {5060, 4569, 2427, 2727, 1719, 3478}),
+        ("camera", {3702, 1900}),
+        ("windows", {137, 138, 88, 389, 53, 123}),
+        ("remote-access", {500, 4500, 1194, 51820, 1701, 3389}),
+        ("web", {443}),
+        ("common", {53, 123, 161}),
+        ("database", {1434}),
+    ],
+)
+def test_shipped_profile_udp_ports(name: str, must_have: set[int]) -> None:
+    ports = {p.port for p in get_profile(name).udp}
+    assert must_have <= ports, f"{name} lacks {sorted(must_have - ports)}/udp"
+
+
+def test_shipped_files_no_longer_say_udp_was_left_out() -> None:
+    for path in sorted((REPO / "profiles").glob("*.toml")):
+        text = path.read_text(encoding="utf-8")
+        assert "Omitted because" not in text and "not probed" not in text, path.name
+    for name in ("voip", "camera"):  # RTP's ports are picked per call: said, not listed
+        assert "dynamic" in (REPO / "profiles" / f"{name}.toml").read_text(encoding="utf-8")
+
+
+def test_udp_tables() -> None:
+    text = """
+        description = "phones"
+        [[ports]]
+        port = 5060
+        [[udp]]
+        port = 5060
+        note = "SIP over UDP"
+        [[udp]]
+        port = 123
+    """
+    profile = parse_profile(text, "lab", "lab.toml", "x")
+    assert profile.ports == (ProfilePort(5060, "sip"),)
+    assert profile.udp == (
+        ProfilePort(5060, "sip", "SIP over UDP", Protocol.UDP),
+        ProfilePort(123, "ntp", None, Protocol.UDP),  # the UDP table's name
+    )
+    assert profile.requests() == (
+        PortRequest(123, "ntp", protocol=Protocol.UDP),
+        PortRequest(5060, "sip"),
+        PortRequest(5060, "sip", protocol=Protocol.UDP),
+    )
+    assert profile.requests(Protocol.UDP) == (
+        PortRequest(123, "ntp", protocol=Protocol.UDP),
+        PortRequest(5060, "sip", protocol=Protocol.UDP),
+    )
+    only_udp = parse_profile('description = "x"\n[[udp]]\nport = 53\n', "lab", "lab.toml", "x")
+    assert only_udp.ports == () and only_udp.requests() == (
+        PortRequest(53, "dns", True, Protocol.UDP),
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "piece"),
+    [
+        ('description = "x"\n[[udp]]\nport = 70000\n', "udp entry 1 has port 70000, out of range"),
+        ('description = "x"\n[[udp]]\nprot = 53\n', "udp entry 1 has unknown key 'prot'"),
+        ('description = "x"\n[[udp]]\nnote = "x"\n', "udp entry 1 has no 'port'"),
+        ('description = "x"\nudp = [53]\n', "udp entry 1 must be a [[udp]] table, not 53"),
+        ('description = "x"\nudp = 53\n', "'udp' must be [[udp]] tables, not 53"),
+        ('description = "x"\nudp = []\n', "needs at least one [[ports]] table (or a [[udp]]"),
+        (
+            'description = "x"\n[[udp]]\nport = 53\n[[udp]]\nport = 53\n',
+            "lists port 53/udp twice (udp entries 1 and 2)",
+        ),
+    ],
+)
+def test_malformed_udp_tables(tmp_path: Path, text: str, piece: str) -> None:
+    write(tmp_path, "lab.toml", text)
+    with pytest.raises(ProfileError) as info:
+        load_profiles([tmp_path])
+    assert piece in str(info.value)
+
+
+def test_select_ports_with_udp() -> None:
+    def keys(requests: tuple[PortRequest, ...]) -> list[tuple[int, str]]:
+        return [(p.port, str(p.protocol)) for p in requests]
+
+    default = profiles.select_ports(None, [], [])
+    assert (53, "tcp") in keys(default) and (53, "udp") in keys(default)
+    assert keys(default) == sorted(keys(default), key=lambda k: (k[0], k[1] == "udp"))
+    assert keys(profiles.select_ports(None, [], [], Protocol.UDP)) == [
+        (53, "udp"),
+        (123, "udp"),
+        (161, "udp"),
+    ]
+    web = profiles.select_ports("443/udp,80", ["web"], [])
+    assert keys(web).count((443, "udp")) == 1 and (80, "tcp") in keys(web)
+    voip_udp = profiles.select_ports("5070", ["voip"], [], Protocol.UDP)
+    assert {p.protocol for p in voip_udp} == {Protocol.UDP} and (5070, "udp") in keys(voip_udp)
+    with pytest.raises(ProfileError, match="profile mail has no udp ports"):
+        profiles.select_ports(None, ["mail"], [], Protocol.UDP)
+    with pytest.raises(BadInput, match="'80/tcp' is TCP, but --udp makes every port of the spec"):
+        profiles.select_ports("80/tcp", [], [], Protocol.UDP)
