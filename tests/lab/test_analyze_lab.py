@@ -13,6 +13,7 @@ import json
 import os
 import re
 import select
+import struct
 import subprocess
 import sys
 import time
@@ -393,3 +394,123 @@ def test_a_port_sweep_is_summarised(lab: Lab, tmp_path: Path) -> None:
     assert len(report["findings"]) == 26  # every port in JSON
     proc = lab.run_probe("analyze", str(path))
     assert "Scan: " in proc.stdout and "syn-refused (" not in proc.stdout
+
+
+# UDP (issue 14, item 6): a client script sends real datagrams while tcpdump records: a DNS
+# query to the lab's dnsmasq (answered, v4 and v6), one to a port of srv where nothing listens
+# (srv's kernel answers ICMP port unreachable, v4 and v6), one into the router's `prohibit`
+# net (its ICMP admin prohibited) and `unreachable` net (host unreachable), an NTP request
+# sent three times into the blackhole (silence), syslog into the blackhole (one-way by
+# design), and a NetBIOS broadcast on the client's LAN (no server behind it).
+UDP_CLOSED = 9002  # nothing listens there on srv
+_UDP_CLIENT = r"""
+import json, socket, struct, sys, time
+for family, addr, port, payload, times, broadcast in json.loads(sys.argv[1]):
+    s = socket.socket(socket.AF_INET6 if family == 6 else socket.AF_INET, socket.SOCK_DGRAM)
+    if broadcast:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+    s.settimeout(0.5)
+    for n in range(times):
+        if n:
+            time.sleep(1.0)  # a client's retry
+        s.sendto(bytes.fromhex(payload), (addr, port))
+    try:
+        s.recvfrom(2048)
+    except OSError:
+        pass  # no answer, or the ICMP error as an error
+    s.close()
+"""
+
+
+def _dns_query(name: str) -> str:
+    labels = b"".join(bytes((len(x),)) + x.encode() for x in name.split("."))
+    head = struct.pack("!HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0)
+    return (head + labels + b"\x00" + struct.pack("!HH", 1, 1)).hex()
+
+
+@pytest.fixture(scope="module")
+def udp_capture(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    path = tmp_path_factory.mktemp("analyze-udp") / "udp.pcap"
+    query = _dns_query(t.NAME_WEB)
+    ntp = (b"\x23" + b"\x00" * 47).hex()
+    sends = [
+        (4, t.DNS_V4, 53, query, 1, False),
+        (6, t.DNS_V6, 53, query, 1, False),
+        (4, SRV, UDP_CLOSED, b"hello".hex(), 1, False),
+        (6, t.SRV_V6, UDP_CLOSED, b"hello".hex(), 1, False),
+        (4, t.PROHIBIT_HOST_V4, 161, (b"\x30" * 40).hex(), 1, False),
+        (4, t.UNREACHABLE_HOST_V4, 53, query, 1, False),
+        (4, t.BLACKHOLE_HOST_V4, 123, ntp, 3, False),
+        (4, t.BLACKHOLE_HOST_V4, 514, b"<13>probe lab".hex(), 1, False),
+        (4, "198.18.0.255", 137, (b"\x00" * 50).hex(), 1, True),
+    ]
+    dump = _tcpdump(lab, path, "-i", t.HOST_IFACE, expr="udp or icmp or icmp6")
+    try:
+        sent = lab.python(lab.client_ns, _UDP_CLIENT, json.dumps(sends))
+        assert sent.returncode == 0, sent.stderr
+        # A last DNS query (a second flow to dnsmasq) 1.5 s later: the capture does not end
+        # on the syslog datagram (a lone datagram in the last second is left out).
+        time.sleep(1.5)
+        again = json.dumps([(4, t.DNS_V4, 53, query, 1, False)])
+        assert lab.python(lab.client_ns, _UDP_CLIENT, again).returncode == 0
+        time.sleep(0.5)
+    finally:
+        _stop(dump)
+    yield path
+
+
+UDP_EXPECTED = {
+    (f"{t.DNS_V4}:53", "udp-ok"),
+    (f"[{t.DNS_V6}]:53", "udp-ok"),
+    (f"{SRV}:{UDP_CLOSED}", "udp-refused"),
+    (f"[{t.SRV_V6}]:{UDP_CLOSED}", "udp-refused"),
+    (f"{t.PROHIBIT_HOST_V4}:161", "udp-rejected"),
+    (f"{t.UNREACHABLE_HOST_V4}:53", "udp-unreachable"),
+    (f"{t.BLACKHOLE_HOST_V4}:123", "udp-unanswered"),
+    (f"{t.BLACKHOLE_HOST_V4}:514", "udp-one-way"),
+}
+
+
+def test_udp_flows_are_named_by_what_came_back(lab: Lab, udp_capture: Path) -> None:
+    rc, report = analyze(lab, udp_capture)
+    assert rc == 1
+    udp = [f for f in report["findings"] if f["protocol"] == "udp"]
+    assert {(f["server"], f["code"]) for f in udp} == UDP_EXPECTED
+    assert report["udp_flows"] == len(UDP_EXPECTED) + 1  # dnsmasq: two flows
+    found = {f["server"]: f for f in udp}
+    dns = found[f"{t.DNS_V4}:53"]
+    assert (dns["responder"], dns["ttl"], dns["service"], dns["count"], dns["replies"]) == (
+        t.DNS_V4,
+        t.TTL_ONE_HOP,
+        "DNS",
+        2,
+        2,
+    )
+    refused = found[f"{SRV}:{UDP_CLOSED}"]
+    assert (refused["responder"], refused["ttl"]) == (SRV, t.TTL_ONE_HOP)
+    assert refused["summary"].startswith(f"Nothing listens on UDP port {UDP_CLOSED} on {SRV}")
+    six = found[f"[{t.SRV_V6}]:{UDP_CLOSED}"]
+    assert f"ICMPv6 port unreachable from {t.SRV_V6}, hop limit 63" in six["evidence"][1]
+    rejected = found[f"{t.PROHIBIT_HOST_V4}:161"]
+    assert (rejected["responder"], rejected["ttl"]) == (t.ROUTER_CLIENT_V4, t.TTL_DIRECT)
+    assert "administratively prohibited" in rejected["summary"]
+    unreachable = found[f"{t.UNREACHABLE_HOST_V4}:53"]
+    assert unreachable["responder"] == t.ROUTER_CLIENT_V4
+    assert "host unreachable" in unreachable["summary"]
+    ntp = found[f"{t.BLACKHOLE_HOST_V4}:123"]
+    assert (ntp["datagrams"], ntp["resent"], ntp["replies"], ntp["severity"]) == (3, 1, 0, "error")
+    assert "the client sent the same datagram 3 times" in ntp["evidence"][0]
+    assert found[f"{t.BLACKHOLE_HOST_V4}:514"]["severity"] == "info"
+    assert any("multicast or broadcast" in n for n in report["notes"])
+    servers = {s["address"]: s for s in report["servers"]}
+    assert servers[SRV]["udp_ports_failing"] == [UDP_CLOSED]
+    assert servers[t.DNS_V4]["udp_ports_ok"] == [53]
+
+
+def test_udp_rows_stand_in_the_text_table(lab: Lab, udp_capture: Path) -> None:
+    proc = lab.run_probe("analyze", str(udp_capture))
+    assert proc.returncode == 1, proc.stderr
+    out = proc.stdout
+    for server, code in UDP_EXPECTED:
+        assert re.search(rf"^  {re.escape(server)}/udp +{code} ", out, re.M), (server, out)
+    assert f"udp-unanswered ({t.BLACKHOLE_HOST_V4}:123/udp): " in out
