@@ -7,13 +7,30 @@ cd "$(dirname "$0")/.."
 
 if [ "$(id -u)" = 0 ]; then
     need=()
-    for cmd in ip:iproute2 nft:nftables dnsmasq:dnsmasq-base tcpdump:tcpdump curl:curl nmap:nmap setpriv:util-linux; do
+    for cmd in ip:iproute2 nft:nftables dnsmasq:dnsmasq-base tcpdump:tcpdump curl:curl nmap:nmap \
+        setpriv:util-linux chronyd:chrony snmpd:snmpd; do
         command -v "${cmd%%:*}" >/dev/null 2>&1 || need+=("${cmd#*:}")
     done
     python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
     if [ ${#need[@]} -gt 0 ]; then
         apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+        # chrony and snmpd are daemons the lab starts itself, inside its namespaces. Their
+        # postinst must not start them on this machine (chrony's Debian config asks public
+        # NTP pools): a policy-rc.d denying every start, for this install only, unless the
+        # machine has one already. --no-remove: chrony conflicts with other time daemons
+        # (systemd-timesyncd); rather stop here than remove the machine's own.
+        guard=
+        if [ ! -e /usr/sbin/policy-rc.d ]; then
+            guard=/usr/sbin/policy-rc.d
+            trap 'rm -f "$guard"' EXIT
+            printf '#!/bin/sh\nexit 101\n' >"$guard"
+            chmod 755 "$guard"
+        fi
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-remove "${need[@]}" >/dev/null
+        if [ -n "$guard" ]; then
+            rm -f "$guard"
+            trap - EXIT
+        fi
     fi
     # As root the lab must run: a lab test that cannot build its namespaces fails, never skips.
     export PROBE_REQUIRE_LAB=1

@@ -1,7 +1,8 @@
 """Builds and tears down the lab of network namespaces described in topology.py.
 
-Plain subprocess calls to ``ip``, ``nft``, ``sysctl`` and ``dnsmasq``; no library state. The
-build is batched (one ``ip -batch`` per namespace, run in parallel) so it takes about a second.
+Plain subprocess calls to ``ip``, ``nft``, ``sysctl``, ``dnsmasq`` and (daemons.py) ``chronyd``
+and ``snmpd``; no library state. The build is batched (one ``ip -batch`` per namespace, run in
+parallel) so it takes about a second.
 ``setup()`` first removes leftovers of a crashed run (namespaces with the lab's prefix and the
 processes inside them, /etc/netns/<prefix>*); ``teardown()`` is safe to call at any point, any
 number of times, and leaves the root namespace's guard routes in place.
@@ -29,11 +30,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from . import daemons
 from . import topology as t
 
 SERVERS_PY = Path(__file__).with_name("servers.py")
 NETNS_ETC = Path("/etc/netns")
-REQUIRED_TOOLS = ("ip", "ss", "nft", "dnsmasq", "sysctl", "setpriv")
+REQUIRED_TOOLS = ("ip", "ss", "nft", "dnsmasq", "sysctl", "setpriv", "chronyd", "snmpd")
 LOCK_DIR = Path("/run/lock") if Path("/run/lock").is_dir() else Path(tempfile.gettempdir())
 LOCK_WAIT = float(os.environ.get("PROBE_LAB_LOCK_WAIT", "300"))  # seconds for another run
 READY_TIMEOUT = 10.0  # seconds for every server and dnsmasq to listen
@@ -41,7 +43,8 @@ STOP_TIMEOUT = 3.0  # seconds for a process to exit after SIGTERM
 PR_SET_PDEATHSIG = 1
 
 # Sysctls per namespace. ICMP rate limits off where answers come from, so tests that send
-# many probes get every ICMP error and echo reply (the kernel would otherwise drop some).
+# many probes get every ICMP error and echo reply (the kernel would otherwise drop some);
+# a host with ``icmp_limits`` (srv) keeps a real host's instead.
 _NO_ICMP_LIMITS = {
     "net.ipv4.icmp_ratelimit": "0",
     "net.ipv6.icmp.ratelimit": "0",
@@ -363,8 +366,9 @@ class Lab:
 
     def _set_sysctls(self) -> None:
         jobs: list[tuple[list[str], str | None]] = []
+        limits = {host.ns: dict(host.icmp_limits) for host in t.HOSTS if host.icmp_limits}
         for ns in t.ALL_NS:
-            values = _COMMON_SYSCTLS | _NO_ICMP_LIMITS  # limits off everywhere: harmless
+            values = _COMMON_SYSCTLS | limits.get(ns, _NO_ICMP_LIMITS)
             forwarding = "1" if ns == t.ROUTER_NS else "0"
             values["net.ipv4.ip_forward"] = forwarding
             values["net.ipv6.conf.all.forwarding"] = forwarding
@@ -441,6 +445,8 @@ class Lab:
                 argv = [sys.executable, str(SERVERS_PY), "--name", host.name, *listen]
                 self._spawn(host.name, host.ns, argv, stdout=subprocess.PIPE)
         self._spawn("dnsmasq", t.DNS_NS, self._dnsmasq_argv(), stdout=subprocess.DEVNULL)
+        self._spawn("chronyd", t.SRV_NS, daemons.chronyd(self.workdir), stdout=subprocess.DEVNULL)
+        self._spawn("snmpd", t.SRV_NS, daemons.snmpd(self.workdir), stdout=subprocess.DEVNULL)
         self._wait_ready()
 
     def _dnsmasq_argv(self) -> list[str]:
@@ -489,7 +495,7 @@ class Lab:
         self.processes[key] = proc
 
     def _wait_ready(self) -> None:
-        """Every servers.py prints READY once it listens; dnsmasq is polled with ss."""
+        """Every servers.py prints READY once it listens; the daemons are polled with ss."""
         deadline = time.monotonic() + READY_TIMEOUT
         waiting = {k: p for k, p in self.processes.items() if p.stdout is not None}
         with selectors.DefaultSelector() as sel:
@@ -506,14 +512,19 @@ class Lab:
                     del waiting[key]
         if waiting:
             raise LabError(f"servers not ready after {READY_TIMEOUT}s: {', '.join(waiting)}")
-        while time.monotonic() < deadline:
-            if self.processes["dnsmasq"].poll() is not None:
-                raise LabError(f"dnsmasq exited: {self._log('dnsmasq')}")
-            ss = self.exec(t.DNS_NS, "ss", "-Hlun", "sport = :53", timeout=5)
-            if t.DNS_V4 in ss.stdout and t.DNS_V6 in ss.stdout:
-                return
-            time.sleep(0.05)
-        raise LabError(f"dnsmasq not listening after {READY_TIMEOUT}s: {self._log('dnsmasq')}")
+        polled = {"dnsmasq": (t.DNS_NS, t.DNS_UDP_PORT, (t.DNS_V4, t.DNS_V6)), **daemons.READY}
+        while polled and time.monotonic() < deadline:
+            for key, (ns, port, addresses) in list(polled.items()):
+                if self.processes[key].poll() is not None:
+                    raise LabError(f"{key} exited: {self._log(key)}")
+                ss = self.exec(ns, "ss", "-Hlun", f"sport = :{port}", timeout=5)
+                if all(address in ss.stdout for address in addresses):
+                    del polled[key]
+            if polled:
+                time.sleep(0.05)
+        if polled:
+            logs = "; ".join(f"{key}: {self._log(key)}" for key in polled)
+            raise LabError(f"not listening after {READY_TIMEOUT}s: {logs}")
 
     def _log(self, key: str) -> str:
         if self.workdir is None:

@@ -1,4 +1,4 @@
-"""Small TCP (and one UDP) servers for the lab, run inside a namespace as a program.
+"""Small TCP (and a few UDP) servers for the lab, run inside a namespace as a program.
 
     python servers.py --name srv --listen http@198.18.1.10:80 --listen banner@[2001:2:0:1::10]:22
 
@@ -10,6 +10,10 @@ Modes:
   plain     accepts and closes at once
   tls       http inside TLS, with the certificate and key of --cert / --key (PEM files)
   servfail  UDP: answers every DNS query with SERVFAIL (the lab's broken upstream)
+  sip       UDP: answers every SIP request with ``SIP/2.0 200 OK``, ``Server: probe-lab-sip``
+            and the request's Via (with received/rport, RFC 3581), From, To (tagged),
+            Call-ID and CSeq, to the datagram's source
+  udpsilent UDP: a bound socket that reads every datagram and never answers
 
 Prints ``READY`` on stdout once every socket listens, then closes stdout. Exits on SIGTERM,
 SIGINT or SIGHUP, when its parent dies (PR_SET_PDEATHSIG plus a getppid() watch), and in any
@@ -24,6 +28,7 @@ import asyncio
 import contextlib
 import ctypes
 import os
+import re
 import signal
 import socket
 import ssl
@@ -32,6 +37,9 @@ import time
 from collections.abc import Awaitable, Callable
 
 SSH_BANNER = b"SSH-2.0-probe-lab\r\n"
+SIP_SERVER = "probe-lab-sip"  # topology.SIP_SERVER: the lab tests check the two agree
+SIP_ECHOED = ("via", "from", "to", "call-id", "cseq")  # headers a response copies (RFC 3261 8.2.6)
+UDP_MODES = frozenset({"servfail", "sip", "udpsilent"})
 REQUEST_TIMEOUT = 5.0  # http: how long to wait for the request head
 MAX_REQUEST = 16 * 1024
 PR_SET_PDEATHSIG = 1
@@ -48,7 +56,7 @@ def parse_listen(spec: str) -> tuple[str, str, int]:
         host, _, port = rest[1:].partition("]:")
     else:
         host, _, port = rest.rpartition(":")
-    if mode not in {"http", "banner", "silent", "plain", "servfail", "tls"} or not host:
+    if mode not in {"http", "banner", "silent", "plain", "tls"} | UDP_MODES or not host:
         raise argparse.ArgumentTypeError(f"bad listen spec {spec!r}")
     return mode, host, int(port)
 
@@ -131,6 +139,53 @@ class ServfailProtocol(asyncio.DatagramProtocol):
             self.transport.sendto(header + data[12:end], addr)
 
 
+class SipProtocol(asyncio.DatagramProtocol):
+    """Answers each SIP request (OPTIONS or any other) with 200 OK; ignores responses."""
+
+    transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # a datagram transport here
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        answer = sip_response(data, str(addr[0]), int(addr[1]))
+        if answer is not None and self.transport is not None:
+            self.transport.sendto(answer, addr)
+
+
+def sip_response(data: bytes, host: str, port: int) -> bytes | None:
+    """The 200 OK for a SIP request from host:port, or None for anything else."""
+    head = data.decode("utf-8", "replace").split("\r\n\r\n", 1)[0].split("\r\n")
+    words = head[0].split(" ")
+    if len(words) != 3 or words[2] != "SIP/2.0" or not words[0].isalpha():
+        return None
+    lines = ["SIP/2.0 200 OK"]
+    top_via = True
+    for line in head[1:]:
+        name, sep, value = line.partition(":")
+        key = name.strip().lower()
+        if not sep or key not in SIP_ECHOED:
+            continue
+        value = value.strip()
+        if key == "via" and top_via:  # the top Via: where the answer really went
+            value = re.sub(r";rport(?=;|$)", f";received={host};rport={port}", value, count=1)
+            top_via = False
+        if key == "to" and ";tag=" not in value:
+            value += ";tag=probe-lab"
+        lines.append(f"{name.strip()}: {value}")
+    lines += [
+        f"Server: {SIP_SERVER}",
+        "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS",
+        "Accept: application/sdp",
+        "Content-Length: 0",
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+class SilentProtocol(asyncio.DatagramProtocol):
+    """Reads and drops every datagram: a UDP service that never answers this request."""
+
+
 def question_end(data: bytes) -> int | None:
     """Offset just past the first question of a DNS query, or None if it is not one."""
     if len(data) < 12 or int.from_bytes(data[4:6], "big") < 1:
@@ -189,9 +244,10 @@ async def serve(args: argparse.Namespace, parent: int) -> None:
 
     closers: list[Callable[[], object]] = []
     for mode, host, port in args.listen:
-        if mode == "servfail":
+        if mode in UDP_MODES:
             sock = listening_socket(host, port, socket.SOCK_DGRAM)
-            transport, _ = await loop.create_datagram_endpoint(ServfailProtocol, sock=sock)
+            protocol = {"servfail": ServfailProtocol, "sip": SipProtocol}.get(mode, SilentProtocol)
+            transport, _ = await loop.create_datagram_endpoint(protocol, sock=sock)
             closers.append(transport.close)
         else:
             sock = listening_socket(host, port, socket.SOCK_STREAM)

@@ -23,6 +23,7 @@ is connected to the root namespace at all.
                    |      (:6036 -> router's own kernel RST; echo -> router answers)    |
                    |  forward: ->srv tcp/8443 reject admin-prohibited (v4 and v6)       |
                    |           ->srv tcp/8444 reject port-unreachable (v4 and v6)       |
+                   |           ->srv udp/9004 reject admin-prohibited (v4 and v6)       |
                    |           ->cam LAN: only DNATed traffic, the rest dropped         |
                    |  routes: 198.18.4.0/24 unreachable  (ICMP host unreachable)        |
                    |          198.18.5.0/24 blackhole    (silence)                      |
@@ -41,15 +42,39 @@ is connected to the root namespace at all.
      | ::10      |  | ::11      | | ::12      | | ::53      |   | default   |
      | 80 http   |  | 80 http   | | 80 http   | | dnsmasq   |   | via .3.1  |
      | 22 banner |  | drops ICMP| | v6 :80    | | probe.test|   | 80 http   |
-     | 9000 silnt|  | echo      | | dropped   | |           |   | 6036 plain|
+     | 9000 silnt|  | echo      | | dropped   | | 53/udp    |   | 6036 plain|
      | 81 closed |  +-----------+ +-----------+ +-----------+   +-----------+
      | 82 dropped|
+     | udp v4+v6:|
+     | 123 chrony|
+     | 161 snmpd |
+     | 5060 sip  |
+     | 9001 mute |
+     | 9002 clsd |
+     | 9003 drop |
+     | real ICMP |
+     | rate limit|
      +-----------+
 
 DNS (dnsmasq, zone probe.test, local only): web (A+AAAA srv), www (CNAME web), noping, cam
 (198.18.2.1), noaddr (TXT only), down (blackholed), unreach, v4only, dual (A+AAAA dual), near,
 dup; missing.probe.test NXDOMAIN, broken.probe.test SERVFAIL, slow.probe.test times out;
 names outside probe.test are REFUSED. The client's hosts file adds intranet.probe.test.
+
+UDP services (every one on srv's IPv4 and IPv6 address, so IPv6 UDP is covered by the same
+ports): chronyd on 123 (a real NTP server, local stratum 2, no outside source at all), snmpd
+on 161 (community public, sysDescr SNMP_SYSDESCR, v3 discovery answered, no traps), a SIP
+OPTIONS responder on 5060 (servers.py "sip": 200 OK, Server: probe-lab-sip), a bound socket
+that reads and never answers on 9001, nothing on 9002 (the kernel answers ICMP port
+unreachable), srv's own firewall drops 9003 (v4 and v6), and the router rejects 9004 to srv
+with ICMP admin prohibited (v4 and v6). DNS over UDP is the dns host's dnsmasq on 53.
+
+ICMP rate limits: off in every namespace (so tests that send many probes get every error and
+echo reply), except on srv, which keeps a real Linux host's defaults (SRV_ICMP_LIMITS: one
+ICMP error per second per peer after a burst of about six, at most 1000 a second in all):
+closed UDP ports of srv are rate limited exactly as on a real server. The sysctls are per
+namespace on this kernel (net.ipv4.icmp_msgs_per_sec only since Linux 6.x; before, it was
+global). Echo replies are not rate limited (icmp_ratemask), nor are TCP RSTs.
 
 From the client, one hop through the router: answers from the server LAN and from the cam
 arrive with TTL/hop limit 63, answers from the router itself (its RST on 198.18.2.1:6036, its
@@ -189,6 +214,33 @@ TLS_MISMATCH_PORT = 9443
 OPTIONS_REWRITTEN_PORT = 9445
 REWRITTEN_MSS = 1360
 
+# --------------------------------------------------------------------------- UDP services
+
+DNS_UDP_PORT = 53  # dnsmasq on the dns host (DNS_V4, DNS_V6): the lab's UDP DNS server
+NTP_PORT = 123  # srv: chronyd (-x, no clock control), local stratum NTP_STRATUM, v4 and v6
+NTP_STRATUM = 2
+NTP_REFID = "127.127.1.1"  # chrony's refid for its local reference (no outside source)
+SNMP_PORT = 161  # srv: snmpd, v1/v2c community SNMP_COMMUNITY (read-only), v3 discovery
+SNMP_COMMUNITY = "public"
+SNMP_SYSDESCR = "probe-lab srv snmpd"  # srv's sysDescr.0
+SIP_PORT = 5060  # srv: servers.py "sip", v4 and v6: every request -> 200 OK
+SIP_SERVER = "probe-lab-sip"  # the Server header of its answers (servers.py SIP_SERVER)
+UDP_SILENT_PORT = 9001  # srv: a bound socket that reads and never answers (v4 and v6)
+UDP_CLOSED_PORT = 9002  # srv: nothing bound -> srv's kernel sends ICMP port unreachable
+UDP_DROPPED_PORT = 9003  # srv: its own firewall drops it silently (v4 and v6)
+UDP_PROHIBITED_PORT = 9004  # router rejects ->srv with ICMP admin prohibited (v4+v6)
+
+# srv's ICMP rate limits: a real Linux host's defaults, left as they are (the other
+# namespaces turn them off): net.ipv4.icmp_ratelimit is the minimum gap in ms between ICMP
+# errors to one peer (a token bucket with a burst of 6), icmp_msgs_per_sec / _burst the
+# limit for all peers together, net.ipv6.icmp.ratelimit the same gap for ICMPv6 errors.
+SRV_ICMP_LIMITS: dict[str, str] = {
+    "net.ipv4.icmp_ratelimit": "1000",
+    "net.ipv4.icmp_msgs_per_sec": "1000",
+    "net.ipv4.icmp_msgs_burst": "50",
+    "net.ipv6.icmp.ratelimit": "100",
+}
+
 HTTP_SERVER_HEADER = "Server: probe-lab"
 SSH_BANNER = "SSH-2.0-probe-lab\r\n"
 HOST_HEADER = "X-Probe-Lab-Host"  # the http mode names the answering host in this header
@@ -245,7 +297,7 @@ NAME_REFUSED = "elsewhere.invalid"
 
 @dataclass(frozen=True)
 class Service:
-    """One TCP listener of servers.py: mode is http, banner, silent or plain."""
+    """One listener of servers.py: TCP modes http, banner, silent, plain; UDP sip, udpsilent."""
 
     mode: str
     port: int
@@ -269,6 +321,7 @@ class Host:
     """A lab host: one namespace with eth0 plugged into a LAN's bridge.
 
     ``firewall`` holds nft rules for an inet input chain in the host (empty: none).
+    ``icmp_limits``: the host's ICMP rate-limit sysctls (empty: limits off, the lab's usual).
     ``default_route``: a default route via the router (the cam) instead of routes to the lab
     prefixes only. ``extra_routes`` are ``ip route`` arguments added after the usual ones.
     """
@@ -282,6 +335,7 @@ class Host:
     firewall: tuple[str, ...] = ()
     default_route: bool = False
     extra_routes: tuple[str, ...] = ()
+    icmp_limits: tuple[tuple[str, str], ...] = ()
 
     @property
     def ns(self) -> str:
@@ -319,8 +373,15 @@ SRV = Host(
     SRV_V4,
     SRV_V6,
     SRV_MAC,
-    (_HTTP, Service("banner", SSH_PORT), Service("silent", SILENT_PORT)),
-    firewall=(f"tcp dport {DROPPED_PORT} drop",),
+    (
+        _HTTP,
+        Service("banner", SSH_PORT),
+        Service("silent", SILENT_PORT),
+        Service("sip", SIP_PORT),
+        Service("udpsilent", UDP_SILENT_PORT),
+    ),
+    firewall=(f"tcp dport {DROPPED_PORT} drop", f"udp dport {UDP_DROPPED_PORT} drop"),
+    icmp_limits=tuple(SRV_ICMP_LIMITS.items()),
 )
 NOPING = Host(
     "noping",
@@ -408,6 +469,8 @@ table inet probe_lab_filter {{
     ip daddr {SRV_V4} tcp dport {PORT_UNREACH_PORT} reject with icmp type port-unreachable
     ip6 daddr {SRV_V6} tcp dport {ADMIN_PROHIBITED_PORT} reject with icmpv6 type admin-prohibited
     ip6 daddr {SRV_V6} tcp dport {PORT_UNREACH_PORT} reject with icmpv6 type port-unreachable
+    ip daddr {SRV_V4} udp dport {UDP_PROHIBITED_PORT} reject with icmp type admin-prohibited
+    ip6 daddr {SRV_V6} udp dport {UDP_PROHIBITED_PORT} reject with icmpv6 type admin-prohibited
     # the cam's LAN is private: reachable only through the port forward
     ip daddr {CAM_LAN_V4} ct status dnat accept
     ip daddr {CAM_LAN_V4} drop
