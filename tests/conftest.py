@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from probe.engine.fake import FakeEngine
 from probe.model import (
     AnswerKind,
     AppResult,
@@ -363,6 +364,33 @@ def probe_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str
         return int(exc.value.code or 0), out, err
 
     return run
+
+
+CLI_HOST = "198.18.1.10"  # every name resolves to it in ``cli_fake``
+
+
+@pytest.fixture
+def cli_fake(monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
+    """The commands' edge, faked: every name resolves to CLI_HOST, one router hop away, ping
+    answers, and the scripted engine answers 80 with a SYN/ACK and 81 with a RST (everything
+    else is silence). Returns the engine, whose ``scans`` and ``jobs`` say what was asked."""
+    from probe.session import edge
+    from probe.session.edge import Edge
+
+    engine = FakeEngine({80: AnswerKind.SYN_ACK, 81: AnswerKind.RST})
+    route = RouteResult(RouteStatus.OK, "eth0", "198.18.0.2", "198.18.0.1")
+
+    def adapters() -> Edge:
+        return Edge(
+            resolve=lambda name, ns, t, fams: DnsResult(DnsStatus.OK, (CLI_HOST,)),
+            literal=lambda a: DnsResult(DnsStatus.LITERAL, (a,)),
+            route=lambda a: route,
+            ping=lambda a, t: PingResult(PingStatus.OK, 3, 3, ttl=63),
+            open_engine=lambda method: engine,
+        )
+
+    monkeypatch.setattr(edge, "default_edge", adapters)
+    return engine
 
 
 def run_check(targets: Any, opts: Any, edge: Any, **kw: Any) -> Report:

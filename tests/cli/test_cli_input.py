@@ -18,7 +18,6 @@ from conftest import CliRun
 from probe.engine.fake import FakeEngine
 from probe.errors import BadInput
 from probe.model import (
-    AnswerKind,
     DnsResult,
     DnsStatus,
     PingResult,
@@ -34,21 +33,8 @@ ESCAPED = "\\x1b[31m\\x07\\r\\n\\x00\\u202e"
 
 
 @pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
-    engine = FakeEngine({80: AnswerKind.SYN_ACK, 81: AnswerKind.RST})
-    route = RouteResult(RouteStatus.OK, "eth0", "198.18.0.2", "198.18.0.1")
-
-    def adapters() -> Edge:
-        return Edge(
-            resolve=lambda name, ns, t, fams: DnsResult(DnsStatus.OK, ("198.18.1.10",)),
-            literal=lambda a: DnsResult(DnsStatus.LITERAL, (a,)),
-            route=lambda a: route,
-            ping=lambda a, t: PingResult(PingStatus.OK, 3, 3, ttl=63),
-            open_engine=lambda method: engine,
-        )
-
-    monkeypatch.setattr(edge, "default_edge", adapters)
-    return engine
+def fake(cli_fake: FakeEngine) -> FakeEngine:
+    return cli_fake  # tests/conftest.py: the commands' edge, faked
 
 
 def one_line(err: str) -> str:

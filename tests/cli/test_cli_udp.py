@@ -8,42 +8,16 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import CLI_HOST as HOST
 from conftest import CliRun
 
 from probe.engine.fake import FakeEngine
-from probe.model import (
-    AnswerKind,
-    DnsResult,
-    DnsStatus,
-    PingResult,
-    PingStatus,
-    Protocol,
-    RouteResult,
-    RouteStatus,
-)
-from probe.session import edge
-from probe.session.edge import Edge
-
-HOST = "198.18.1.10"
+from probe.model import Protocol
 
 
 @pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
-    """The edge of tests/cli/test_cli_input.py: every name is HOST, one hop away."""
-    engine = FakeEngine({80: AnswerKind.SYN_ACK})
-    route = RouteResult(RouteStatus.OK, "eth0", "198.18.0.2", "198.18.0.1")
-
-    def adapters() -> Edge:
-        return Edge(
-            resolve=lambda name, ns, t, fams: DnsResult(DnsStatus.OK, (HOST,)),
-            literal=lambda a: DnsResult(DnsStatus.LITERAL, (a,)),
-            route=lambda a: route,
-            ping=lambda a, t: PingResult(PingStatus.OK, 3, 3, ttl=63),
-            open_engine=lambda method: engine,
-        )
-
-    monkeypatch.setattr(edge, "default_edge", adapters)
-    return engine
+def fake(cli_fake: FakeEngine) -> FakeEngine:
+    return cli_fake  # tests/conftest.py: the commands' edge, faked; every name is HOST
 
 
 def probed(fake: FakeEngine) -> list[tuple[int, str]]:
