@@ -25,7 +25,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from probe import payloads
 from probe.diagnosis import outcome, registry
-from probe.diagnosis.trace import contiguous, cut, is_final, jobs, verdict, wave
+from probe.diagnosis.trace import contiguous, cut, hop_of, is_final, jobs, verdict, wave
 from probe.engine.base import CANCEL_CHECK, Engine, EngineConfig, EngineRun, Job, PacketLog
 from probe.errors import NoPermission
 from probe.model import (
@@ -133,7 +133,10 @@ def _walk(
                     replies[e.probe_ttl] = e.reply
             got = contiguous(evidence, ttls.start)
             hops.extend(got)
-            if stopped or len(got) < len(ttls):
+            # A UDP wave leaves out the TTLs past its final answer (stopped: moot); otherwise
+            # a TTL missing means the scan was cut short.
+            ended = bool(got) and is_final(got[-1])
+            if stopped or (len(got) < len(ttls) and not ended):
                 return hops, True, replies
     except KeyboardInterrupt:
         return hops, True, replies
@@ -156,37 +159,52 @@ def _scan_per_ttl(
     packet_log: PacketLog | None,
     cancel: threading.Event,
 ) -> tuple[list[PortEvidence], bool]:
-    """One scan per probe (TTL), all at once on the same engine: the evidence of those that
-    finished, and whether the wave was cut short (cancel, Ctrl-C). A Ctrl-C that reaches
-    this thread stops the wave's scans (within about 0.1 s) and keeps what they measured."""
-    stop = threading.Event()  # the wave's own: Ctrl-C stops this wave, not the session
-    futures: list[Future[EngineRun]] = []
-    stopped = False
+    """One scan per probe (TTL), all at once on the same engine: the evidence up to the
+    first final answer, and whether the wave was cut short (cancel, Ctrl-C).
+
+    Once a TTL has its final answer, the scans of the TTLs past it are stopped: what they
+    would say is beyond the end of the path, and their retries would only spend the target's
+    ICMP tokens. A Ctrl-C that reaches this thread stops every scan of the wave (within
+    about 0.1 s) and keeps what they measured."""
+    # One event per scan, not the session's: Ctrl-C or a final answer stops scans of this
+    # wave only; the session's cancel is passed on to all of them.
+    stops = [threading.Event() for _ in probes]
+    futures: dict[Future[EngineRun], int] = {}
+    final = len(probes)  # index of the lowest TTL with a final answer so far
+    cut_short = False
     with ThreadPoolExecutor(len(probes), thread_name_prefix="probe-trace") as pool:
         try:
-            for job in probes:
-                futures.append(
-                    pool.submit(engine.scan, [job], cfg, packet_log=packet_log, cancel=stop)
-                )
-                if cancel.is_set() or stop.wait(STAGGER):
+            for k, job in enumerate(probes):
+                run = pool.submit(engine.scan, [job], cfg, packet_log=packet_log, cancel=stops[k])
+                futures[run] = k
+                if cancel.wait(STAGGER):
                     break
             pending = set(futures)
             # bounded: every scan ends after its tries, or within CANCEL_CHECK once stopped
             while pending:
-                if cancel.is_set():
-                    stop.set()
-                _, pending = wait(pending, CANCEL_CHECK, FIRST_COMPLETED)
+                done, pending = wait(pending, CANCEL_CHECK, FIRST_COMPLETED)
+                final = min([final, *(futures[f] for f in done if _ends_path(f))])
+                for k, stop in enumerate(stops):
+                    if k > final or cancel.is_set():
+                        stop.set()
         except KeyboardInterrupt:
-            stopped = True
-            stop.set()
-        if cancel.is_set():
-            stop.set()
+            cut_short = True
+            for stop in stops:
+                stop.set()
     evidence: list[PortEvidence] = []
-    for future in futures:
-        run = future.result()  # an engine failure is raised here, as a TCP scan's would be
-        evidence.extend(run.evidence)
-        stopped = stopped or run.interrupted
-    return evidence, stopped or len(futures) < len(probes)
+    for future, k in futures.items():
+        result = future.result()  # an engine failure is raised here, as a TCP scan's would be
+        if k <= final:
+            evidence.extend(result.evidence)
+            cut_short = cut_short or result.interrupted
+    return evidence, cut_short or len(futures) < min(final + 1, len(probes))
+
+
+def _ends_path(done: Future[EngineRun]) -> bool:
+    """A finished scan whose answer is final: the target's, or a reject on the way."""
+    if done.exception() is not None:
+        return False  # raised when the wave's results are read
+    return any(is_final(hop_of(e)) for e in done.result().evidence)
 
 
 def exit_status(report: TraceReport) -> ExitStatus:

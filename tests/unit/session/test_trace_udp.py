@@ -153,6 +153,22 @@ def test_the_scans_of_a_wave_run_at_once() -> None:
     assert report.verdict.state is PortState.OPEN_FILTERED and not report.interrupted
 
 
+def test_a_final_answer_stops_the_scans_of_the_ttls_past_it() -> None:
+    # The target answers TTL 2 at once; TTL 3 and on stay silent (its ICMP tokens spent):
+    # their 3 x 2 s of retries are beyond the end of the path, and are not waited for.
+    closed = path(R1, end="closed")
+
+    def script(job: Job) -> PortEvidence:
+        return closed(job) if job.ttl <= 2 else answer(job, AnswerKind.NONE, None)
+
+    engine = Engine(script, delay=0.01)
+    start = time.monotonic()
+    report = run(engine, tries=3, timeout=2.0)
+    assert time.monotonic() - start < 1.5 and engine.running == 0
+    assert [(h.ttl, h.kind) for h in report.hops] == [(1, "time-exceeded"), (2, "refused")]
+    assert not report.interrupted and report.verdict.state is PortState.REFUSED
+
+
 def test_waves_follow_each_other_until_the_target_answers() -> None:
     routers = [f"198.18.9.{i}" for i in range(1, 11)]
     engine = Engine(path(*routers, end="closed"))
