@@ -150,3 +150,188 @@ def test_trace_pcap_holds_the_syns_with_their_ttls(lab: Lab, tmp_path: Path) -> 
     assert sent == set(range(1, 9))
     assert "time exceeded in-transit" in proc.stdout
     assert f"{t.SRV_V4}.{t.HTTP_PORT} > {t.CLIENT_V4}" in proc.stdout
+
+
+# --------------------------------------------------------------------------- UDP (--udp)
+# Each datagram carries the port's request (payloads), so the real services on srv and the
+# dns host answer the one that reaches them.
+
+
+def test_udp_trace_to_a_closed_port(lab: Lab) -> None:
+    rc, report = lab.probe_json("trace", t.SRV_V4, "--udp", "-p", str(t.UDP_CLOSED_PORT))
+    assert rc == 1 and report["protocol"] == "udp"
+    # Hop 1 is the router (time exceeded, quoting our datagram); at TTL 2 the datagram
+    # reaches srv, whose own port unreachable ends the trace.
+    assert kinds(report) == [
+        (1, t.ROUTER_CLIENT_V4, "time-exceeded"),
+        (2, t.SRV_V4, "refused"),
+    ]
+    first, last = report["hops"]
+    assert first["reply_ttl"] == t.TTL_DIRECT and last["reply_ttl"] == t.TTL_ONE_HOP
+    assert last["reason"] == "port-unreach" and last["rtt_ms"] > 0
+    verdict = report["verdict"]
+    assert (verdict["state"], verdict["reason"], verdict["stopped_at_ttl"]) == (
+        "refused",
+        "port-unreach",
+        2,
+    )
+    assert verdict["summary"] == (
+        f"Port {t.UDP_CLOSED_PORT}/udp is refused: {t.SRV_V4} answers ICMP port unreachable "
+        f"at hop 2, so nothing listens there; the datagram got as far as hop 1 "
+        f"({t.ROUTER_CLIENT_V4})."
+    )
+
+
+@pytest.mark.parametrize(
+    ("address", "port", "decoded"),
+    [
+        (t.DNS_V4, t.DNS_UDP_PORT, "(DNS: "),
+        (t.SRV_V4, t.NTP_PORT, f"(NTP server, stratum {t.NTP_STRATUM}"),
+        (t.SRV_V4, t.SIP_PORT, f"Server: {t.SIP_SERVER})"),
+        (t.SRV_V4, t.SNMP_PORT, t.SNMP_SYSDESCR),
+    ],
+)
+def test_udp_trace_to_a_real_service(lab: Lab, address: str, port: int, decoded: str) -> None:
+    rc, report = lab.probe_json("trace", address, "-p", f"{port}/udp")
+    assert rc == 0 and report["protocol"] == "udp" and report["port"] == port
+    assert kinds(report) == [
+        (1, t.ROUTER_CLIENT_V4, "time-exceeded"),
+        (2, address, "udp-response"),
+    ]
+    assert report["hops"][1]["reply_ttl"] == t.TTL_ONE_HOP
+    verdict = report["verdict"]
+    assert (verdict["state"], verdict["reason"], verdict["stopped_at_ttl"]) == (
+        "open",
+        "udp-response",
+        2,
+    )
+    assert verdict["summary"].startswith(
+        f"Port {port}/udp is open: the datagram reached {address} at hop 2 and got a UDP answer"
+    )
+    assert decoded in verdict["summary"]
+
+
+@pytest.mark.parametrize("port", [t.UDP_SILENT_PORT, t.UDP_DROPPED_PORT])
+def test_udp_trace_silent_past_the_router_is_open_filtered(lab: Lab, port: int) -> None:
+    # A socket that reads and never answers, and srv's own firewall dropping the datagram,
+    # look the same from outside: UDP's silence is undecided, and the verdict says both.
+    rc, report = lab.probe_json("trace", t.SRV_V4, "--udp", "-p", str(port), "--tries", "2")
+    assert rc == 1
+    assert kinds(report) == [
+        (1, t.ROUTER_CLIENT_V4, "time-exceeded"),
+        (2, None, "none"),
+        (3, None, "none"),
+        (4, None, "none"),
+    ]
+    assert all(h["tries"] == 2 for h in report["hops"][1:])
+    verdict = report["verdict"]
+    assert (verdict["state"], verdict["stopped_at_ttl"], verdict["last_responder"]) == (
+        "open|filtered",
+        1,
+        t.ROUTER_CLIENT_V4,
+    )
+    summary = verdict["summary"]
+    assert f"the datagram got as far as hop 1 ({t.ROUTER_CLIENT_V4})" in summary
+    assert f"a firewall right after {t.ROUTER_CLIENT_V4}" in summary
+    assert f"the service at {t.SRV_V4} gets it and ignores the request" in summary
+
+
+def test_udp_trace_rejected_by_the_router_it_crosses(lab: Lab) -> None:
+    rc, report = lab.probe_json("trace", t.SRV_V4, "--udp", "-p", str(t.UDP_PROHIBITED_PORT))
+    assert rc == 1
+    # As for TCP: the forward filter rejects only what it would forward, one TTL later.
+    assert kinds(report) == [
+        (1, t.ROUTER_CLIENT_V4, "time-exceeded"),
+        (2, t.ROUTER_CLIENT_V4, "rejected"),
+    ]
+    assert report["hops"][1]["reason"] == "admin-prohibited"
+    verdict = report["verdict"]
+    assert (verdict["state"], verdict["stopped_at_ttl"]) == ("rejected", 2)
+    assert "the router at hop 1, refuses to forward the datagram" in verdict["summary"]
+
+
+@pytest.mark.parametrize(
+    ("address", "kind", "reason", "state"),
+    [
+        (t.PROHIBIT_HOST_V4, "rejected", "admin-prohibited", "rejected"),
+        (t.UNREACHABLE_HOST_V4, "unreachable", "host-unreach", "unreachable"),
+    ],
+)
+def test_udp_trace_into_a_refusing_route(
+    lab: Lab, address: str, kind: str, reason: str, state: str
+) -> None:
+    # The router's route errors come before the TTL is looked at: hop 1 already ends it.
+    rc, report = lab.probe_json("trace", address, "--udp", "-p", str(t.DNS_UDP_PORT))
+    assert rc == 1
+    assert kinds(report) == [(1, t.ROUTER_CLIENT_V4, kind)]
+    assert report["hops"][0]["reason"] == reason
+    assert (report["verdict"]["state"], report["verdict"]["stopped_at_ttl"]) == (state, 1)
+
+
+def test_udp_trace_into_a_blackhole_is_open_filtered_from_hop_1(lab: Lab) -> None:
+    rc, report = lab.probe_json(
+        "trace", t.BLACKHOLE_HOST_V4, "--udp", "-p", str(t.UDP_CLOSED_PORT), "--tries", "2"
+    )
+    assert rc == 1
+    assert kinds(report) == [(1, None, "none"), (2, None, "none"), (3, None, "none")]
+    verdict = report["verdict"]
+    assert (verdict["state"], verdict["stopped_at_ttl"], verdict["last_responder"]) == (
+        "open|filtered",
+        None,
+        None,
+    )
+    assert "nothing answers from hop 1 on" in verdict["summary"]
+    assert "UDP has no handshake, so the silence is undecided" in verdict["summary"]
+
+
+def test_udp_trace_over_ipv6(lab: Lab) -> None:
+    rc, report = lab.probe_json("trace", t.SRV_V6, "--udp", "-p", str(t.UDP_CLOSED_PORT))
+    assert rc == 1
+    assert kinds(report) == [
+        (1, t.ROUTER_CLIENT_V6, "time-exceeded"),
+        (2, t.SRV_V6, "refused"),
+    ]
+    assert report["hops"][1]["reason"] == "port-unreach"
+
+
+def test_udp_trace_human_output(lab: Lab) -> None:
+    proc = lab.run_probe("trace", t.DNS_V4, "--udp", "-p", "domain")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == f"{t.DNS_V4}, UDP port {t.DNS_UDP_PORT}, up to 30 hops"
+    assert lines[2].split()[:3] == ["1", t.ROUTER_CLIENT_V4, "time-exceeded"]
+    assert lines[3].split()[:3] == ["2", t.DNS_V4, "udp-response"]
+    assert lines[4].startswith(
+        f"  Verdict: Port {t.DNS_UDP_PORT}/udp is open: the datagram reached"
+    )
+
+
+def test_udp_trace_without_raw_sockets_is_one_line_exit_3(lab: Lab) -> None:
+    proc = lab.run_probe("trace", t.SRV_V4, "--udp", "-p", "53", unprivileged=True)
+    assert proc.returncode == 3 and proc.stdout == ""
+    (line,) = proc.stderr.strip().splitlines()
+    assert "CAP_NET_RAW" in line and "connect() cannot trace" in line
+
+
+def test_udp_trace_bad_port_exits_2(lab: Lab) -> None:
+    proc = lab.run_probe("trace", t.SRV_V4, "--udp", "-p", "70000")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip() == "probe: port 70000 is out of range 1-65535"
+
+
+def test_udp_trace_pcap_holds_the_datagrams_with_their_ttls(lab: Lab, tmp_path: Path) -> None:
+    path = tmp_path / "trace-udp.pcap"
+    args = ("trace", t.DNS_V4, "--udp", "-p", str(t.DNS_UDP_PORT), "--pcap", str(path))
+    rc, _ = lab.probe_json(*args)
+    assert rc == 0
+    proc = subprocess.run(
+        ["tcpdump", "-n", "-v", "-r", str(path)], capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 0, proc.stderr
+    # The wave's datagrams (one scan per TTL) leave with TTL 1..8, each a DNS query; the
+    # router's time exceeded and dnsmasq's answer come back.
+    to_dns = rf"\n\s+{re.escape(t.CLIENT_V4)}\.\d+ > {re.escape(t.DNS_V4)}\.53: "
+    sent = re.findall(r"ttl (\d+),[^\n]*proto UDP[^\n]*" + to_dns, proc.stdout)
+    assert {int(ttl) for ttl in sent} == set(range(1, 9))
+    assert "time exceeded in-transit" in proc.stdout
+    assert f"{t.DNS_V4}.53 > {t.CLIENT_V4}." in proc.stdout
