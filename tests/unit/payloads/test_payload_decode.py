@@ -24,6 +24,37 @@ from probe.payloads.table import BY_PORT, ENTRIES
 TXID = 0x7072  # the id every request of the table carries
 
 
+# Answers of the lab's real daemons to the table's requests (tests/lab: chronyd, snmpd,
+# dnsmasq), recorded once: decode reads what real servers send, not only what scapy builds.
+RECORDED = [
+    (
+        123,
+        "240200e600000000000000007f7f0101eeb79cb45491697ce875470000000000"
+        "eeb79cb64750180beeb79cb6487e94e4",
+        "NTP server, stratum 2, refid 127.127.1.1",
+    ),
+    (
+        161,
+        "303a02010104067075626c6963a22d020270720201000201003021301f06082b06010201010100"
+        "041370726f62652d6c61622073727620736e6d7064",
+        "SNMP: sysDescr 'probe-lab srv snmpd'",
+    ),
+    (
+        161,
+        "306d020103300f02027072020300ffe30401000201030421301f041180001f8880e4166537361e0d"
+        "6b000000000201010201000400040004003034041180001f8880e4166537361e0d6b000000000400"
+        "a81d020270720201000201003011300f060a2b060106030f01010400410101",
+        "SNMPv3 agent, engine ID 80001f8880e4166537361e0d6b00000000 (report)",
+    ),
+    (53, "7072818500010000000000000000020001", "DNS: REFUSED, 0 answers"),
+]
+
+
+@pytest.mark.parametrize(("port", "reply", "words"), RECORDED)
+def test_recorded_answers_of_real_daemons(port: int, reply: str, words: str) -> None:
+    assert decode(port, bytes.fromhex(reply)) == words
+
+
 def test_dns_answer() -> None:
     answer = DNS(
         id=TXID,
@@ -232,6 +263,7 @@ FUZZ = settings(max_examples=300, deadline=None, derandomize=True, database=None
 DECODERS = [read for entry in ENTRIES for read in entry.decoders]
 # Real requests and answers, cut and flipped, reach deeper than random bytes alone.
 SEEDS = [p for port in sorted(BY_PORT) for p in payloads_for(port)] + [SIP_OK]
+SEEDS += [bytes.fromhex(reply) for _, reply, _ in RECORDED]
 
 
 @st.composite
