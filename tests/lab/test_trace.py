@@ -157,15 +157,15 @@ def test_trace_pcap_holds_the_syns_with_their_ttls(lab: Lab, tmp_path: Path) -> 
 # dns host answer the one that reaches them.
 
 
-def test_udp_trace_to_a_closed_port(lab: Lab) -> None:
-    rc, report = lab.probe_json("trace", t.SRV_V4, "--udp", "-p", str(t.UDP_CLOSED_PORT))
+@pytest.mark.parametrize(
+    ("address", "router"), [(t.SRV_V4, t.ROUTER_CLIENT_V4), (t.SRV_V6, t.ROUTER_CLIENT_V6)]
+)
+def test_udp_trace_to_a_closed_port(lab: Lab, address: str, router: str) -> None:
+    rc, report = lab.probe_json("trace", address, "--udp", "-p", str(t.UDP_CLOSED_PORT))
     assert rc == 1 and report["protocol"] == "udp"
     # Hop 1 is the router (time exceeded, quoting our datagram); at TTL 2 the datagram
     # reaches srv, whose own port unreachable ends the trace.
-    assert kinds(report) == [
-        (1, t.ROUTER_CLIENT_V4, "time-exceeded"),
-        (2, t.SRV_V4, "refused"),
-    ]
+    assert kinds(report) == [(1, router, "time-exceeded"), (2, address, "refused")]
     first, last = report["hops"]
     assert first["reply_ttl"] == t.TTL_DIRECT and last["reply_ttl"] == t.TTL_ONE_HOP
     assert last["reason"] == "port-unreach" and last["rtt_ms"] > 0
@@ -176,9 +176,8 @@ def test_udp_trace_to_a_closed_port(lab: Lab) -> None:
         2,
     )
     assert verdict["summary"] == (
-        f"Port {t.UDP_CLOSED_PORT}/udp is refused: {t.SRV_V4} answers ICMP port unreachable "
-        f"at hop 2, so nothing listens there; the datagram got as far as hop 1 "
-        f"({t.ROUTER_CLIENT_V4})."
+        f"Port {t.UDP_CLOSED_PORT}/udp is refused: {address} answers ICMP port unreachable "
+        f"at hop 2, so nothing listens there; the datagram got as far as hop 1 ({router})."
     )
 
 
@@ -236,14 +235,14 @@ def test_udp_trace_silent_past_the_router_is_open_filtered(lab: Lab, port: int) 
     assert f"the service at {t.SRV_V4} gets it and ignores the request" in summary
 
 
-def test_udp_trace_rejected_by_the_router_it_crosses(lab: Lab) -> None:
-    rc, report = lab.probe_json("trace", t.SRV_V4, "--udp", "-p", str(t.UDP_PROHIBITED_PORT))
+@pytest.mark.parametrize(
+    ("address", "router"), [(t.SRV_V4, t.ROUTER_CLIENT_V4), (t.SRV_V6, t.ROUTER_CLIENT_V6)]
+)
+def test_udp_trace_rejected_by_the_router_it_crosses(lab: Lab, address: str, router: str) -> None:
+    rc, report = lab.probe_json("trace", address, "--udp", "-p", str(t.UDP_PROHIBITED_PORT))
     assert rc == 1
     # As for TCP: the forward filter rejects only what it would forward, one TTL later.
-    assert kinds(report) == [
-        (1, t.ROUTER_CLIENT_V4, "time-exceeded"),
-        (2, t.ROUTER_CLIENT_V4, "rejected"),
-    ]
+    assert kinds(report) == [(1, router, "time-exceeded"), (2, router, "rejected")]
     assert report["hops"][1]["reason"] == "admin-prohibited"
     verdict = report["verdict"]
     assert (verdict["state"], verdict["stopped_at_ttl"]) == ("rejected", 2)
@@ -282,16 +281,6 @@ def test_udp_trace_into_a_blackhole_is_open_filtered_from_hop_1(lab: Lab) -> Non
     )
     assert "nothing answers from hop 1 on" in verdict["summary"]
     assert "UDP has no handshake, so the silence is undecided" in verdict["summary"]
-
-
-def test_udp_trace_over_ipv6(lab: Lab) -> None:
-    rc, report = lab.probe_json("trace", t.SRV_V6, "--udp", "-p", str(t.UDP_CLOSED_PORT))
-    assert rc == 1
-    assert kinds(report) == [
-        (1, t.ROUTER_CLIENT_V6, "time-exceeded"),
-        (2, t.SRV_V6, "refused"),
-    ]
-    assert report["hops"][1]["reason"] == "port-unreach"
 
 
 def test_udp_trace_human_output(lab: Lab) -> None:
