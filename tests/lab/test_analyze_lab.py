@@ -514,3 +514,38 @@ def test_udp_rows_stand_in_the_text_table(lab: Lab, udp_capture: Path) -> None:
     for server, code in UDP_EXPECTED:
         assert re.search(rf"^  {re.escape(server)}/udp +{code} ", out, re.M), (server, out)
     assert f"udp-unanswered ({t.BLACKHOLE_HOST_V4}:123/udp): " in out
+
+
+def test_a_udp_port_sweep_is_summarised(lab: Lab, tmp_path: Path) -> None:
+    """Empty datagrams from one socket to 25 ports of srv where nothing listens (nmap -sU's
+    way) and a DNS query to dnsmasq: one UDP scan. srv's kernel answers the first few with
+    ICMP port unreachable and then rate limits its errors (a real host's defaults), so some
+    ports read closed and the rest open|filtered: together, every port tried."""
+    path = tmp_path / "udp-sweep.pcap"
+    sweep = (
+        "import socket, sys, time\n"
+        "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+        "for port in range(20000, 20025):\n"
+        "    s.sendto(b'', (sys.argv[1], port))\n"
+        "    time.sleep(0.02)\n"
+    )
+    dns = json.dumps([(4, t.DNS_V4, 53, _dns_query(t.NAME_WEB), 1, False)])
+    dump = _tcpdump(lab, path, "-i", t.HOST_IFACE, expr="udp or icmp")
+    try:
+        sent = lab.python(lab.client_ns, sweep, SRV)
+        assert sent.returncode == 0, sent.stderr
+        assert lab.python(lab.client_ns, _UDP_CLIENT, dns).returncode == 0
+        time.sleep(1.5)  # a last query 1.5 s later: the sweep's datagrams are not "too late"
+        assert lab.python(lab.client_ns, _UDP_CLIENT, dns).returncode == 0
+        time.sleep(0.5)
+    finally:
+        _stop(dump)
+    rc, report = analyze(lab, path)
+    assert rc == 1
+    (scan,) = report["scans"]
+    assert (scan["protocol"], scan["scanner"], scan["ports_tried"]) == ("udp", t.CLIENT_V4, 26)
+    assert scan["open"] == [f"{t.DNS_V4}:53"] and scan["closed"] >= 1
+    assert scan["closed"] + scan["filtered"] == 25
+    assert "with UDP datagrams" in report["summary"][0]
+    proc = lab.run_probe("analyze", str(path))
+    assert "Scan: " in proc.stdout and "udp-refused (" not in proc.stdout

@@ -142,20 +142,21 @@ def explain(
     total = sum(o.count for o in tcp_outcomes) if attempts is None else attempts
     if flows is None:
         flows = sum(o.count for o in outcomes if o.protocol is Protocol.UDP)
-    scans = find_scans(tcp_outcomes)
+    scans = find_scans(outcomes)
     summary = conclusion(servers, total, flows=flows)
     if not servers and notes:  # the notes say what was left out: not "nothing to analyse"
         summary = ("No connection attempt in the capture could be judged: see the notes.",)
     if scans:
         # The verdict speaks of the scan, then of the servers the scan does not explain.
-        members = {m for s in scans for m in s.members}
         rest: dict[str, list[Outcome]] = {}
         for o in outcomes:
-            if o.protocol is Protocol.UDP or (o.server, o.port) not in members:
+            if not any(s.holds(o) for s in scans):
                 rest.setdefault(o.server, []).append(o)
         others = [server_summary(a, mine) for a, mine in rest.items()]
-        left = sum(o.count for mine in rest.values() for o in mine if o.protocol is Protocol.TCP)
-        said = conclusion(others, left, "outside the scan", flows) if others else ()
+        left = [o for mine in rest.values() for o in mine]
+        tcp_left = sum(o.count for o in left if o.protocol is Protocol.TCP)
+        udp_left = sum(o.count for o in left if o.protocol is Protocol.UDP)
+        said = conclusion(others, tcp_left, "outside the scan", udp_left) if others else ()
         summary = (*(s.words for s in scans), *said)
     return Analysis(
         outcomes=tuple(outcomes),

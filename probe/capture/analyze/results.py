@@ -167,8 +167,7 @@ class Analysis:
 
     def in_scan(self, o: Outcome) -> bool:
         """The outcome belongs to a recognised scan (its finding is shown with -v only)."""
-        tcp = o.protocol is Protocol.TCP
-        return tcp and any((o.server, o.port) in s.members for s in self.scans)
+        return any(s.holds(o) for s in self.scans)
 
     @property
     def problem(self) -> bool:

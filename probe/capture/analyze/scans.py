@@ -4,6 +4,10 @@ or unanswered, and next to no completed connection. A scan is summarised (scanne
 ports tried, open / closed / filtered, the open list) instead of a finding per port; the
 per-port findings stay in the analysis for ``-v`` and ``--json``.
 
+A UDP scan (``nmap -sU``) the same way, on its own: one client's datagrams to many server
+ports, refused by ICMP port unreachable (closed) or unanswered (open|filtered, nmap's word:
+UDP silence is a dropped datagram or a mute service alike), next to no answered flow.
+
 Linear: one pass over the outcomes, a dictionary per client.
 """
 
@@ -13,8 +17,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from probe.capture.analyze.results import OK, REFUSED, REJECTED, UNANSWERED, Outcome, endpoint
+from probe.capture.analyze.results import (
+    OK,
+    REFUSED,
+    REJECTED,
+    UDP_OK,
+    UDP_REFUSED,
+    UNANSWERED,
+    Outcome,
+    endpoint,
+)
 from probe.diagnosis.words import plural
+from probe.model import Protocol
 
 SCAN_MIN: Final = 20  # distinct server ports one client tried, at least
 _OTHER_SHARE: Final = 0.1  # at most this share of them may be real connections
@@ -35,6 +49,11 @@ class Scan:
     closed: int  # server ports answered RST
     filtered: int  # server ports silent or rejected by ICMP
     members: frozenset[tuple[str, int]]  # (server, port) of the scan
+    protocol: Protocol = Protocol.TCP
+
+    def holds(self, o: Outcome) -> bool:
+        """``o`` is one of the scan's server ports (its finding is shown with -v only)."""
+        return o.protocol is self.protocol and (o.server, o.port) in self.members
 
     @property
     def words(self) -> str:
@@ -46,16 +65,28 @@ class Scan:
             f" and {len(self.open) - 20} more" if len(self.open) > 20 else ""
         )
         opened = f" (open: {shown})" if self.open else ""
+        udp = self.protocol is Protocol.UDP
+        how, silent = ("UDP datagrams", "open|filtered") if udp else ("SYNs", "filtered")
         return (
-            f"{self.scanner} scanned {n} {plural(n, 'host')} ({hosts}) with SYNs: "
+            f"{self.scanner} scanned {n} {plural(n, 'host')} ({hosts}) with {how}: "
             f"{self.ports_tried} {plural(self.ports_tried, 'port')} tried, {len(self.open)} "
-            f"open, {self.closed} closed, {self.filtered} filtered{opened}. Per-port findings: "
+            f"open, {self.closed} closed, {self.filtered} {silent}{opened}. Per-port findings: "
             "-v or --json."
         )
 
 
 def find_scans(outcomes: Sequence[Outcome]) -> tuple[Scan, ...]:
-    """The scans among ``outcomes`` (sorted by server and port, as ``explain`` sorts them)."""
+    """The scans among ``outcomes`` (sorted by server and port, as ``explain`` sorts them),
+    TCP's then UDP's."""
+    return tuple(
+        scan
+        for protocol in (Protocol.TCP, Protocol.UDP)
+        for scan in _scans([o for o in outcomes if o.protocol is protocol], protocol)
+    )
+
+
+def _scans(outcomes: Sequence[Outcome], protocol: Protocol) -> list[Scan]:
+    """The scans among the ``outcomes`` of one protocol."""
     by_client: dict[str, dict[tuple[str, int], int]] = {}
     shared: set[tuple[str, int]] = set()
     for o in outcomes:
@@ -87,14 +118,20 @@ def find_scans(outcomes: Sequence[Outcome]) -> tuple[Scan, ...]:
                 closed=sum(1 for v in mine.values() if v == _CLOSED),
                 filtered=sum(1 for v in mine.values() if v == _FILTERED),
                 members=frozenset(k for k, v in mine.items() if v not in (_CONNECTED, _OTHER)),
+                protocol=protocol,
             )
         )
-    return tuple(scans)
+    return scans
 
 
 def _kind(o: Outcome) -> int:
     """What one outcome says of its port, for a scan (the lowest of a port's outcomes wins:
     open before closed before filtered)."""
+    if o.protocol is Protocol.UDP:
+        # An answered flow is real use as much as a scanner's hit: it weighs as a connection.
+        if o.code == UDP_OK:
+            return _CONNECTED
+        return _CLOSED if o.code == UDP_REFUSED else _FILTERED
     if o.code == OK:
         return _OPEN if o.half_open == o.count else _CONNECTED
     if o.code == REFUSED:

@@ -148,6 +148,7 @@ def _finding(f: AnalyzeFinding) -> dict[str, Any]:
 def _scan(s: Scan) -> dict[str, Any]:
     return {
         "scanner": s.scanner,
+        "protocol": str(s.protocol),
         "targets": list(s.targets),
         "ports_tried": s.ports_tried,
         "open": list(s.open),

@@ -22,6 +22,7 @@ from probe.capture import analyze as an
 from probe.capture.analyze.flows import MAX_FLOWS
 from probe.capture.packets import IcmpRecord, TcpSegment, Tick, UdpDatagram, decode_ip
 from probe.capture.writer import PcapWriter
+from probe.model import Protocol
 from probe.output.json.analyze import analysis_to_dict
 from probe.output.text.analyze import render_analysis
 from probe.output.views import CaptureAnalysis
@@ -271,6 +272,33 @@ def test_udp_and_tcp_side_by_side_in_the_verdict() -> None:
     assert "limited to UDP port 9002" in words
     unanswered_too = an.explain(result.outcomes)
     assert unanswered_too.flows == 2 and unanswered_too.attempts == 1
+
+
+def test_a_udp_port_scan_is_summarised() -> None:
+    """nmap -sU: one client's datagrams to 40 ports of one host, most refused by ICMP, a few
+    silent, one answered: one summary, the per-port findings behind -v."""
+    records: list[UdpDatagram | IcmpRecord | TcpSegment] = []
+    for i, port in enumerate(range(1000, 1040)):
+        t = i * 0.01
+        records.append(req(t, port, size=0, cport=61000))
+        if port % 10:
+            records.append(unreach(t + 0.001, port, cport=61000))
+    records += [req(1, 53, cport=61000), rep(1.001, 53, cport=61000), later()]
+    result = run(*records)
+    (scan,) = result.scans
+    assert (scan.protocol, scan.ports_tried, scan.open, scan.closed, scan.filtered) == (
+        Protocol.UDP, 41, (f"{SERVER}:53",), 36, 4
+    )  # fmt: skip
+    assert result.summary[0] == (
+        f"{CLIENT} scanned 1 host ({SERVER}) with UDP datagrams: 41 ports tried, 1 open, 36 "
+        f"closed, 4 open|filtered (open: {SERVER}:53). Per-port findings: -v or --json."
+    )
+    assert result.problem and len(result.findings) == 41
+    text = io.StringIO()
+    render_analysis(CaptureAnalysis(_info(), result), Console(file=text, width=200))
+    assert "Scan: " in text.getvalue() and "udp-refused (" not in text.getvalue()
+    data = analysis_to_dict(CaptureAnalysis(_info(), result))
+    assert data["scans"][0]["protocol"] == "udp"
 
 
 # --------------------------------------------------------------------------- bounded memory
