@@ -36,7 +36,7 @@ from probe.capture.analyze.scans import find_scans
 from probe.capture.analyze.summary import conclusion, server_summary
 from probe.capture.analyze.tally import MAX_ENDPOINTS
 from probe.capture.analyze.tracker import EXPIRE, MAX_WAITING, TOO_LATE, Analyzer
-from probe.capture.analyze.udpfindings import udp_findings
+from probe.capture.analyze.udpfindings import rate_limit_notes, udp_findings
 from probe.capture.packets import Record
 from probe.capture.times import clock
 from probe.diagnosis import outcome
@@ -164,7 +164,7 @@ def explain(
         servers=tuple(servers),
         summary=summary,
         attempts=total,
-        notes=tuple(notes),
+        notes=(*notes, *rate_limit_notes(outcomes)),
         scans=scans,
         flows=flows,
     )

@@ -236,3 +236,38 @@ def _icmp_finding(o: Outcome, rejected: bool) -> AnalyzeFinding:
             "neighbour discovery?",
         )
     return AnalyzeFinding(o.code, Severity.ERROR, o, summary, tuple(evidence), steps)
+
+
+RATE_MIN = 3  # closed ports answered, at least, before a silence is blamed on the rate limit
+RATE_SLACK = 2.0  # seconds after the last port unreachable that the limit still explains
+
+
+def rate_limit_notes(outcomes: Sequence[Outcome]) -> list[str]:
+    """A note per server whose kernel answered several closed UDP ports with ICMP port
+    unreachable and, in the same moments, left other ports silent. Hosts rate-limit their ICMP
+    errors (Linux: a burst of about 6, then about one a second per peer), so a quick sweep
+    reads the first ports closed and the rest silent: those are undecided, likely closed."""
+    by_server: dict[str, tuple[list[Outcome], list[Outcome]]] = {}
+    for o in outcomes:
+        if o.protocol is not Protocol.UDP or (o.code == UDP_ONE_WAY and service(o.port)):
+            continue
+        if o.code in (UDP_REFUSED, UDP_UNANSWERED, UDP_ONE_WAY):
+            refused, silent = by_server.setdefault(o.server, ([], []))
+            (refused if o.code == UDP_REFUSED else silent).append(o)
+    notes: list[str] = []
+    for server, (refused, silent) in by_server.items():
+        if len(refused) < RATE_MIN or not silent:
+            continue
+        start = min(o.first for o in refused)
+        end = max(o.last for o in refused) + RATE_SLACK
+        during = [o for o in silent if start <= o.first <= end]
+        if during:
+            n = len(during)
+            notes.append(
+                f"{server} answered {len(refused)} closed UDP ports with ICMP port unreachable "
+                f"and, in the same moments, left {n} other {plural(n, 'port')} silent: its ICMP "
+                "rate limit (Linux: a burst of about 6 errors, then about one a second) most "
+                f"likely swallowed those errors, so the silent {plural(n, 'port is', 'ports are')}"
+                " undecided, probably closed too; send to them again, a second apart, to know."
+            )
+    return notes

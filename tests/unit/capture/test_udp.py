@@ -301,6 +301,23 @@ def test_a_udp_port_scan_is_summarised() -> None:
     assert data["scans"][0]["protocol"] == "udp"
 
 
+def test_closed_ports_then_silence_is_the_hosts_icmp_rate_limit() -> None:
+    records: list[UdpDatagram | IcmpRecord | TcpSegment] = []
+    for i in range(10):  # a quick sweep: the kernel answers a burst of 6, then nothing
+        records.append(req(i * 0.02, 20000 + i, size=0, cport=41000 + i))
+        if i < 6:
+            records.append(unreach(i * 0.02 + 0.001, 20000 + i, cport=41000 + i))
+    records.append(req(20, 30000, size=0, cport=42000))  # long after: not the limit's
+    result = run(*records, later())
+    (note,) = [n for n in result.notes if "rate limit" in n]
+    assert note.startswith(
+        f"{SERVER} answered 6 closed UDP ports with ICMP port unreachable and, in the same "
+        "moments, left 4 other ports silent"
+    )
+    quiet = run(req(0, 20000), unreach(0.001, 20000), req(5, 20001, cport=40001), later())
+    assert not any("rate limit" in n for n in quiet.notes)
+
+
 # --------------------------------------------------------------------------- bounded memory
 
 
