@@ -6,6 +6,11 @@ UDP has no handshake: silence after a datagram is only a problem where an answer
 flow to a port of an answering protocol with no reply is ``udp-unanswered``; to a one-way
 protocol it is ``udp-one-way``, which is how it works. Ports not listed here are judged by the
 client's own behaviour (the same datagram sent again: it waited for an answer).
+
+Not ``probe.payloads``' table: that one says whether probe's own request is answered (its
+WireGuard datagram has no key, so silence is expected; its unicast SSDP M-SEARCH and NetBIOS
+node status are answered). A capture holds real clients: a WireGuard peer's handshake is
+answered, while SSDP and NetBIOS are mostly broadcast chatter that nobody answers.
 """
 
 from __future__ import annotations
