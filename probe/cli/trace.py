@@ -58,7 +58,8 @@ def trace(
             "--tries",
             metavar="N",
             parser=o.whole("--tries", 1, 15),
-            help="Probes per hop (TTL) before the hop counts as silent, 1 to 15.",
+            help="SYNs per hop (TTL; datagrams with --udp) before the hop counts as silent, "
+            "1 to 15.",
         ),
     ] = 3,
     timeout: o.TimeoutOpt = 1.0,

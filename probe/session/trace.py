@@ -208,8 +208,9 @@ def _ends_path(done: Future[EngineRun]) -> bool:
 
 
 def exit_status(report: TraceReport) -> ExitStatus:
-    """0 when the SYN reached an open port; 3 when there was no route to send it on; 130
-    when interrupted; 1 otherwise (DNS failed, or the port is not open at the end)."""
+    """0 when the probe reached an open port (a SYN/ACK, or a UDP answer); 3 when there was
+    no route to send it on; 130 when interrupted; 1 otherwise (DNS failed, or the port is not
+    open at the end: UDP's open|filtered included)."""
     return outcome.exit_status(
         interrupted=report.interrupted,
         cannot_probe=outcome.no_route_anywhere((report,)),
