@@ -62,7 +62,7 @@ from collections.abc import Iterable
 from typing import Final
 
 from probe.capture.analyze.attempt import Attempt, Key
-from probe.capture.analyze.flows import UdpFlows
+from probe.capture.analyze.flows import MAX_FLOWS, UdpFlows
 from probe.capture.analyze.results import INCOMPLETE, OK, REFUSED, REJECTED, UNANSWERED, Outcome
 from probe.capture.analyze.tally import MAX_ENDPOINTS, Tallies
 from probe.capture.analyze.udptally import UdpTallies
@@ -88,7 +88,7 @@ class Analyzer:
         expire: float = EXPIRE,
         max_waiting: int = MAX_WAITING,
         max_endpoints: int = MAX_ENDPOINTS,
-        max_flows: int = MAX_WAITING,
+        max_flows: int = MAX_FLOWS,
     ) -> None:
         self.expire = expire
         self.udp = UdpFlows(UdpTallies(max_endpoints), expire=expire, max_flows=max_flows)
