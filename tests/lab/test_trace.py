@@ -4,8 +4,11 @@ router's own RST) read from the JSON report and the hop table."""
 
 from __future__ import annotations
 
+import json
 import re
+import signal
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -324,3 +327,20 @@ def test_udp_trace_pcap_holds_the_datagrams_with_their_ttls(lab: Lab, tmp_path: 
     assert {int(ttl) for ttl in sent} == set(range(1, 9))
     assert "time exceeded in-transit" in proc.stdout
     assert f"{t.DNS_V4}.53 > {t.CLIENT_V4}." in proc.stdout
+
+
+def test_udp_trace_ctrl_c_keeps_the_hops_measured(lab: Lab) -> None:
+    # The router answers TTL 1 at once; the mute port keeps TTL 2 and on waiting 10 s a try.
+    port = str(t.UDP_SILENT_PORT)
+    argv = ["ip", "netns", "exec", lab.client_ns, *lab.probe_command(), "trace", "--json"]
+    argv += [t.SRV_V4, "--udp", "-p", port, "--timeout", "10"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2.0)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    assert time.monotonic() - started < 5  # the wave's scans stop; no 10 s try is waited out
+    report = json.loads(out)
+    assert report["interrupted"] is True and report["protocol"] == "udp"
+    assert kinds(report) == [(1, t.ROUTER_CLIENT_V4, "time-exceeded")]
