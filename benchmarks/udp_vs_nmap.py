@@ -82,7 +82,7 @@ def truth(port: int) -> str:
 
 
 def score(states: dict[int, str], ports: list[int], seconds: float) -> Score:
-    missing = [p for p in ports if p not in states]
+    missing = [p for p in ports if states.get(p, "?") == "?"]
     if missing:
         fail(f"{len(missing)} ports missing from a run's output (first: {missing[0]})")
     decided = [p for p in ports if states[p] != "open|filtered"]
@@ -97,15 +97,23 @@ def probe_states(stdout: str) -> dict[int, str]:
 
 
 def nmap_states(xml_text: str, ports: list[int]) -> dict[int, str]:
+    """Every port's state from nmap's XML: the ports listed one by one, and the ports folded
+    into <extraports>, whose <extrareasons ports="1-3,9"> lists them (nmap 7.9x)."""
+    root = ET.fromstring(xml_text)
     listed: dict[int, str] = {}
-    default = "open|filtered"
-    for node in ET.fromstring(xml_text).iter("extraports"):
-        default = node.get("state", default)
-    for node in ET.fromstring(xml_text).iter("port"):
-        state = node.find("state")
-        if state is not None:
-            listed[int(node.get("portid", "0"))] = state.get("state", "")
-    return {p: NMAP.get(listed.get(p, default), "?") for p in ports}
+    for node in root.iter("extraports"):
+        state = node.get("state", "")
+        for reasons in node.iter("extrareasons"):
+            for part in reasons.get("ports", "").split(","):
+                if part:
+                    lo, _, hi = part.partition("-")
+                    for port in range(int(lo), int(hi or lo) + 1):
+                        listed[port] = state
+    for node in root.iter("port"):
+        state_node = node.find("state")
+        if state_node is not None:
+            listed[int(node.get("portid", "0"))] = state_node.get("state", "")
+    return {p: NMAP.get(listed.get(p, "missing"), "?") for p in ports}
 
 
 def port_range(spec: str) -> list[int]:

@@ -21,6 +21,7 @@ from probe.model import AnswerKind, AppResult, PortEvidence, PortResult, PortSta
 from probe.session.options import CheckOptions
 
 ICMP_INTERVAL = 1.1  # seconds between the paced probes to one host: a token has come back
+PACED_TRIES = 2
 
 
 def payloads_of(protocol: Protocol, port: int, opts: CheckOptions) -> tuple[bytes, ...]:
@@ -72,11 +73,11 @@ def paced_pass(
     cancel: threading.Event,
 ) -> tuple[dict[tuple[str, int], PortEvidence], bool]:
     """Probe ``jobs`` again at one probe per ICMP_INTERVAL per host; the answers that came,
-    by (address, port), and whether the pass was interrupted. One try each: at this pace a
-    closed port's refusal comes back unless it is lost, and a dropped port would only cost a
-    second more per try."""
+    by (address, port), and whether the pass was interrupted. Two tries each: at this pace a
+    closed port's refusal comes back unless the host's token came a little late (its clock
+    ticks in jiffies) or the error was lost; a dropped port costs a second per try."""
     hosts = len({j.address for j in jobs})
-    paced = replace(cfg, tries=1, rate=hosts / ICMP_INTERVAL)
+    paced = replace(cfg, tries=PACED_TRIES, rate=hosts / ICMP_INTERVAL)
     run = engine.scan(jobs, paced, packet_log=packet_log, cancel=cancel)
     got = {(e.address, e.port): e for e in run.evidence if e.answer is not AnswerKind.NONE}
     return got, run.interrupted

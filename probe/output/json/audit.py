@@ -62,6 +62,7 @@ def _expectation(r: ExpectationResult) -> dict[str, Any]:
     e = r.expectation
     return {
         "port": e.port,
+        "protocol": str(e.protocol),
         "expect": str(e.expect),
         "service": e.service,
         "from": list(e.sources),
@@ -82,7 +83,8 @@ def _finding(f: Finding, port: int, protocol: Protocol) -> dict[str, Any]:
     The target's ``findings`` carry it whole; ``ports_total`` says how many ports it covers."""
     data = finding_to_dict(f)
     if len(f.ports) > 1:
-        mine = port in f.ports
+        protocols = f.protocols or (Protocol.TCP,) * len(f.ports)
+        mine = (port, protocol) in zip(f.ports, protocols, strict=True)
         data["ports"] = [port] if mine else []
         data["protocols"] = [str(protocol)] if mine else []
         data["ports_total"] = len(f.ports)

@@ -115,7 +115,7 @@ def _row(r: ExpectationResult) -> tuple[str, str, str, str, str]:
         observed = ", ".join(
             f"{s} ({o.address})" for s, o in zip(states, r.observations, strict=True)
         )
-    return (str(e.port), e.service or "-", str(e.expect), observed, _WORD[r.verdict])
+    return (e.port_label, e.service or "-", str(e.expect), observed, _WORD[r.verdict])
 
 
 def _summary(result: AuditResult, pen: Pen) -> Text:

@@ -56,6 +56,7 @@ def test_each_expectation_quotes_the_finding_for_its_own_port() -> None:
     for e in host["expectations"]:
         assert e["finding"]["code"] == "port-refused"
         assert e["finding"]["ports"] == [e["port"]] and e["finding"]["ports_total"] == 300
+        assert e["protocol"] == "tcp" and e["finding"]["protocols"] == ["tcp"]
     (target,) = data["targets"]
     (whole,) = [f for f in target["findings"] if f["code"] == "port-refused"]
     assert whole["ports"] == list(range(1, 301))  # the target's findings keep it whole

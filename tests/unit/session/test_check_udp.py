@@ -28,7 +28,7 @@ from probe.model import (
 )
 from probe.session.edge import Edge
 from probe.session.options import CheckOptions
-from probe.session.udp import ICMP_INTERVAL
+from probe.session.udp import ICMP_INTERVAL, PACED_TRIES
 
 HOST = "198.18.1.10"
 UDP = Protocol.UDP
@@ -142,7 +142,7 @@ def test_wait_for_icmp_probes_the_silent_udp_ports_again_paced() -> None:
     _, second = engine.scans
     assert sorted(j.port for j in second) == [9003, 9005]  # only the silent UDP ports
     paced = engine.configs[1]
-    assert paced.tries == 1 and paced.rate is not None
+    assert paced.tries == PACED_TRIES and paced.rate is not None
     assert abs(paced.rate - 1 / ICMP_INTERVAL) < 1e-9  # one host: one probe per interval
     states = {p.port: p.state for p in report.targets[0].ports if p.protocol is UDP}
     assert states == {
