@@ -89,9 +89,9 @@ def udp_no_answer(t: TargetReport, ctx: Context) -> Finding | None:
     if always:
         what = _protocols(always)
         summary = (
-            f"{cap(what)} on {udp_list(numbers(always))} did not answer a request such a server always "
-            "answers: the datagrams are most likely dropped by a firewall on the way or on the "
-            "host (or nothing listens and the host's ICMP errors are filtered)"
+            f"{cap(what)} on {udp_list(numbers(always))} did not answer a request such a server "
+            "always answers: the datagrams are most likely dropped by a firewall on the way or on "
+            "the host (or nothing listens and the host's ICMP errors are filtered)"
         )
     elif len(never) == len(silent):
         summary = (
