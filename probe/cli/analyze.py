@@ -29,7 +29,7 @@ def analyze(
     \b
     Examples:
       probe analyze ticket-4711.pcapng
-      tcpdump -i eth0 -w cap.pcap 'tcp or icmp or icmp6'; probe analyze cap.pcap --json
+      tcpdump -i eth0 -w cap.pcap 'tcp or udp or icmp or icmp6'; probe analyze cap.pcap --json
     """
     from probe.capture import analyze as analyze_mod
     from probe.capture.reader import open_capture
