@@ -150,3 +150,39 @@ def test_tcp_and_udp_probes_share_a_scan_and_each_try_carries_its_variant(
     )
     assert udp_ev.protocol is Protocol.UDP
     assert closed is not None and (closed.answer, closed.icmp_code) == (AnswerKind.ICMP, 3)
+
+
+@pytest.mark.parametrize(
+    ("protocol", "sender", "code", "spaced"),
+    [
+        (Protocol.UDP, DST, 3, True),  # the host's own port unreachable: it rate-limits them
+        (Protocol.UDP, "198.18.0.1", 13, False),  # a firewall's prohibited: left alone
+        (Protocol.TCP, "198.18.0.1", 1, True),  # a router's host unreachable
+        (Protocol.TCP, DST, 3, False),  # a port unreachable for TCP: a firewall's reject
+    ],
+)
+def test_retries_are_spaced_once_a_rate_limited_icmp_sender_is_seen(
+    monkeypatch: pytest.MonkeyPatch, protocol: Protocol, sender: str, code: int, spaced: bool
+) -> None:
+    from probe.engine import inet, scan, tcp
+    from probe.engine.base import EngineConfig, Job
+    from probe.engine.scan import Outlet, Scan
+    from probe.engine.transport import Answer
+
+    monkeypatch.setattr(inet, "source_for", lambda address: SRC)
+    transports = {
+        Protocol.TCP: tcp.Tcp(tcp.SynTemplate(ip=bytes(20), tcp=bytes(20))),
+        Protocol.UDP: udp.Udp(),
+    }
+    s = Scan(
+        Outlet(FakeSock(), {}, transports), [Job(DST, 9002, protocol=protocol)], EngineConfig()
+    )  # type: ignore[arg-type]
+    s.sport = SPORT - 1
+    s._send(0.0)
+    ck = s.cookies[0]
+    err = Answer(
+        AnswerKind.ICMP, sender, 64, packed(DST), 9002, SPORT, ck | 1, icmp_type=3, icmp_code=code
+    )
+    s.match(err, 0.01, None, None)
+    assert s.result[0] is not None  # the error is the port's answer either way
+    assert (s.paths[0].est.floor >= scan.ICMP_SPACING) is spaced
