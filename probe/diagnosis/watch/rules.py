@@ -181,8 +181,10 @@ def overload_vs_firewall(h: Host) -> Finding | None:
         return None
     chosen = [
         r
-        for r in h.mixed_open()
-        if sum(1 for a in r.attempts if silent(a) or a.tries > 1) >= MIN_DEVIATIONS
+        for r in h.readings
+        if r.usual is PortState.OPEN
+        and len(r.attempts) >= MIN_ATTEMPTS
+        and sum(1 for a in r.attempts if silent(a) or a.tries > 1) >= MIN_DEVIATIONS
     ]
     if not chosen:
         return None
