@@ -124,6 +124,18 @@ def _watch_json(o: Options) -> Format[Any]:
     return WatchJson(o)
 
 
+def _repeated_text(o: Options) -> Format[Any]:
+    from probe.output.text.watch import RepeatedText
+
+    return RepeatedText(o)
+
+
+def _repeated_json(o: Options) -> Format[Any]:
+    from probe.output.json.watch import RepeatedJson
+
+    return RepeatedJson(o)
+
+
 # --------------------------------------------------------------------------- the table
 
 
@@ -144,7 +156,7 @@ _TRACE = _Kind("trace", {_TEXT: _trace_text, _JSON: _trace_json})
 @cache
 def _kinds() -> Mapping[type, _Kind]:
     from probe.diagnosis.expect import AuditResult
-    from probe.diagnosis.watch.report import WatchResult
+    from probe.diagnosis.watch.report import RepeatedReport, WatchResult
     from probe.output.views import CaptureAnalysis, ProfileList
     from probe.plan.profiles import PortProfile
 
@@ -156,6 +168,7 @@ def _kinds() -> Mapping[type, _Kind]:
         ProfileList: _Kind("profiles", {_TEXT: _profiles_text, _JSON: _profiles_json}),
         PortProfile: _Kind("profiles", {_TEXT: _profile_text, _JSON: _profile_json}),
         WatchResult: _Kind("watch", {_TEXT: _watch_text, _JSON: _watch_json}),
+        RepeatedReport: _Kind("check", {_TEXT: _repeated_text, _JSON: _repeated_json}),
     }
 
 

@@ -49,7 +49,7 @@ class WatchOptions:
 
 
 @dataclass
-class _Watched:
+class Watched:
     target: str
     address: str
     name: Target | None  # the target when it is a name (asked again with resolve_every)
@@ -70,7 +70,7 @@ def run_watch(
     steps = replace(opts.check, ports=())
     preflight = run_check(scope, targets, steps, packet_log=packet_log)
     watched = [
-        _Watched(t.input, t.address, _name_of(targets, t.input))
+        Watched(t.input, t.address, _name_of(targets, t.input))
         for t in preflight.targets
         if t.address is not None and t.route is not None and t.route.status is RouteStatus.OK
     ]
@@ -105,7 +105,7 @@ def run_watch(
             if run.interrupted:
                 interrupted = True
                 break
-            got = _attempts(run.evidence, watched, services, now, rounds)
+            got = attempts_of_round(run.evidence, watched, services, now, rounds)
             attempts += got
             rounds += 1
             if on_round is not None:
@@ -147,14 +147,14 @@ def _pause(
             return True
 
 
-def _jobs(watched: Sequence[_Watched], opts: CheckOptions) -> list[Job]:
+def _jobs(watched: Sequence[Watched], opts: CheckOptions) -> list[Job]:
     addresses = dict.fromkeys(w.address for w in watched)
     return [Job(a, p.port, protocol=p.protocol) for a in addresses for p in opts.ports]
 
 
-def _attempts(
+def attempts_of_round(
     evidence: Sequence[PortEvidence],
-    watched: Sequence[_Watched],
+    watched: Sequence[Watched],
     services: dict[int, str | None],
     now: float,
     rounds: int,
@@ -185,7 +185,7 @@ def _first_lookup(t: TargetReport, when: float) -> Resolution:
 def _lookup_again(
     scope: Scope,
     opts: CheckOptions,
-    watched: list[_Watched],
+    watched: list[Watched],
     rounds: int,
     earlier: Sequence[Resolution],
     on_lookup: LookupFn | None,

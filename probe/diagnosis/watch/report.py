@@ -148,3 +148,24 @@ def _problem(result: WatchResult, reports: Iterable[TargetReport]) -> bool:
     if not result.attempts:
         return True  # nothing was watched
     return any(outcome.target_problem(t) for t in reports)
+
+
+@dataclass(frozen=True)
+class RepeatedReport:
+    """``check --repeat N``: the check's report (its ports as the first round found them,
+    the intermittency findings added to each target's) and every round's statistics."""
+
+    report: Report
+    repeat: int  # rounds asked for
+    rounds: int  # rounds done (fewer after Ctrl-C)
+    stats: tuple[SeriesStats, ...]
+    attempts: tuple[Attempt, ...]
+
+
+def with_intermittency(report: Report, attempts: Sequence[Attempt]) -> Report:
+    """``report`` with each target's intermittency findings after its own."""
+    targets = tuple(
+        replace(t, findings=t.findings + intermittency(t, attempts, mode=report.mode))
+        for t in report.targets
+    )
+    return replace(report, targets=targets)

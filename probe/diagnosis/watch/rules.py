@@ -68,7 +68,7 @@ def intermittent_refusal(h: Host) -> Finding | None:
         parts = ", ".join(f"{k}/{m}" for k, m in r.parts)
         evidence.append(
             f"port {name(r)}: {d} of {n} attempts failed ({pct(d, n)}: {what}), "
-            f"{n - d} open; per third of the watch {parts}; "
+            f"{n - d} open; per third of the attempts {parts}; "
             f"never more than {r.longest_run} in a row"
         )
         near = near_fraction(r.share)
@@ -97,7 +97,7 @@ def intermittent_refusal(h: Host) -> Finding | None:
         ports=ports,
         protocols=protocols,
         summary=f"{plural(len(ports), 'Port').capitalize()} {port_list(ports)} on {h.address} "
-        "fail on a steady share of attempts while the others connect, spread evenly over time: "
+        f"{plural(len(ports), 'fails', 'fail')} on a steady share of attempts while the others connect, spread evenly over time: "
         f"typically a load balancer with {pool}.",
         evidence=tuple(evidence),
         next_steps=(
@@ -211,7 +211,8 @@ def overload_vs_firewall(h: Host) -> Finding | None:
         severity=Severity.WARNING,
         ports=ports,
         protocols=protocols,
-        summary=f"{plural(len(ports), 'Port').capitalize()} {nums} on {h.address} go silent "
+        summary=f"{plural(len(ports), 'Port').capitalize()} {nums} on {h.address} "
+        f"{plural(len(ports), 'goes', 'go')} silent "
         f"now and then while closed port {name(c)} answers every time: the host is up and the "
         "path loses nothing, so the service's full listen queue (or SYN flood protection) is "
         "more likely than a firewall rule.",

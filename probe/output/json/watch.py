@@ -21,13 +21,20 @@ from typing import Any, TextIO
 
 from probe.diagnosis.watch.attempt import Attempt
 from probe.diagnosis.watch.names import Resolution
-from probe.diagnosis.watch.report import WatchResult
+from probe.diagnosis.watch.report import RepeatedReport, WatchResult
 from probe.diagnosis.watch.stats import Run, SeriesStats
 from probe.output.base import Format, FormatName
 from probe.output.json.check import report_to_dict
 from probe.output.json.common import ms, tcp_options_to_dict
 
-__all__ = ["WatchJson", "attempt_to_dict", "iso", "lookup_to_dict", "series_to_dict"]
+__all__ = [
+    "RepeatedJson",
+    "WatchJson",
+    "attempt_to_dict",
+    "iso",
+    "lookup_to_dict",
+    "series_to_dict",
+]
 
 
 def iso(t: float) -> str:
@@ -159,3 +166,22 @@ class WatchJson(Format[WatchResult]):
 
     def render(self, result: WatchResult, out: TextIO) -> None:
         out.write(line(summary_to_dict(result)) + "\n")
+
+
+def repeated_to_dict(result: RepeatedReport) -> dict[str, Any]:
+    """``check --repeat --json``: the check report, each port entry with its ``repeat``
+    block, and a top-level ``repeat``: rounds asked for and done."""
+    data = report_to_dict(result.report)
+    for d, t in zip(data["targets"], result.report.targets, strict=True):
+        with_repeat(d, tuple(s for s in result.stats if s.target == t.input))
+    data["repeat"] = {"asked": result.repeat, "rounds": result.rounds}
+    return data
+
+
+class RepeatedJson(Format[RepeatedReport]):
+    name = FormatName.JSON
+
+    def render(self, result: RepeatedReport, out: TextIO) -> None:
+        from probe.output.json.writer import write
+
+        write(repeated_to_dict(result), out)

@@ -21,7 +21,7 @@ from rich.text import Text
 
 from probe.diagnosis.watch.attempt import Attempt
 from probe.diagnosis.watch.names import Resolution
-from probe.diagnosis.watch.report import WatchResult
+from probe.diagnosis.watch.report import RepeatedReport, WatchResult
 from probe.diagnosis.watch.stats import Run, SeriesKey, SeriesStats, key_of, summarize_all
 from probe.model import PortState, Protocol, Report
 from probe.output.base import Options
@@ -31,7 +31,7 @@ from probe.output.text.pen import STEP_INDENT, Pen, TextFormat, console_for, for
 if TYPE_CHECKING:
     from probe.output.live import Plan
 
-__all__ = ["LiveText", "WatchText", "clock", "render_stats"]
+__all__ = ["LiveText", "RepeatedText", "WatchText", "clock", "render_stats"]
 
 _SPARKS = "▁▂▃▄▅▆▇█"
 _SPARK_MAX = 60  # attempts shown in the sparkline (the last ones)
@@ -242,3 +242,16 @@ class WatchText(TextFormat[WatchResult]):
             interrupted=result.interrupted,
         )
         render_check(report, console, verbose=self.options.verbose)
+
+
+class RepeatedText(TextFormat[RepeatedReport]):
+    """``check --repeat``: the check's report, then the statistics of the rounds."""
+
+    def draw(self, result: RepeatedReport, console: Console) -> None:
+        render_check(result.report, console, verbose=self.options.verbose)
+        pen = Pen(console)
+        console.print()
+        console.print(
+            Text(f"Repeats: {result.rounds} of {result.repeat} rounds", style=pen.style("heading"))
+        )
+        render_stats(result.stats, console, pen, result.attempts)
