@@ -97,7 +97,8 @@ def intermittent_refusal(h: Host) -> Finding | None:
         ports=ports,
         protocols=protocols,
         summary=f"{plural(len(ports), 'Port').capitalize()} {port_list(ports)} on {h.address} "
-        f"{plural(len(ports), 'fails', 'fail')} on a steady share of attempts while the others connect, spread evenly over time: "
+        f"{plural(len(ports), 'fails', 'fail')} on a steady share of attempts while the "
+        "others connect, spread evenly over time: "
         f"typically a load balancer with {pool}.",
         evidence=tuple(evidence),
         next_steps=(
