@@ -163,3 +163,26 @@ def test_check_without_repeat_is_unchanged(
     install(monkeypatch, FakeEngine({80: AnswerKind.SYN_ACK}))
     code, out, _ = probe_cli(["check", ADDR, "-p", "80", "--json"])
     assert code == 0 and "repeat" not in json.loads(out)
+
+
+def test_ctrl_c_ends_the_watch_with_its_summary_and_130(
+    monkeypatch: pytest.MonkeyPatch, probe_cli: CliRun
+) -> None:
+    import os
+    import signal
+    import threading
+
+    install(monkeypatch, FakeEngine({80: AnswerKind.SYN_ACK}))
+    press = threading.Timer(0.4, lambda: os.kill(os.getpid(), signal.SIGINT))
+    press.start()
+    try:
+        code, out, _ = probe_cli(["watch", ADDR, "-p", "80", "-i", "0.05", "--json", "--no-ping"])
+    finally:
+        press.cancel()
+    lines = lines_of(out)
+    summary = lines[-1]
+    assert code == 130
+    assert summary["type"] == "summary" and summary["interrupted"] is True
+    rounds = summary["rounds"]
+    assert isinstance(rounds, int) and rounds >= 2
+    assert sum(x["type"] == "attempt" for x in lines) == rounds

@@ -138,14 +138,15 @@ def flapping(h: Host) -> Finding | None:
         evidence.append(f"every watched port of {h.address} failed in the same windows")
     ports, protocols = ports_of(flaps)
     whole = "the host or the path to it" if together or len(h.readings) == 1 else "the ports"
+    longest = max(end - start for _, _, start, end in windows)
     return Finding(
         code="flapping",
         severity=Severity.ERROR,
         ports=ports,
         protocols=protocols,
         summary=f"{h.address} goes away and comes back: failures come in "
-        f"{len(windows)} {plural(len(windows), 'window')} of time rather than one by one, "
-        f"so {whole} drops out for seconds at a time.",
+        f"{len(windows)} {plural(len(windows), 'window')} of time (the longest {longest:.1f} s) "
+        f"rather than one by one, so {whole} drops out now and then.",
         evidence=tuple(evidence),
         next_steps=(
             "look at what happened at those times: a link going down (interface counters, "

@@ -12,7 +12,6 @@ changes. The statistics block (``render_stats``) is shared with ``check --repeat
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
@@ -20,6 +19,7 @@ from rich.console import Console
 from rich.text import Text
 
 from probe.diagnosis.watch.attempt import Attempt
+from probe.diagnosis.watch.host import clock
 from probe.diagnosis.watch.names import Resolution
 from probe.diagnosis.watch.report import RepeatedReport, WatchResult
 from probe.diagnosis.watch.stats import Run, SeriesKey, SeriesStats, key_of, summarize_all
@@ -31,18 +31,14 @@ from probe.output.text.pen import STEP_INDENT, Pen, TextFormat, console_for, for
 if TYPE_CHECKING:
     from probe.output.live import Plan
 
-__all__ = ["LiveText", "RepeatedText", "WatchText", "clock", "render_stats"]
+__all__ = ["LiveText", "RepeatedText", "WatchText", "render_stats"]
 
 _SPARKS = "▁▂▃▄▅▆▇█"
 _SPARK_MAX = 60  # attempts shown in the sparkline (the last ones)
 _BAR = 24  # width of the longest histogram bar
 _WINDOWS_SHOWN = 5
+_MARKS = {PortState.REFUSED: "r", PortState.FILTERED: ".", PortState.OPEN_FILTERED: "."}
 _HISTOGRAM_MIN = 10  # answers before a histogram says anything
-
-
-def clock(t: float) -> str:
-    """Local time of day to the tenth of a second."""
-    return f"{time.strftime('%H:%M:%S', time.localtime(t))}.{int((t % 1) * 10)}"
 
 
 def _port(a: Attempt | SeriesStats) -> str:
@@ -189,7 +185,7 @@ def _spark_text(attempts: Sequence[Attempt], pen: Pen) -> Text:
     out = Text()
     for a in shown:
         if a.state is not PortState.OPEN or a.rtt_ms is None:
-            out.append_text(pen.styled("x", _state_style(a.state)))
+            out.append_text(pen.styled(_MARKS.get(a.state, "x"), _state_style(a.state)))
             continue
         k = 0 if high <= low else int((a.rtt_ms - low) / (high - low) * (len(_SPARKS) - 1))
         out.append(_SPARKS[k] if pen.glyphs.ok == "✔" else ".:-=+*#%@"[k])
@@ -201,9 +197,13 @@ def _histogram(s: SeriesStats, console: Console, pen: Pen) -> None:
         return
     top = max(b.count for b in s.histogram) or 1
     block = "█" if pen.glyphs.ok == "✔" else "#"
+    fine = s.histogram[0].high - s.histogram[0].low < 0.01  # sub-10 µs bins: 3 decimals
     for b in s.histogram:
         bar = block * max(1 if b.count else 0, round(b.count / top * _BAR))
-        span = f"{format_ms(b.low)}-{format_ms(b.high)} ms"
+        low, high = (
+            (f"{b.low:.3f}", f"{b.high:.3f}") if fine else (format_ms(b.low), format_ms(b.high))
+        )
+        span = f"{low}-{high} ms"
         label = f"{span:>18} {b.count:>5} "
         hang(console, STEP_INDENT + 4, Text(label, style=pen.style("dim")), Text(bar))
 
