@@ -114,6 +114,7 @@ def watch(
     ipv6: o.V6Opt = False,
     verbose: o.VerboseOpt = False,
     pcap: o.PcapOpt = None,
+    yes: o.YesOpt = False,
 ) -> int:
     """Probe each TARGET's ports again and again (every --interval, from a fresh source
     port each time, like a real client) with a line per attempt; at the end (--count,
@@ -152,7 +153,7 @@ def watch(
         ports=select_ports(ports, profile or [], profiles_dir or []),
     )
     big = targets_mod.oversized(targets_mod.count_addresses(parsed), len(check.ports))
-    o.confirm_size(big, yes=False)
+    o.confirm_size(big, yes)
     if csv_file is not None:
         files.check_writable(csv_file, "--csv")
     opts = WatchOptions(check, interval, count, duration, resolve_every)

@@ -121,3 +121,34 @@ def test_attempt_is_a_frozen_record() -> None:
     with pytest.raises(AttributeError):
         a.port = 81  # type: ignore[misc]
     assert isinstance(a, Attempt)
+
+
+@pytest.mark.parametrize(
+    "pattern", [LB_ONE_DEAD_OF_3, FLAP_40, LOSSY_40, "oo.ooo.oo2oooo.ooooo2oo.oooo"]
+)
+def test_a_healthy_series_of_the_same_length_gets_nothing(pattern: str) -> None:
+    # every rule's pattern fires above; the same number of attempts, all open at once, with
+    # a closed port beside, must not
+    log = attempts("o" * len(pattern)) + attempts("r" * len(pattern), port=81)
+    assert diagnose_host(ADDR, log) == ()
+
+
+def test_flapping_needs_bunches_not_just_failures() -> None:
+    # the same 11 failures as FLAP_40, spread out: no windows
+    spread = "ooo." * 10
+    found = codes(diagnose_host(ADDR, attempts(spread)))
+    assert "flapping" not in found
+
+
+def test_syn_cookie_signs_are_quoted() -> None:
+    from dataclasses import replace
+
+    from probe.model import TcpOptions
+
+    bare = TcpOptions(mss=1460)
+    log = attempts("oo.ooo.oo2oooo.ooooo2oo.oooo")
+    log = [replace(a, tcp_options=bare) if a.round in (3, 9) else a for a in log]
+    log += attempts("r" * 28, port=81)
+    (f,) = diagnose_host(ADDR, log)
+    assert f.code == "overload-vs-firewall"
+    assert any("SYN cookies" in e for e in f.evidence)
