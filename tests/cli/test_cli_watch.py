@@ -186,3 +186,32 @@ def test_ctrl_c_ends_the_watch_with_its_summary_and_130(
     rounds = summary["rounds"]
     assert isinstance(rounds, int) and rounds >= 2
     assert sum(x["type"] == "attempt" for x in lines) == rounds
+
+
+def test_a_name_on_two_families_keeps_each_address_to_itself(
+    monkeypatch: pytest.MonkeyPatch, probe_cli: CliRun
+) -> None:
+    v6 = "2001:2:0:1::10"
+    engine = round_robin()
+
+    def adapters() -> Edge:
+        return Edge(
+            resolve=lambda name, ns, t, fams: DnsResult(DnsStatus.OK, (ADDR, v6)),
+            literal=lambda a: DnsResult(DnsStatus.LITERAL, (a,)),
+            route=lambda a: ROUTE_OK,
+            ping=lambda a, t: PingResult(PingStatus.OK, 3, 3, ttl=63),
+            open_engine=lambda method: engine,
+        )
+
+    monkeypatch.setattr(edge, "default_edge", adapters)
+    code, out, _ = probe_cli(
+        ["watch", "web.probe.test", "-p", "80", "-c", "6", "-i", "0.05", "--json", "--no-ping"]
+    )
+    summary = lines_of(out)[-1]
+    targets = summary["targets"]
+    assert isinstance(targets, list) and [t["address"] for t in targets] == [ADDR, v6]
+    for t in targets:
+        (port,) = t["ports"]
+        assert port["repeat"]["attempts"] == 6  # its own series only
+        assert [f["code"] for f in t["findings"]].count("intermittent-refusal") <= 1
+    assert code == 1

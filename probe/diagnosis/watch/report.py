@@ -71,19 +71,17 @@ def usual_port(attempts: Sequence[Attempt], service: str | None = None) -> PortR
 
 
 def intermittency(
-    t: TargetReport,
     attempts: Sequence[Attempt],
     lookups: Sequence[Resolution] = (),
     *,
     mode: Method = Method.RAW,
 ) -> tuple[Finding, ...]:
-    """The intermittency findings of one target: per address it was watched on, and
-    dns-changed for its name."""
-    mine = [a for a in attempts if a.target == t.input]
+    """The intermittency findings over ``attempts`` (one target's): per address they went
+    to, then dns-changed over ``lookups`` (one name's)."""
     found: list[Finding] = []
-    for address in dict.fromkeys(a.address for a in mine):
-        found += diagnose_host(address, mine, connect=mode is Method.CONNECT)
-    changed = dns_changed([r for r in lookups if r.target == t.input])
+    for address in dict.fromkeys(a.address for a in attempts):
+        found += diagnose_host(address, attempts, connect=mode is Method.CONNECT)
+    changed = dns_changed(lookups)
     if changed is not None:
         found.append(changed)
     return tuple(found)
@@ -106,15 +104,28 @@ def conclude(
     groups = series(attempts)
     names = services or {}
     targets: list[WatchTarget] = []
+    # A series belongs to the target of its (name, address); one whose address a later DNS
+    # answer brought belongs to the name's first target, which also gets dns-changed.
+    owners = {(t.input, t.address) for t in preflight.targets}
+    first: dict[str, TargetReport] = {}
     for t in preflight.targets:
-        mine = [g for k, g in groups.items() if k[0] == t.input]
+        first.setdefault(t.input, t)
+    for t in preflight.targets:
+        mine = [
+            g
+            for k, g in groups.items()
+            if k[:2] == (t.input, t.address)
+            or (k[0] == t.input and k[:2] not in owners and first[t.input] is t)
+        ]
         mine.sort(key=lambda g: (g[0].address != t.address, g[0].port, g[0].protocol))
         ports = tuple(
             usual_port(g, names.get(g[0].port)) for g in mine if g[0].address == t.address
         )
         seen = replace(t, ports=ports) if ports else t
         usual = registry.diagnose(seen, mode=preflight.mode) if ports else t.findings
-        extra = intermittency(t, attempts, lookups, mode=preflight.mode)
+        named = [r for r in lookups if r.target == t.input] if first[t.input] is t else []
+        owned = [a for g in mine for a in g]
+        extra = intermittency(owned, named, mode=preflight.mode)
         report = replace(seen, findings=usual + extra)
         targets.append(WatchTarget(report, tuple(summarize(g) for g in mine)))
     return WatchResult(
@@ -165,7 +176,11 @@ class RepeatedReport:
 def with_intermittency(report: Report, attempts: Sequence[Attempt]) -> Report:
     """``report`` with each target's intermittency findings after its own."""
     targets = tuple(
-        replace(t, findings=t.findings + intermittency(t, attempts, mode=report.mode))
+        replace(t, findings=t.findings + intermittency(_of(t, attempts), mode=report.mode))
         for t in report.targets
     )
     return replace(report, targets=targets)
+
+
+def _of(t: TargetReport, attempts: Sequence[Attempt]) -> list[Attempt]:
+    return [a for a in attempts if a.target == t.input and a.address == t.address]

@@ -96,7 +96,7 @@ class LiveText:
         if a.rtt_ms is not None:
             text.append(f"  {format_ms(a.rtt_ms)} ms")
         if a.tries > 1:
-            text.append(f"  (SYN #{a.tries})")
+            text.append(f"  (try {a.tries})")
         if was is not None:
             arrow = pen.glyphs.arrow
             change = Text(f"  {_port(a)}: {was} {arrow} {a.state} at {clock(a.time)}")
