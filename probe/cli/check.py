@@ -42,6 +42,18 @@ AppProtocolOpt = Annotated[
 ]
 
 
+RepeatOpt = Annotated[
+    int,
+    typer.Option(
+        "--repeat",
+        metavar="N",
+        parser=o.whole("--repeat", 1, 10_000),
+        help="Probe every port N times (each round from fresh source ports), with the "
+        "statistics and the intermittency findings (a load balancer with one bad backend).",
+    ),
+]
+
+
 def check(
     targets: TargetsArg = None,
     targets_file: TargetsFileOpt = None,
@@ -66,6 +78,7 @@ def check(
     payload_hex: o.PayloadHexOpt = None,
     payload_file: o.PayloadFileOpt = None,
     wait_for_icmp: o.WaitForIcmpOpt = False,
+    repeat: RepeatOpt = 1,
 ) -> int:
     """Run the checklist against each TARGET: DNS, client route, ping, SYNs to each port,
     then explain what is most likely wrong.
@@ -120,12 +133,22 @@ def check(
         wait_for_icmp=wait_for_icmp,
     )
     o.confirm_size(targets_mod.oversized(targets_mod.count_addresses(parsed), len(opts.ports)), yes)
+    result: object
     with (
         o.session() as session,
         o.pcap(pcap) as packet_log,
         ScanProgress(enabled=not json_out and sys.stderr.isatty()) as progress,
     ):
-        report = session.check(parsed, opts, progress=progress, packet_log=packet_log)
+        if repeat > 1:
+            from probe.session.repeat import run_repeat
+
+            repeated = run_repeat(
+                session.scope(), parsed, opts, repeat, progress=progress, packet_log=packet_log
+            )
+            report, result = repeated.report, repeated
+        else:
+            report = session.check(parsed, opts, progress=progress, packet_log=packet_log)
+            result = report
     with o.writing_report():
-        render(report, o.output_format(json_out), sys.stdout, verbose=verbose)
+        render(result, o.output_format(json_out), sys.stdout, verbose=verbose)
     return exit_status(report)

@@ -14,7 +14,7 @@ import struct
 from collections.abc import Mapping
 
 from probe.engine.transport import Answer, Transport
-from probe.model import AnswerKind
+from probe.model import AnswerKind, Protocol
 
 _V4_ERRORS = (3, 11)  # destination unreachable, time exceeded (trace)
 _V6_ERRORS = (1, 3)
@@ -73,3 +73,25 @@ class IcmpDecoder:
             icmp_type=msg[0],
             icmp_code=msg[1],
         )
+
+
+# Errors whose senders are known to rate-limit them and whose later absence is misread as a
+# drop: a router's host / network unreachable (the SYNs after the pings get nothing), and a
+# host's own port unreachable for UDP (a closed port is known by nothing else). A firewall's
+# administratively prohibited is left alone: it answers for a few ports, and slowing every
+# other port of the host down for them would cost a full-range scan dearly.
+_UNREACH_V4 = frozenset({0, 1, 6, 7})  # net, host, net unknown, host unknown
+_UNREACH_V6 = frozenset({0, 3})  # no route, address unreachable
+SPACING = 1.0  # seconds between tries to an address once its ICMP errors are rate-limited
+
+
+def rate_limited(a: Answer, address: str, protocol: Protocol) -> bool:
+    """``a`` (an ICMP error answering a probe to ``address``) comes from a sender that
+    rate-limits such errors, and whose later silence would be misread."""
+    v6 = len(a.target) == 16
+    if a.icmp_type != (1 if v6 else 3):
+        return False
+    own = a.responder == address
+    if own:
+        return protocol is Protocol.UDP and a.icmp_code == (4 if v6 else 3)
+    return a.icmp_code in (_UNREACH_V6 if v6 else _UNREACH_V4)

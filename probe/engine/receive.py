@@ -100,7 +100,12 @@ class Receiver:
 
     def __init__(self, sources: Sequence[Source], first_block: int, blocks: int) -> None:
         self._sources = {s.sock.fileno(): s for s in sources}
-        self._free = list(range(first_block + blocks - 1, first_block - 1, -1))
+        # Round-robin over the free blocks: a block given back goes to the end of the line,
+        # so consecutive scans (watch's rounds) leave from other source ports, as a real
+        # client's connections do. Reusing the block at once would send the next SYN from
+        # the port the last one used: a server or NAT that still holds that connection
+        # (TIME_WAIT, a conntrack entry) could answer it as the old one instead of anew.
+        self._free = deque(range(first_block, first_block + blocks))
         self._seats: dict[int, Seat] = {}
         self._guard = threading.Condition()
         # One reader at a time: an answer read is in its scan's inbox before another scan
@@ -115,7 +120,7 @@ class Receiver:
                 if cancel is not None and cancel.is_set():
                     return None
                 self._guard.wait(CANCEL_CHECK)
-            seat = Seat(self, self._free.pop(), match)
+            seat = Seat(self, self._free.popleft(), match)
             self._seats[seat.block] = seat
             return seat
 

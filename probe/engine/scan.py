@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from probe.engine import cookies, inet, sender, timing
+from probe.engine import cookies, icmp, inet, sender, timing
 from probe.engine.base import (
     CANCEL_CHECK,
     EngineConfig,
@@ -360,12 +360,12 @@ class Scan:
             self.result[i] = ev  # a late answer after "no answer": the truth wins
             return
         self.paths[i].est.observe(rtt)
-        if a.icmp_type is not None and _rate_limited_error(a, job):
+        if a.icmp_type is not None and icmp.rate_limited(a, job.address, job.protocol):
             # The sender of this error rate-limits them (Linux: a burst of 6, then one a
             # second to each client): retries to this address that come sooner find its
             # bucket empty and read as silence. Space them so each finds a token.
             est = self.paths[i].est
-            est.floor = max(est.floor, ICMP_SPACING)
+            est.floor = max(est.floor, icmp.SPACING)
         # An answer to a retransmission whose earlier tries went unanswered shows loss on the
         # path (or ICMP rate limiting): slow down. An answer to an older try means that try
         # was merely slow. A queued retransmission of a finished job is skipped in _send.
@@ -384,26 +384,6 @@ class Scan:
             pkt = inet.ipv6_header(src, path.src, number, a.ttl or 0, len(l4)) + l4
         if pkt is not None:
             self.log(time.time(), pkt, False)
-
-
-# Errors whose senders are known to rate-limit them and whose later absence is misread as a
-# drop: a router's host / network unreachable (the SYNs after the pings get nothing), and a
-# host's own port unreachable for UDP (a closed port is known by nothing else). A firewall's
-# administratively prohibited is left alone: it answers for a few ports, and slowing every
-# other port of the host down for them would cost a full-range scan dearly.
-_UNREACH_V4 = frozenset({0, 1, 6, 7})  # net, host, net unknown, host unknown
-_UNREACH_V6 = frozenset({0, 3})  # no route, address unreachable
-ICMP_SPACING = 1.0  # seconds between tries to an address once its ICMP errors are rate-limited
-
-
-def _rate_limited_error(a: Answer, job: Job) -> bool:
-    v6 = len(a.target) == 16
-    if a.icmp_type != (1 if v6 else 3):
-        return False
-    own = a.responder == job.address
-    if own:
-        return job.protocol is Protocol.UDP and a.icmp_code == (4 if v6 else 3)
-    return a.icmp_code in (_UNREACH_V6 if v6 else _UNREACH_V4)
 
 
 def _interleave(jobs: Sequence[Job]) -> list[int]:

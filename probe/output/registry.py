@@ -5,7 +5,8 @@
     write(audit_result, FormatName.JUNIT, path)
 
 Results: ``Report`` (check), ``TraceReport`` (trace), ``AuditResult`` (audit),
-``CaptureAnalysis`` (analyze), ``ProfileList`` and ``PortProfile`` (profiles). A format a
+``CaptureAnalysis`` (analyze), ``ProfileList`` and ``PortProfile`` (profiles), ``WatchResult``
+(watch: its summary; the live lines are ``text.watch.LiveText`` and ``json.watch``'s). A format a
 result does not have (JUnit for a check) is a ``BadInput``. The format modules are imported
 only when asked for, so that a run loads rich only when it prints text.
 """
@@ -111,6 +112,30 @@ def _profile_json(o: Options) -> Format[Any]:
     return ProfileJson(o)
 
 
+def _watch_text(o: Options) -> Format[Any]:
+    from probe.output.text.watch import WatchText
+
+    return WatchText(o)
+
+
+def _watch_json(o: Options) -> Format[Any]:
+    from probe.output.json.watch import WatchJson
+
+    return WatchJson(o)
+
+
+def _repeated_text(o: Options) -> Format[Any]:
+    from probe.output.text.watch import RepeatedText
+
+    return RepeatedText(o)
+
+
+def _repeated_json(o: Options) -> Format[Any]:
+    from probe.output.json.watch import RepeatedJson
+
+    return RepeatedJson(o)
+
+
 # --------------------------------------------------------------------------- the table
 
 
@@ -131,6 +156,7 @@ _TRACE = _Kind("trace", {_TEXT: _trace_text, _JSON: _trace_json})
 @cache
 def _kinds() -> Mapping[type, _Kind]:
     from probe.diagnosis.expect import AuditResult
+    from probe.diagnosis.watch.report import RepeatedReport, WatchResult
     from probe.output.views import CaptureAnalysis, ProfileList
     from probe.plan.profiles import PortProfile
 
@@ -141,6 +167,8 @@ def _kinds() -> Mapping[type, _Kind]:
         CaptureAnalysis: _Kind("analyze", {_TEXT: _analysis_text, _JSON: _analysis_json}),
         ProfileList: _Kind("profiles", {_TEXT: _profiles_text, _JSON: _profiles_json}),
         PortProfile: _Kind("profiles", {_TEXT: _profile_text, _JSON: _profile_json}),
+        WatchResult: _Kind("watch", {_TEXT: _watch_text, _JSON: _watch_json}),
+        RepeatedReport: _Kind("check", {_TEXT: _repeated_text, _JSON: _repeated_json}),
     }
 
 

@@ -2,7 +2,7 @@
 first use, at most one per method), a worker pool for the background steps, the network
 edge and a cancel event — and runs checks, traces and audits over them.
 
-``check``, ``trace`` and ``audit`` may be called from several threads at once (watch and
+``check``, ``trace``, ``watch`` and ``audit`` may be called from several threads at once (watch and
 serve do): each call keeps its own state, and the engines route every answer to the scan
 that sent its probe. ``cancel`` stops every run in progress (the CLI sets it on Ctrl-C);
 each stops at its next look, and still returns what it measured, marked interrupted.
@@ -11,9 +11,10 @@ each stops at its next look, and still returns what it measured, marked interrup
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from probe.engine.base import Engine, PacketLog, ProgressFn
 from probe.model import Method, PortRequest, Report, Target, TraceReport
@@ -21,6 +22,10 @@ from probe.session import edge as edges
 from probe.session.check import Scope, run_check
 from probe.session.edge import Edge, EngineChoice, choose_engine
 from probe.session.options import CheckOptions, TraceOptions
+
+if TYPE_CHECKING:  # typing only: watch's modules load when a watch runs
+    from probe.diagnosis.watch.report import WatchResult
+    from probe.session.watch import LookupFn, RoundFn, StartFn, WatchOptions
 
 WORKERS = 8  # background steps at once: pings, the ARP/ND window, protocol hellos
 
@@ -92,6 +97,30 @@ class Session:
 
         return run_trace(
             self.edge, self.raw_engine, self.cancel, target, opts, packet_log=packet_log
+        )
+
+    def watch(
+        self,
+        targets: Sequence[Target],
+        opts: WatchOptions,
+        *,
+        on_start: StartFn | None = None,
+        on_round: RoundFn | None = None,
+        on_lookup: LookupFn | None = None,
+        on_tick: Callable[[], None] | None = None,
+        packet_log: PacketLog | None = None,
+    ) -> WatchResult:
+        from probe.session.watch import run_watch  # a check never loads the watch's modules
+
+        return run_watch(
+            self.scope(),
+            targets,
+            opts,
+            on_start=on_start,
+            on_round=on_round,
+            on_lookup=on_lookup,
+            on_tick=on_tick,
+            packet_log=packet_log,
         )
 
     # ------------------------------------------------------------------ life

@@ -84,6 +84,11 @@ The client namespace has routes to the lab only (no default route), plus one loc
 ``unreachable`` route (198.18.255.0/24, 2001:2:0:ff::/64) for the "client has no route" case,
 and its /etc/resolv.conf (via /etc/netns/<ns>/resolv.conf) names the lab DNS server.
 
+The watch lab (watch_lab.py, for test_watch_lab.py) adds its own pieces while its tests run:
+a load-balanced virtual address 198.18.9.1 on the router over three backends wb1-wb3
+(198.18.1.31-33 on the server LAN), and timed or random drops toward srv; its constants
+live there.
+
 Namespace names are ``PREFIX + short name``; PREFIX is "prl-" unless PROBE_LAB_PREFIX says
 otherwise. Interface names never contain the prefix: inside a host namespace the lab interface
 is always ``eth0``; in the router it is ``v-<host>`` on bridge ``br-<lan>``.

@@ -155,3 +155,15 @@ def test_a_scan_that_does_not_lead_reads_the_sockets_before_it_decides(link: Lin
     assert link.got[a.block] == [] and len(a.inbox) == 1  # a's own, handed over to it
     a.collect()
     assert [tag for tag, _ in link.got[a.block]] == [6]
+
+
+def test_consecutive_scans_leave_from_other_blocks_round_robin(link: Link) -> None:
+    # watch sends one scan after another: each must leave from a fresh block of source ports
+    # (a real client's next connection comes from a new port), cycling over the free ones.
+    blocks = []
+    for _ in range(4):
+        seat = link.seat()
+        assert seat is not None
+        blocks.append(seat.block)
+        link.receiver.leave(seat)
+    assert blocks == [FIRST_BLOCK, FIRST_BLOCK + 1, FIRST_BLOCK, FIRST_BLOCK + 1]

@@ -164,7 +164,7 @@ def test_tcp_and_udp_probes_share_a_scan_and_each_try_carries_its_variant(
 def test_retries_are_spaced_once_a_rate_limited_icmp_sender_is_seen(
     monkeypatch: pytest.MonkeyPatch, protocol: Protocol, sender: str, code: int, spaced: bool
 ) -> None:
-    from probe.engine import inet, scan, tcp
+    from probe.engine import icmp, inet, tcp
     from probe.engine.base import EngineConfig, Job
     from probe.engine.scan import Outlet, Scan
     from probe.engine.transport import Answer
@@ -185,4 +185,4 @@ def test_retries_are_spaced_once_a_rate_limited_icmp_sender_is_seen(
     )
     s.match(err, 0.01, None, None)
     assert s.result[0] is not None  # the error is the port's answer either way
-    assert (s.paths[0].est.floor >= scan.ICMP_SPACING) is spaced
+    assert (s.paths[0].est.floor >= icmp.SPACING) is spaced
