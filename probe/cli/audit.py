@@ -25,6 +25,7 @@ def audit(
     yes: o.YesOpt = False,
     profiles_dir: o.ProfilesDirOpt = None,
     json_out: o.JsonOpt = False,
+    fmt: o.FormatOpt = None,
     nameserver: o.NameserverOpt = None,
     tries: o.TriesOpt = 3,
     timeout: o.TimeoutOpt = 1.0,
@@ -49,6 +50,7 @@ def audit(
     Examples:
       probe audit site.toml
       probe audit site.toml --junit audit-junit.xml
+      probe audit site.toml --format openmetrics > /var/lib/node_exporter/audit.prom
     """
     from probe.output.base import FormatName
     from probe.output.files import check_writable
@@ -57,6 +59,7 @@ def audit(
     from probe.plan.targets import oversized_plan
     from probe.session.audit import exit_status, run_audit
 
+    chosen = o.output_format(json_out, fmt)
     opts = o.check_options(
         nameserver=nameserver,
         ipv4=ipv4,
@@ -78,5 +81,5 @@ def audit(
     with o.writing_report():
         if junit is not None:
             write(result, FormatName.JUNIT, junit)
-        render(result, o.output_format(json_out), sys.stdout, junit_path=junit)
+        render(result, chosen, sys.stdout, junit_path=junit)
     return exit_status(result)

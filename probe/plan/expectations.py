@@ -6,6 +6,7 @@ before it is expanded (``AuditFile``: port ranges per source, so its size is kno
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -21,6 +22,7 @@ __all__ = [
     "Expectation",
     "HostEntry",
     "Listed",
+    "requests_of",
 ]
 
 
@@ -74,11 +76,16 @@ class AuditHost:
 
     def requests(self) -> tuple[PortRequest, ...]:
         """The ports to probe for this host, sorted, each once."""
-        services: dict[int, str | None] = {}
-        for e in self.expectations:
-            if services.get(e.port) is None:
-                services[e.port] = e.service
-        return tuple(PortRequest(port, services[port]) for port in sorted(services))
+        return requests_of(self.expectations)
+
+
+def requests_of(expectations: Iterable[Expectation]) -> tuple[PortRequest, ...]:
+    """The ports to probe for these expectations, sorted, each once, with a service name."""
+    services: dict[int, str | None] = {}
+    for e in expectations:
+        if services.get(e.port) is None:
+            services[e.port] = e.service
+    return tuple(PortRequest(port, services[port]) for port in sorted(services))
 
 
 @dataclass(frozen=True)
