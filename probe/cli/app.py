@@ -15,6 +15,7 @@ from probe.cli.analyze import analyze
 from probe.cli.audit import audit
 from probe.cli.check import check
 from probe.cli.profiles import profiles
+from probe.cli.serve import serve
 from probe.cli.trace import trace
 
 __all__ = ["app", "command"]
@@ -31,7 +32,7 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-for each in (check, profiles, analyze, audit, trace):
+for each in (check, profiles, analyze, audit, trace, serve):
     app.command()(each)
 
 

@@ -306,3 +306,9 @@ def _port_list(value: object, key: str, here: str) -> PortSet:
         for port, name in found.names.items():
             names.setdefault(port, name)
     return PortSet(merge(ranges), names)
+
+
+# The audit's port lists and contradiction rules, shared with serve's modules
+# (probe.serve.config), which expect port states in the same vocabulary.
+port_list = _port_list
+refuse_contradictions = _refuse_contradictions
