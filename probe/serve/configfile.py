@@ -134,4 +134,3 @@ def _yaml_lines(node: Any) -> dict[tuple[str, ...], int]:
                 for k, _ in table.value:
                     lines[(name, str(k.value))] = k.start_mark.line + 1
     return lines
-
