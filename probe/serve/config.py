@@ -84,8 +84,9 @@ class Module:
         first = self.ip_protocol.family
         return ((first,), (10 - first,)) if self.ip_protocol_fallback else ((first,),)
 
-    def options(self, families: tuple[int, ...]) -> CheckOptions:
+    def options(self, families: tuple[int, ...], dns_timeout: float = 3.0) -> CheckOptions:
         return CheckOptions(
+            dns_timeout=dns_timeout,
             ports=self.requests(),
             nameservers=self.nameservers,
             families=families,

@@ -6,8 +6,9 @@ write the answer), and never more than the module's ``timeout``. At the deadline
 stops (the Session's per-call deadline) and what was measured is exposed, with
 ``probe_interrupted 1`` and ``probe_success 0``.
 
-A name is probed on the module's preferred family; when it has no address there and the
-module allows fallback, on the other (blackbox's ``ip_protocol_fallback``). Every address
+A name is probed on the module's preferred family; when it has no address there (or no
+route from here) and the module allows fallback, on the other (blackbox's
+``ip_protocol_fallback``). Every address
 the check resolves goes through the guard before a packet is sent to it.
 """
 
@@ -16,11 +17,11 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from prometheus_client.core import Metric
 
-from probe.model import Report, Target, TargetReport
+from probe.model import Report, RouteStatus, Target, TargetReport
 from probe.output.openmetrics import Probed, families, succeeded
 from probe.serve.config import Module
 from probe.serve.guard import Guard, Refused
@@ -28,6 +29,7 @@ from probe.session.core import Session
 
 DEFAULT_OFFSET = 0.5  # seconds kept from the scrape timeout for writing the answer
 MIN_BUDGET = 0.1  # seconds: below this a probe is not worth starting
+DNS_TIMEOUT = 3.0  # seconds for the DNS step (probe check's), at most the probe's budget
 
 
 @dataclass(frozen=True)
@@ -82,17 +84,26 @@ def run(
 
     report: Report | None = None
     chosen: TargetReport | None = None
+    earlier_dns_ms = 0.0  # the lookups of the families tried before (blackbox counts them all)
     for fams in module.families():
         log.append(f"Probing on IPv{fams[0]}")
-        report = session.check([target], module.options(fams), deadline=deadline, allow=allow)
+        opts = module.options(fams, dns_timeout=min(DNS_TIMEOUT, seconds))
+        report = session.check([target], opts, deadline=deadline, allow=allow)
         if refused:
             raise Refused(guard.refusal(refused[0]))
         chosen = report.targets[0] if report.targets else None
-        if chosen is None or chosen.address is not None or target.address is not None:
+        if chosen is None or target.address is not None or report.interrupted:
             break
-        log.append(f"No IPv{fams[0]} address for {target.input} (DNS {chosen.dns.status})")
-        if report.interrupted:
+        if chosen.address is None:
+            log.append(f"No IPv{fams[0]} address for {target.input} (DNS {chosen.dns.status})")
+        elif chosen.route is not None and chosen.route.status is not RouteStatus.OK:
+            log.append(f"No route to {chosen.address} from this exporter")
+        else:
             break
+        earlier_dns_ms += chosen.dns.elapsed_ms
+    if chosen is not None and earlier_dns_ms:
+        dns = replace(chosen.dns, elapsed_ms=chosen.dns.elapsed_ms + earlier_dns_ms)
+        chosen = replace(chosen, dns=dns)
     duration = clock() - begin
     interrupted = report is None or report.interrupted
     if interrupted:

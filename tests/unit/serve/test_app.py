@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -99,6 +100,7 @@ def test_probe_answers_the_modules_metrics(exporter: Exporter, engine: FakeEngin
     got = values(body)
     assert got["probe_success[]"] == 1
     assert got["probe_ip_protocol[]"] == 4  # no IPv6 address: blackbox's fallback to IPv4
+    assert got["probe_dns_lookup_time_seconds[]"] == 0.0015
     assert got["probe_port_state[('port', '6036'), ('protocol', 'tcp'), ('state', 'refused')]"]
     assert {(j.address, j.port) for j in engine.jobs} == {(CAM, 80), (CAM, 6036)}
 
@@ -187,3 +189,22 @@ def test_exporter_metrics_and_unknown_pages(exporter: Exporter) -> None:
     assert "process_open_fds[]" in own
     assert get(exporter, "/nothing")[0] == "404 Not Found"
     assert get(exporter, "/-/healthy")[2] == "OK\n"
+
+
+def test_an_ipv6_address_without_a_route_falls_back_to_ipv4(engine: FakeEngine) -> None:
+    def resolve(name: str, ns: Any, t: float, fams: tuple[int, ...]) -> DnsResult:
+        return DnsResult(DnsStatus.OK, ("2001:2:0:1::10",) if 6 in fams else (CAM,))
+
+    def route(address: str) -> RouteResult:
+        if ":" in address:
+            return RouteResult(RouteStatus.NO_ROUTE, route_type="unreachable")
+        return RouteResult(RouteStatus.OK, "eth0", "198.18.0.2", "198.18.0.1")
+
+    config = parse_config(CONFIG, "probe.toml", get_profile)
+    fake = replace(edge(engine, {}), resolve=resolve, route=route)
+    with Session(fake) as session:
+        app = Exporter(session, config, Guard(), limit=2)
+        _, _, body = get(app, "/probe", "target=cam.probe.test&module=nat&debug=true")
+    assert "No route to 2001:2:0:1::10 from this exporter" in body
+    assert "probe_ip_protocol 4.0" in body and "probe_success 1.0" in body
+    assert {j.address for j in engine.jobs} == {CAM}
