@@ -138,7 +138,7 @@ def build_module(
     name: str, table: Mapping[str, Any], where: Where, profile: Callable[[str], PortProfile]
 ) -> Module:
     """One module from its table; ``where(key)`` says where a key is, for messages."""
-    unknown = [key for key in table if key not in MODULE_KEYS]
+    unknown = [str(key) for key in table if key not in MODULE_KEYS]  # YAML keys may be numbers
     if unknown:
         raise ConfigError(
             f"{where(unknown[0])}: unknown key {quoted(unknown[0])} "

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from probe.errors import quoted
+from probe.errors import printable, quoted
 from probe.plan.inputs import parse_toml, read_text
 from probe.plan.profiles import PortProfile
 from probe.serve.config import ConfigError, Module, ServeConfig, build_module
@@ -112,9 +112,12 @@ def _yaml(text: str, where: str) -> tuple[Any, dict[tuple[str, ...], int]]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         at = f" (at line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise ConfigError(f"{where} is not valid YAML: {exc.problem}{at}") from None
-    except (yaml.YAMLError, RecursionError) as exc:
-        raise ConfigError(f"{where} is not valid YAML: {exc}") from None
+        raise ConfigError(f"{where} is not valid YAML: {printable(str(exc.problem))}{at}") from None
+    except yaml.YAMLError as exc:  # the reader's: a character YAML does not allow
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"{where} is not valid YAML: {printable(first)}") from None
+    except RecursionError:
+        raise ConfigError(f"{where} nests too deeply for the YAML parser") from None
     return data, _yaml_lines(node)
 
 
