@@ -16,6 +16,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -26,7 +27,7 @@ from probe.errors import printable, quoted
 from probe.output.openmetrics import registry_of
 from probe.serve import prober
 from probe.serve.config import ServeConfig
-from probe.serve.exporter import ExporterMetrics
+from probe.serve.exporter import ExporterMetrics, Outcome, Refusal
 from probe.serve.guard import BadRequest, Guard, InFlight, Refused
 from probe.serve.recent import Recent, status_page
 from probe.session.core import Session
@@ -38,16 +39,20 @@ _TEXT = "text/plain; charset=utf-8"
 _RETRY_AFTER = "1"  # seconds, for a 503
 
 
-@dataclass
+@dataclass(frozen=True)
 class Answer:
-    status: str
+    status: HTTPStatus
     body: bytes
     content_type: str = _TEXT
     headers: tuple[tuple[str, str], ...] = ()
 
+    @property
+    def status_line(self) -> str:
+        return f"{self.status.value} {self.status.phrase}"
 
-def _plain(status: str, text: str) -> Answer:
-    return Answer(status, (text.rstrip("\n") + "\n").encode())
+
+def _plain(status: HTTPStatus, text: str, *headers: tuple[str, str]) -> Answer:
+    return Answer(status, (text.rstrip("\n") + "\n").encode(), headers=headers)
 
 
 class Exporter:
@@ -92,25 +97,25 @@ class Exporter:
         path = environ.get("PATH_INFO", "/") or "/"
         query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
         if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD"):
-            answer = _plain("405 Method Not Allowed", "only GET is served")
+            answer = _plain(HTTPStatus.METHOD_NOT_ALLOWED, "only GET is served")
         elif path == "/probe":
             answer = self.probe(query, environ)
         elif path == "/metrics":
             encoder, content_type = choose_encoder(environ.get("HTTP_ACCEPT", ""))
-            answer = Answer("200 OK", encoder(self.metrics.registry), content_type)
+            answer = Answer(HTTPStatus.OK, encoder(self.metrics.registry), content_type)
         elif path == "/":
             page = status_page(
                 self.recent, self.config.source, sorted(self.config.modules), __version__
             )
-            answer = Answer("200 OK", page.encode(), "text/html; charset=utf-8")
+            answer = Answer(HTTPStatus.OK, page.encode(), "text/html; charset=utf-8")
         elif path == "/logs":
             answer = self.logs(query)
         elif path == "/-/healthy":
-            answer = _plain("200 OK", "OK")
+            answer = _plain(HTTPStatus.OK, "OK")
         else:
-            answer = _plain("404 Not Found", f"no such page: {printable(path, 100)}")
+            answer = _plain(HTTPStatus.NOT_FOUND, f"no such page: {printable(path, 100)}")
         headers = [("Content-Type", answer.content_type), ("Content-Length", str(len(answer.body)))]
-        start_response(answer.status, headers + list(answer.headers))
+        start_response(answer.status_line, headers + list(answer.headers))
         return [answer.body]
 
     # ------------------------------------------------------------------ routes
@@ -119,30 +124,31 @@ class Exporter:
         target_text = _one(query, "target")
         module_name = _one(query, "module") or ""
         if target_text is None:
-            return self._refuse("bad_request", "400 Bad Request", "the target parameter is missing")
+            return self._refuse(
+                Refusal.BAD_REQUEST, HTTPStatus.BAD_REQUEST, "the target parameter is missing"
+            )
         module = self.config.modules.get(module_name)
         if module is None:
             known = ", ".join(sorted(self.config.modules))
             return self._refuse(
-                "unknown_module",
-                "400 Bad Request",
+                Refusal.UNKNOWN_MODULE,
+                HTTPStatus.BAD_REQUEST,
                 f"unknown module {quoted(module_name)}; known modules: {known}",
             )
         try:
             target = self.guard.target(target_text, module.ports)
         except BadRequest as exc:
-            return self._refuse("bad_request", "400 Bad Request", str(exc))
+            return self._refuse(Refusal.BAD_REQUEST, HTTPStatus.BAD_REQUEST, str(exc))
         except Refused as exc:
-            return self._refuse("forbidden", "403 Forbidden", str(exc))
+            return self._refuse(Refusal.FORBIDDEN, HTTPStatus.FORBIDDEN, str(exc))
         if not self.in_flight.enter():
-            answer = self._refuse(
-                "busy",
-                "503 Service Unavailable",
+            return self._refuse(
+                Refusal.BUSY,
+                HTTPStatus.SERVICE_UNAVAILABLE,
                 f"too many probes in flight ({self.in_flight.limit}, --max-in-flight); "
                 "try again later",
+                ("Retry-After", _RETRY_AFTER),
             )
-            answer.headers = (("Retry-After", _RETRY_AFTER),)
-            return answer
         self.metrics.in_flight.inc()
         try:
             seconds = prober.budget(
@@ -150,11 +156,11 @@ class Exporter:
             )
             run = prober.run(self.session, module, target, self.guard, seconds)
         except Refused as exc:
-            return self._refuse("forbidden", "403 Forbidden", str(exc))
+            return self._refuse(Refusal.FORBIDDEN, HTTPStatus.FORBIDDEN, str(exc))
         finally:
             self.in_flight.leave()
             self.metrics.in_flight.dec()
-        result = "success" if run.success else "failure"
+        result = Outcome.SUCCESS if run.success else Outcome.FAILURE
         self.metrics.probes.labels(module.name, result).inc()
         self.metrics.duration.labels(module.name).observe(run.duration)
         registry = registry_of(run.metrics)
@@ -163,21 +169,23 @@ class Exporter:
         self.recent.add(run, debug)
         log.debug("probe %s module=%s %s in %.3fs", target.input, module.name, result, run.duration)
         if _one(query, "debug") == "true":
-            return _plain("200 OK", debug)
+            return _plain(HTTPStatus.OK, debug)
         encoder, content_type = choose_encoder(environ.get("HTTP_ACCEPT", ""))
-        return Answer("200 OK", encoder(registry), content_type)
+        return Answer(HTTPStatus.OK, encoder(registry), content_type)
 
     def logs(self, query: dict[str, list[str]]) -> Answer:
         text = _one(query, "id") or ""
         entry = self.recent.get(int(text)) if text.isdigit() and len(text) < 12 else None
         if entry is None:
-            return _plain("404 Not Found", f"no recent probe with id {quoted(text)}")
-        return _plain("200 OK", entry.debug)
+            return _plain(HTTPStatus.NOT_FOUND, f"no recent probe with id {quoted(text)}")
+        return _plain(HTTPStatus.OK, entry.debug)
 
-    def _refuse(self, reason: str, status: str, text: str) -> Answer:
+    def _refuse(
+        self, reason: Refusal, status: HTTPStatus, text: str, *headers: tuple[str, str]
+    ) -> Answer:
         self.metrics.refused.labels(reason).inc()
-        log.info("refused /probe (%s): %s", status, printable(text))
-        return _plain(status, text)
+        log.info("refused /probe (%d %s): %s", status.value, status.phrase, printable(text))
+        return _plain(status, text, *headers)
 
 
 def _one(query: dict[str, list[str]], key: str) -> str | None:

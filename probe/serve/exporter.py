@@ -6,6 +6,7 @@ tests and several exporters in one process do not share counters."""
 from __future__ import annotations
 
 import time
+from enum import StrEnum
 
 from prometheus_client import (
     CollectorRegistry,
@@ -17,7 +18,24 @@ from prometheus_client import (
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 
-__all__ = ["ExporterMetrics"]
+__all__ = ["ExporterMetrics", "Outcome", "Refusal"]
+
+
+class Outcome(StrEnum):
+    """The ``result`` label of probes run."""
+
+    SUCCESS = "success"
+    FAILURE = "failure"
+
+
+class Refusal(StrEnum):
+    """The ``reason`` label of /probe requests not run."""
+
+    BAD_REQUEST = "bad_request"  # 400: no target, a target that does not parse
+    UNKNOWN_MODULE = "unknown_module"  # 400
+    FORBIDDEN = "forbidden"  # 403: the guard (--allow-targets, --allow-ports, CIDR)
+    BUSY = "busy"  # 503: --max-in-flight reached
+
 
 _BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60)
 
