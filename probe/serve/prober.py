@@ -147,6 +147,9 @@ def _describe(t: TargetReport, report: Report | None) -> list[str]:
             f"Port {p.port}/{p.protocol} {p.state} ({p.reason}), answered by "
             f"{p.responder or '-'} TTL {p.ttl if p.ttl is not None else '-'}, tries {p.tries}"
         )
+        if p.app is not None:
+            said = p.app.banner or p.app.detail or ""
+            lines.append(f"App {p.app.protocol} on {p.port}: {p.app.status} {said}".rstrip())
     for f in t.findings:
         lines.append(f"Finding {f.code} ({f.severity}): {f.summary}")
     if report is not None:

@@ -10,6 +10,7 @@ it, for the ping and ARP sockets opened per probe.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import signal
@@ -49,8 +50,10 @@ _PRELOAD = (
     "dns.rdtypes.ANY.PTR",
     "icmplib",
     "encodings.idna",
+    "ssl",
     "prometheus_client.openmetrics.exposition",
 )
+_PRELOAD_IF_THERE = ("cryptography.x509", "cryptography.x509.oid")  # cert.py uses it if present
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,9 @@ def listening_socket(host: str, port: int) -> socket.socket:
 def preload() -> None:
     for name in _PRELOAD:
         importlib.import_module(name)
+    for name in _PRELOAD_IF_THERE:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
     "probe.test".encode("idna")
 
 

@@ -44,6 +44,12 @@ blocked = [{t.CLOSED_PORT}]
 filtered = [{t.DROPPED_PORT}]
 ip_protocol = "ip4"
 
+# After the handshake, an HTTP request (the hello runs in the exporter's worker pool).
+[modules.web-app]
+ports = [{t.HTTP_PORT}]
+app_protocol = "http"
+ping = false
+
 # The soak's module: two quick answers, no ping.
 [modules.soak]
 ports = [{t.HTTP_PORT}]
