@@ -66,14 +66,19 @@ def lookup_user(name: str) -> pwd.struct_passwd:
         raise BadInput(f"--user {quoted(name)}: no such user on this system") from None
 
 
-def drop_to(name: str) -> Dropped:
-    """Become user ``name`` keeping CAP_NET_RAW only; NoPermission when not root."""
-    entry = lookup_user(name)
+def require_root(name: str) -> None:
+    """NoPermission (exit 3) unless this process can become user ``name``."""
     if os.geteuid() != 0:
         raise NoPermission(
             f"--user {quoted(name)} needs probe serve to start as root (it opens the raw "
             "sockets, then drops to that user)"
         )
+
+
+def drop_to(name: str) -> Dropped:
+    """Become user ``name`` keeping CAP_NET_RAW only; NoPermission when not root."""
+    entry = lookup_user(name)
+    require_root(name)
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
     _check(libc.prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0), "prctl(PR_SET_KEEPCAPS)")
     os.setgroups([])

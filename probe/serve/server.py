@@ -19,10 +19,14 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from probe.errors import BadInput, CannotProbe, ProbeError, quoted
 from probe.serve.config import ServeConfig, from_profiles
 from probe.serve.guard import Guard
+
+if TYPE_CHECKING:  # loaded when serving starts: the CLI's checks come first
+    from probe.serve.app import Exporter
 
 log = logging.getLogger("probe.serve")
 
@@ -122,28 +126,41 @@ def preload() -> None:
 
 
 def run(settings: Settings) -> int:
-    """Serve until SIGTERM / Ctrl-C; ProbeError for what stops it from starting."""
-    from waitress.server import create_server
-
-    from probe.serve.app import Exporter
-    from probe.serve.privileges import drop_to, lookup_user
-    from probe.session.core import WORKERS, Session
+    """Serve until SIGTERM / Ctrl-C; ProbeError for what stops it from starting (raised
+    before anything is logged: one line on stderr)."""
+    from probe.serve.privileges import lookup_user, require_root
 
     config = load(settings)
     if settings.user is not None:
         lookup_user(settings.user)  # an unknown user is bad input, before anything opens
+        require_root(settings.user)
+    sock = listening_socket(*split_listen(settings.listen))
+    try:
+        _serve(settings, config, sock)
+    finally:
+        sock.close()
+    log.info("stopped")
+    return 0
+
+
+def _serve(settings: Settings, config: ServeConfig, sock: socket.socket) -> None:
+    from waitress.server import create_server
+
+    from probe.serve.app import Exporter
+    from probe.serve.privileges import drop_to
+    from probe.session.core import WORKERS, Session
+
     if settings.guard.networks is None:
         log.warning("no --allow-targets: /probe may probe any address this host can reach")
-    session = Session(workers=max(WORKERS, settings.max_in_flight))
-    try:
+    with Session(workers=max(WORKERS, settings.max_in_flight)) as session:
         choice = session.engine_for(False)  # the raw sockets, opened now (as root)
         log.info("engine: %s", "raw SYNs" if choice.note is None else choice.note)
-        sock = listening_socket(*split_listen(settings.listen))
         preload()
         if settings.user is not None:
             log.info(drop_to(settings.user).sentence())
-        exporter = Exporter(session, config, settings.guard, settings.max_in_flight)
-        exporter.offset = settings.offset
+        exporter = Exporter(
+            session, config, settings.guard, settings.max_in_flight, offset=settings.offset
+        )
         server = create_server(
             exporter,
             sockets=[sock],
@@ -163,17 +180,9 @@ def run(settings: Settings) -> int:
             settings.max_in_flight,
         )
         server.run()
-    finally:
-        session.close()
-    log.info("stopped")
-    return 0
 
 
-def _on_signals(settings: Settings, exporter: object) -> None:
-    from probe.serve.app import Exporter
-
-    assert isinstance(exporter, Exporter)
-
+def _on_signals(settings: Settings, exporter: Exporter) -> None:
     def reload(signum: int, frame: FrameType | None) -> None:
         try:
             config = load(settings)

@@ -112,5 +112,17 @@ def test_serve_port_in_use_is_exit_3(fake: FakeEngine, probe_cli: CliRun) -> Non
         code, _, err = probe_cli(["serve", "--listen", f"127.0.0.1:{port}"])
     finally:
         taken.close()
-    assert code == 3
+    assert code == 3 and err.count("\n") == 1  # nothing else said before it
     assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in err
+    assert fake.jobs == []
+
+
+def test_serve_user_without_root_is_exit_3(
+    fake: FakeEngine, probe_cli: CliRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from probe.serve import privileges
+
+    monkeypatch.setattr(privileges.os, "geteuid", lambda: 1000)
+    code, _, err = probe_cli(["serve", "--listen", "127.0.0.1:1", "--user", "nobody"])
+    assert code == 3 and err.count("\n") == 1
+    assert "--user 'nobody' needs probe serve to start as root" in err
