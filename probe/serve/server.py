@@ -11,6 +11,7 @@ it, for the ping and ARP sockets opened per probe.
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib
 import logging
 import signal
@@ -101,18 +102,34 @@ def load(settings: Settings) -> ServeConfig:
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host or not host else socket.AF_INET
+    """The bound, listening socket; no host: every address, IPv6 and IPv4 on one socket
+    (IPv4 alone where the kernel has no IPv6)."""
+    where = f"[{host}]:{port}" if ":" in host else f"{host or '*'}:{port}"
+    try:
+        if host:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            return _bound(family, host, port)
+        try:
+            return _bound(socket.AF_INET6, "::", port)
+        except OSError as exc:
+            if exc.errno != errno.EAFNOSUPPORT:
+                raise
+            return _bound(socket.AF_INET, "0.0.0.0", port)
+    except OSError as exc:
+        raise CannotProbe(f"cannot listen on {where}: {exc.strerror or exc}") from None
+
+
+def _bound(family: int, host: str, port: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6 and not host:
+        if family == socket.AF_INET6 and host == "::":
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # v4 and v6
-        sock.bind((host or "::", port))
+        sock.bind((host, port))
         sock.listen(1024)
-    except OSError as exc:
+    except BaseException:
         sock.close()
-        where = f"[{host}]:{port}" if ":" in host else f"{host or '*'}:{port}"
-        raise CannotProbe(f"cannot listen on {where}: {exc.strerror or exc}") from None
+        raise
     return sock
 
 
