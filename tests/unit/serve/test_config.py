@@ -153,10 +153,12 @@ def mistake(source: str, text: str, message: str) -> None:
     assert "\n" not in str(caught.value)
 
 
-def test_the_shipped_example_loads() -> None:
-    example = Path(__file__).parents[3] / "examples" / "probe-serve.toml"
-    config = load_config(example, get_profile)
-    assert {"camera-nat", "web-firewalled"} <= set(config.modules)
+def test_the_shipped_examples_load_and_agree() -> None:
+    examples = Path(__file__).parents[3] / "examples"
+    toml = load_config(examples / "probe-serve.toml", get_profile)
+    yaml = load_config(examples / "probe-serve.yml", get_profile)
+    assert {"camera-nat", "web-firewalled"} <= set(toml.modules)
+    assert toml.modules == yaml.modules
 
 
 def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:
