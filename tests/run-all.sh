@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ]; then
     need=()
     for cmd in ip:iproute2 nft:nftables dnsmasq:dnsmasq-base tcpdump:tcpdump curl:curl nmap:nmap \
-        setpriv:util-linux chronyd:chrony snmpd:snmpd; do
+        setpriv:util-linux chronyd:chrony snmpd:snmpd prometheus:prometheus; do
         command -v "${cmd%%:*}" >/dev/null 2>&1 || need+=("${cmd#*:}")
     done
     python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)

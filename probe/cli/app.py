@@ -15,6 +15,7 @@ from probe.cli.analyze import analyze
 from probe.cli.audit import audit
 from probe.cli.check import check
 from probe.cli.profiles import profiles
+from probe.cli.serve import serve
 from probe.cli.trace import trace
 from probe.cli.watch import watch
 
@@ -32,7 +33,7 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-for each in (check, profiles, analyze, audit, trace, watch):
+for each in (check, profiles, analyze, audit, trace, watch, serve):
     app.command()(each)
 
 

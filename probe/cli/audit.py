@@ -25,6 +25,7 @@ def audit(
     yes: o.YesOpt = False,
     profiles_dir: o.ProfilesDirOpt = None,
     json_out: o.JsonOpt = False,
+    fmt: o.FormatOpt = None,
     nameserver: o.NameserverOpt = None,
     tries: o.TriesOpt = 3,
     timeout: o.TimeoutOpt = 1.0,
@@ -54,6 +55,7 @@ def audit(
     Examples:
       probe audit site.toml
       probe audit site.toml --junit audit-junit.xml
+      probe audit site.toml --format openmetrics > /var/lib/node_exporter/audit.prom
     """
     from probe.model import Protocol
     from probe.output.base import FormatName
@@ -63,6 +65,7 @@ def audit(
     from probe.plan.targets import oversized_plan
     from probe.session.audit import exit_status, run_audit
 
+    chosen = o.output_format(json_out, fmt)
     checked = read_audit(file, profiles_dir or [])
     opts = o.check_options(
         nameserver=nameserver,
@@ -86,5 +89,5 @@ def audit(
     with o.writing_report():
         if junit is not None:
             write(result, FormatName.JUNIT, junit)
-        render(result, o.output_format(json_out), sys.stdout, junit_path=junit)
+        render(result, chosen, sys.stdout, junit_path=junit)
     return exit_status(result)

@@ -63,6 +63,7 @@ def check(
     profile: o.ProfileOpt = None,
     profiles_dir: o.ProfilesDirOpt = None,
     json_out: o.JsonOpt = False,
+    fmt: o.FormatOpt = None,
     nameserver: o.NameserverOpt = None,
     tries: o.TriesOpt = 3,
     timeout: o.TimeoutOpt = 1.0,
@@ -92,8 +93,11 @@ def check(
       probe check db1 db2 -p 5432 --nameserver 192.0.2.53 --tries 3 --timeout 1
 
       probe check pbx.example -p 5060,5060/udp,4569/udp
+
+      probe check cam.example.com --profile camera --format openmetrics > cam.prom
     """
     from probe.model import Protocol
+    from probe.output.base import FormatName
     from probe.output.registry import render
     from probe.output.text.progress import ScanProgress
     from probe.plan import targets as targets_mod
@@ -109,6 +113,7 @@ def check(
                 f"{quoted(app_protocol)} is not one of {', '.join(PROTOCOLS)}",
                 param_hint="'--app-protocol'",
             )
+    chosen = o.output_format(json_out, fmt)
     texts = list(targets or ())
     if targets_file:
         texts += targets_mod.read_targets_file(targets_file)
@@ -137,7 +142,7 @@ def check(
     with (
         o.session() as session,
         o.pcap(pcap) as packet_log,
-        ScanProgress(enabled=not json_out and sys.stderr.isatty()) as progress,
+        ScanProgress(enabled=chosen is FormatName.TEXT and sys.stderr.isatty()) as progress,
     ):
         if repeat > 1:
             from probe.session.repeat import run_repeat
@@ -150,5 +155,5 @@ def check(
             report = session.check(parsed, opts, progress=progress, packet_log=packet_log)
             result = report
     with o.writing_report():
-        render(result, o.output_format(json_out), sys.stdout, verbose=verbose)
+        render(result, chosen, sys.stdout, verbose=verbose)
     return exit_status(report)

@@ -49,7 +49,7 @@ def whole(option: str, low: int, high: int) -> Callable[[object], int]:
     return parse
 
 
-def _number(option: str, what: str, low: float, high: float) -> Callable[[object], float]:
+def number(option: str, what: str, low: float, high: float) -> Callable[[object], float]:
     def parse(value: object) -> float:
         try:
             number = float(str(value))
@@ -155,7 +155,7 @@ TimeoutOpt = Annotated[
     typer.Option(
         "--timeout",
         metavar="SECONDS",
-        parser=_number("--timeout", "a number of seconds", 0.05, 60),
+        parser=number("--timeout", "a number of seconds", 0.05, 60),
         help="Longest wait for an answer to one SYN (adaptive below it), 0.05 to 60.",
     ),
 ]
@@ -171,7 +171,7 @@ RateOpt = Annotated[
     typer.Option(
         "--rate",
         metavar="PPS",
-        parser=_number("--rate", "a number of packets per second", 1, 1_000_000),
+        parser=number("--rate", "a number of packets per second", 1, 1_000_000),
         help="Cap on packets sent per second, 1 to 1000000.",
     ),
 ]
@@ -326,10 +326,30 @@ def writing_report() -> Iterator[None]:
         raise Interrupted("interrupted (the report was written in full)")
 
 
-def output_format(json_out: bool) -> FormatName:
+FormatOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        metavar="FORMAT",
+        help="Output on stdout: text (default), json (as --json) or openmetrics (Prometheus / "
+        "OpenMetrics text, for node_exporter's textfile collector).",
+    ),
+]
+_STDOUT_FORMATS = ("text", "json", "openmetrics")
+
+
+def output_format(json_out: bool, fmt: str | None = None) -> FormatName:
+    """The format for stdout, from ``--json`` and ``--format``."""
     from probe.output.base import FormatName
 
-    return FormatName.JSON if json_out else FormatName.TEXT
+    if fmt is None:
+        return FormatName.JSON if json_out else FormatName.TEXT
+    word = fmt.strip().lower()
+    if word not in _STDOUT_FORMATS:
+        raise BadInput(f"--format must be one of {', '.join(_STDOUT_FORMATS)}, not {quoted(fmt)}")
+    if json_out and word != FormatName.JSON:
+        raise BadInput(f"--json and --format {word} exclude each other")
+    return FormatName(word)
 
 
 def pcap(path: Path | None) -> AbstractContextManager[PacketLog | None]:

@@ -26,6 +26,7 @@ class FormatName(StrEnum):
     TEXT = "text"
     JSON = "json"
     JUNIT = "junit"
+    OPENMETRICS = "openmetrics"
 
 
 @dataclass(frozen=True, slots=True)

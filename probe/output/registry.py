@@ -76,6 +76,18 @@ def _audit_junit(o: Options) -> Format[Any]:
     return AuditJunit(o)
 
 
+def _check_openmetrics(o: Options) -> Format[Any]:
+    from probe.output.openmetrics import CheckOpenMetrics
+
+    return CheckOpenMetrics(o)
+
+
+def _audit_openmetrics(o: Options) -> Format[Any]:
+    from probe.output.openmetrics import AuditOpenMetrics
+
+    return AuditOpenMetrics(o)
+
+
 def _analysis_text(o: Options) -> Format[Any]:
     from probe.output.text.analyze import AnalysisText
 
@@ -146,10 +158,11 @@ class _Kind:
 
 
 _TEXT, _JSON, _JUNIT = FormatName.TEXT, FormatName.JSON, FormatName.JUNIT
+_OPENMETRICS = FormatName.OPENMETRICS
 
 # A check's or a trace's result is a model record, always loaded; the other kinds' types are
 # imported only when a result is not one of those (a check never loads the audit's modules).
-_CHECK = _Kind("check", {_TEXT: _check_text, _JSON: _check_json})
+_CHECK = _Kind("check", {_TEXT: _check_text, _JSON: _check_json, _OPENMETRICS: _check_openmetrics})
 _TRACE = _Kind("trace", {_TEXT: _trace_text, _JSON: _trace_json})
 
 
@@ -163,7 +176,15 @@ def _kinds() -> Mapping[type, _Kind]:
     return {
         Report: _CHECK,
         TraceReport: _TRACE,
-        AuditResult: _Kind("audit", {_TEXT: _audit_text, _JSON: _audit_json, _JUNIT: _audit_junit}),
+        AuditResult: _Kind(
+            "audit",
+            {
+                _TEXT: _audit_text,
+                _JSON: _audit_json,
+                _JUNIT: _audit_junit,
+                _OPENMETRICS: _audit_openmetrics,
+            },
+        ),
         CaptureAnalysis: _Kind("analyze", {_TEXT: _analysis_text, _JSON: _analysis_json}),
         ProfileList: _Kind("profiles", {_TEXT: _profiles_text, _JSON: _profiles_json}),
         PortProfile: _Kind("profiles", {_TEXT: _profile_text, _JSON: _profile_json}),
@@ -181,7 +202,12 @@ def _kind(kind: type) -> _Kind | None:
 
 
 # How an error message names a file of each format.
-_FILE_WORDS: Mapping[FormatName, str] = {_TEXT: "text", _JSON: "JSON", _JUNIT: "JUnit"}
+_FILE_WORDS: Mapping[FormatName, str] = {
+    _TEXT: "text",
+    _JSON: "JSON",
+    _JUNIT: "JUnit",
+    _OPENMETRICS: "OpenMetrics",
+}
 
 
 # --------------------------------------------------------------------------- entry points

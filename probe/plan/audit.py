@@ -329,5 +329,14 @@ def _port_list(value: object, key: str, here: str, protocol: Protocol) -> PortSe
 
 def _only_why(key: str, protocol: Protocol) -> str:
     other = Protocol.UDP if protocol is Protocol.TCP else Protocol.TCP
-    twin = Expect(key.removeprefix("udp_")).key(other)
+    try:
+        twin = Expect(key.removeprefix("udp_")).key(other)
+    except ValueError:  # a key of another vocabulary (serve's "ports"): no twin to name
+        return f"'{key}' lists {protocol.upper()} ports here"
     return f"'{key}' lists {protocol.upper()} ports: put it under '{twin}'"
+
+
+# The audit's port lists and contradiction rules, shared with serve's modules
+# (probe.serve.config), which expect port states in the same vocabulary.
+port_list = _port_list
+refuse_contradictions = _refuse_contradictions

@@ -6,6 +6,7 @@ before it is expanded (``AuditFile``: port ranges per source, so its size is kno
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -21,6 +22,7 @@ __all__ = [
     "Expectation",
     "HostEntry",
     "Listed",
+    "requests_of",
 ]
 
 
@@ -99,15 +101,21 @@ class AuditHost:
     def requests(self) -> tuple[PortRequest, ...]:
         """The ports to probe for this host, in port order (TCP first on the same number),
         each (port, protocol) once."""
-        services: dict[tuple[int, bool], str | None] = {}
-        for e in self.expectations:
-            key = (e.port, e.protocol is Protocol.UDP)
-            if services.get(key) is None:
-                services[key] = e.service
-        return tuple(
-            PortRequest(port, services[port, udp], protocol=_PROTOCOL[udp])
-            for port, udp in sorted(services)
-        )
+        return requests_of(self.expectations)
+
+
+def requests_of(expectations: Iterable[Expectation]) -> tuple[PortRequest, ...]:
+    """The ports to probe for these expectations, in port order (TCP first on the same
+    number), each (port, protocol) once, with a service name."""
+    services: dict[tuple[int, bool], str | None] = {}
+    for e in expectations:
+        key = (e.port, e.protocol is Protocol.UDP)
+        if services.get(key) is None:
+            services[key] = e.service
+    return tuple(
+        PortRequest(port, services[port, udp], protocol=_PROTOCOL[udp])
+        for port, udp in sorted(services)
+    )
 
 
 @dataclass(frozen=True)

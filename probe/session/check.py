@@ -49,6 +49,7 @@ from probe.session.resolve import resolve_target
 from probe.status import ExitStatus
 
 _T = TypeVar("_T")
+Allow = Callable[[str], bool]  # an address -> may it get packets? (serve's --allow-targets)
 _POLL = 0.1  # seconds between looks at the cancel event while waiting for background steps
 
 
@@ -60,6 +61,7 @@ class Scope:
     engine: Callable[[bool], EngineChoice]  # connect? -> the session's engine for that
     pool: Executor
     cancel: threading.Event
+    allow: Allow | None = None  # None: every address may be probed
 
 
 class Interrupted(Exception):
@@ -113,6 +115,14 @@ def run_check(
                 raise Interrupted
             works.extend(_resolve(target, opts, edge, notes))
         probable = [w for w in works if _probable(w)]
+        if scope.allow is not None:  # before any packet: no ping, ARP or probe to the others
+            allowed: list[_Work] = []
+            for w in probable:
+                if scope.allow(w.address or ""):
+                    allowed.append(w)
+                else:
+                    notes.append(f"{w.input}: {w.address} not probed: not an allowed target")
+            probable = allowed
         if edge.arp is not None and not opts.connect:
             background += _ask_neighbours(probable, edge.arp, opts.timeout, pool)
         for w in probable:

@@ -5,7 +5,9 @@ edge and a cancel event — and runs checks, traces and audits over them.
 ``check``, ``trace``, ``watch`` and ``audit`` may be called from several threads at once (watch and
 serve do): each call keeps its own state, and the engines route every answer to the scan
 that sent its probe. ``cancel`` stops every run in progress (the CLI sets it on Ctrl-C);
-each stops at its next look, and still returns what it measured, marked interrupted.
+each stops at its next look, and still returns what it measured, marked interrupted. A check
+may also get a cancel event and a deadline of its own (serve: the scrape's timeout), which
+stop that run alone (``cancel.RunCancel``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from typing import TYPE_CHECKING
 from probe.engine.base import Engine, PacketLog, ProgressFn
 from probe.model import Method, PortRequest, Report, Target, TraceReport
 from probe.session import edge as edges
-from probe.session.check import Scope, run_check
+from probe.session.cancel import RunCancel
+from probe.session.check import Allow, Scope, run_check
 from probe.session.edge import Edge, EngineChoice, choose_engine
 from probe.session.options import CheckOptions, TraceOptions
 
@@ -69,8 +72,18 @@ class Session:
 
     # ------------------------------------------------------------------ runs
 
-    def scope(self) -> Scope:
-        return Scope(self.edge, self.engine_for, self._pool, self.cancel)
+    def scope(
+        self,
+        cancel: threading.Event | None = None,
+        deadline: float | None = None,
+        allow: Allow | None = None,
+    ) -> Scope:
+        """What one run may use. ``cancel`` and ``deadline`` stop this run alone (besides the
+        session's own event); ``allow`` refuses addresses before any packet goes to them."""
+        stop: threading.Event = self.cancel
+        if cancel is not None or deadline is not None:
+            stop = RunCancel(self.cancel, cancel, deadline=deadline)
+        return Scope(self.edge, self.engine_for, self._pool, stop, allow)
 
     def check(
         self,
@@ -80,9 +93,17 @@ class Session:
         ports_by_input: Mapping[str, tuple[PortRequest, ...]] | None = None,
         progress: ProgressFn | None = None,
         packet_log: PacketLog | None = None,
+        cancel: threading.Event | None = None,
+        deadline: float | None = None,
+        allow: Allow | None = None,
     ) -> Report:
+        """The checklist for ``targets``. ``cancel`` (an event of the caller's) and
+        ``deadline`` (a ``time.monotonic()`` time) stop this run only, like the session's
+        cancel stops every run: what was measured is returned, marked interrupted.
+        ``allow(address)`` False: that address is neither pinged nor probed (serve's guard
+        against requests for addresses outside its allowed networks)."""
         return run_check(
-            self.scope(),
+            self.scope(cancel, deadline, allow),
             targets,
             opts,
             ports_by_input=ports_by_input,

@@ -12,16 +12,24 @@ import probe
 ROOT = Path(probe.__file__).resolve().parent
 MAX_LINES = 400
 
-# Packages a module of each layer must not import: the data walks cli -> session -> steps
-# -> engine -> diagnosis -> output, and the middle never reaches back up to the CLI.
+# Packages a module of each layer must not import: the data walks cli -> (serve ->) session
+# -> steps -> engine -> diagnosis -> output, and the middle never reaches back up to the CLI.
 FORBIDDEN: dict[str, tuple[str, ...]] = {
     "probe.model": ("probe.",),
-    "probe.plan": ("probe.cli", "probe.session", "probe.output", "probe.engine", "probe.steps"),
-    "probe.steps": ("probe.cli", "probe.session", "probe.output", "probe.diagnosis"),
+    "probe.plan": (
+        "probe.cli",
+        "probe.serve",
+        "probe.session",
+        "probe.output",
+        "probe.engine",
+        "probe.steps",
+    ),
+    "probe.steps": ("probe.cli", "probe.serve", "probe.session", "probe.output", "probe.diagnosis"),
     # beside steps: what to send to a UDP port and what its answer says, pure (scapy only in
     # its builders); engine, session, diagnosis and capture may use it, it uses none of them
     "probe.payloads": (
         "probe.cli",
+        "probe.serve",
         "probe.session",
         "probe.output",
         "probe.diagnosis",
@@ -30,11 +38,26 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "probe.plan",
         "probe.capture",
     ),
-    "probe.engine": ("probe.cli", "probe.session", "probe.output", "probe.diagnosis"),
-    "probe.diagnosis": ("probe.cli", "probe.session", "probe.output", "probe.steps"),
-    "probe.capture": ("probe.cli", "probe.session", "probe.output"),
-    "probe.output": ("probe.cli", "probe.session", "probe.steps", "probe.engine.raw"),
-    "probe.session": ("probe.cli", "probe.output"),
+    "probe.engine": (
+        "probe.cli",
+        "probe.serve",
+        "probe.session",
+        "probe.output",
+        "probe.diagnosis",
+    ),
+    "probe.diagnosis": ("probe.cli", "probe.serve", "probe.session", "probe.output", "probe.steps"),
+    "probe.capture": ("probe.cli", "probe.serve", "probe.session", "probe.output"),
+    "probe.output": (
+        "probe.cli",
+        "probe.serve",
+        "probe.session",
+        "probe.steps",
+        "probe.engine.raw",
+    ),
+    "probe.session": ("probe.cli", "probe.serve", "probe.output"),
+    # serve runs checks through a Session and exposes them with output's metric building;
+    # the CLI only starts it.
+    "probe.serve": ("probe.cli",),
 }
 # probe.model may import nothing of probe but these (it is the bottom of the tree).
 MODEL_MAY_IMPORT = ("probe.status",)

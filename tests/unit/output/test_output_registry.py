@@ -61,7 +61,7 @@ def test_every_listed_pair_renders(mk: Any) -> None:
             if fmt is FormatName.JSON:
                 json.loads(text)
             pairs += 1
-    assert pairs == 13  # six kinds in text and JSON, and the audit in JUnit
+    assert pairs == 15  # six kinds in text and JSON, the audit in JUnit, check and audit in OM
 
 
 def test_each_format_says_its_name(mk: Any) -> None:
@@ -71,13 +71,18 @@ def test_each_format_says_its_name(mk: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    ("kind", "command"), [(Report, "check"), (TraceReport, "trace"), (ProfileList, "profiles")]
+    ("kind", "command", "has"),
+    [
+        (Report, "check", "text or json or openmetrics"),
+        (TraceReport, "trace", "text or json"),
+        (ProfileList, "profiles", "text or json"),
+    ],
 )
-def test_a_format_the_result_does_not_have_is_bad_input(kind: type, command: str) -> None:
+def test_a_format_the_result_does_not_have_is_bad_input(kind: type, command: str, has: str) -> None:
     with pytest.raises(BadInput) as caught:
         formatter(kind, FormatName.JUNIT)
     message = str(caught.value)
-    assert message == f"probe {command} has no junit output; it writes text or json"
+    assert message == f"probe {command} has no junit output; it writes {has}"
     assert "\n" not in message
 
 
