@@ -68,7 +68,7 @@ class RawEngine:
             send4 = self._open(socket.AF_INET, socket.IPPROTO_RAW)
         except PermissionError as exc:
             raise NoPermission("raw sockets need root or CAP_NET_RAW") from exc
-        # Only now, with the privilege known: the transports' templates load scapy.
+        # Only now, with the privilege known: each transport builds its probe template.
         transports = {proto: make() for proto, make in TRANSPORTS.items()}
         icmp = IcmpDecoder({t.number: t for t in transports.values()})
         sources = self._receivers(False, transports, icmp, first, span)

@@ -1,9 +1,10 @@
 """TCP for the raw engine: SYNs from a template, SYN/ACKs and RSTs decoded, TCP options.
 
-The hot path never builds a scapy object per port: scapy crafts one SYN per engine, like a
-Linux client's (MSS, SACK permitted, timestamps, window scale — offered so the server's
-SYN/ACK shows what it supports), and each probe is that template with the destination port,
-sequence number and checksum patched in. Answers are decoded with ``struct``.
+The hot path builds no object per port: one SYN template per engine, like a Linux client's
+(MSS, SACK permitted, timestamps, window scale — offered so the server's SYN/ACK shows what it
+supports), packed with ``struct`` (the unit tests check it byte for byte against scapy's), and
+each probe is that template with the destination port, sequence number and checksum patched
+in. Answers are decoded with ``struct`` too: a TCP check never loads scapy.
 
 A SYN's sequence number is its tag (cookies.py): a SYN/ACK or RST to it acknowledges seq + 1,
 an ICMP error quotes it. The kernel has no socket for our SYNs, so it answers a SYN/ACK with
@@ -28,6 +29,15 @@ _HEADER = struct.Struct("!HHIIBBH")  # ports, seq, ack, data offset, flags, wind
 _PORTS_SEQ = struct.Struct("!HHI")
 _SYN_ACK, _RST = AnswerKind.SYN_ACK, AnswerKind.RST  # looked up once: parsing is the hot path
 
+# The template's headers: IPv4 (version/IHL, TOS, length, id, flags/fragment, TTL, protocol,
+# checksum, addresses), TCP (ports, seq, ack, data offset, flags, window, checksum, urgent)
+# and the SYN's options (kind, length, value each; timestamps: value and echo).
+_IPV4_HEADER = struct.Struct("!BBHHHBBH4s4s")
+_TCP_HEADER = struct.Struct("!HHIIBBHHH")
+_SYN_OPTIONS = struct.Struct("!BBHBBBBIIBBBB")
+_MSS, _WSCALE, _WINDOW = 1460, 7, 64240  # Linux on Ethernet: MSS of a 1500-byte MTU
+_DF = 0x4000  # don't fragment, as Linux sets it on TCP (path MTU discovery)
+
 
 @dataclass(frozen=True)
 class SynTemplate:
@@ -37,21 +47,16 @@ class SynTemplate:
     tcp: bytes  # TCP header with options; ports, seq and checksum zeroed
 
 
-def syn_template() -> SynTemplate:
-    """The engine's SYN, crafted by scapy (loaded here, when a raw engine opens)."""
-    from scapy.config import conf
-
-    # probe asks the kernel for routes (route.py) and never uses scapy's copy of the routing
-    # tables: skip reading them while scapy loads (its documented switch; ~0.05-0.1 s).
-    conf.route_autoload = conf.route6_autoload = False
-    from scapy.layers.inet import IP, TCP
-
-    tsval = random.getrandbits(32)
-    opts = [("MSS", 1460), ("SAckOK", b""), ("Timestamp", (tsval, 0)), ("NOP", None), ("WScale", 7)]
-    tcp = bytearray(bytes(TCP(sport=0, dport=0, seq=0, flags="S", window=64240, options=opts)))
-    tcp[16:18] = b"\x00\x00"
-    ip = bytes(IP(src="0.0.0.0", dst="0.0.0.0", ttl=64, id=0, flags="DF", proto=6))[:20]
-    return SynTemplate(ip=ip, tcp=bytes(tcp))
+def syn_template(tsval: int | None = None) -> SynTemplate:
+    """The engine's SYN: a Linux client's options in Linux's order (MSS, SACK permitted,
+    timestamps, NOP, window scale), DF set. ``tsval``: the timestamp clock (random when None:
+    a real client's clock says nothing about it, and a fixed one would mark every probe)."""
+    if tsval is None:
+        tsval = random.getrandbits(32)
+    options = _SYN_OPTIONS.pack(2, 4, _MSS, 4, 2, 8, 10, tsval, 0, 1, 3, 3, _WSCALE)
+    tcp = _TCP_HEADER.pack(0, 0, 0, 0, (5 + len(options) // 4) << 4, TH_SYN, _WINDOW, 0, 0)
+    ip = _IPV4_HEADER.pack(0x45, 0, 0, 0, _DF, 64, socket.IPPROTO_TCP, 0, bytes(4), bytes(4))
+    return SynTemplate(ip=ip, tcp=tcp + options)
 
 
 class SynBuilderV4:

@@ -56,8 +56,47 @@ def test_builder_keeps_fields_and_checksums_across_many_probes() -> None:
         assert checksums_hold(pkt)
 
 
+LINUX_OPTIONS = ("MSS", 1460), ("SAckOK", b""), ("NOP", None), ("WScale", 7)
+
+
+def scapy_syn(tsval: int, sport: int = 0, dport: int = 0, seq: int = 0) -> TCP:
+    """The engine's SYN as scapy crafts it (what the template was built with before)."""
+    mss, sack, nop, wscale = LINUX_OPTIONS
+    opts = [mss, sack, ("Timestamp", (tsval, 0)), nop, wscale]
+    return TCP(sport=sport, dport=dport, seq=seq, flags="S", window=64240, options=opts)
+
+
+@pytest.mark.parametrize("tsval", [0, 1, 0x01020304, 0x80000000, 0xFFFFFFFF])
+def test_the_template_is_the_syn_scapy_crafts_byte_for_byte(tsval: int) -> None:
+    tpl = tcp.syn_template(tsval)
+    syn = bytearray(bytes(scapy_syn(tsval)))
+    syn[16:18] = b"\0\0"  # the checksum: patched per probe
+    assert tpl.tcp == bytes(syn)
+    ip = bytearray(bytes(IP(src="0.0.0.0", dst="0.0.0.0", ttl=64, id=0, flags="DF", proto=6)))
+    ip[2:4] = ip[10:12] = b"\0\0"  # length and checksum: written per packet
+    assert tpl.ip == bytes(ip)
+
+
+@pytest.mark.parametrize(
+    ("sport", "dport", "seq", "ttl", "tsval"),
+    [(SPORT, 80, 0, 64, 0), (33008, 1, 0xFFFFFFFF, 1, 0xFFFFFFFF), (60999, 65535, 7, 255, 42)],
+)
+def test_built_syns_are_the_packets_scapy_builds_byte_for_byte(
+    sport: int, dport: int, seq: int, ttl: int, tsval: int
+) -> None:
+    builder = tcp.Tcp(tcp.syn_template(tsval)).builder(packed(SRC), packed(DST))
+    ours = builder.build(sport, dport, seq, ttl)
+    theirs = IP(src=SRC, dst=DST, ttl=ttl, id=0, flags="DF") / scapy_syn(tsval, sport, dport, seq)
+    assert ours == bytes(theirs)
+
+
+def test_the_timestamp_clock_is_random_per_template() -> None:
+    clocks = {tcp.syn_template().tcp[28:32] for _ in range(8)}  # TSval: after MSS, SAckOK, kind/len
+    assert len(clocks) > 1
+
+
 def test_the_engines_syn_offers_what_a_linux_client_does() -> None:
-    t = tcp.Tcp()  # the template scapy crafts when a raw engine opens
+    t = tcp.Tcp()  # the template the raw engine builds when it opens
     pkt = IP(t.builder(packed(SRC), packed(DST)).build(SPORT, 443, 7, 64, b""))
     assert pkt.flags == "DF" and pkt[TCP].window == 64240
     kinds = [name for name, _ in pkt[TCP].options]
@@ -141,3 +180,19 @@ def test_quoted_probe() -> None:
 )
 def test_option_parser(opts: bytes, expected: TcpOptions) -> None:
     assert tcp.parse_options(opts) == expected
+
+
+def test_the_raw_engines_transports_load_no_scapy() -> None:
+    # scapy costs about 0.1 s of imports: a TCP check (and a UDP one until a request of a
+    # protocol scapy knows is built) must not pay it.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from probe.engine import raw\n"
+        "transports = [make() for make in raw.TRANSPORTS.values()]\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'scapy'))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]"
