@@ -25,7 +25,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
@@ -303,6 +303,10 @@ def exposition(metrics: Iterable[Metric]) -> str:
     return text.decode()
 
 
+if TYPE_CHECKING:
+    from probe.diagnosis.watch.report import RepeatedReport
+
+
 @dataclass(frozen=True)
 class CheckOpenMetrics(Format[Report]):
     name = FormatName.OPENMETRICS
@@ -320,3 +324,15 @@ class AuditOpenMetrics(Format[AuditResult]):
             for_audit(result), duration=result.seconds, interrupted=result.report.interrupted
         )
         out.write(exposition(found))
+
+
+@dataclass(frozen=True)
+class RepeatedOpenMetrics(Format["RepeatedReport"]):
+    """``check --repeat N --format openmetrics``: the check's metrics; the intermittency
+    findings are among its findings (``probe_finding``)."""
+
+    name = FormatName.OPENMETRICS
+
+    def render(self, result: RepeatedReport, out: TextIO) -> None:
+        report = result.report
+        out.write(exposition(families(for_check(report), interrupted=report.interrupted)))

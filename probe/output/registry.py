@@ -142,6 +142,12 @@ def _repeated_text(o: Options) -> Format[Any]:
     return RepeatedText(o)
 
 
+def _repeated_openmetrics(o: Options) -> Format[Any]:
+    from probe.output.openmetrics import RepeatedOpenMetrics
+
+    return RepeatedOpenMetrics(o)
+
+
 def _repeated_json(o: Options) -> Format[Any]:
     from probe.output.json.watch import RepeatedJson
 
@@ -189,7 +195,10 @@ def _kinds() -> Mapping[type, _Kind]:
         ProfileList: _Kind("profiles", {_TEXT: _profiles_text, _JSON: _profiles_json}),
         PortProfile: _Kind("profiles", {_TEXT: _profile_text, _JSON: _profile_json}),
         WatchResult: _Kind("watch", {_TEXT: _watch_text, _JSON: _watch_json}),
-        RepeatedReport: _Kind("check", {_TEXT: _repeated_text, _JSON: _repeated_json}),
+        RepeatedReport: _Kind(
+            "check",
+            {_TEXT: _repeated_text, _JSON: _repeated_json, _OPENMETRICS: _repeated_openmetrics},
+        ),
     }
 
 

@@ -157,6 +157,19 @@ def test_check_repeat_adds_statistics_and_findings(
     assert len(engine.scans) == 6
 
 
+def test_check_repeat_in_openmetrics_carries_the_intermittency_finding(
+    monkeypatch: pytest.MonkeyPatch, probe_cli: CliRun
+) -> None:
+    install(monkeypatch, round_robin())
+    code, out, _ = probe_cli(
+        ["check", ADDR, "-p", "80", "--repeat", "6", "--format", "openmetrics"]
+    )
+    assert code == 1
+    found = [line for line in out.splitlines() if line.startswith("probe_finding{")]
+    assert any('code="intermittent-refusal"' in line and line.endswith(" 1.0") for line in found)
+    assert out.rstrip().endswith("# EOF")
+
+
 def test_check_without_repeat_is_unchanged(
     monkeypatch: pytest.MonkeyPatch, probe_cli: CliRun
 ) -> None:
