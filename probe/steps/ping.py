@@ -1,7 +1,10 @@
 """ICMP echo toward a target with icmplib sockets, recording what came back.
 
-``ping`` sends ``count`` echo requests ``interval`` apart and listens in between, so the run
-takes ``(count - 1) * interval + timeout`` at most (less when every request is answered).
+``ping`` sends ``count`` echo requests and listens in between. Each request goes as soon as
+every earlier one is answered, and at most ``interval`` after the one before it (iputils'
+``ping -A``: never more than one request unanswered while answers come, so it floods
+nothing): a path that answers takes about ``count`` round trips, not ``count - 1``
+intervals, and the run takes ``(count - 1) * interval + timeout`` at most.
 It records sent/received, RTT min/avg/max, the TTL (hop limit) of the replies and, when a
 router answers with an ICMP error instead, who it was and what it said. All of those are
 data in a ``PingResult``; only "cannot open any ICMP socket" raises (NoPermission).
@@ -154,18 +157,20 @@ def _enable_ancillary(sock: socket.socket, raw: bool, v6: bool) -> None:
 def _exchange(
     icmp_sock: Any, raw: bool, v6: bool, address: str, count: int, interval: float, timeout: float
 ) -> Tally:
-    """Send ``count`` requests ``interval`` apart; read answers until each request is
-    answered or ``timeout`` after the last one was sent."""
+    """Send ``count`` requests, each once the earlier ones are answered or ``interval``
+    after the one before; read answers until each request is answered or ``timeout`` after
+    the last one was sent."""
     tally = Tally()
     ident = unique_identifier()
     sent_at: dict[int, float] = {}
     answered: set[int] = set()
     start = time.monotonic()
     next_seq = 0
+    due = start  # when the next request goes
     end = start + (count - 1) * interval + timeout  # moved once the last request is out
     for _turn in range(_MAX_TURNS):  # the deadline ends the loop; the count is a safety net
         now = time.monotonic()
-        if next_seq < count and now >= start + next_seq * interval:
+        if next_seq < count and now >= due:
             request = ICMPRequest(address, ident, next_seq)
             try:
                 icmp_sock.send(request)
@@ -176,6 +181,7 @@ def _exchange(
                 tally.sent += 1
                 ident = request.id  # datagram sockets: the kernel's identifier
             next_seq += 1
+            due = time.monotonic() + interval
             if next_seq == count:
                 end = time.monotonic() + timeout
             continue
@@ -183,7 +189,10 @@ def _exchange(
             break  # every request answered (by a reply or an error)
         if now >= end:
             break
-        wake = end if next_seq == count else min(end, start + next_seq * interval)
+        if answered >= set(sent_at):
+            due = now  # the earlier requests are answered: the next need not wait
+            continue
+        wake = end if next_seq == count else min(end, due)
         readable, _, _ = select.select([icmp_sock.sock], [], [], max(0.0, wake - now))
         if not readable:
             continue
