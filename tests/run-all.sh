@@ -8,17 +8,16 @@ cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ]; then
     need=()
     for cmd in ip:iproute2 nft:nftables dnsmasq:dnsmasq-base tcpdump:tcpdump curl:curl nmap:nmap \
-        setpriv:util-linux chronyd:chrony snmpd:snmpd prometheus:prometheus; do
+        setpriv:util-linux snmpd:snmpd prometheus:prometheus; do
         command -v "${cmd%%:*}" >/dev/null 2>&1 || need+=("${cmd#*:}")
     done
     python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
     if [ ${#need[@]} -gt 0 ]; then
         apt-get update -qq
-        # chrony and snmpd are daemons the lab starts itself, inside its namespaces. Their
-        # postinst must not start them on this machine (chrony's Debian config asks public
-        # NTP pools): a policy-rc.d denying every start, for this install only, unless the
-        # machine has one already. --no-remove: chrony conflicts with other time daemons
-        # (systemd-timesyncd); rather stop here than remove the machine's own.
+        # snmpd and prometheus are daemons the lab starts itself, inside its namespaces.
+        # Their postinst must not start them on this machine: a policy-rc.d denying every
+        # start, for this install only, unless the machine has one already. --no-remove:
+        # never let an install take away a package the machine has.
         guard=
         if [ ! -e /usr/sbin/policy-rc.d ]; then
             guard=/usr/sbin/policy-rc.d
@@ -32,6 +31,17 @@ if [ "$(id -u)" = 0 ]; then
             trap - EXIT
         fi
     fi
+    # chronyd, the lab's NTP server, without installing chrony: the package conflicts with
+    # the machine's own time daemon (systemd-timesyncd) and would start asking public NTP
+    # pools. The lab needs only the binary, which it runs inside srv's namespace: unpacked
+    # into .lab-tools/ (its libraries are in every Debian base system).
+    if ! command -v chronyd >/dev/null 2>&1 && [ ! -x .lab-tools/usr/sbin/chronyd ]; then
+        mkdir -p .lab-tools
+        (cd .lab-tools && { apt-get download chrony 2>/dev/null || { apt-get update -qq &&
+            apt-get download chrony 2>/dev/null; }; } && dpkg-deb -x chrony_*.deb . &&
+            rm -f chrony_*.deb)
+    fi
+    export PATH="$PWD/.lab-tools/usr/sbin:$PATH"
     # As root the lab must run: a lab test that cannot build its namespaces fails, never skips.
     export PROBE_REQUIRE_LAB=1
 fi
