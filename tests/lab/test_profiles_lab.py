@@ -18,13 +18,20 @@ from .netlab import Lab
 BUILTIN_DIR = Path(__file__).resolve().parents[2] / "profiles"
 
 
-def builtin_ports(name: str) -> list[int]:
+def builtin_ports(name: str) -> list[tuple[int, str]]:
+    """The profile file's ports, TCP's and UDP's, as (port, protocol), sorted."""
     data = tomllib.loads((BUILTIN_DIR / f"{name}.toml").read_text())
-    return [entry["port"] for entry in data["ports"]]
+    tcp = [(entry["port"], "tcp") for entry in data["ports"]]
+    return sorted(tcp + [(entry["port"], "udp") for entry in data.get("udp", ())])
 
 
 def ports_of(target: dict[str, Any]) -> dict[int, dict[str, Any]]:
-    return {p["port"]: p for p in target["ports"]}
+    """The TCP ports of a target, by number."""
+    return {p["port"]: p for p in target["ports"] if p["protocol"] == "tcp"}
+
+
+def endpoints_of(target: dict[str, Any]) -> dict[tuple[int, str], dict[str, Any]]:
+    return {(p["port"], p["protocol"]): p for p in target["ports"]}
 
 
 def test_profiles_lists_the_builtin_ones(lab: Lab) -> None:
@@ -41,7 +48,7 @@ def test_profiles_lists_the_builtin_ones(lab: Lab) -> None:
 def test_profiles_shows_one(lab: Lab) -> None:
     rc, camera = lab.probe_json("profiles", "camera")
     assert rc == 0
-    assert [p["port"] for p in camera["ports"]] == builtin_ports("camera")
+    assert sorted((p["port"], p["protocol"]) for p in camera["ports"]) == builtin_ports("camera")
     assert camera["source"] == "built-in"
 
 
@@ -49,12 +56,13 @@ def test_check_with_a_builtin_profile_probes_its_ports(lab: Lab) -> None:
     rc, report = lab.probe_json("check", t.NAME_WEB, "-4", "--profile", "web")
     assert rc == 1  # only 80 listens on the lab's web server
     (target,) = report["targets"]
-    ports = ports_of(target)
-    assert sorted(ports) == sorted(builtin_ports("web"))
-    assert ports[t.HTTP_PORT]["state"] == "open"
-    assert ports[t.ADMIN_PROHIBITED_PORT]["state"] == "rejected"
+    ports = endpoints_of(target)
+    assert sorted(ports) == builtin_ports("web")
+    assert ports[t.HTTP_PORT, "tcp"]["state"] == "open"
+    assert ports[t.ADMIN_PROHIBITED_PORT, "tcp"]["state"] == "rejected"
     refused = {p for p, r in ports.items() if r["state"] == "refused"}
-    assert refused == set(ports) - {t.HTTP_PORT, t.ADMIN_PROHIBITED_PORT}
+    # every other port is closed: TCP by srv's RST, UDP (QUIC's 443) by its port unreachable
+    assert refused == set(ports) - {(t.HTTP_PORT, "tcp"), (t.ADMIN_PROHIBITED_PORT, "tcp")}
 
 
 @pytest.fixture(scope="module")
