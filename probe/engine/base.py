@@ -46,6 +46,10 @@ class Job(NamedTuple):
     # protocol with variants (SNMP v2c then v3) tries each; () sends an empty datagram.
     # TCP's SYN carries nothing.
     payloads: tuple[bytes, ...] = ()
+    # TCP only: a bare ACK instead of a SYN (ack.py: host discovery). Any live host answers
+    # an ACK it has no connection for with a RST, open port or not; connect() cannot send
+    # one and tries a connection instead (nmap's unprivileged discovery does the same).
+    ack: bool = False
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from probe.engine import cookies, icmp, inet, sender, timing
+from probe.engine import ack, cookies, icmp, inet, sender, timing
 from probe.engine.base import (
     CANCEL_CHECK,
     EngineConfig,
@@ -59,7 +59,7 @@ class Path:
     __slots__ = ("builder", "dst", "est", "number", "prefix", "src", "tagged", "v6")
 
     def __init__(
-        self, key: int, address: str, transport: Transport, est: timing.RttEstimator
+        self, key: int, address: str, transport: Transport, est: timing.RttEstimator, acks: bool
     ) -> None:
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
         self.dst = socket.inet_pton(family, address)
@@ -67,8 +67,10 @@ class Path:
         self.v6 = family == socket.AF_INET6
         self.number = transport.number
         self.tagged = transport.tagged
-        self.builder: Builder = transport.builder(self.src, self.dst)
-        self.prefix = cookies.prefix(key, self.dst)
+        # Bare ACKs (job.ack) get cookies of their own key: never a SYN's to the same port.
+        make = ack.builder if acks else transport.builder
+        self.builder: Builder = make(self.src, self.dst)
+        self.prefix = cookies.prefix(key ^ acks, self.dst)
         self.est = est
 
 
@@ -96,13 +98,13 @@ class Scan:
         n = len(jobs)
         # Per (address, transport), once: what every probe to it shares; then each job's.
         est: dict[str, timing.RttEstimator] = {}
-        by_pair: dict[tuple[str, Protocol], Path] = {}
-        for address, proto in dict.fromkeys((job.address, job.protocol) for job in jobs):
+        by_pair: dict[tuple[str, Protocol, bool], Path] = {}
+        for address, proto, acks in dict.fromkeys((j.address, j.protocol, j.ack) for j in jobs):
             if address not in est:
                 est[address] = timing.RttEstimator(config.min_timeout, config.timeout)
             transport = outlet.transports[proto]
-            by_pair[address, proto] = Path(self.key, address, transport, est[address])
-        self.paths = [by_pair[job.address, job.protocol] for job in jobs]
+            by_pair[address, proto, acks] = Path(self.key, address, transport, est[address], acks)
+        self.paths = [by_pair[job.address, job.protocol, job.ack] for job in jobs]
         self.cookies = [
             cookies.cookie(path.prefix, job.port, job.ttl, path.number) if path.tagged else 0
             for path, job in zip(self.paths, jobs, strict=True)

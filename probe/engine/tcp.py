@@ -133,10 +133,13 @@ def _answer(
     buf: bytes, at: int, end: int, src: str, src_packed: bytes, ttl: int | None, ip_id: int | None
 ) -> Answer | None:
     """The TCP header at ``at`` (the packet ends at ``end``): a SYN/ACK or RST, else None."""
-    sport, dport, _seq, ack, off, flags, window = _HEADER.unpack_from(buf, at)
+    sport, dport, seq, ack, off, flags, window = _HEADER.unpack_from(buf, at)
     if not flags & TH_RST and flags & (TH_SYN | TH_ACK) != TH_SYN | TH_ACK:
         return None
-    tag = (ack - 1) & 0xFFFFFFFF
+    # A RST without ACK answers a segment that had ACK set: a bare ACK probe (ack.py), whose
+    # ACK number it returns as its own sequence number (RFC 793). Every other answer
+    # acknowledges the SYN's sequence number + 1.
+    tag = seq if flags & (TH_RST | TH_ACK) == TH_RST else (ack - 1) & 0xFFFFFFFF
     if flags & TH_SYN:
         hlen = (off >> 4) * 4
         opts = parse_options(buf[at + 20 : min(at + hlen, end)]) if hlen > 20 else TcpOptions()
