@@ -86,7 +86,7 @@ class LiveText:
 
     def _line(self, a: Attempt, was: PortState | None) -> Text:
         pen = self.pen
-        text = Text(f"{clock(a.time)}  {a.address}  {_port(a):<6} ")
+        text = Text(f"{clock(a.time)}  {a.address}  {_port(a):<8} ")
         text.append_text(pen.styled(f"{a.state:<11}", _state_style(a.state)))
         text.append(f"{a.reason:<16}")
         if a.responder is not None:
