@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Final
 
-from probe.diagnosis.words import cap, port_list, port_words, verb
-from probe.model import Finding, PortState, Severity, TargetReport
+from probe.diagnosis.words import cap, endpoints, ports_of, ports_words, verb
+from probe.model import Finding, PortResult, PortState, Protocol, Severity, TargetReport
 
 # How far the SYN got: a lower rank is a better answer. Differences between the families are
 # reported on the family that did worse.
@@ -17,6 +17,7 @@ _RANK: Final[Mapping[PortState, int]] = {
     PortState.REJECTED: 2,
     PortState.UNREACHABLE: 3,
     PortState.FILTERED: 4,
+    PortState.OPEN_FILTERED: 4,  # UDP's silence: as far as the other family can tell, a drop
 }
 
 _HINT: Final[Mapping[PortState, str]] = {
@@ -24,11 +25,14 @@ _HINT: Final[Mapping[PortState, str]] = {
     PortState.REFUSED: "the service does not listen on {fam} (bound to the {other} address only?)",
     PortState.REJECTED: "a firewall rejects the port on {fam} only",
     PortState.UNREACHABLE: "{fam} routing to the host is broken",
+    PortState.OPEN_FILTERED: "an {fam} firewall rule is missing (the {fam} path drops the "
+    "datagrams), or the service does not listen on {fam}",
 }
 
 _OTHER_FAMILY: Final[Mapping[int, int]] = {4: 6, 6: 4}
 
-Best = dict[int, tuple[str, PortState]]  # port -> (address, state) of the best answer
+# (port, protocol) -> (address, state) of the best answer: 53/tcp and 53/udp are two ports
+Best = dict[tuple[int, Protocol], tuple[str, PortState]]
 
 
 def best_answers(reports: Sequence[TargetReport]) -> Best:
@@ -39,9 +43,10 @@ def best_answers(reports: Sequence[TargetReport]) -> Best:
         if not o.address:
             continue
         for op in o.ports:
-            seen = best.get(op.port)
+            key = (op.port, op.protocol)
+            seen = best.get(key)
             if seen is None or _RANK[op.state] < _RANK[seen[1]]:
-                best[op.port] = (o.address, op.state)
+                best[key] = (o.address, op.state)
     return best
 
 
@@ -49,48 +54,52 @@ def family_finding(r: TargetReport, best: Best) -> Finding | None:
     """family-mismatch for ``r``: its ports that answer worse than ``best``, the other
     family's best answers for the same name."""
     fam, other = ("IPv6", "IPv4") if r.family == 6 else ("IPv4", "IPv6")
-    worse: list[tuple[int, PortState, str, PortState]] = []  # (port, mine, their address, theirs)
-    for p in sorted(r.ports, key=lambda p: p.port):
-        answer = best.get(p.port)
+    # (port result, mine, their address, theirs)
+    worse: list[tuple[PortResult, PortState, str, PortState]] = []
+    for p in sorted(r.ports, key=lambda p: (p.port, p.protocol)):
+        answer = best.get((p.port, p.protocol))
         # A port not asked for (the default profile's) matters only when a family opens it.
         if answer is None or (not p.asked and answer[1] is not PortState.OPEN):
             continue
         if _RANK[answer[1]] < _RANK[p.state]:
-            worse.append((p.port, p.state, *answer))
+            worse.append((p, p.state, *answer))
     if not worse:
         return None
-    ports = tuple(w[0] for w in worse)
+    results = [w[0] for w in worse]
+    ports, protocols = endpoints(results)
+    named = ports_words(results)
     kinds = {(w[1], w[3]) for w in worse}
     if len(kinds) == 1:
         mine, theirs = next(iter(kinds))
         other_addrs = ", ".join(dict.fromkeys(w[2] for w in worse))
         hint = _HINT[mine].format(fam=fam, other=other)
         summary = (
-            f"{cap(port_words(ports))} on {r.input} {verb(ports, 'is', 'are')} {theirs} on "
+            f"{cap(named)} on {r.input} {verb(ports, 'is', 'are')} {theirs} on "
             f"{other} ({other_addrs}) but {mine} on {fam} ({r.address}): {hint}."
         )
     else:
         summary = (
-            f"{cap(port_words(ports))} on {r.input} answer worse on {fam} ({r.address}) than on "
+            f"{cap(named)} on {r.input} answer worse on {fam} ({r.address}) than on "
             f"{other}: the {fam} firewall rules or service bindings differ from the {other} ones."
         )
-    groups: dict[tuple[PortState, str, PortState], list[int]] = {}  # same facts, one line
-    for port, mine, addr, theirs in worse:
-        groups.setdefault((mine, addr, theirs), []).append(port)
+    groups: dict[tuple[PortState, str, PortState], list[PortResult]] = {}  # same facts, one line
+    for result, mine, addr, theirs in worse:
+        groups.setdefault((mine, addr, theirs), []).append(result)
     record = "AAAA" if fam == "IPv6" else "A"
     other_record = "A" if fam == "IPv6" else "AAAA"
     return Finding(
         code="family-mismatch",
         severity=Severity.WARNING,
         ports=ports,
+        protocols=protocols,
         summary=summary,
         evidence=tuple(
-            f"{port_list(nums)}: {theirs} on {addr} ({other}), {mine} on {r.address} ({fam})"
-            for (mine, addr, theirs), nums in groups.items()
+            f"{ports_of(some)}: {theirs} on {addr} ({other}), {mine} on {r.address} ({fam})"
+            for (mine, addr, theirs), some in groups.items()
         ),
         next_steps=(
-            f"compare the {fam} and {other} firewall rules for {port_list(ports)} (ip6tables and "
-            "iptables, nftables, cloud security groups: IPv6 rules are often kept separately)",
+            f"compare the {fam} and {other} firewall rules for {ports_of(results)} (ip6tables "
+            "and iptables, nftables, cloud security groups: IPv6 rules are often kept separately)",
             f"check that the service listens on both families ([::]:{ports[0]} as well as "
             f"0.0.0.0:{ports[0]})",
             f"check that the {record} record of {r.input} points to the same server as its "

@@ -38,6 +38,25 @@ def test_family_mismatch_goes_to_the_family_that_fails(mk: Any) -> None:
     assert f.evidence == ("80: open on 198.18.2.1 (IPv4), filtered on 2001:db8::7 (IPv6)",)
 
 
+def test_family_mismatch_tells_tcp_and_udp_apart(mk: Any) -> None:
+    # 53/tcp open on both families, 53/udp answers on IPv4 only: the UDP port is the one.
+    udp = {"protocol": "udp"}
+    reports = [
+        mk.target((53, "open"), {"port": 53, "state": "open", **udp}, address=mk.host),
+        mk.target(
+            {"port": 53, "state": "open", "responder": V6},
+            {"port": 53, "state": "open|filtered", **udp},
+            address=V6,
+        ),
+    ]
+    v4, v6 = diagnose_family(reports)
+    assert v4 == ()
+    (f,) = v6
+    assert (f.ports, [str(p) for p in f.protocols]) == ((53,), ["udp"])
+    assert "53/udp" in f.summary and "open|filtered on IPv6" in f.summary
+    assert "datagrams" in f.summary
+
+
 def test_family_mismatch_the_other_way_round(mk: Any) -> None:
     reports = dual(mk, [(80, "filtered")], [(80, "open")])
     v4, v6 = diagnose_family(reports)
