@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import socket
 import struct
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 
+from probe.engine.base import Job
 from probe.engine.transport import Answer, Transport
 from probe.model import AnswerKind, Protocol
 
@@ -83,6 +85,7 @@ class IcmpDecoder:
 _UNREACH_V4 = frozenset({0, 1, 6, 7})  # net, host, net unknown, host unknown
 _UNREACH_V6 = frozenset({0, 3})  # no route, address unreachable
 SPACING = 1.0  # seconds between tries to an address once its ICMP errors are rate-limited
+SPACED_MAX = 16  # probes to one address in a scan, at most, for its retries to be spaced
 
 
 def rate_limited(a: Answer, address: str, protocol: Protocol) -> bool:
@@ -95,3 +98,10 @@ def rate_limited(a: Answer, address: str, protocol: Protocol) -> bool:
     if own:
         return protocol is Protocol.UDP and a.icmp_code == (4 if v6 else 3)
     return a.icmp_code in (_UNREACH_V6 if v6 else _UNREACH_V4)
+
+
+def crowded(jobs: Sequence[Job]) -> set[str]:
+    """The addresses with more than SPACED_MAX probes: spacing their retries would not decide
+    more ports (one ICMP token a second for all of them) and would slow the whole scan."""
+    per_address = Counter(job.address for job in jobs)
+    return {a for a, n in per_address.items() if n > SPACED_MAX}

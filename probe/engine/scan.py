@@ -67,10 +67,8 @@ class Path:
         self.v6 = family == socket.AF_INET6
         self.number = transport.number
         self.tagged = transport.tagged
-        # Bare ACKs (job.ack) get cookies of their own key: never a SYN's to the same port.
-        make = ack.builder if acks else transport.builder
-        self.builder: Builder = make(self.src, self.dst)
-        self.prefix = cookies.prefix(key ^ acks, self.dst)
+        self.builder: Builder = (ack.builder if acks else transport.builder)(self.src, self.dst)
+        self.prefix = cookies.prefix(key ^ acks, self.dst)  # ACKs: never a SYN's cookie
         self.est = est
 
 
@@ -105,6 +103,7 @@ class Scan:
             transport = outlet.transports[proto]
             by_pair[address, proto, acks] = Path(self.key, address, transport, est[address], acks)
         self.paths = [by_pair[job.address, job.protocol, job.ack] for job in jobs]
+        self.crowded = icmp.crowded(jobs)  # addresses whose retries are never spaced
         self.cookies = [
             cookies.cookie(path.prefix, job.port, job.ttl, path.number) if path.tagged else 0
             for path, job in zip(self.paths, jobs, strict=True)
@@ -362,7 +361,11 @@ class Scan:
             self.result[i] = ev  # a late answer after "no answer": the truth wins
             return
         self.paths[i].est.observe(rtt)
-        if a.icmp_type is not None and icmp.rate_limited(a, job.address, job.protocol):
+        if (
+            a.icmp_type is not None
+            and job.address not in self.crowded
+            and icmp.rate_limited(a, job.address, job.protocol)
+        ):
             # The sender of this error rate-limits them (Linux: a burst of 6, then one a
             # second to each client): retries to this address that come sooner find its
             # bucket empty and read as silence. Space them so each finds a token.

@@ -186,3 +186,21 @@ def test_retries_are_spaced_once_a_rate_limited_icmp_sender_is_seen(
     s.match(err, 0.01, None, None)
     assert s.result[0] is not None  # the error is the port's answer either way
     assert (s.paths[0].est.floor >= icmp.SPACING) is spaced
+
+
+def test_an_address_with_many_probes_keeps_its_pace(monkeypatch: pytest.MonkeyPatch) -> None:
+    # One ICMP token a second is shared by all of them: spacing would only slow the scan.
+    from probe.engine import icmp, inet
+    from probe.engine.base import EngineConfig, Job
+    from probe.engine.scan import Outlet, Scan
+    from probe.engine.transport import Answer
+
+    monkeypatch.setattr(inet, "source_for", lambda address: SRC)
+    jobs = [Job(DST, p, protocol=Protocol.UDP) for p in range(9000, 9001 + icmp.SPACED_MAX)]
+    s = Scan(Outlet(FakeSock(), {}, {Protocol.UDP: udp.Udp()}), jobs, EngineConfig())  # type: ignore[arg-type]
+    s.sport = SPORT - 1
+    s._send(0.0)
+    err = Answer(AnswerKind.ICMP, DST, 64, packed(DST), 9000, SPORT, 1, icmp_type=3, icmp_code=3)
+    s.match(err, 0.01, None, None)
+    assert s.result[0] is not None
+    assert s.paths[0].est.floor < icmp.SPACING
