@@ -7,9 +7,9 @@ Everything else (ARP, echo, fragments after the first, port 0...) is None. Writt
 
 Link types: Ethernet (1, with 802.1Q / QinQ tags, MPLS, PPPoE), RAW (101, the DLT_RAW values
 12 and 14 some tools write, and the IPv4-only 228 / IPv6-only 229), Linux cooked SLL (113,
-``tcpdump -i any`` before 4.99) and SLL2 (276), BSD loopback NULL (0), OpenBSD LOOP (108) and
-NFLOG (239). Tunnels inside IP (GRE, VXLAN, GTP-U) are opened (``tunnels``): the record is
-the inner packet's.
+``tcpdump -i any`` before 4.99) and SLL2 (276), BSD loopback NULL (0), OpenBSD LOOP (108),
+NFLOG (239), PPP (9, 50) and Cisco HDLC (104). Tunnels inside IP (IP in IP, GRE, VXLAN,
+GTP-U, Geneve) are opened (``tunnels``): the record is the inner packet's.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ LINKTYPE_RAW_BSD: Final = (12, 14)  # DLT_RAW's value on OpenBSD / BSD/OS, writt
 
 
 LINKTYPE_NFLOG: Final = 239
+LINKTYPE_PPP: Final = (9, 50)  # PPP, and PPP in HDLC-like framing (serial links, pppd)
+LINKTYPE_C_HDLC: Final = 104  # Cisco HDLC: address, control, then an EtherType
 
 
 LINKTYPE_LOOP: Final = 108
@@ -56,6 +58,9 @@ LINK_NAMES: Final = {
     12: "raw IP",
     14: "raw IP",
     LINKTYPE_NFLOG: "Linux NFLOG",
+    9: "PPP",
+    50: "PPP (HDLC framing)",
+    LINKTYPE_C_HDLC: "Cisco HDLC",
     LINKTYPE_LOOP: "OpenBSD loopback",
     LINKTYPE_LINUX_SLL: "Linux cooked (SLL)",
     LINKTYPE_IPV4: "raw IPv4",
@@ -154,6 +159,10 @@ def ip_offset(link: int, data: bytes) -> int:
         return tunnels.after_ethertype(data, 14)
     if link == LINKTYPE_NFLOG:
         return tunnels.nflog(data)
+    if link in LINKTYPE_PPP:
+        return tunnels.ppp_frame(data)
+    if link == LINKTYPE_C_HDLC:
+        return tunnels.after_ethertype(data, 2)
     if link == LINKTYPE_LINUX_SLL2:
         if len(data) < 20:
             return -1
@@ -188,8 +197,8 @@ def decode_ip(ts: float, data: bytes, off: int, depth: int = 0) -> Record | None
     version = data[off] >> 4
     if version == 4:
         vihl, _tos, total, ipid, frag, ttl, proto, _sum, src, dst = _IP4(data, off)
-        if frag & 0x1FFF:
-            return None  # a later fragment: no transport header in it
+        if frag & 0x1FFF or vihl & 0x0F < 5:
+            return None  # a later fragment (no transport header in it), or a broken header
         l4 = off + (vihl & 0x0F) * 4
         end = min(len(data), off + total) if total else len(data)
         v6 = False
@@ -219,6 +228,8 @@ def decode_ip(ts: float, data: bytes, off: int, depth: int = 0) -> Record | None
         return TcpSegment(ts, src, dst, sport, dport, flags, seq, ack, ttl, window, options, ipid)
     if (proto == 1 and not v6) or (proto == 58 and v6):
         return _icmp_error(ts, data, l4, end, src, ttl, v6)
+    if proto in (4, 41) and depth < _MAX_TUNNELS:  # IP in IP: IPIP, 6in4 (tunnel brokers)
+        return decode_ip(ts, data[:end], l4, depth + 1)
     if proto in (17, 47) and depth < _MAX_TUNNELS:
         kind, inner = tunnels.udp(data, l4, end) if proto == 17 else tunnels.gre(data, l4, end)
         if kind == tunnels.ETHERNET and inner >= 0:

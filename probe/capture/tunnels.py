@@ -1,10 +1,11 @@
 """Where the IP packet starts inside the layers ISP and cloud captures wrap it in (pure).
 
 Layer 2, from an EtherType on: 802.1Q / QinQ tags, MPLS label stacks (with an Ethernet
-pseudowire after a control word), PPPoE sessions. Inside IP (``packets.decode_ip`` asks):
-GRE (IP, transparent Ethernet bridging, ERSPAN type II), VXLAN (UDP 4789, and the Linux
-kernel's old 8472) and GTP-U (UDP 2152). NFLOG (link type 239, ``tcpdump -i nflog``): the
-packet in its payload TLV.
+pseudowire after a control word), PPPoE sessions, 802.3 frames with LLC/SNAP. Inside IP
+(``packets.decode_ip`` asks): GRE (IP, transparent Ethernet bridging, ERSPAN type II, PPTP's
+PPP), VXLAN (UDP 4789, and the Linux kernel's old 8472), GTP-U (UDP 2152) and Geneve (UDP
+6081). PPP frames (link types 9 and 50, PPPoE, PPTP): IPv4, IPv6, MPLS. NFLOG (link type
+239, ``tcpdump -i nflog``): the packet in its payload TLV.
 
 Each function returns an offset and a kind (``IP`` or ``ETHERNET``: where the EtherType of
 an inner Ethernet frame sits is that offset + 12), or -1 when the layer is not one of these.
@@ -24,10 +25,15 @@ _ETH_MPLS: Final = (0x8847, 0x8848)
 _ETH_PPPOE: Final = 0x8864  # the session stage; discovery (0x8863) carries no IP
 _PPP_IPV4: Final = 0x0021
 _PPP_IPV6: Final = 0x0057
+_PPP_MPLS: Final = 0x0281
+_MAX_8023: Final = 1500  # a "type" this small is an 802.3 frame's length
+_SNAP: Final = b"\xaa\xaa\x03"  # LLC: SNAP SAPs, unnumbered information
+_GRE_PPP: Final = 0x880B  # GRE version 1: PPTP
 _GRE_TEB: Final = 0x6558  # transparent Ethernet bridging
 _GRE_ERSPAN2: Final = 0x88BE
 VXLAN_PORTS: Final = (4789, 8472)
 GTPU_PORT: Final = 2152
+GENEVE_PORT: Final = 6081
 _NFULA_PAYLOAD: Final = 9
 _MAX_LAYERS: Final = 16  # tags and labels: more than this is not a frame worth reading
 
@@ -41,19 +47,38 @@ def after_ethertype(data: bytes, off: int) -> int:
         etype = (data[off] << 8) | data[off + 1]
         if etype in (_ETH_IPV4, _ETH_IPV6):
             return off + 2
-        if etype in _ETH_VLAN:
+        if etype <= _MAX_8023 and data[off + 2 : off + 5] == _SNAP:
+            off += 8  # 802.3 length, then LLC/SNAP: the EtherType after its OUI
+        elif etype in _ETH_VLAN:
             off += 4  # the tag: the next EtherType follows its 2 bytes of TCI
         elif etype in _ETH_MPLS:
             return _after_mpls(data, off + 2)
         elif etype == _ETH_PPPOE:
             # PPPoE: version/type, code, session id, length (6 bytes), then the PPP protocol.
-            if len(data) < off + 10:
-                return -1
-            proto = (data[off + 8] << 8) | data[off + 9]
-            return off + 10 if proto in (_PPP_IPV4, _PPP_IPV6) else -1
+            return ppp(data, off + 8)
         else:
             return -1
     return -1
+
+
+def ppp(data: bytes, off: int) -> int:
+    """The IP packet after the PPP protocol field at ``data[off:]`` (IPv4, IPv6, or an MPLS
+    label stack); -1 for PPP's own control protocols (LCP, IPCP...)."""
+    if len(data) < off + 2:
+        return -1
+    if data[off] & 1:  # protocol field compression (RFC 1661): one byte, 0x21 for IPv4
+        proto, off = data[off], off + 1
+    else:
+        proto, off = (data[off] << 8) | data[off + 1], off + 2
+    if proto in (_PPP_IPV4, _PPP_IPV6):
+        return off
+    return _after_mpls(data, off) if proto == _PPP_MPLS else -1
+
+
+def ppp_frame(data: bytes, off: int = 0) -> int:
+    """A PPP frame at ``off`` (link types 9 and 50, PPTP): the HDLC address and control
+    bytes (0xff 0x03) when present, then the protocol."""
+    return ppp(data, off + 2 if data[off : off + 2] == b"\xff\x03" else off)
 
 
 def _after_mpls(data: bytes, off: int) -> int:
@@ -84,6 +109,11 @@ def gre(data: bytes, l4: int, end: int) -> tuple[int, int]:
     if end < l4 + 4:
         return IP, -1
     flags, proto = (data[l4] << 8) | data[l4 + 1], (data[l4 + 2] << 8) | data[l4 + 3]
+    if flags & 0x0007 == 1 and proto == _GRE_PPP:
+        # PPTP's enhanced GRE: key (payload length, call id), then sequence and
+        # acknowledgment numbers when flagged; a PPP frame, or nothing (an ACK alone).
+        off = l4 + 8 + (4 if flags & 0x1000 else 0) + (4 if flags & 0x0080 else 0)
+        return (IP, ppp_frame(data[:end], off)) if end > off else (IP, -1)
     if flags & 0x0007:
         return IP, -1
     off = l4 + 4
@@ -109,12 +139,24 @@ def udp(data: bytes, l4: int, end: int) -> tuple[int, int]:
         return (ETHERNET, l4 + 16) if data[l4 + 8] & 0x08 else (IP, -1)  # I flag: VNI valid
     if GTPU_PORT in (sport, dport):
         return IP, _gtpu(data, l4 + 8, end)
+    if dport == GENEVE_PORT:
+        # Geneve (AWS Gateway Load Balancer, OVN): version 0, options' length in 4-byte
+        # units, then the EtherType of what it carries (mostly Ethernet, 0x6558).
+        g = l4 + 8
+        if data[g] >> 6:
+            return IP, -1
+        off = g + 8 + (data[g] & 0x3F) * 4
+        proto = (data[g + 2] << 8) | data[g + 3]
+        if proto == _GRE_TEB:
+            return ETHERNET, off
+        return (IP, off) if proto in (_ETH_IPV4, _ETH_IPV6) else (IP, -1)
     return IP, -1
 
 
 def tunnel_port(sport: int, dport: int) -> bool:
-    """The datagram is a VXLAN or GTP-U tunnel's (``udp`` opens those that carry a packet)."""
-    return dport in VXLAN_PORTS or GTPU_PORT in (sport, dport)
+    """The datagram is a VXLAN, GTP-U or Geneve tunnel's (``udp`` opens those that carry a
+    packet)."""
+    return dport in VXLAN_PORTS or dport == GENEVE_PORT or GTPU_PORT in (sport, dport)
 
 
 def _gtpu(data: bytes, g: int, end: int) -> int:

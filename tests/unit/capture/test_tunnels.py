@@ -1,5 +1,6 @@
-"""Encapsulations and further link types (issue 17, item 4): frames built here as plain bytes,
-decoded to the inner TCP segment; the outer layers never leak into the record."""
+"""Encapsulations and further link types (issue 17, item 4, and what the corpus of real
+captures showed missing: PPP, Cisco HDLC, LLC/SNAP, Geneve, PPTP, IP in IP): frames built here
+as plain bytes, decoded to the inner TCP segment; the outer layers never leak into the record."""
 
 from __future__ import annotations
 
@@ -93,8 +94,56 @@ def test_gre_with_key_and_ethernet_bridging() -> None:
     assert rec is not None and rec.ttl == 61  # the inner packet's, not the tunnel's
     teb = struct.pack("!HH", 0, 0x6558) + eth(0x0800, inner4())
     assert_inner(decoded(101, ip4(OUTER_A, OUTER_B, teb, proto=47)))
-    pptp = struct.pack("!HH", 0x3001, 0x880B) + b"\x00" * 8 + inner4()  # version 1: PPP
+    pptp = struct.pack("!HH", 0x3001, 0x880B) + b"\x00" * 8 + inner4()  # version 1: no PPP
     assert decoded(101, ip4(OUTER_A, OUTER_B, pptp, proto=47)) is None
+
+
+def test_pptp_gre_version_1_carries_ppp() -> None:
+    # key (payload length, call id), sequence number, acknowledgment number, then PPP
+    head = struct.pack("!HHHHII", 0x3081, 0x880B, len(inner4()) + 4, 7, 1, 0)
+    assert_inner(decoded(101, ip4(OUTER_A, OUTER_B, head + b"\xff\x03\x00\x21" + inner4(), 47)))
+    ack_only = struct.pack("!HHHHI", 0x2081, 0x880B, 0, 7, 1)  # no payload: nothing inside
+    assert decoded(101, ip4(OUTER_A, OUTER_B, ack_only, proto=47)) is None
+
+
+@pytest.mark.parametrize("link", [9, 50])
+def test_ppp_link_types(link: int) -> None:
+    assert_inner(decoded(link, b"\xff\x03\x00\x21" + inner4()))
+    assert_inner(decoded(link, b"\x00\x57" + ip6(CLIENT6, SERVER6, tcp_syn())), CLIENT6, SERVER6)
+    assert_inner(decoded(link, b"\xff\x03\x21" + inner4()))  # protocol field compression
+    mpls = struct.pack("!I", (100 << 12) | 0x100 | 64)
+    assert_inner(decoded(link, b"\xff\x03\x02\x81" + mpls + inner4()))
+    assert decoded(link, b"\xff\x03\xc0\x21" + b"\x01" * 8) is None  # LCP
+
+
+def test_pppoe_with_a_compressed_protocol_field() -> None:
+    # one byte, 0x21: what a real PPPoE client sent (suricata-verify's bug-4810 capture)
+    pppoe = struct.pack("!BBHHB", 0x11, 0, 0x2D, len(inner4()) + 1, 0x21) + inner4()
+    assert_inner(decoded(1, eth(0x8864, pppoe)))
+
+
+def test_cisco_hdlc() -> None:
+    assert_inner(decoded(104, b"\x0f\x00\x08\x00" + inner4()))
+    assert decoded(104, b"\x8f\x00\x80\x35" + b"\x00" * 28) is None  # SLARP keepalive
+
+
+def test_ieee_802_3_frame_with_llc_snap() -> None:
+    snap = b"\xaa\xaa\x03\x00\x00\x00\x08\x00" + inner4()
+    assert_inner(decoded(1, eth(len(snap), snap)))
+    stp = b"\x42\x42\x03" + b"\x00" * 35  # 802.3 with another LLC (spanning tree)
+    assert decoded(1, eth(len(stp), stp)) is None
+
+
+def test_ip_in_ip() -> None:
+    assert_inner(decoded(101, ip4(OUTER_A, OUTER_B, inner4(), proto=4)))
+    six_in_four = ip4(OUTER_A, OUTER_B, ip6(CLIENT6, SERVER6, tcp_syn()), proto=41)
+    assert_inner(decoded(101, six_in_four), CLIENT6, SERVER6)
+
+
+def test_an_ipv4_header_shorter_than_20_bytes_is_broken() -> None:
+    broken = bytearray(ip4(CLIENT, SERVER, tcp_syn()))
+    broken[0] = 0x44  # IHL 4: the "transport header" would start inside the IP header
+    assert decoded(101, bytes(broken)) is None
 
 
 def test_vxlan() -> None:
@@ -106,6 +155,17 @@ def test_vxlan() -> None:
     assert isinstance(rec, UdpDatagram) and (rec.dport, rec.size) == (4790, len(vxlan))
     no_vni = udp(4789, b"\x00" * 8 + eth(0x0800, inner4()))  # I flag clear: the tunnel's own
     assert decode_ip(1.0, ip4(OUTER_A, OUTER_B, no_vni, proto=17), 0) is None
+
+
+def test_geneve() -> None:
+    option = struct.pack("!HBB", 0x0102, 0x80, 1) + b"\x00" * 4  # class, type, 1 word of data
+    head = struct.pack("!BBHI", 2, 0, 0x6558, 5001 << 8)  # 2 words of options, Ethernet
+    frame = ip4(OUTER_A, OUTER_B, udp(6081, head + option + eth(0x0800, inner4())), proto=17)
+    assert_inner(decoded(101, frame))
+    ip_inside = struct.pack("!BBHI", 0, 0, 0x0800, 5001 << 8) + inner4()
+    assert_inner(decoded(101, ip4(OUTER_A, OUTER_B, udp(6081, ip_inside), proto=17)))
+    version_1 = struct.pack("!BBHI", 0x40, 0, 0x0800, 0) + inner4()  # unknown: the tunnel's
+    assert decode_ip(1.0, ip4(OUTER_A, OUTER_B, udp(6081, version_1), proto=17), 0) is None
 
 
 def test_gtp_u_plain_and_with_extension_headers() -> None:
