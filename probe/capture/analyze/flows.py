@@ -269,6 +269,6 @@ def resent(f: Flow) -> bool:
 def _group(address: bytes) -> bool:
     """A multicast or broadcast address: no server stands behind it. An IPv4 address ending
     in .255 is taken for a subnet's broadcast (the capture does not say the prefix)."""
-    if len(address) == 4:
-        return address[0] >= 224 or address[3] == 255
+    if len(address) == 4:  # 240.0.0.0/4 is reserved, not multicast: anonymised captures use it
+        return 224 <= address[0] < 240 or address[3] == 255
     return address[0] == 0xFF

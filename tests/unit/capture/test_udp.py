@@ -199,6 +199,14 @@ def test_multicast_and_broadcast_are_never_a_server(dst: str) -> None:
     assert any("multicast or broadcast" in n for n in result.notes)
 
 
+def test_a_reserved_class_e_address_is_a_server() -> None:
+    # 240.0.0.0/4 is reserved, not multicast; anonymised captures use it (the corpus' QUIC)
+    result = run(
+        req(0, 443, server="250.58.23.113"), rep(0.1, 443, server="250.58.23.113"), later()
+    )
+    assert codes(result) == {"250.58.23.113:443/udp": "udp-ok"} and result.flows == 1
+
+
 def test_the_server_is_the_well_known_or_lower_port() -> None:
     # the first datagram seen goes from the DNS server to the client: a reply
     result = run(rep(0, 53, cport=5353), req(0.5, 53, cport=5353), later())
