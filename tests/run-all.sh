@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ]; then
     need=()
     for cmd in ip:iproute2 nft:nftables dnsmasq:dnsmasq-base tcpdump:tcpdump curl:curl nmap:nmap \
-        setpriv:util-linux snmpd:snmpd prometheus:prometheus; do
+        setpriv:util-linux snmpd:snmpd prometheus:prometheus tshark:tshark; do
         command -v "${cmd%%:*}" >/dev/null 2>&1 || need+=("${cmd#*:}")
     done
     python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
@@ -25,6 +25,10 @@ if [ "$(id -u)" = 0 ]; then
             printf '#!/bin/sh\nexit 101\n' >"$guard"
             chmod 755 "$guard"
         fi
+        # tshark (the analyze corpus test's reference): wireshark-common asks whether users
+        # may capture; answered no beforehand (only root reads files here, nothing captures).
+        echo 'wireshark-common wireshark-common/install-setuid boolean false' |
+            debconf-set-selections
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-remove "${need[@]}" >/dev/null
         if [ -n "$guard" ]; then
             rm -f "$guard"
