@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum  # members are the contract's words: str(x) and JSON give the word
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the record lives beside the logic that fills it; no import at run time
+    from probe.diagnosis.discovery import Discovery
 
 # --------------------------------------------------------------------------- modes
 
@@ -338,6 +342,7 @@ class Report:
     notes: tuple[str, ...] = ()  # run-wide remarks, e.g. what the connect fallback cannot see
     interrupted: bool = False
     version: int = 1
+    discovery: Discovery | None = None  # host discovery, when it ran (> 256 addresses)
 
 
 # --------------------------------------------------------------------------- trace

@@ -42,7 +42,7 @@ from probe.model import (
     Target,
     TargetReport,
 )
-from probe.session import udp
+from probe.session import discovery, udp
 from probe.session.edge import Edge, EngineChoice, HelloFn, NeighboursFn
 from probe.session.options import CheckOptions
 from probe.session.resolve import resolve_target
@@ -108,6 +108,7 @@ def run_check(
     proofs: dict[str, tuple[PortEvidence, ...]] = {}  # middlebox.py: address -> evidence
     mode = Method.CONNECT if opts.connect else Method.RAW
     interrupted = False
+    found = None  # host discovery's record, when it ran
     edge, pool, cancel = scope.edge, scope.pool, scope.cancel
     try:
         for target in targets:
@@ -125,6 +126,9 @@ def run_check(
             probable = allowed
         if edge.arp is not None and not opts.connect:
             background += _ask_neighbours(probable, edge.arp, opts.timeout, pool)
+        works, probable, found = discovery.narrow(scope, works, probable, opts, packet_log, notes)
+        if found is not None and found.interrupted:
+            raise Interrupted
         for w in probable:
             assert w.address is not None
             if opts.ping:
@@ -176,7 +180,9 @@ def run_check(
         registry.attach_confirmations(r, proofs, mode=mode, timeout=opts.timeout) for r in reports
     ]
     reports = list(registry.attach_family_findings(reports))
-    return Report(tuple(reports), mode=mode, notes=tuple(notes), interrupted=interrupted)
+    return Report(
+        tuple(reports), mode=mode, notes=tuple(notes), interrupted=interrupted, discovery=found
+    )
 
 
 def _wait_all(futures: Iterable[Future[object]], cancel: threading.Event) -> None:

@@ -9,6 +9,7 @@ check of address literals with --no-ping never imports dnspython or icmplib.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -25,6 +26,11 @@ NeighboursFn = Callable[[Sequence[tuple[str, RouteResult]], float], Mapping[str,
 # A protocol hello on an open port: (address, port, protocol or service name, the host name
 # the user typed or None, timeout) -> what the application said
 HelloFn = Callable[[str, int, str | None, str | None, float], AppResult]
+# ICMP echo to many addresses at once (host discovery): (addresses, seconds to wait, packets
+# a second or None, cancel) -> the addresses that answered; None: could not be asked here
+SweepFn = Callable[
+    [Sequence[str], float, float | None, threading.Event | None], frozenset[str] | None
+]
 # The engine for a method; Method.RAW raises NoPermission without the privilege.
 OpenEngineFn = Callable[[Method], Engine]
 
@@ -38,6 +44,7 @@ class Edge:
     open_engine: OpenEngineFn
     arp: NeighboursFn | None = None  # None: ARP/ND cannot be asked here
     app: HelloFn | None = None  # None: no protocol hellos
+    sweep: SweepFn | None = None  # None: host discovery sends no ICMP echo
 
 
 def default_edge() -> Edge:
@@ -53,6 +60,7 @@ def default_edge() -> Edge:
         open_engine=open_engine,
         arp=_neighbours,
         app=_hello,
+        sweep=_sweep,
     )
 
 
@@ -104,6 +112,18 @@ def _neighbours(
     except (NoPermission, OSError):
         # not measured: the report says nothing rather than "no answer"
         return {address: None for address, _ in asked}
+
+
+def _sweep(
+    addresses: Sequence[str], wait: float, rate: float | None, cancel: threading.Event | None
+) -> frozenset[str] | None:
+    from probe.errors import NoPermission
+    from probe.steps import sweep
+
+    try:
+        return sweep.sweep(addresses, min(wait, 1.0), rate, cancel)
+    except (NoPermission, OSError):
+        return None  # not asked: discovery says so, and counts on its TCP probes
 
 
 def _hello(

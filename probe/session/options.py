@@ -30,6 +30,9 @@ class CheckOptions:
     # --wait-for-icmp: probe the UDP ports left silent again, one a second per host, so that
     # closed ports get the ICMP port unreachable the host's rate limit held back.
     wait_for_icmp: bool = False
+    # Host discovery first when a run has more than 256 addresses (session/discovery.py):
+    # check's default, off with --all-hosts; the other commands probe every address.
+    discover: bool = False
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,11 @@ How the shape is kept predictable for scripts:
   ``detail``, ``ping`` ``responder`` / ``detail``, ``app`` ``detail`` and ``tls`` (version,
   certificate subject, issuer, expiry, names, problems; after a TLS handshake) — these last
   ones only when they carry a value.
+- ``discovery`` (top level, only when host discovery ran: more than 256 addresses, no
+  ``--all-hosts``): ``asked``, ``alive``, ``skipped`` (counts), ``probes`` (``icmp-echo``,
+  ``tcp-syn-443``, ``tcp-ack-80``, ``arp``: those sent), ``interrupted``, ``hosts`` (each
+  live address with the probes it answered) and ``not_probed`` (the silent addresses as
+  CIDR blocks). Only live addresses appear in ``targets``.
 - ``dns`` ``system``: what this computer's own resolver (getaddrinfo) gave — ``status``,
   ``addresses``, ``source`` (hosts, dns, other; null unless ok), ``elapsed_ms``, and
   ``hosts_file`` / ``hosts_lines`` / ``detail`` when known. Absent when it was not asked
@@ -33,6 +38,7 @@ from __future__ import annotations
 import functools
 from typing import Any, TextIO
 
+from probe.diagnosis.discovery import Discovery
 from probe.model import (
     AppResult,
     ArpResult,
@@ -79,12 +85,29 @@ def report_to_dict(report: Report) -> dict[str, Any]:
 
 def report_data(report: Report, *, stream: bool) -> dict[str, Any]:
     """The report's data; with ``stream`` its port lists are ``Stream``s for ``writer``."""
-    return {
+    out: dict[str, Any] = {
         "version": report.version,
         "mode": report.mode,
         "interrupted": report.interrupted,
         "notes": list(report.notes),
-        "targets": [_target(t, stream) for t in report.targets],
+    }
+    if report.discovery is not None:
+        out["discovery"] = discovery_to_dict(report.discovery)
+    out["targets"] = [_target(t, stream) for t in report.targets]
+    return out
+
+
+def discovery_to_dict(d: Discovery) -> dict[str, Any]:
+    """Host discovery's record: counts, the probes sent, each live address with the probes
+    it answered, the silent ones as CIDR blocks."""
+    return {
+        "asked": d.asked,
+        "alive": len(d.alive),
+        "skipped": d.skipped,
+        "probes": [str(p) for p in d.probes],
+        "interrupted": d.interrupted,
+        "hosts": [{"address": a, "answered": [str(p) for p in by]} for a, by in d.alive],
+        "not_probed": list(d.silent),
     }
 
 

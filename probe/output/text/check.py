@@ -76,6 +76,9 @@ def render_check(report: Report, console: Console, *, verbose: bool = False) -> 
     pen = Pen(console)
     for note in report.notes:
         hang(console, 0, pen.styled("Note: ", "note"), Text(pen.clean(note)))
+    if verbose and report.discovery is not None and report.discovery.silent:
+        silent = ", ".join(report.discovery.silent)
+        hang(console, 0, pen.styled("Not probed: ", "note"), Text(pen.clean(silent)))
     if report.notes and report.targets:
         console.print()
     for index, target in enumerate(report.targets):
