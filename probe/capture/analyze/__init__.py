@@ -7,6 +7,7 @@ is the command's public surface (``analyze``, ``explain``, ``exit_status`` and t
 records); the work is in:
 
 - ``tracker``: the streaming state machine that follows each attempt to its outcome
+  (``stale``: the RSTs of an earlier connection on a reused port)
 - ``attempt``, ``tally``: one attempt while followed; the bounded per-server aggregates
 - ``flows``, ``udptally``, ``services``: the same for UDP flows, and what each UDP port's
   protocol does with a request (answers, or not by design)
@@ -71,6 +72,13 @@ def analyze(records: Iterable[Record]) -> Analysis:
             f"The capture's clock went back {a.backwards} {plural(a.backwards, 'time')} (by up "
             f"to {a.backwards_by:.1f} s): files merged out of order, or a clock set back while "
             "capturing; the attempts open at each step were judged there."
+        )
+    if a.recent.stale:
+        notes.append(
+            f"{a.recent.stale} {plural(a.recent.stale, 'RST')} after a new SYN continued the "
+            "connection that client port had completed just before (its sequence numbers): "
+            "that connection's, late, not an answer to the SYN; the client ignores it, and "
+            "so did the analysis."
         )
     if a.early:
         notes.append(

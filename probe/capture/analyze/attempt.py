@@ -4,6 +4,7 @@ what came back so far (``tracker.py`` moves it along, ``tally.py`` counts it onc
 from __future__ import annotations
 
 from probe.capture.packets import IcmpRecord, TcpSegment
+from probe.engine.tcp import TH_ACK, TH_SYN
 
 Key = tuple[bytes, int, bytes, int]  # client, client port, server, server port
 
@@ -60,3 +61,16 @@ class Attempt:
     def injected(self) -> bool:
         """A RST came first, then the server's SYN/ACK (or the client's ACK to one)."""
         return self.rst is not None and self.answer is None
+
+
+def rejects_a_syn(r: IcmpRecord) -> bool:
+    """An ICMP unreachable (not time exceeded, not IPv4's "fragmentation needed", which
+    answers data) quoting a SYN, or a quote too short to show the flags."""
+    unreachable = r.type == (1 if r.v6 else 3) and not (r.code == 4 and not r.v6)
+    syn = r.qflags < 0 or r.qflags & (TH_SYN | TH_ACK) == TH_SYN
+    return unreachable and syn
+
+
+def acceptable(rst: TcpSegment, a: Attempt) -> bool:
+    """A RST the client in SYN-SENT takes: it acknowledges the SYN (ACK = ISN + 1)."""
+    return bool(rst.flags & TH_ACK) and rst.ack == (a.syn_seq + 1) & 0xFFFFFFFF

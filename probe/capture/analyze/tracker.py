@@ -27,6 +27,8 @@ A RST "from the server" followed by the server's SYN/ACK (or the client's ACK), 
 SYN between, was not the server's: the attempt waits again and ends ``rst-injected`` whatever
 follows (the client completing the handshake anyway, or giving up). A new SYN after the RST
 makes the RST a believed answer again (``Attempt.rst`` forgotten): a retry, not injection.
+A RST whose numbers continue the connection its 4-tuple completed before is that connection's,
+late (``stale.py``): the client ignores it, and so does the tracker.
 
 A lone SYN in the last second of the capture (``TOO_LATE``) had no time for an answer or a
 retry: it is left out, and a note says so. The capture ends at its last packet of any kind
@@ -61,9 +63,10 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Final
 
-from probe.capture.analyze.attempt import Attempt, Key
+from probe.capture.analyze.attempt import Attempt, Key, acceptable, rejects_a_syn
 from probe.capture.analyze.flows import MAX_FLOWS, UdpFlows
 from probe.capture.analyze.results import INCOMPLETE, OK, REFUSED, REJECTED, UNANSWERED, Outcome
+from probe.capture.analyze.stale import Recent
 from probe.capture.analyze.tally import MAX_ENDPOINTS, Tallies
 from probe.capture.analyze.udptally import UdpTallies
 from probe.capture.packets import IcmpRecord, Record, TcpSegment, UdpDatagram
@@ -100,6 +103,7 @@ class Analyzer:
         self.waiting: OrderedDict[Key, Attempt] = OrderedDict()
         self.answered: OrderedDict[Key, Attempt] = OrderedDict()
         self.tallies = Tallies(max_endpoints)
+        self.recent = Recent()  # completed 4-tuples: a later RST may be theirs
         self.attempts = 0
         self.trace_probes = 0
         self.early = 0  # attempts finished early because MAX_WAITING were waiting
@@ -190,7 +194,7 @@ class Analyzer:
             self.waiting.move_to_end(key)
             if a.synacks:
                 a.syn_after_synack = True
-            if a.rst is not None and _acceptable(a.rst, a):
+            if a.rst is not None and acceptable(a.rst, a):
                 a.rst = None  # tried again after the RST: it was believed, whoever sent it
             # A RST that does not acknowledge the SYN is dropped in SYN-SENT (RFC 793): the
             # SYN sent again is the client's own timer, and a SYN/ACK still unmasks the RST.
@@ -223,6 +227,7 @@ class Analyzer:
             if a.rst is not None:
                 a.answer = None  # the handshake completed: the RST before was not the server's
             a.last = r.ts
+            self.recent.completed(key, a.syn_seq, (r.ack - 1) & 0xFFFFFFFF)
             self._handshake_over(key, a, OK)
 
     def _rst(self, r: TcpSegment) -> None:
@@ -233,7 +238,7 @@ class Analyzer:
             if a.synacks:
                 del self.waiting[key]
                 self._handshake_over(key, a, INCOMPLETE, server_rst=True)
-            else:
+            elif not self.recent.is_stale(key, r, a.syn_seq):  # (else: ignored, ``stale``)
                 if a.answer is None:
                     a.answer, a.answer_ttl, a.rst = REFUSED, r.ttl, r
                 self._answer(key, a)
@@ -295,7 +300,7 @@ class Analyzer:
     def _icmp(self, r: IcmpRecord) -> None:
         key = (r.src, r.sport, r.dst, r.dport)
         a = self.waiting.get(key)
-        if a is None and key not in self.answered and _rejects_a_syn(r):
+        if a is None and key not in self.answered and rejects_a_syn(r):
             self._syn_missing(key, r)
         if a is None or a.synacks:
             return
@@ -384,16 +389,3 @@ class Analyzer:
                 self.tallies.add_rejected(client, server, port, a, a.expired_by)
         else:
             self.tallies.add(client, server, port, a, UNANSWERED)
-
-
-def _rejects_a_syn(r: IcmpRecord) -> bool:
-    """An ICMP unreachable (not time exceeded, not IPv4's "fragmentation needed", which
-    answers data) quoting a SYN, or a quote too short to show the flags."""
-    unreachable = r.type == (1 if r.v6 else 3) and not (r.code == 4 and not r.v6)
-    syn = r.qflags < 0 or r.qflags & (TH_SYN | TH_ACK) == TH_SYN
-    return unreachable and syn
-
-
-def _acceptable(rst: TcpSegment, a: Attempt) -> bool:
-    """A RST the client in SYN-SENT takes: it acknowledges the SYN (ACK = ISN + 1)."""
-    return bool(rst.flags & TH_ACK) and rst.ack == (a.syn_seq + 1) & 0xFFFFFFFF

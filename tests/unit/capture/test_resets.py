@@ -259,3 +259,59 @@ def test_a_refusal_then_a_new_isn_that_works_keeps_the_refusal() -> None:
     ]
     f = next(f for f in result.findings if f.code == "syn-refused")
     assert any("1 other attempt to" in e and "completed" in e for e in f.evidence)
+
+
+def _old_connection(port: int = 443) -> list[TcpSegment]:
+    """A connection from client port 40000 that completes and closes (ISNs 1000 and 9000)."""
+    return [
+        syn(0.0, port=port),
+        synack(0.012, port=port),
+        *client_ack(0.013, port=port),
+        seg(0.2, 0x11, up=True, seq=ISN + 80, ack=9101, port=port),  # FIN/ACK
+        seg(0.21, 0x11, up=False, ttl=49, seq=9101, ack=ISN + 81, port=port),
+    ]
+
+
+def _new_connection(rst: TcpSegment, isn: int = 77_000) -> list[TcpSegment]:
+    """A new SYN from the same client port, a RST, then the server's SYN/ACK and the ACK."""
+    return [
+        syn(1.0, seq=isn),
+        rst,
+        seg(1.012, SYN_ACK, up=False, ttl=49, seq=55_000, ack=isn + 1),
+        seg(1.013, ACK, up=True, seq=isn + 1, ack=55_001),
+    ]
+
+
+def test_a_late_rst_of_the_earlier_connection_on_a_reused_port_is_not_injected() -> None:
+    # the server resets the old connection (seq and ack inside it) just after the new SYN
+    late = seg(1.001, RST_ACK, up=False, ttl=49, seq=9102, ack=ISN + 81)
+    result = an.analyze([*_old_connection(), *_new_connection(late)])
+    assert {f.code for f in result.findings} == {"ok"} and result.outcomes[0].count == 2
+    assert any("completed just before" in n and "late" in n for n in result.notes)
+    # the same without the ACK flag: its sequence number alone continues the old connection
+    bare = seg(1.001, RST, up=False, ttl=49, seq=9102)
+    assert {f.code for f in an.analyze([*_old_connection(), *_new_connection(bare)]).findings} == {
+        "ok"
+    }
+
+
+@pytest.mark.parametrize(
+    ("seq", "ack", "flags"),
+    [
+        (0, 77_001, RST_ACK),  # acknowledges the new SYN: an answer to it, forged
+        (3_000_000_000, 0, RST),  # a number of no connection
+        (9102, 2_500_000_000, RST_ACK),  # acknowledges past anything the old one could send
+    ],
+)
+def test_a_rst_that_does_not_continue_the_old_connection_stays_injected(
+    seq: int, ack: int, flags: int
+) -> None:
+    forged = seg(1.001, flags, up=False, ttl=60, seq=seq, ack=ack)
+    result = an.analyze([*_old_connection(), *_new_connection(forged)])
+    assert "rst-injected" in {f.code for f in result.findings}
+    assert not any("completed just before" in n for n in result.notes)
+
+
+def test_without_an_earlier_connection_the_same_rst_is_injected() -> None:
+    late = seg(1.001, RST_ACK, up=False, ttl=49, seq=9102, ack=ISN + 81)
+    assert "rst-injected" in {f.code for f in an.analyze(_new_connection(late)).findings}
