@@ -22,6 +22,7 @@ from probe.capture.analyze.results import (
     UNANSWERED,
     AnalyzeFinding,
     Outcome,
+    hop_limit_words,
     ttl_words,
 )
 from probe.capture.times import clock
@@ -184,9 +185,9 @@ def _problem_finding(
         summary = f"Connection attempts to {o.endpoint} fail ({o.code})."
         steps: tuple[str, ...] = ()
     else:
-        summary = check.summary
-        evidence.extend(check.evidence)
-        steps = check.next_steps
+        summary = hop_limit_words(check.summary, o.server)
+        evidence.extend(hop_limit_words(e, o.server) for e in check.evidence)
+        steps = tuple(hop_limit_words(step, o.server) for step in check.next_steps)
     return AnalyzeFinding(o.code, Severity.ERROR, o, summary, tuple(evidence), steps)
 
 

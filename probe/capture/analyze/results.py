@@ -4,6 +4,7 @@ aggregates (``Outcome``), the findings worded like check's, the server summaries
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -41,6 +42,7 @@ CODES: Final = (  # report order
     UDP_OK,
     UDP_ONE_WAY,
 )
+_TTL: Final = re.compile(r"\bTTL(s?)\b")
 FINE: Final = frozenset({OK, UDP_OK, UDP_ONE_WAY})  # no problem: an info finding
 PROBLEMS: Final = frozenset(CODES) - FINE
 
@@ -179,6 +181,14 @@ def ttl_words(ttl: int, address: str) -> str:
     """ "TTL 63 (≈ 1 hop)"; for an IPv6 address "hop limit 63 (≈ 1 hop)", its name there."""
     words = check_ttl_words(ttl)
     return "hop limit" + words[3:] if ":" in address else words
+
+
+def hop_limit_words(text: str, address: str) -> str:
+    """check's sentences for an IPv6 server: its "TTL" is the hop limit there ("RST on 81 with
+    hop limit 64", "no SYN/ACK to compare hop limits with")."""
+    return (
+        _TTL.sub(lambda m: "hop limits" if m[1] else "hop limit", text) if ":" in address else text
+    )
 
 
 def endpoint(address: str, port: int) -> str:

@@ -808,3 +808,22 @@ def test_many_failing_ports_stay_readable_in_text() -> None:
     assert "more rows" not in verbose.getvalue() and "syn-refused (198.18.1.10:1699)" in (
         verbose.getvalue()
     )
+
+
+def test_checks_sentences_say_hop_limit_for_an_ipv6_server() -> None:
+    # check's own evidence, quoted in the findings, names the IPv6 field by its name
+    six, client = SERVER6, "2001:2::2"
+    result = run(
+        *handshake(0, 80, server=six, client=client),
+        c2s(1, 81, SYN, server=six, client=client, cport=40001),
+        s2c(1.001, 81, RST | ACK, server=six, client=client, cport=40001, ttl=64),
+        c2s(2, 82, SYN, server=six, client=client, cport=40002),
+        icmp(2.01, 82, typ=1, code=1, responder="2001:2::1", server=six, cport=40002),
+        Tick(T0 + 30),
+    )
+    words = " ".join(s for f in result.findings for s in (f.summary, *f.evidence, *f.next_steps))
+    assert "RST on 81 with hop limit 64 (≈ 0 hops): one hop closer" in words
+    assert "for the SYN to 82, hop limit 64" in words
+    assert "TTL" not in words
+    v4 = run(c2s(0, 81, SYN), s2c(0.001, 81, RST | ACK, ttl=64), *handshake(1, 80), Tick(T0 + 30))
+    assert "with TTL 64" in " ".join(e for f in v4.findings for e in f.evidence)
