@@ -1,0 +1,131 @@
+"""A large check in batches: bounded memory whatever the number of targets.
+
+A run's memory grows with what it holds at once: the engine's state and evidence of every
+probe, each port's verdict, each target's report and findings — about 10 KB per target of
+5 ports, 700 MB for a /16. ``check_batches`` runs the checklist (``check.run_check``) on one
+batch of addresses at a time and yields each batch's ``Report`` as soon as it is diagnosed,
+so the caller writes it out and lets it go: the run holds one batch, however large the
+range.
+
+A batch holds PROBES_PER_BATCH probes' worth of addresses, never fewer than MIN_BATCH (so
+host discovery, which starts above 256 addresses, still sees a large batch as large), and
+a run that fits in one batch is one ``run_check`` exactly as before. The targets of one
+name stay in one batch (the IPv4/IPv6 comparison reads them side by side); the addresses of
+a CIDR block are each their own target and are split freely. An address named by targets in
+two batches is probed in each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from probe.diagnosis import discovery, outcome
+from probe.diagnosis.discovery import Discovery
+from probe.engine.base import PacketLog, Progress, ProgressFn
+from probe.model import Report, Target
+from probe.session.check import Scope, run_check
+from probe.session.options import CheckOptions
+from probe.status import ExitStatus
+
+__all__ = ["MIN_BATCH", "PROBES_PER_BATCH", "Outcome", "batch_size", "check_batches", "split"]
+
+PROBES_PER_BATCH = 20_000
+MIN_BATCH = 512  # addresses: above discovery's 256, so a batch of a big run is a big run
+
+
+def batch_size(ports: int) -> int:
+    """Targets per batch for ``ports`` probes each."""
+    return max(MIN_BATCH, PROBES_PER_BATCH // max(1, ports))
+
+
+def split(targets: Sequence[Target], size: int) -> Iterator[tuple[Target, ...]]:
+    """``targets`` in order, in batches of about ``size``; a name's targets (same input,
+    not a block's address) are never cut apart."""
+    batch: list[Target] = []
+    for t in targets:
+        whole = t.address is None or t.kind == "name"
+        same = batch and batch[-1].input == t.input and whole
+        if len(batch) >= size and not same:
+            yield tuple(batch)
+            batch = []
+        batch.append(t)
+    if batch:
+        yield tuple(batch)
+
+
+def check_batches(
+    scope: Scope,
+    targets: Sequence[Target],
+    opts: CheckOptions,
+    *,
+    size: int | None = None,
+    progress: ProgressFn | None = None,
+    packet_log: PacketLog | None = None,
+) -> Iterator[Report]:
+    """Each batch's report, in target order; after an interrupted one, no more."""
+    size = size or batch_size(len(opts.ports))
+    total = len(targets) * len(opts.ports)
+    done = 0
+    for batch in split(targets, size):
+        if scope.cancel.is_set():
+            return
+        seen = _Seen()
+        shown = None if progress is None else _offset(progress, done, total, seen)
+        report = run_check(scope, batch, opts, progress=shown, packet_log=packet_log)
+        done += len(batch) * len(opts.ports)
+        yield report
+        if report.interrupted:
+            return
+
+
+@dataclass
+class _Seen:
+    done: int = 0
+
+
+def _offset(progress: ProgressFn, before: int, total: int, seen: _Seen) -> ProgressFn:
+    """The batch's progress as the run's: its probes counted after the earlier batches'."""
+
+    def shown(p: Progress) -> None:
+        seen.done = p.done
+        whole = max(total, before + p.total)
+        progress(Progress(whole, before + p.done, p.sent, p.answered, p.elapsed))
+
+    return shown
+
+
+@dataclass
+class Outcome:
+    """The run's exit status and run-wide facts, from its batches one at a time
+    (``check.exit_status`` of the whole report, without holding it). Host discovery runs
+    per batch: its records are merged, and its note is said once, for the whole run."""
+
+    interrupted: bool = False
+    problem: bool = False
+    routed: bool = False  # some target had a route (the opposite of "cannot probe")
+    targets: int = 0
+    found: Discovery | None = None
+    said: list[str] = field(default_factory=list)
+
+    def add(self, report: Report) -> None:
+        self.interrupted |= report.interrupted
+        self.problem = self.problem or any(outcome.target_problem(t) for t in report.targets)
+        self.routed = self.routed or not outcome.no_route_anywhere(report.targets)
+        self.targets += len(report.targets)
+        own = None if report.discovery is None else discovery.summary(report.discovery)
+        self.said += [n for n in report.notes if n != own and n not in self.said]
+        self.found = discovery.merge(self.found, report.discovery)
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        found = () if self.found is None else (discovery.summary(self.found),)
+        return (*self.said, *found)
+
+    def status(self) -> ExitStatus:
+        nobody = self.found is not None and not self.found.alive  # as outcome.report_problem
+        return outcome.exit_status(
+            interrupted=self.interrupted,
+            cannot_probe=self.targets > 0 and not self.routed,
+            problem=self.problem or nobody,
+        )

@@ -1,0 +1,85 @@
+"""A check in batches: how targets are cut (a name's addresses never apart), each batch one
+run of the checklist, and the run's exit status counted batch by batch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conftest import run_check
+
+from probe.engine.base import Progress
+from probe.engine.fake import FakeEngine
+from probe.model import (
+    AnswerKind,
+    DnsResult,
+    DnsStatus,
+    PingResult,
+    PingStatus,
+    PortRequest,
+    RouteResult,
+    RouteStatus,
+    Target,
+)
+from probe.plan.targets import parse_targets
+from probe.session.batches import Outcome, batch_size, check_batches, split
+from probe.session.check import exit_status
+from probe.session.core import Session
+from probe.session.edge import Edge
+from probe.session.options import CheckOptions
+from probe.status import ExitStatus
+
+ROUTE = RouteResult(RouteStatus.OK, "eth0", "198.18.0.2", "198.18.0.1")
+
+
+def _edge(engine: FakeEngine) -> Edge:
+    return Edge(
+        resolve=lambda name, ns, t, fams: DnsResult(DnsStatus.OK, ("198.18.1.10",)),
+        literal=lambda a: DnsResult(DnsStatus.LITERAL, (a,)),
+        route=lambda a: ROUTE,
+        ping=lambda a, t: PingResult(PingStatus.OK, 3, 3, ttl=63),
+        open_engine=lambda method: engine,
+    )
+
+
+def test_batch_size_follows_the_ports() -> None:
+    assert batch_size(5) == 4000
+    assert batch_size(1000) == 512  # never below discovery's "large run"
+    assert batch_size(0) == 20_000
+
+
+def test_split_keeps_a_names_targets_together() -> None:
+    name = [Target("dual.example", "name"), Target("dual.example", "name")]
+    block = list(parse_targets(["198.18.1.0/29"]))  # 6 addresses, each its own target
+    cut = list(split([*block[:3], *name, *block[3:]], 2))
+    assert [len(b) for b in cut] == [2, 3, 2, 1]  # the name's two went with the third address
+    assert [t for b in cut for t in b] == [*block[:3], *name, *block[3:]]
+
+
+def test_each_batch_is_one_run_and_together_they_are_the_whole() -> None:
+    engine = FakeEngine({80: AnswerKind.SYN_ACK, 22: AnswerKind.RST})
+    targets = parse_targets(["198.18.1.0/27"])
+    opts = CheckOptions(ports=(PortRequest(22), PortRequest(80)), ping=False)
+    seen: list[Progress] = []
+    with Session(_edge(engine)) as session:
+        reports = list(check_batches(session.scope(), targets, opts, size=8, progress=seen.append))
+    whole = run_check(targets, opts, _edge(FakeEngine({80: AnswerKind.SYN_ACK})))
+    assert [len(r.targets) for r in reports] == [8, 8, 8, 6] and len(engine.scans) == 4
+    assert [t.address for r in reports for t in r.targets] == [t.address for t in whole.targets]
+    if seen:  # the fake engine reports no progress of its own; when it does, it adds up
+        assert all(p.total == 60 for p in seen)
+    result = Outcome()
+    for r in reports:
+        result.add(r)
+    assert result.status() is ExitStatus.PROBLEM is exit_status(reports[0])
+
+
+def test_outcome_of_a_clean_and_an_interrupted_run(mk: Any) -> None:
+    clean = mk.report(mk.target((80, "open", 63)))
+    result = Outcome()
+    result.add(clean)
+    assert result.status() is ExitStatus.OK and result.notes == ()
+    result.add(mk.report(mk.target((80, "open", 63)), notes=("n",), interrupted=True))
+    assert result.status() is ExitStatus.INTERRUPTED and result.notes == ("n",)
+    nowhere = Outcome()
+    nowhere.add(mk.report(mk.target(route=mk.route(status="no_route"))))
+    assert nowhere.status() is ExitStatus.CANNOT_PROBE
