@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import Any, Generic, TextIO, TypeVar
 
-__all__ = ["Stream", "dumps", "number", "quote", "write"]
+__all__ = ["Stream", "dumps", "number", "quote", "write", "write_at"]
 
 T = TypeVar("T")
 
@@ -39,6 +39,12 @@ def write(data: Any, out: TextIO, *, ensure_ascii: bool = True) -> None:
     newline."""
     _write(data, "", out, _SCALARS if ensure_ascii else _UNICODE)
     out.write("\n")
+
+
+def write_at(data: Any, indent: str, out: TextIO) -> None:
+    """``data`` as it is written nested at ``indent`` inside a larger document (its
+    ``Stream`` lists piece by piece), without a newline: for documents written in parts."""
+    _write(data, indent, out, _SCALARS)
 
 
 def _write(obj: Any, indent: str, out: TextIO, scalars: dict[type, Callable[[Any], str]]) -> None:
