@@ -10,12 +10,13 @@ written and let go, so neither the reports nor the text of a /16 are ever held. 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, TextIO
 
-from probe.diagnosis.discovery import Discovery
+from probe.diagnosis.discovery import Discovery, Probe
 from probe.model import Method, PortState, Report, TargetReport
-from probe.output.json.check import report_data
-from probe.output.json.writer import quote, write_at
+from probe.output.json.check import discovery_to_dict, report_data
+from probe.output.json.writer import Stream, dumps, quote, write_at
 
 __all__ = ["JsonStream", "has_open"]
 
@@ -66,17 +67,26 @@ class JsonStream:
         if self.mode is None:
             self._begin(report_data(Report(()), stream=True))
         self.out.write("\n  ]" if self.written else "]")
-        tail = report_data(
-            Report(
-                (),
-                mode=self.mode or Method.RAW,
-                notes=notes,
-                interrupted=interrupted,
-                discovery=found,
-            ),
-            stream=True,
-        )
+        mode = self.mode or Method.RAW
+        tail = report_data(Report((), mode=mode, notes=notes, interrupted=interrupted), stream=True)
         for key, value in tail.items():
             if key not in _HEAD and key != "targets":
                 self._key(key, value)
+        if found is not None:
+            self._key("discovery", _discovery(found))
         self.out.write("\n}\n")
+
+
+def _discovery(d: Discovery) -> dict[str, Any]:
+    """``discovery_to_dict``'s object with its hosts written piece by piece: a /16's 65,536
+    live addresses are never one list of dicts, nor one string."""
+    out = discovery_to_dict(replace(d, alive=()))
+    out["alive"] = len(d.alive)
+    out["skipped"] = d.skipped
+    out["hosts"] = Stream(d.alive, _host)
+    return out
+
+
+def _host(item: tuple[str, tuple[Probe, ...]], indent: str) -> str:
+    address, answered = item
+    return dumps({"address": address, "answered": [str(p) for p in answered]}, indent)

@@ -11,6 +11,7 @@ from typing import Any
 
 from rich.console import Console
 
+from probe.diagnosis.discovery import Discovery, Probe
 from probe.model import Finding, Method, Report, Severity, TargetReport
 from probe.output.base import Options
 from probe.output.json.check import report_to_dict
@@ -127,6 +128,20 @@ def test_streamed_json_is_the_whole_reports_document(mk: Any) -> None:
     assert json.loads(text) == report_to_dict(whole)
     assert list(json.loads(text)) == ["version", "mode", "targets", "interrupted", "notes"]
     assert text.endswith("}\n") and text.startswith('{\n  "version": 1,\n  "mode": "syn",')
+
+
+def test_streamed_json_writes_host_discovery_as_the_whole_report_does(mk: Any) -> None:
+    alive = tuple((f"198.18.64.{i}", (Probe.ECHO, Probe.SYN)) for i in range(3))
+    found = Discovery(8, (Probe.ECHO, Probe.SYN), alive, ("198.18.64.8/30",))
+    targets = tuple(farm_target(mk, i) for i in range(3))
+    out = io.StringIO()
+    sink = JsonStream(out)
+    sink.add(Report(targets))
+    sink.end(("a note",), interrupted=False, found=found)
+    whole = Report(targets, notes=("a note",), discovery=found)
+    data = json.loads(out.getvalue())
+    assert data == report_to_dict(whole) and data["discovery"]["skipped"] == 5
+    assert list(data)[-1] == "discovery"
 
 
 def test_streamed_json_open_only_and_empty(mk: Any) -> None:
