@@ -58,6 +58,9 @@ class EngineConfig:
     timeout: float = 1.0  # seconds: the longest wait for an answer to one try
     min_timeout: float = 0.1  # seconds: the shortest, however fast the host answers
     rate: float | None = None  # packets per second cap (--rate)
+    # Probes in flight to start with (None: timing.Window's own start). A probe to a silent
+    # address holds its place for the whole timeout, so over dead space this is the rate.
+    window: float | None = None
 
 
 @dataclass(frozen=True)

@@ -53,5 +53,7 @@ def source_for(address: str) -> str:
     """The source address the kernel picks toward ``address`` (a UDP connect sends nothing)."""
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     with socket.socket(family, socket.SOCK_DGRAM) as s:
+        if family == socket.AF_INET:  # a LAN's broadcast address inside a scanned block:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)  # else EACCES here
         s.connect((address, 9))
         return str(s.getsockname()[0])

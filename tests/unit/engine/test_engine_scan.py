@@ -340,3 +340,14 @@ def test_a_queue_full_for_good_is_a_lost_try_not_a_crash() -> None:
     assert scan.result[0] is None and scan.sent == 0  # not an answer: the try was lost
     scan._expire(time.monotonic() + 1.01)  # its deadline runs from when it was given up
     assert list(scan.retry) == [0]
+
+
+def test_a_scan_may_start_with_a_wider_window() -> None:
+    # Host discovery: most probes go to silent addresses and never grow the window.
+    jobs = [Job(f"198.18.{n // 256}.{n % 256}", 443) for n in range(300)]
+    narrow, sent = new_scan(jobs)
+    narrow._send(0.0)
+    assert len(sent.sent) == 64
+    wide, sent = new_scan(jobs, window=256.0)
+    wide._send(0.0)
+    assert len(sent.sent) == 256 and wide.window.limit == 256
