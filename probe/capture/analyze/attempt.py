@@ -3,10 +3,13 @@ what came back so far (``tracker.py`` moves it along, ``tally.py`` counts it onc
 
 from __future__ import annotations
 
+from typing import Final
+
 from probe.capture.packets import IcmpRecord, TcpSegment
 from probe.engine.tcp import TH_ACK, TH_SYN
 
 Key = tuple[bytes, int, bytes, int]  # client, client port, server, server port
+WINDOW: Final = 1 << 30  # bytes one connection may send: 1 GiB past its ISN
 
 
 class Attempt:
@@ -74,3 +77,9 @@ def rejects_a_syn(r: IcmpRecord) -> bool:
 def acceptable(rst: TcpSegment, a: Attempt) -> bool:
     """A RST the client in SYN-SENT takes: it acknowledges the SYN (ACK = ISN + 1)."""
     return bool(rst.flags & TH_ACK) and rst.ack == (a.syn_seq + 1) & 0xFFFFFFFF
+
+
+def ahead(seq: int, isn: int) -> bool:
+    """``seq`` lies in the connection that ``isn`` started: past it, by at most ``WINDOW``
+    (sequence numbers wrap: RFC 1982's comparison)."""
+    return 0 < (seq - isn) & 0xFFFFFFFF <= WINDOW

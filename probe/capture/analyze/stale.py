@@ -8,8 +8,8 @@ In SYN-SENT the client drops it (it does not acknowledge the new SYN, RFC 793), 
 server's SYN/ACK follows: the picture of an injected RST, with a harmless cause.
 
 The RST's numbers tell them apart. A stale RST continues the old connection: its sequence
-number lies ahead of the server's ISN of that connection by less than ``WINDOW`` (what the
-server sent on it), and its acknowledgment, when it has one, ahead of the client's old ISN
+number lies ahead of the server's ISN of that connection by at most ``attempt.WINDOW`` (what
+the server sent on it), and its acknowledgment, when it has one, ahead of the client's old ISN
 (never the new SYN's ISN + 1). A RST forged against the new SYN has no reason to fall there:
 it mostly acknowledges the new SYN, or carries 0 or a number of no connection. Only 4-tuples
 whose earlier handshake the capture saw complete are judged so; the ISNs of the last ``KEPT``
@@ -22,11 +22,10 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Final
 
-from probe.capture.analyze.attempt import Key
+from probe.capture.analyze.attempt import Key, ahead
 from probe.capture.packets import TcpSegment
 from probe.engine.tcp import TH_ACK
 
-WINDOW: Final = 1 << 30  # bytes of an old connection a stale RST may follow: 1 GiB
 KEPT: Final = 10_000  # completed connections remembered
 _MASK: Final = 0xFFFFFFFF
 
@@ -53,14 +52,11 @@ class Recent:
             return False
         client_isn, server_isn = old
         if rst.flags & TH_ACK and (
-            rst.ack == (syn_seq + 1) & _MASK or not _ahead(rst.ack, client_isn)
+            rst.ack == (syn_seq + 1) & _MASK or not ahead(rst.ack, client_isn)
         ):
             return False
-        if not _ahead(rst.seq, server_isn):
+        if not ahead(rst.seq, server_isn):
             return False
         self.stale += 1
         return True
 
-
-def _ahead(seq: int, isn: int) -> bool:
-    return 0 < (seq - isn) & _MASK <= WINDOW

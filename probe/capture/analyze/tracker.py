@@ -28,7 +28,9 @@ SYN between, was not the server's: the attempt waits again and ends ``rst-inject
 follows (the client completing the handshake anyway, or giving up). A new SYN after the RST
 makes the RST a believed answer again (``Attempt.rst`` forgotten): a retry, not injection.
 A RST whose numbers continue the connection its 4-tuple completed before is that connection's,
-late (``stale.py``): the client ignores it, and so does the tracker.
+late (``stale.py``): the client ignores it, and so does the tracker. The client's ACK counts
+only when its sequence number is past the SYN's (``attempt.ahead``): a segment of an earlier
+connection on the same port does not complete the new one.
 
 A lone SYN in the last second of the capture (``TOO_LATE``) had no time for an answer or a
 retry: it is left out, and a note says so. The capture ends at its last packet of any kind
@@ -63,7 +65,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Final
 
-from probe.capture.analyze.attempt import Attempt, Key, acceptable, rejects_a_syn
+from probe.capture.analyze.attempt import Attempt, Key, acceptable, ahead, rejects_a_syn
 from probe.capture.analyze.flows import MAX_FLOWS, UdpFlows
 from probe.capture.analyze.results import INCOMPLETE, OK, REFUSED, REJECTED, UNANSWERED, Outcome
 from probe.capture.analyze.stale import Recent
@@ -222,6 +224,9 @@ class Analyzer:
     def _ack(self, r: TcpSegment) -> None:
         """An ACK: the client's, on a waiting attempt, completes the handshake."""
         key = (r.src, r.sport, r.dst, r.dport)
+        a = self.waiting.get(key) or self.answered.get(key)
+        if a is None or not ahead(r.seq, a.syn_seq):
+            return  # not past the SYN: another connection's (an earlier one on a reused port)
         a = self.waiting.pop(key, None) or self._reset_first(key, pop=True)
         if a is not None:
             if a.rst is not None:

@@ -47,9 +47,12 @@ def p(addr: str) -> bytes:
 
 def c2s(
     t: float, port: int, flags: int, *, cport: int = 40000, client: str = CLIENT,
-    server: str = SERVER, ttl: int = 64, seq: int = 1000,
+    server: str = SERVER, ttl: int = 64, seq: int | None = None,
 ) -> TcpSegment:  # fmt: skip
+    """From the client: its SYN and RST carry the ISN (1000), its ACKs the next byte."""
     opts = OPTS if flags & SYN else b""
+    if seq is None:
+        seq = 1001 if flags & ACK and not flags & (SYN | RST) else 1000
     return TcpSegment(T0 + t, p(client), p(server), cport, port, flags, seq, 0, ttl, 64240, opts)
 
 

@@ -15,7 +15,7 @@ import pytest
 from rich.console import Console
 
 from probe.capture import analyze as an
-from probe.capture.packets import TcpSegment
+from probe.capture.packets import TcpSegment, Tick
 from probe.capture.reader import CaptureInfo, open_capture
 from probe.output.json.analyze import analysis_to_dict
 from probe.output.text.analyze import render_analysis
@@ -315,3 +315,17 @@ def test_a_rst_that_does_not_continue_the_old_connection_stays_injected(
 def test_without_an_earlier_connection_the_same_rst_is_injected() -> None:
     late = seg(1.001, RST_ACK, up=False, ttl=49, seq=9102, ack=ISN + 81)
     assert "rst-injected" in {f.code for f in an.analyze(_new_connection(late)).findings}
+
+
+def test_a_segment_not_past_the_syn_does_not_complete_it() -> None:
+    # after a new SYN (ISN 77 000) on the reused port: the old connection's late FIN/ACK, and a
+    # crafted ACK carrying the SYN's own ISN; neither follows the SYN: the attempt is unanswered
+    late_fin = seg(1.001, 0x11, up=True, seq=ISN + 81, ack=9102)
+    crafted = seg(1.002, ACK, up=True, seq=77_000)
+    result = an.analyze(
+        [*_old_connection(), syn(1.0, seq=77_000), late_fin, crafted, Tick(T0 + 90)]
+    )
+    assert sorted((o.code, o.count) for o in result.outcomes) == [("ok", 1), ("syn-unanswered", 1)]
+    # the client's ACK one past the ISN does complete it, the SYN/ACK missing from the capture
+    done = an.analyze([syn(1.0, seq=77_000), seg(1.01, ACK, up=True, seq=77_001), Tick(T0 + 90)])
+    assert [(o.code, o.no_synack) for o in done.outcomes] == [("ok", 1)]
