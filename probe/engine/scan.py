@@ -123,7 +123,7 @@ class Scan:
         self.in_flight = 0
         self.sent = 0
         self.received = 0
-        self.window = timing.Window() if config.window is None else timing.Window(config.window)
+        self.window = timing.start_window(config.window, config.rate, config.timeout)
         self.bucket = timing.TokenBucket(config.rate)
         # (deadline, job, try, wait): the wait is kept to restart the clock at the send time.
         self.deadlines: list[tuple[float, int, int, float]] = []

@@ -15,7 +15,8 @@ Three small pieces, all pure (time is passed in, nothing sleeps):
   scan from seconds to many minutes. Loss is measured per window size (first tries, by their
   deadline): when the current size loses no more than a smaller one did, the loss is the
   path's own and the window is not cut; more loss at a higher rate is congestion.
-- ``TokenBucket``: the ``--rate`` cap in packets per second.
+- ``TokenBucket``: the ``--rate`` cap in packets per second (``start_window`` opens the
+  window wide enough for it).
 """
 
 from __future__ import annotations
@@ -129,6 +130,18 @@ class Window:
             return False  # more loss at this rate than at a lower one: congestion
         self.path_loss = lowest
         return True
+
+
+def start_window(size: float | None, rate: float | None, timeout: float) -> Window:
+    """The window a scan starts with: ``size`` if its caller chose one, else the usual 64;
+    with a ``rate`` cap, at least what lets that rate through when nothing answers. A probe
+    to a silent address (a dead range, a firewall that drops) holds its place for the whole
+    timeout and never grows the window, so 64 places would cap such a scan at 64 probes a
+    second whatever --rate says. The rate is the user's limit; proven drops still halve it."""
+    window = Window() if size is None else Window(size)
+    if rate is not None:
+        window.size = min(window.maximum, max(window.size, rate * timeout))
+    return window
 
 
 @dataclass

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 from probe.diagnosis import discovery
 from probe.diagnosis.discovery import Discovery, Probe
 from probe.engine.base import EngineConfig, PacketLog
-from probe.engine.timing import Window
 from probe.model import ArpResult
 from probe.session.options import CheckOptions
 
@@ -79,13 +78,11 @@ def discover(
     if opts.ping and scope.edge.sweep is not None:  # --no-ping: no ICMP echo at all
         echo = scope.pool.submit(scope.edge.sweep, addresses, opts.timeout, share, cancel)
     choice = scope.engine(opts.connect)
-    rate = None if share is None else 2 * share
     cfg = EngineConfig(
         tries=min(opts.tries, discovery.TRIES),
         timeout=opts.timeout,
-        rate=rate,
-        # With --rate, the rate is the limit, not the window.
-        window=min(Window.maximum, max(discovery.WINDOW, (rate or 0) * opts.timeout)),
+        rate=None if share is None else 2 * share,
+        window=discovery.WINDOW,
     )
     run = choice.engine.scan(discovery.jobs(addresses), cfg, packet_log=packet_log, cancel=cancel)
     echoed = _settle(echo, cancel)

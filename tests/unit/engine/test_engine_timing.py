@@ -83,3 +83,12 @@ def test_loss_is_taken_for_congestion_without_evidence_otherwise(
         outcomes(w, window, answered, unanswered)
     w.on_drop(lost_at=1.0, now=2.0)
     assert w.size == 512 and w.path_loss is None
+
+
+def test_a_rate_cap_opens_the_window_for_silent_addresses() -> None:
+    # 64 places held a full second each by silent probes would cap --rate 2000 at 64/s.
+    assert timing.start_window(None, None, 1.0).limit == 64
+    assert timing.start_window(None, 2000.0, 1.0).limit == 2000
+    assert timing.start_window(None, 10.0, 1.0).limit == 64  # never below the usual start
+    assert timing.start_window(1024.0, None, 1.0).limit == 1024
+    assert timing.start_window(None, 1e6, 1.0).limit == 4096  # the window's maximum
