@@ -5,11 +5,12 @@ unreachable or time exceeded quoting a TCP segment or a UDP datagram (``IcmpReco
 Everything else (ARP, echo, fragments after the first, port 0...) is None. Written with
 ``struct``: scapy would build an object graph per packet and is some hundred times slower.
 
-Link types: Ethernet (1, with 802.1Q / QinQ tags, MPLS, PPPoE), RAW (101, the DLT_RAW values
-12 and 14 some tools write, and the IPv4-only 228 / IPv6-only 229), Linux cooked SLL (113,
-``tcpdump -i any`` before 4.99) and SLL2 (276), BSD loopback NULL (0), OpenBSD LOOP (108),
-NFLOG (239), PPP (9, 50) and Cisco HDLC (104). Tunnels inside IP (IP in IP, GRE, VXLAN,
-GTP-U, Geneve) are opened (``tunnels``): the record is the inner packet's.
+Link types: Ethernet (1, with 802.1Q / QinQ tags, MPLS, PPPoE, LLC/SNAP), RAW (101, the
+DLT_RAW values 12 and 14 some tools write, and the IPv4-only 228 / IPv6-only 229), Linux
+cooked SLL (113, ``tcpdump -i any`` before 4.99) and SLL2 (276), BSD loopback NULL (0),
+OpenBSD LOOP (108), NFLOG (239), PPP (9, 50), Cisco HDLC (104) and 802.11 (105, 127 with
+radiotap). Tunnels inside IP (IP in IP, GRE, VXLAN, GTP-U, Geneve) are opened
+(``tunnels``): the record is the inner packet's.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ LINKTYPE_RAW_BSD: Final = (12, 14)  # DLT_RAW's value on OpenBSD / BSD/OS, writt
 LINKTYPE_NFLOG: Final = 239
 LINKTYPE_PPP: Final = (9, 50)  # PPP, and PPP in HDLC-like framing (serial links, pppd)
 LINKTYPE_C_HDLC: Final = 104  # Cisco HDLC: address, control, then an EtherType
+LINKTYPE_IEEE802_11: Final = 105  # Wi-Fi frames (monitor mode without radio headers)
+LINKTYPE_RADIOTAP: Final = 127  # Wi-Fi frames behind a radiotap header (monitor mode)
 
 
 LINKTYPE_LOOP: Final = 108
@@ -61,6 +64,8 @@ LINK_NAMES: Final = {
     9: "PPP",
     50: "PPP (HDLC framing)",
     LINKTYPE_C_HDLC: "Cisco HDLC",
+    LINKTYPE_IEEE802_11: "802.11",
+    LINKTYPE_RADIOTAP: "802.11 radiotap",
     LINKTYPE_LOOP: "OpenBSD loopback",
     LINKTYPE_LINUX_SLL: "Linux cooked (SLL)",
     LINKTYPE_IPV4: "raw IPv4",
@@ -163,6 +168,10 @@ def ip_offset(link: int, data: bytes) -> int:
         return tunnels.ppp_frame(data)
     if link == LINKTYPE_C_HDLC:
         return tunnels.after_ethertype(data, 2)
+    if link == LINKTYPE_IEEE802_11:
+        return tunnels.wifi(data)
+    if link == LINKTYPE_RADIOTAP:
+        return tunnels.radiotap(data)
     if link == LINKTYPE_LINUX_SLL2:
         if len(data) < 20:
             return -1

@@ -5,7 +5,8 @@ pseudowire after a control word), PPPoE sessions, 802.3 frames with LLC/SNAP. In
 (``packets.decode_ip`` asks): GRE (IP, transparent Ethernet bridging, ERSPAN type II, PPTP's
 PPP), VXLAN (UDP 4789, and the Linux kernel's old 8472), GTP-U (UDP 2152) and Geneve (UDP
 6081). PPP frames (link types 9 and 50, PPPoE, PPTP): IPv4, IPv6, MPLS. NFLOG (link type
-239, ``tcpdump -i nflog``): the packet in its payload TLV.
+239, ``tcpdump -i nflog``): the packet in its payload TLV. 802.11 data frames (105, and 127
+behind radiotap), when not encrypted.
 
 Each function returns an offset and a kind (``IP`` or ``ETHERNET``: where the EtherType of
 an inner Ethernet frame sits is that offset + 12), or -1 when the layer is not one of these.
@@ -79,6 +80,31 @@ def ppp_frame(data: bytes, off: int = 0) -> int:
     """A PPP frame at ``off`` (link types 9 and 50, PPTP): the HDLC address and control
     bytes (0xff 0x03) when present, then the protocol."""
     return ppp(data, off + 2 if data[off : off + 2] == b"\xff\x03" else off)
+
+
+def wifi(data: bytes, off: int = 0) -> int:
+    """The IP packet in an 802.11 data frame at ``off`` (link type 105; 127 after its radiotap
+    header): the MAC header (24 bytes, 30 with four addresses, 2 more for QoS, 4 more for HT
+    control), then LLC/SNAP and the EtherType. -1 for management and control frames, and for
+    protected ones (WPA): their payload is encrypted."""
+    if len(data) < off + 24:
+        return -1
+    fc0, fc1 = data[off], data[off + 1]
+    if (fc0 >> 2) & 3 != 2 or fc1 & 0x40:  # not a data frame, or protected
+        return -1
+    head = 30 if fc1 & 0x03 == 0x03 else 24
+    if fc0 & 0x80:  # QoS data: a QoS control field, and HT control when "order" is set
+        head += 6 if fc1 & 0x80 else 2
+    llc = off + head
+    if data[llc : llc + 3] != _SNAP:
+        return -1
+    return after_ethertype(data, llc + 6)
+
+
+def radiotap(data: bytes) -> int:
+    """The IP packet of a radiotap frame (link type 127): the 802.11 frame follows the
+    radiotap header, whose length is in its bytes 2-3 (little-endian)."""
+    return wifi(data, data[2] | (data[3] << 8)) if len(data) >= 8 else -1
 
 
 def _after_mpls(data: bytes, off: int) -> int:

@@ -1,6 +1,7 @@
 """Encapsulations and further link types (issue 17, item 4, and what the corpus of real
-captures showed missing: PPP, Cisco HDLC, LLC/SNAP, Geneve, PPTP, IP in IP): frames built here
-as plain bytes, decoded to the inner TCP segment; the outer layers never leak into the record."""
+captures showed missing: PPP, Cisco HDLC, LLC/SNAP, Geneve, PPTP, IP in IP, 802.11): frames
+built here as plain bytes, decoded to the inner TCP segment; the outer layers never leak into
+the record."""
 
 from __future__ import annotations
 
@@ -132,6 +133,25 @@ def test_ieee_802_3_frame_with_llc_snap() -> None:
     assert_inner(decoded(1, eth(len(snap), snap)))
     stp = b"\x42\x42\x03" + b"\x00" * 35  # 802.3 with another LLC (spanning tree)
     assert decoded(1, eth(len(stp), stp)) is None
+
+
+def _wifi(fc0: int, fc1: int, payload: bytes, extra: int = 0) -> bytes:
+    """An 802.11 frame: frame control, duration, 3 addresses, sequence (+ ``extra`` bytes)."""
+    return bytes([fc0, fc1]) + b"\x00" * (22 + extra) + payload
+
+
+SNAP_IP = b"\xaa\xaa\x03\x00\x00\x00\x08\x00"
+
+
+def test_wifi_data_frames() -> None:
+    assert_inner(decoded(105, _wifi(0x08, 0x01, SNAP_IP + inner4())))  # data, to the AP
+    assert_inner(decoded(105, _wifi(0x88, 0x02, SNAP_IP + inner4(), extra=2)))  # QoS data
+    assert_inner(decoded(105, _wifi(0x88, 0x82, SNAP_IP + inner4(), extra=6)))  # + HT control
+    assert_inner(decoded(105, _wifi(0x88, 0x03, SNAP_IP + inner4(), extra=8)))  # 4 addresses
+    assert decoded(105, _wifi(0x88, 0x41, SNAP_IP + inner4(), extra=2)) is None  # WPA: sealed
+    assert decoded(105, _wifi(0x80, 0x00, b"\x00" * 40)) is None  # a beacon
+    radio = struct.pack("<BBHI", 0, 0, 12, 0) + b"\x00" * 4  # radiotap: 12 bytes, no fields
+    assert_inner(decoded(127, radio + _wifi(0x08, 0x02, SNAP_IP + inner4())))
 
 
 def test_ip_in_ip() -> None:
