@@ -59,4 +59,3 @@ class Recent:
             return False
         self.stale += 1
         return True
-
