@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from probe.engine.base import Job
-from probe.model import AnswerKind, ArpResult, PortEvidence
+from probe.model import AnswerKind, ArpResult, Method, PortEvidence
 
 THRESHOLD = 256  # more addresses than this: discovery first (a /24 is probed as it is)
 SYN_PORT = 443
@@ -47,6 +47,10 @@ class Probe(StrEnum):
     ECHO = "icmp-echo"
     SYN = "tcp-syn-443"
     ACK = "tcp-ack-80"
+    # Without raw sockets (the connect() engine) the same two ports get a connection
+    # attempt each: connected or refused, the host answered (nmap's unprivileged discovery).
+    CONNECT_443 = "tcp-connect-443"
+    CONNECT_80 = "tcp-connect-80"
     ARP = "arp"  # ARP, or neighbour solicitation for IPv6
 
 
@@ -54,6 +58,8 @@ _WORDS = {
     Probe.ECHO: "ICMP echo",
     Probe.SYN: f"SYN to {SYN_PORT}",
     Probe.ACK: f"ACK to {ACK_PORT}",
+    Probe.CONNECT_443: f"connect() to {SYN_PORT}",
+    Probe.CONNECT_80: f"connect() to {ACK_PORT}",
     Probe.ARP: "ARP",
 }
 
@@ -77,6 +83,15 @@ class Discovery:
 def wanted(addresses: int, enabled: bool) -> bool:
     """Discovery runs when it is enabled (check's default) and the run is large."""
     return enabled and addresses > THRESHOLD
+
+
+def tcp_probes(method: Method) -> list[Probe]:
+    """The engine's two probes, as that engine sends them."""
+    return (
+        [Probe.CONNECT_443, Probe.CONNECT_80]
+        if method is Method.CONNECT
+        else [Probe.SYN, Probe.ACK]
+    )
 
 
 def jobs(addresses: Iterable[str]) -> list[Job]:
@@ -112,7 +127,8 @@ def decide(
             by[a].append(Probe.ECHO)
     for ev in evidence:
         if ev.address in by and answered(ev):
-            by[ev.address].append(Probe.ACK if ev.port == ACK_PORT else Probe.SYN)
+            syn, ack = tcp_probes(ev.method)
+            by[ev.address].append(ack if ev.port == ACK_PORT else syn)
     for a, arp in (neighbours or {}).items():
         if arp is not None and arp.macs and a in by:
             by[a].append(Probe.ARP)

@@ -87,7 +87,7 @@ def discover(
     run = choice.engine.scan(discovery.jobs(addresses), cfg, packet_log=packet_log, cancel=cancel)
     echoed = _settle(echo, cancel)
     neighbours = _settle(arp, cancel)
-    probes = [Probe.SYN, Probe.ACK]
+    probes = discovery.tcp_probes(choice.engine.method)
     if echoed is not None:
         probes.insert(0, Probe.ECHO)
     if neighbours is not None and any(v is not None for v in neighbours.values()):

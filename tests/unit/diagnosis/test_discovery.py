@@ -132,9 +132,22 @@ def test_discovery_runs_above_256_addresses_when_enabled() -> None:
 def test_summary_words(alive: int, asked: int, interrupted: bool, words: str) -> None:
     found = d.Discovery(
         asked=asked,
-        probes=tuple(Probe),
+        probes=(Probe.ECHO, Probe.SYN, Probe.ACK, Probe.ARP),
         alive=tuple((f"10.0.{n // 256}.{n % 256}", (Probe.SYN,)) for n in range(alive)),
         silent=(),
         interrupted=interrupted,
     )
     assert d.summary(found) == words
+
+
+def test_connect_evidence_is_named_as_connect() -> None:
+    found = d.decide(
+        [A, B],
+        d.tcp_probes(Method.CONNECT),
+        [
+            PortEvidence(A, 80, Method.CONNECT, AnswerKind.RST, 1),
+            PortEvidence(B, 443, Method.CONNECT, AnswerKind.SYN_ACK, 1),
+        ],
+    )
+    assert found.alive == ((A, (Probe.CONNECT_80,)), (B, (Probe.CONNECT_443,)))
+    assert d.words(found.probes) == "connect() to 443, connect() to 80"
