@@ -215,11 +215,14 @@ class SummaryText:
     def end(self, notes: Iterable[str], interrupted: bool, found: Discovery | None = None) -> None:
         if self.listed:
             self.console.print()
+        notes = tuple(notes)
         for note in notes:
             hang(self.console, 0, self.pen.styled("Note: ", "note"), Text(self.pen.clean(note)))
         if self.verbose and found is not None and found.silent:
             silent = Text(self.pen.clean(", ".join(found.silent)))
             hang(self.console, 0, self.pen.styled("Not probed: ", "note"), silent)
+        if notes:
+            self.console.print()
         render_summary(self.summary, self.console, self.pen)
         if not self.verbose:
             more = "--open: the addresses with open ports; -v: each address's checklist"
