@@ -1,8 +1,9 @@
 """The contract every Engine keeps (base.py), checked on each implementation with the same
-cases: an open port, a closed one, a silent one (no answer after every try), cancel in the
-middle of a scan, scans from several threads at once on one engine (each gets exactly its own
-evidence, even for the same port), a Ctrl-C in a scan (the engine still works after it), and
-close() twice.
+cases: an open port, a closed one, a silent one (no answer after every try), the same with
+bare ACKs (host discovery: answered by any live host, listening or not), cancel in the
+middle of a scan, scans from several threads at once on one engine (each gets exactly its
+own evidence, even for the same port), a Ctrl-C in a scan (the engine still works after
+it), and close() twice.
 
 The fake engine runs here with a script. The raw and connect engines run against real
 listeners on the loopback of a network namespace this test makes for itself (198.18.99.1 and
@@ -76,6 +77,8 @@ def run_cases(engine: Engine, hosts: Sequence[str]) -> dict[str, Any]:
     out: dict[str, Any] = {"method": str(engine.method), "hosts": list(hosts)}
     jobs = [Job(h, p) for h in hosts for p in (OPEN, CLOSED, SILENT)]
     out["basic"] = record(engine.scan(jobs, QUICK), jobs)
+    acks = [Job(h, p, ack=True) for h in hosts for p in (OPEN, CLOSED, SILENT)]
+    out["ack"] = record(engine.scan(acks, QUICK), acks)
 
     cancel = threading.Event()
     cancelled_at: list[float] = []
@@ -239,6 +242,15 @@ def test_open_closed_and_silent_ports(cases: dict[str, Any]) -> None:
             assert e["tries"] == QUICK.tries  # silence only after every try
         elif cases["method"] == "syn":
             assert (e["responder"], e["ttl"], e["tries"]) == (e["address"], 64, 1)
+
+
+def test_a_bare_ack_is_answered_by_any_live_host(cases: dict[str, Any]) -> None:
+    # Host discovery's ACK: the raw engine's gets a RST whether or not the port listens;
+    # connect() cannot send one and tries a connection instead, answered as a SYN would be.
+    got = answers(cases["ack"])
+    for host in cases["hosts"]:
+        assert got[(host, OPEN)] in ("rst", "syn-ack") and got[(host, CLOSED)] == "rst", got
+        assert got[(host, SILENT)] == "none"
 
 
 def test_cancel_mid_scan_returns_what_was_measured(cases: dict[str, Any]) -> None:
