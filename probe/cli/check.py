@@ -40,6 +40,14 @@ AppProtocolOpt = Annotated[
         "tls, ssh, smtp, ftp, pop3, imap, banner or generic. Implies --app.",
     ),
 ]
+OpenOpt = Annotated[
+    bool,
+    typer.Option(
+        "--open",
+        help="List only what answered: the targets with an open port (in JSON too; the "
+        "summary of a large run still counts every address).",
+    ),
+]
 
 
 RepeatOpt = Annotated[
@@ -80,6 +88,7 @@ def check(
     payload_file: o.PayloadFileOpt = None,
     wait_for_icmp: o.WaitForIcmpOpt = False,
     repeat: RepeatOpt = 1,
+    open_only: OpenOpt = False,
 ) -> int:
     """Run the checklist against each TARGET: DNS, client route, ping, SYNs to each port,
     then explain what is most likely wrong.
@@ -96,6 +105,7 @@ def check(
 
       probe check cam.example.com --profile camera --format openmetrics > cam.prom
     """
+    from probe.cli import large
     from probe.model import Protocol
     from probe.output.base import FormatName
     from probe.output.registry import render
@@ -144,6 +154,17 @@ def check(
         o.pcap(pcap) as packet_log,
         ScanProgress(enabled=chosen is FormatName.TEXT and sys.stderr.isatty()) as progress,
     ):
+        if repeat == 1 and large.large(parsed, len(opts.ports), chosen):
+            return large.run_large(
+                session,
+                parsed,
+                opts,
+                chosen,
+                verbose=verbose,
+                open_only=open_only,
+                progress=progress,
+                packet_log=packet_log,
+            )
         if repeat > 1:
             from probe.session.repeat import run_repeat
 
@@ -155,5 +176,6 @@ def check(
             report = session.check(parsed, opts, progress=progress, packet_log=packet_log)
             result = report
     with o.writing_report():
-        render(result, chosen, sys.stdout, verbose=verbose)
+        shown = large.only_open(report) if open_only and result is report else result
+        render(shown, chosen, sys.stdout, verbose=verbose)
     return exit_status(report)
