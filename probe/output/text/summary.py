@@ -54,7 +54,7 @@ class FindingGroup:
 class Summary:
     """What a large run found, counted: hosts, each port's states, the findings grouped."""
 
-    inputs: list[str] = field(default_factory=list)
+    inputs: list[str] = field(default_factory=list)  # the first targets as typed
     addresses: int = 0  # targets with an address
     up: int = 0  # answered something: an echo reply, a SYN/ACK or RST (UDP: an answer)
     no_address: int = 0  # names that gave none
@@ -63,8 +63,8 @@ class Summary:
     findings: dict[tuple[str, Endpoint | None], FindingGroup] = field(default_factory=dict)
 
     def add(self, t: TargetReport) -> None:
-        if t.input not in self.inputs[-INPUTS_SHOWN - 1 :]:
-            self.inputs.append(t.input)
+        if len(self.inputs) <= INPUTS_SHOWN and t.input not in self.inputs:
+            self.inputs.append(t.input)  # one more than shown: says there are more
         if t.address is None:
             self.no_address += 1
             return

@@ -3,6 +3,7 @@ run of the checklist, and the run's exit status counted batch by batch."""
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from conftest import run_check
@@ -83,3 +84,35 @@ def test_outcome_of_a_clean_and_an_interrupted_run(mk: Any) -> None:
     nowhere = Outcome()
     nowhere.add(mk.report(mk.target(route=mk.route(status="no_route"))))
     assert nowhere.status() is ExitStatus.CANNOT_PROBE
+
+
+def _peak_of_run(n: int) -> int:
+    """Peak traced bytes of a check of n addresses x 2 ports in batches of 250, each batch
+    summarised and dropped as the CLI does."""
+    import tracemalloc
+
+    from probe.output.base import Options
+    from probe.output.text.summary import SummaryText
+
+    class Null(io.TextIOBase):
+        def write(self, text: str) -> int:
+            return len(text)
+
+    engine = FakeEngine({80: AnswerKind.SYN_ACK, 22: AnswerKind.RST})
+    targets = parse_targets([f"198.18.{64 + i}.0/24" for i in range(n // 254 + 1)])[:n]
+    opts = CheckOptions(ports=(PortRequest(22), PortRequest(80)), ping=False)
+    with Session(_edge(engine)) as session:
+        tracemalloc.start()
+        try:
+            sink = SummaryText(Null(), Options(color=False))
+            for report in check_batches(session.scope(), targets, opts, size=250):
+                sink.add(report)
+                engine._asked.clear()  # the fake keeps every scan's jobs for tests to read
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+
+def test_a_run_in_batches_holds_one_batch() -> None:
+    small, large = _peak_of_run(1_000), _peak_of_run(4_000)
+    assert large < small * 1.3, (small, large)  # 4x the addresses, about the same peak
