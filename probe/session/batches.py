@@ -7,9 +7,9 @@ batch of addresses at a time and yields each batch's ``Report`` as soon as it is
 so the caller writes it out and lets it go: the run holds one batch, however large the
 range.
 
-A batch holds PROBES_PER_BATCH probes' worth of addresses, never fewer than MIN_BATCH (so
-host discovery, which starts above 256 addresses, still sees a large batch as large), and
-a run that fits in one batch is one ``run_check`` exactly as before. The targets of one
+A batch holds PROBES_PER_BATCH probes' worth of addresses, with host discovery never fewer
+than MIN_BATCH (discovery starts above 256 addresses: a batch of a large run must still be
+large), and a run that fits in one batch is one ``run_check`` exactly as before. The targets of one
 name stay in one batch (the IPv4/IPv6 comparison reads them side by side); the addresses of
 a CIDR block are each their own target and are split freely. An address named by targets in
 two batches is probed in each.
@@ -34,9 +34,11 @@ PROBES_PER_BATCH = 20_000
 MIN_BATCH = 512  # addresses: above discovery's 256, so a batch of a big run is a big run
 
 
-def batch_size(ports: int) -> int:
-    """Targets per batch for ``ports`` probes each."""
-    return max(MIN_BATCH, PROBES_PER_BATCH // max(1, ports))
+def batch_size(ports: int, discover: bool = True) -> int:
+    """Targets per batch for ``ports`` probes each; with host discovery never fewer than
+    MIN_BATCH (a batch too small for discovery would probe every address of a large run)."""
+    least = MIN_BATCH if discover else 1
+    return max(least, PROBES_PER_BATCH // max(1, ports))
 
 
 def split(targets: Sequence[Target], size: int) -> Iterator[tuple[Target, ...]]:
@@ -64,14 +66,13 @@ def check_batches(
     packet_log: PacketLog | None = None,
 ) -> Iterator[Report]:
     """Each batch's report, in target order; after an interrupted one, no more."""
-    size = size or batch_size(len(opts.ports))
+    size = size or batch_size(len(opts.ports), opts.discover)
     total = len(targets) * len(opts.ports)
     done = 0
     for batch in split(targets, size):
         if scope.cancel.is_set():
             return
-        seen = _Seen()
-        shown = None if progress is None else _offset(progress, done, total, seen)
+        shown = None if progress is None else _offset(progress, done, total)
         report = run_check(scope, batch, opts, progress=shown, packet_log=packet_log)
         done += len(batch) * len(opts.ports)
         yield report
@@ -79,16 +80,10 @@ def check_batches(
             return
 
 
-@dataclass
-class _Seen:
-    done: int = 0
-
-
-def _offset(progress: ProgressFn, before: int, total: int, seen: _Seen) -> ProgressFn:
+def _offset(progress: ProgressFn, before: int, total: int) -> ProgressFn:
     """The batch's progress as the run's: its probes counted after the earlier batches'."""
 
     def shown(p: Progress) -> None:
-        seen.done = p.done
         whole = max(total, before + p.total)
         progress(Progress(whole, before + p.done, p.sent, p.answered, p.elapsed))
 

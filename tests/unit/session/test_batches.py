@@ -45,6 +45,7 @@ def _edge(engine: FakeEngine) -> Edge:
 def test_batch_size_follows_the_ports() -> None:
     assert batch_size(5) == 4000
     assert batch_size(1000) == 512  # never below discovery's "large run"
+    assert batch_size(1000, discover=False) == 20 and batch_size(65535, discover=False) == 1
     assert batch_size(0) == 20_000
 
 
