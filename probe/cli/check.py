@@ -40,6 +40,16 @@ AppProtocolOpt = Annotated[
         "tls, ssh, smtp, ftp, pop3, imap, banner or generic. Implies --app.",
     ),
 ]
+AllHostsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--all-hosts",
+        "-Pn",
+        help="Probe the ports of every address. Without it, a run of more than 256 addresses "
+        "first asks which are alive (ICMP echo, SYN to 443, ACK to 80, ARP on the local "
+        "network) and probes only those, like nmap.",
+    ),
+]
 OpenOpt = Annotated[
     bool,
     typer.Option(
@@ -89,6 +99,7 @@ def check(
     wait_for_icmp: o.WaitForIcmpOpt = False,
     repeat: RepeatOpt = 1,
     open_only: OpenOpt = False,
+    all_hosts: AllHostsOpt = False,
 ) -> int:
     """Run the checklist against each TARGET: DNS, client route, ping, SYNs to each port,
     then explain what is most likely wrong.
@@ -146,6 +157,7 @@ def check(
         app_protocol=app_protocol,
         payload=o.payload(payload_hex, payload_file, has_udp),
         wait_for_icmp=wait_for_icmp,
+        discover=not all_hosts,
     )
     o.confirm_size(targets_mod.oversized(targets_mod.count_addresses(parsed), len(opts.ports)), yes)
     result: object

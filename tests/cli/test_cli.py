@@ -110,7 +110,7 @@ def test_large_runs_need_yes_when_not_interactive(
     assert out == ""
     assert code == 2 and fake.jobs == []
     assert "510 addresses" in err and "--yes" in err
-    code, _, _ = probe_cli(["check", "198.18.1.0/23", "-p", "80", "--yes", "--json"])
+    code, _, _ = probe_cli(["check", "198.18.1.0/23", "-p", "80", "--yes", "--all-hosts", "--json"])
     assert len(fake.jobs) == 510 and code == 0
 
 
