@@ -137,10 +137,12 @@ def start_window(size: float | None, rate: float | None, timeout: float) -> Wind
     with a ``rate`` cap, at least what lets that rate through when nothing answers. A probe
     to a silent address (a dead range, a firewall that drops) holds its place for the whole
     timeout and never grows the window, so 64 places would cap such a scan at 64 probes a
-    second whatever --rate says. The rate is the user's limit; proven drops still halve it."""
+    second whatever --rate says. The rate is the user's limit (past the usual maximum if it
+    asks for more); proven drops still halve the window."""
     window = Window() if size is None else Window(size)
     if rate is not None:
-        window.size = min(window.maximum, max(window.size, rate * timeout))
+        window.maximum = max(window.maximum, rate * timeout)
+        window.size = max(window.size, rate * timeout)
     return window
 
 

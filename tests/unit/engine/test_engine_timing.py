@@ -91,4 +91,6 @@ def test_a_rate_cap_opens_the_window_for_silent_addresses() -> None:
     assert timing.start_window(None, 2000.0, 1.0).limit == 2000
     assert timing.start_window(None, 10.0, 1.0).limit == 64  # never below the usual start
     assert timing.start_window(1024.0, None, 1.0).limit == 1024
-    assert timing.start_window(None, 1e6, 1.0).limit == 4096  # the window's maximum
+    fast = timing.start_window(None, 10_000.0, 1.0)  # past the usual maximum: as asked
+    assert fast.limit == 10_000 and fast.maximum == 10_000
+    assert timing.start_window(None, None, 1.0).maximum == 4096
