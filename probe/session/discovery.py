@@ -76,7 +76,8 @@ def discover(
     echo: Future[frozenset[str] | None] | None = None
     share = None if opts.rate is None else opts.rate / 3
     if opts.ping and scope.edge.sweep is not None:  # --no-ping: no ICMP echo at all
-        echo = scope.pool.submit(scope.edge.sweep, addresses, opts.timeout, share, cancel)
+        sweep = scope.edge.sweep
+        echo = scope.pool.submit(sweep, addresses, opts.timeout, share, cancel, packet_log)
     choice = scope.engine(opts.connect)
     cfg = EngineConfig(
         tries=min(opts.tries, discovery.TRIES),

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from probe.engine.base import Engine
+from probe.engine.base import Engine, PacketLog
 from probe.model import AppResult, ArpResult, DnsResult, Method, PingResult, RouteResult
 
 # (name, nameservers, timeout, families) -> what DNS said
@@ -27,9 +27,11 @@ NeighboursFn = Callable[[Sequence[tuple[str, RouteResult]], float], Mapping[str,
 # the user typed or None, timeout) -> what the application said
 HelloFn = Callable[[str, int, str | None, str | None, float], AppResult]
 # ICMP echo to many addresses at once (host discovery): (addresses, seconds to wait, packets
-# a second or None, cancel) -> the addresses that answered; None: could not be asked here
+# a second or None, cancel, --pcap's log) -> the addresses that answered; None: could not be
+# asked here
 SweepFn = Callable[
-    [Sequence[str], float, float | None, threading.Event | None], frozenset[str] | None
+    [Sequence[str], float, float | None, threading.Event | None, PacketLog | None],
+    frozenset[str] | None,
 ]
 # The engine for a method; Method.RAW raises NoPermission without the privilege.
 OpenEngineFn = Callable[[Method], Engine]
@@ -115,13 +117,17 @@ def _neighbours(
 
 
 def _sweep(
-    addresses: Sequence[str], wait: float, rate: float | None, cancel: threading.Event | None
+    addresses: Sequence[str],
+    wait: float,
+    rate: float | None,
+    cancel: threading.Event | None,
+    packet_log: PacketLog | None,
 ) -> frozenset[str] | None:
     from probe.errors import NoPermission
     from probe.steps import sweep
 
     try:
-        return sweep.sweep(addresses, min(wait, 1.0), rate, cancel)
+        return sweep.sweep(addresses, min(wait, 1.0), rate, cancel, packet_log)
     except (NoPermission, OSError):
         return None  # not asked: discovery says so, and counts on its TCP probes
 

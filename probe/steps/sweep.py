@@ -22,8 +22,9 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from probe.engine import inet
 from probe.engine.inet import inet_checksum
 from probe.errors import NoPermission
 from probe.steps.icmp import ECHO_REQUEST, decode_icmp
@@ -34,6 +35,10 @@ BATCH = 64  # requests sent between two reads of the sockets
 _READS = 4096  # packets read per look at a socket, at most (a flood cannot hold the loop)
 _RCVBUF = 4 * 1024 * 1024
 _SO_RCVBUFFORCE = 33
+# --pcap's writer: (time, a whole IP packet, sent by us?) — engine.base.PacketLog's shape.
+PacketLog = Callable[[float, bytes, bool], None]
+_ICMPV6 = 58
+_IPV4_TEMPLATE = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 0, 0, 0, 64, 1, 0, bytes(4), bytes(4))
 
 
 def echo_request(ident: int, seq: int, token: bytes, *, v6: bool) -> bytes:
@@ -56,9 +61,12 @@ def sweep(
     wait: float,
     rate: float | None = None,
     cancel: threading.Event | None = None,
+    packet_log: PacketLog | None = None,
 ) -> frozenset[str]:
     """The addresses among ``addresses`` that answered an echo request; ``cancel`` stops
-    it within a batch (or a tenth of a second while waiting) with what answered so far."""
+    it within a batch (or a tenth of a second while waiting) with what answered so far;
+    ``packet_log`` (--pcap) gets every request and every reply of ours."""
+    record = None if packet_log is None else _Recorder(packet_log)
     stopped = cancel.is_set if cancel is not None else (lambda: False)
     ident = int.from_bytes(os.urandom(2), "big")
     token = os.urandom(8)
@@ -77,12 +85,15 @@ def sweep(
             start = time.monotonic()
             for k, address in enumerate(todo):
                 v6 = ":" in address
+                request = echo_request(ident, k & 0xFFFF, token, v6=v6)
                 with contextlib.suppress(OSError):  # no route, neighbour queue full: silent
-                    socks[v6].sendto(echo_request(ident, k & 0xFFFF, token, v6=v6), (address, 0))
+                    socks[v6].sendto(request, (address, 0))
+                    if record is not None:
+                        record.sent(address, request, v6)
                 if k % BATCH == BATCH - 1:
                     if stopped():
                         break
-                    _read(socks, ident, token, asked, answered)
+                    _read(socks, ident, token, asked, answered, record)
                     ahead = start + (k + 1) * gap - time.monotonic()
                     if ahead > 0:
                         time.sleep(ahead)
@@ -91,7 +102,7 @@ def sweep(
                 if stopped():
                     break
                 if poller.poll(min(left, 0.1) * 1000):
-                    _read(socks, ident, token, asked, answered)
+                    _read(socks, ident, token, asked, answered, record)
     return frozenset(answered)
 
 
@@ -111,7 +122,12 @@ def _open(v6: bool, stack: contextlib.ExitStack) -> socket.socket:
 
 
 def _read(
-    socks: dict[bool, socket.socket], ident: int, token: bytes, asked: set[str], out: set[str]
+    socks: dict[bool, socket.socket],
+    ident: int,
+    token: bytes,
+    asked: set[str],
+    out: set[str],
+    record: _Recorder | None,
 ) -> None:
     for v6, sock in socks.items():
         for _ in range(_READS):
@@ -123,3 +139,37 @@ def _read(
             source = str(addr[0]).split("%")[0]
             if source in asked and reply_from(message, ident, token, v6=v6):
                 out.add(source)
+                if record is not None:
+                    record.received(source, data, v6)
+
+
+class _Recorder:
+    """The sweep's packets for --pcap as whole IP packets: the kernel writes the IP header
+    of what a raw ICMP socket sends (and strips IPv6's from what it reads), so the capture
+    gets one written here, from the source address the kernel picks toward each address."""
+
+    def __init__(self, log: PacketLog) -> None:
+        self._log = log
+        self._ours: dict[str, bytes] = {}
+
+    def _packed(self, address: str, v6: bool) -> tuple[bytes, bytes]:
+        """(this machine's address toward ``address``, ``address``), packed."""
+        family = socket.AF_INET6 if v6 else socket.AF_INET
+        ours = self._ours.get(address)
+        if ours is None:
+            ours = self._ours[address] = socket.inet_pton(family, inet.source_for(address))
+        return ours, socket.inet_pton(family, address)
+
+    def sent(self, address: str, message: bytes, v6: bool) -> None:
+        src, dst = self._packed(address, v6)
+        if v6:
+            header = inet.ipv6_header(src, dst, _ICMPV6, 64, len(message))
+        else:
+            header = inet.ipv4_header(_IPV4_TEMPLATE, src, dst, 64, 20 + len(message))
+        self._log(time.time(), header + message, True)
+
+    def received(self, address: str, data: bytes, v6: bool) -> None:
+        if v6:  # the hop limit is not asked for: 0 in the capture
+            ours, theirs = self._packed(address, v6)
+            data = inet.ipv6_header(theirs, ours, _ICMPV6, 0, len(data)) + data
+        self._log(time.time(), data, False)

@@ -60,7 +60,12 @@ class World:
         self.echo = {PINGABLE}
 
     def sweep(
-        self, addresses: Sequence[str], wait: float, rate: float | None, cancel: object
+        self,
+        addresses: Sequence[str],
+        wait: float,
+        rate: float | None,
+        cancel: object,
+        packet_log: object,
     ) -> frozenset[str]:
         self.swept.append(list(addresses))
         return frozenset(self.echo & set(addresses))

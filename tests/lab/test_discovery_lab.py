@@ -6,9 +6,13 @@ with --all-hosts every address is probed."""
 from __future__ import annotations
 
 import ipaddress
+from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+from probe.capture.reader import open_capture
 
 from . import topology as t
 from .netlab import Lab
@@ -93,3 +97,26 @@ def test_discovery_without_raw_sockets_connects(lab: Lab) -> None:
     assert report["mode"] == "connect"
     assert found["probes"] == ["tcp-connect-443", "tcp-connect-80"]  # no echo, no ARP
     assert {h["address"] for h in found["hosts"]} == LIVE
+
+
+def test_the_capture_holds_discovery_too(lab: Lab, tmp_path: Path) -> None:
+    path = tmp_path / "discovery.pcap"
+    lab.probe_json(
+        "check", BLOCK, "-p", str(t.HTTP_PORT), "--yes", *FAST, "--pcap", str(path), timeout=120
+    )
+    echo: Counter[tuple[int, str]] = Counter()  # (ICMP type, the far end)
+    acks: set[str] = set()
+    with open_capture(path) as capture:
+        for _, _, pkt in capture.frames():
+            src, dst = (str(ipaddress.ip_address(pkt[a : a + 4])) for a in (12, 16))
+            ihl = (pkt[0] & 0x0F) * 4
+            if pkt[9] == 1 and pkt[ihl] in (0, 8):
+                echo[pkt[ihl], dst if pkt[ihl] == 8 else src] += 1
+            elif pkt[9] == 6 and pkt[ihl + 13] == 0x10:  # a bare ACK: discovery's
+                acks.add(dst)
+    # An echo request to each, but the client LAN's broadcast address: the kernel refuses it.
+    asked = {far for kind, far in echo if kind == 8}
+    assert len(asked) == 509 and "198.18.0.255" not in asked
+    answered = {far for kind, far in echo if kind == 0}
+    assert answered == LIVE - {t.NOPING_V4}  # noping drops echo
+    assert len(acks - {"198.18.0.255"}) == 509
