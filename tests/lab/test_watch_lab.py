@@ -1,28 +1,40 @@
 """probe watch in the lab: a load balancer with a dead backend, a flapping path, random SYN
-loss, a host dropping SYNs on one port only, a DNS answer that changes, and a healthy target
-for the same number of attempts. Each run is bounded (--count, short --interval), and the
+loss, a host dropping SYNs on one port only, a DNS answer that changes, a slow link whose
+deep queue bursts of bulk traffic fill now and then (bufferbloat), and a healthy target for
+the same number of attempts. Each run is bounded (--count, short --interval), and the
 statistics of the summary are checked against a count of the JSON lines by hand."""
 
 from __future__ import annotations
 
+import math
+import statistics
 from collections import Counter
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
 
+from probe.diagnosis.watch.loss import SPIKE_FACTOR, SPIKE_MIN_MS
+
 from . import topology as t
 from .netlab import Lab
 from .watch_lab import (
+    BULK_DRAIN_MS,
     LB_PORT,
+    SLOW_PORT,
     VIP_V4,
+    bulk_bursts,
     flapping,
     load_balancer,
+    qdisc_stats,
     random_loss,
+    slow_link,
     watch_json,
 )
 
 ROUNDS = 42
+SPIKE_ROUNDS = 60  # about 8 s with the spikes: 6 to 10 bursts of bulk traffic
 FAST = ("--interval", "0.1", "--no-ping")
 INTERMITTENCY = {
     "intermittent-refusal",
@@ -198,3 +210,57 @@ def _hosts(entries: dict[str, str]) -> str:
     from .netlab import _hosts_text
 
     return _hosts_text({**t.CLIENT_HOSTS, **entries})
+
+
+def _epoch(stamp: str) -> float:
+    return datetime.fromisoformat(stamp).timestamp()
+
+
+def test_bursts_through_a_bloated_queue_are_latency_spikes(lab: Lab) -> None:
+    args = ("-p", str(SLOW_PORT), "--count", str(SPIKE_ROUNDS), *FAST)
+    with slow_link(lab) as target:
+        _, idle = watch_json(lab, target, *args)  # the same slow link, its queue empty
+        with bulk_bursts(lab) as sent:
+            code, busy = watch_json(lab, target, *args)
+        queue = qdisc_stats(lab)
+    assert not INTERMITTENCY & set(codes(summary_of(idle))), summary_of(idle)["targets"]
+    assert code == 0, summary_of(busy)["targets"]  # a warning: the port works
+    check_hand_count(busy, SLOW_PORT)
+    mine = attempts_of(busy)
+    # a deep queue delays, it never drops: every SYN answered on its first try
+    assert {(a["state"], a["tries"]) for a in mine} == {("open", 1)}
+    assert queue["drops"] == 0 and queue["bytes"] > (len(sent) - 1) * 40_000, queue
+    rtts = sorted(a["rtt_ms"] for a in mine)
+    stats = port_entry(summary_of(busy), SLOW_PORT)["repeat"]["rtt_ms"]
+    assert stats["median"] == pytest.approx(statistics.median(rtts), abs=0.001)
+    assert stats["p95"] == rtts[math.ceil(0.95 * len(rtts)) - 1]
+    # the rule's count, by hand: answers over max(4 medians, median + 50 ms)
+    median = rtts[len(rtts) // 2]
+    bar = max(SPIKE_FACTOR * median, median + SPIKE_MIN_MS)
+    spikes = [a for a in mine if a["rtt_ms"] > bar]
+    seen = [a["rtt_ms"] for a in mine]  # for the messages
+    assert median < 5.0, seen  # between bursts the link is as fast as the others
+    assert 4 <= len(spikes) <= SPIKE_ROUNDS // 3, seen
+    assert stats["p95"] > bar and stats["max"] <= BULK_DRAIN_MS + 100, (stats, seen)
+    # each spike is what was left of one burst ahead of the SYN in the queue: the burst was
+    # sent about (drain time - RTT) before the round began
+    orphans = [
+        a
+        for a in spikes
+        if not any(
+            abs(_epoch(a["time"]) + (a["rtt_ms"] - BULK_DRAIN_MS) / 1000 - b) < 0.15 for b in sent
+        )
+    ]
+    assert len(orphans) <= 1, (orphans, sent)  # one stall of a busy machine, at most
+    start, end = _epoch(mine[0]["time"]), _epoch(mine[-1]["time"])
+    during = [b for b in sent if start - BULK_DRAIN_MS / 1000 <= b <= end]
+    assert len(during) // 2 <= len(spikes) <= len(during) + 1, (len(spikes), len(during))
+    f = finding(summary_of(busy), "latency-spikes")
+    assert f["ports"] == [SLOW_PORT] and f["severity"] == "warning"
+    (evidence,) = f["evidence"]
+    assert evidence.startswith(  # the rule counted what the hand count counts
+        f"port {SLOW_PORT}: {len(spikes)} of {SPIKE_ROUNDS} answers took over {bar:.0f} ms "
+        f"against a median of {median:.2f} ms"
+    )
+    others = INTERMITTENCY - {"latency-spikes"}
+    assert not others & set(codes(summary_of(busy)))
