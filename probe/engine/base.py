@@ -50,6 +50,8 @@ class Job(NamedTuple):
     # an ACK it has no connection for with a RST, open port or not; connect() cannot send
     # one and tries a connection instead (nmap's unprivileged discovery does the same).
     ack: bool = False
+    # The address the probe leaves from (--source); None: the one the kernel's route picks.
+    source: str | None = None
 
 
 @dataclass(frozen=True)

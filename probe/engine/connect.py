@@ -180,6 +180,8 @@ class ConnectEngine:
                     udp = job.protocol is Protocol.UDP
                     sock = socket.socket(family, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
                     sock.setblocking(False)
+                    if job.source is not None:  # --source: the kernel picks no other
+                        sock.bind((job.source, 0))
                     tries[i] += 1
                     sent += 1
                     started = time.monotonic()

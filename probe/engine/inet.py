@@ -1,5 +1,6 @@
 """IP-level pieces every transport shares: the Internet checksum, the IPv4 header as the
-parsers read it, IPv6 headers for captures, and the source address toward a destination."""
+parsers read it, IPv6 headers for captures, the source address toward a destination, and
+whether an address is this computer's."""
 
 from __future__ import annotations
 
@@ -47,6 +48,18 @@ def ipv6_header(src: bytes, dst: bytes, next_header: int, hop_limit: int, length
 @lru_cache(maxsize=1024)
 def ntop4(packed: bytes) -> str:
     return socket.inet_ntop(socket.AF_INET, packed)  # remembered: answers repeat few sources
+
+
+def is_local(address: str) -> bool:
+    """Whether ``address`` (a literal) belongs to this computer: a socket can be bound to it
+    (EADDRNOTAVAIL otherwise). A probe from any other address would be a forged one."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind((address, 0))
+        except OSError:
+            return False
+    return True
 
 
 def source_for(address: str) -> str:

@@ -12,7 +12,6 @@ object per probe would cost more than the packets.
 from __future__ import annotations
 
 import heapq
-import itertools
 import math
 import random
 import socket
@@ -53,18 +52,21 @@ class Outlet:
 
 
 class Path:
-    """What every probe of a scan to one (address, transport) shares: the packed addresses,
-    the builder, the cookie's prefix, and the address's RTT estimator."""
+    """What every probe of a scan to one (address, transport, source) shares: the packed
+    addresses, the builder, the cookie's prefix, and the address's RTT estimator."""
 
-    __slots__ = ("builder", "dst", "est", "number", "prefix", "src", "tagged", "v6")
+    __slots__ = ("builder", "dst", "est", "number", "pin", "prefix", "src", "tagged", "v6")
 
     def __init__(
-        self, key: int, address: str, transport: Transport, est: timing.RttEstimator, acks: bool
+        self, key: int, job: Job, transport: Transport, est: timing.RttEstimator, acks: bool
     ) -> None:
-        family = socket.AF_INET6 if ":" in address else socket.AF_INET
-        self.dst = socket.inet_pton(family, address)
-        self.src = socket.inet_pton(family, inet.source_for(address))
+        family = socket.AF_INET6 if ":" in job.address else socket.AF_INET
+        self.dst = socket.inet_pton(family, job.address)
+        self.src = socket.inet_pton(family, job.source or inet.source_for(job.address))
         self.v6 = family == socket.AF_INET6
+        # IPv4: the source is in the header we write. IPv6: the kernel writes the header and
+        # picks the source by its own rules, unless IPV6_PKTINFO names one (sender.py).
+        self.pin = self.src if self.v6 and job.source else None
         self.number = transport.number
         self.tagged = transport.tagged
         self.builder: Builder = (ack.builder if acks else transport.builder)(self.src, self.dst)
@@ -94,15 +96,17 @@ class Scan:
         self.cancel = cancel
         self.key = random.getrandbits(32)
         n = len(jobs)
-        # Per (address, transport), once: what every probe to it shares; then each job's.
+        # Per (address, transport, source), once: what its probes share; then each job's.
         est: dict[str, timing.RttEstimator] = {}
-        by_pair: dict[tuple[str, Protocol, bool], Path] = {}
-        for address, proto, acks in dict.fromkeys((j.address, j.protocol, j.ack) for j in jobs):
-            if address not in est:
-                est[address] = timing.RttEstimator(config.min_timeout, config.timeout)
-            transport = outlet.transports[proto]
-            by_pair[address, proto, acks] = Path(self.key, address, transport, est[address], acks)
-        self.paths = [by_pair[job.address, job.protocol, job.ack] for job in jobs]
+        by_pair: dict[tuple[str, Protocol, bool, str | None], Path] = {}
+        for job in jobs:
+            pair = (job.address, job.protocol, job.ack, job.source)
+            if pair not in by_pair:
+                e = est.setdefault(
+                    job.address, timing.RttEstimator(config.min_timeout, config.timeout)
+                )
+                by_pair[pair] = Path(self.key, job, outlet.transports[job.protocol], e, job.ack)
+        self.paths = [by_pair[j.address, j.protocol, j.ack, j.source] for j in jobs]
         self.crowded = icmp.crowded(jobs)  # addresses whose retries are never spaced
         self.cookies = [
             cookies.cookie(path.prefix, job.port, job.ttl, path.number) if path.tagged else 0
@@ -128,7 +132,7 @@ class Scan:
         # (deadline, job, try, wait): the wait is kept to restart the clock at the send time.
         self.deadlines: list[tuple[float, int, int, float]] = []
         self.retry: deque[int] = deque()
-        self.fresh: deque[int] = deque(_interleave(jobs))
+        self.fresh: deque[int] = deque(timing.interleave(j.address for j in jobs))
         self.failed: deque[sender.Failure] = deque()
         # Inline until run() starts the sender thread: the unit tests drive _send directly.
         self.sender: sender.Sender = sender.InlineSender(
@@ -240,7 +244,9 @@ class Scan:
                 hdr = inet.ipv6_header(path.src, path.dst, path.number, job.ttl, len(pkt))
                 logged = hdr + pkt
             self.log(time.time(), logged, True)
-        return Outgoing(i, try_no, pkt, job.address, path.dst, job.ttl, path.v6, job.protocol)
+        return Outgoing(
+            i, try_no, pkt, job.address, path.dst, job.ttl, path.v6, job.protocol, path.pin
+        )
 
     def _collect(self) -> None:
         """The sender's news: an unexpected failure, and probes the local kernel refused."""
@@ -389,11 +395,3 @@ class Scan:
             pkt = inet.ipv6_header(src, path.src, number, a.ttl or 0, len(l4)) + l4
         if pkt is not None:
             self.log(time.time(), pkt, False)
-
-
-def _interleave(jobs: Sequence[Job]) -> list[int]:
-    """Job numbers round-robin across hosts, so many hosts share the pace, not one at a time."""
-    by_host: dict[str, list[int]] = {}
-    for i, job in enumerate(jobs):
-        by_host.setdefault(job.address, []).append(i)
-    return [i for group in itertools.zip_longest(*by_host.values()) for i in group if i is not None]

@@ -9,8 +9,9 @@ machine with two cores the kernel's work runs beside the main thread's matching 
 bookkeeping instead of after it.
 
 IPv4 probes go out with ``sendmmsg(2)`` (mmsg.py): one system call and one GIL hand-over per
-batch instead of per packet. IPv6 probes carry their hop limit as ancillary data and go out
-one ``sendmsg()`` each, on their transport's socket, from the same thread.
+batch instead of per packet. IPv6 probes carry their hop limit (and a source
+asked for, as IPV6_PKTINFO) as ancillary data and go out one ``sendmsg()`` each, on their
+transport's socket, from the same thread.
 
 The sender thread needs the GIL for a moment after each batch; by default it would wait up
 to 5 ms for the scan's busy loop to hand it over, with the kernel idle. While any sender
@@ -67,6 +68,7 @@ class Outgoing(NamedTuple):
     ttl: int  # IPv6: the hop limit, passed as ancillary data (IPv4 has it in the header)
     v6: bool
     protocol: Protocol  # IPv6: which raw socket sends it (the kernel writes the IPv6 header)
+    src6: bytes | None = None  # IPv6: the source asked for (--source), passed as IPV6_PKTINFO
 
 
 # sent_at[job][try - 1]: when that try left (time.monotonic()), written by the sender.
@@ -106,8 +108,13 @@ def _send_v6(send6: Send6, item: Outgoing) -> None:
     sock = send6.get(item.protocol)
     if sock is None:
         raise OSError(errno.EAFNOSUPPORT, "IPv6 raw sockets are not available here")
-    hops = [(socket.IPPROTO_IPV6, socket.IPV6_HOPLIMIT, struct.pack("i", item.ttl))]
-    sock.sendmsg([item.packet], hops, 0, (item.address, 0))
+    control = [(socket.IPPROTO_IPV6, socket.IPV6_HOPLIMIT, struct.pack("i", item.ttl))]
+    if item.src6 is not None:
+        # The kernel writes the IPv6 header of a raw socket's packet and picks its source by
+        # the route (RFC 6724); struct in6_pktinfo (address, interface index 0: the route's)
+        # makes it use ours instead, and the checksum it fills in (IPV6_CHECKSUM) covers it.
+        control.append((socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, item.src6 + bytes(4)))
+    sock.sendmsg([item.packet], control, 0, (item.address, 0))
 
 
 def _send_one(

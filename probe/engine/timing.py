@@ -21,6 +21,8 @@ Three small pieces, all pure (time is passed in, nothing sleeps):
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 # RFC 6298 gains.
@@ -173,3 +175,12 @@ class TokenBucket:
         if self.rate is None or self.tokens >= 1.0:
             return 0.0
         return (1.0 - self.tokens) / self.rate
+
+
+def interleave(addresses: Iterable[str]) -> list[int]:
+    """Job numbers (the jobs' addresses in order) round-robin across hosts, so many hosts
+    share the pace, not one at a time."""
+    by_host: dict[str, list[int]] = {}
+    for i, address in enumerate(addresses):
+        by_host.setdefault(address, []).append(i)
+    return [i for group in itertools.zip_longest(*by_host.values()) for i in group if i is not None]

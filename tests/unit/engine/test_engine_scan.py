@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from probe.engine import cookies, inet, tcp, timing
-from probe.engine import scan as rawscan
 from probe.engine.base import EngineConfig, Job
 from probe.engine.scan import Outlet, Scan
 from probe.engine.transport import Answer
@@ -205,7 +204,7 @@ def test_local_unreachable_is_the_ports_answer(monkeypatch: pytest.MonkeyPatch) 
 
 def test_hosts_are_interleaved() -> None:
     jobs = [Job("198.18.1.10", 1), Job("198.18.1.10", 2), Job("198.18.1.11", 1)]
-    assert rawscan._interleave(jobs) == [0, 2, 1]
+    assert timing.interleave(j.address for j in jobs) == [0, 2, 1]
 
 
 def test_first_tries_are_reported_at_their_deadline_with_the_window_they_left_in() -> None:
