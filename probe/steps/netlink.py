@@ -32,7 +32,7 @@ _NLMSG_ERROR, _NLMSG_DONE = 2, 3
 _NLM_F_REQUEST, _NLM_F_DUMP = 0x1, 0x300
 _RTM_NEWROUTE, _RTM_GETROUTE, _RTM_NEWRULE, _RTM_GETRULE = 24, 26, 32, 34
 _RTM_F_FIB_MATCH = 0x2000
-_RTA_DST, _RTA_OIF, _RTA_GATEWAY, _RTA_PREFSRC, _RTA_MULTIPATH = 1, 4, 5, 7, 9
+_RTA_DST, _RTA_SRC, _RTA_OIF, _RTA_GATEWAY, _RTA_PREFSRC, _RTA_MULTIPATH = 1, 2, 4, 5, 7, 9
 _RTA_VIA, _RTA_NH_ID = 18, 30
 _FRA_DST = 1
 # Multicast groups whose news can change a route answer: links (up/down), IPv4/IPv6
@@ -90,11 +90,22 @@ class Netlink:
         self._news.close()
         self._sock.close()
 
-    def get(self, address: str, oif: int | None = None, fib_match: bool = False) -> RouteAnswer:
+    def get(
+        self,
+        address: str,
+        oif: int | None = None,
+        fib_match: bool = False,
+        src: str | None = None,
+    ) -> RouteAnswer:
+        """``ip route get ADDRESS [oif N] [from SRC]``: with a source, the route for packets
+        from it (policy routing may choose by source)."""
         ip = ipaddress.ip_address(address)
         family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
-        rtm = _RTMSG.pack(family, ip.max_prefixlen, 0, 0, 0, 0, 0, 0, _fib(fib_match))
+        src_len = 0 if src is None else ip.max_prefixlen
+        rtm = _RTMSG.pack(family, ip.max_prefixlen, src_len, 0, 0, 0, 0, 0, _fib(fib_match))
         attrs = _attr(_RTA_DST, ip.packed)
+        if src is not None:
+            attrs += _attr(_RTA_SRC, ipaddress.ip_address(src).packed)
         if oif is not None:
             attrs += _attr(_RTA_OIF, struct.pack("=I", oif))
         messages = self._ask(_RTM_GETROUTE, _NLM_F_REQUEST, rtm + attrs)

@@ -85,16 +85,19 @@ def ping(
     interval: float = 0.2,
     timeout: float = 1.0,
     privileged: bool | None = None,
+    source: str | None = None,
 ) -> PingResult:
     """Ping ``address`` (an IP literal, IPv6 zone allowed) and record what came back.
 
     ``privileged``: True = raw socket only, False = unprivileged datagram socket only,
-    None = raw if allowed, else datagram. Raises NoPermission when no socket can be opened.
+    None = raw if allowed, else datagram. ``source``: the address to ping from (``ping -I``;
+    one of this computer's, of the target's family). Raises NoPermission when no socket can
+    be opened.
     """
     if count < 1 or interval < 0 or timeout <= 0:
         raise ValueError("ping needs count >= 1, interval >= 0 and timeout > 0")
     v6 = _is_v6(address)
-    icmp_sock, raw = _open(v6, privileged)
+    icmp_sock, raw = _open(v6, privileged, source)
     try:
         tally = _exchange(icmp_sock, raw, v6, address, count, interval, timeout)
     finally:
@@ -120,14 +123,15 @@ def permission_message(privileged: bool | None, group_range: str | None) -> str:
 # --------------------------------------------------------------------------- I/O
 
 
-def _open(v6: bool, privileged: bool | None) -> tuple[Any, bool]:
-    """An icmplib socket (raw first when allowed) and whether it is raw."""
+def _open(v6: bool, privileged: bool | None, source: str | None = None) -> tuple[Any, bool]:
+    """An icmplib socket (raw first when allowed), bound to ``source`` when given (the
+    kernel then sends from it), and whether it is raw."""
     socket_class = ICMPv6Socket if v6 else ICMPv4Socket
     modes = (True, False) if privileged is None else (privileged,)
     other: ICMPSocketError | None = None
     for raw in modes:
         try:
-            icmp_sock = socket_class(privileged=raw)
+            icmp_sock = socket_class(address=source, privileged=raw)
         except SocketPermissionError:
             continue
         except ICMPSocketError as err:  # e.g. IPv6 disabled: not a permission matter

@@ -28,6 +28,7 @@ import shutil
 import socket
 import subprocess
 import threading
+from dataclasses import replace
 from typing import Any
 
 from probe.errors import TargetError
@@ -55,28 +56,48 @@ _shared: list[RouteCache | None] = []
 _shared_lock = threading.Lock()
 
 
-def lookup(address: str) -> RouteResult:
-    """The interface, source address and gateway the kernel would use toward ``address``.
+def lookup(address: str, source: str | None = None) -> RouteResult:
+    """The interface, source address and gateway the kernel would use toward ``address``;
+    with ``source`` (an address of this computer, --source), for packets from it.
 
     ``address`` is an IPv4 or IPv6 literal, optionally with a zone (``fe80::1%eth0``).
-    Outcomes (no route, a reject route) are data; only a malformed address raises.
+    Outcomes (no route, a reject route, a source of the other family) are data; only a
+    malformed address raises.
     """
     host, zone = _split_zone(address)
+    if source is not None and (":" in source) != (":" in host):
+        return RouteResult(RouteStatus.NO_ROUTE, detail=other_family(source, host))
     cache = _cache()
     if cache is None:
-        return lookup_by_ip(address)
+        return lookup_by_ip(address, source)
     oif = None
     if zone is not None:
         oif = interface_index(zone)
         if oif is None:
             raise TargetError(f"{address!r}: no interface named {zone!r}")
     try:
-        return result_of(cache.answer(host, oif))
+        return _from(result_of(cache.answer(host, oif, source)), source)
     except OSError:  # netlink opened but stopped answering (a timeout): ask `ip` instead
-        return lookup_by_ip(address)
+        return lookup_by_ip(address, source)
 
 
-def lookup_by_ip(address: str) -> RouteResult:
+def other_family(source: str, host: str) -> str:
+    """Why nothing goes to ``host`` from ``source``: their families differ."""
+    return (
+        f"the source address {source} is IPv{6 if ':' in source else 4}: "
+        f"it has no route to an IPv{6 if ':' in host else 4} address"
+    )
+
+
+def _from(result: RouteResult, source: str | None) -> RouteResult:
+    # Asked with a source, the kernel answers the route for it and names no other
+    # (`ip route get TO from SRC` shows no "src"): the probes leave from the source given.
+    if source is None or result.status is not RouteStatus.OK:
+        return result
+    return replace(result, source=source)
+
+
+def lookup_by_ip(address: str, source: str | None = None) -> RouteResult:
     """``lookup`` without netlink: one `ip route get` subprocess, else a UDP connect()."""
     host, zone = _split_zone(address)
     ip_cmd = shutil.which("ip")
@@ -84,6 +105,8 @@ def lookup_by_ip(address: str) -> RouteResult:
         cmd = [ip_cmd, "-j", "route", "get", host]
         if zone is not None:
             cmd += ["oif", zone]
+        if source is not None:
+            cmd += ["from", source]
         try:
             # LC_ALL=C: the kernel's words ("No route to host") untranslated, as parsed below.
             done = subprocess.run(
@@ -98,11 +121,11 @@ def lookup_by_ip(address: str) -> RouteResult:
             pass  # `ip` is there but cannot run: ask the socket layer instead
         else:
             if done.returncode == 0:
-                return parse_route_get(done.stdout)
+                return _from(parse_route_get(done.stdout), source)
             if "RTNETLINK answers" in done.stderr:
                 return parse_route_error(done.stderr)
             # Anything else ("Cannot find device", an old `ip` without -j...): fall back.
-    return _lookup_by_socket(host, zone)
+    return _from(_lookup_by_socket(host, zone, source), source)
 
 
 def result_of(answer: RouteAnswer) -> RouteResult:
@@ -181,10 +204,10 @@ def parse_route_error(stderr: str) -> RouteResult:
     return RouteResult(RouteStatus.NO_ROUTE, detail=words)
 
 
-def _lookup_by_socket(host: str, zone: str | None) -> RouteResult:
+def _lookup_by_socket(host: str, zone: str | None, bound: str | None = None) -> RouteResult:
     """Route lookup through ``connect()`` on a UDP socket: source address only, no packet."""
     try:
-        source = _connected_source(host, zone)
+        source = _connected_source(host, zone, bound)
     except OSError as err:
         words = f"connect() toward {host}: {err.strerror or err}"
         if err.errno in _ERRNO_ROUTE_TYPE:
@@ -197,7 +220,7 @@ def _lookup_by_socket(host: str, zone: str | None) -> RouteResult:
     )
 
 
-def _connected_source(host: str, zone: str | None) -> str:
+def _connected_source(host: str, zone: str | None, bound: str | None = None) -> str:
     """The source address a UDP socket ``connect()``-ed toward ``host`` gets: the kernel's
     route lookup, no packet. Raises OSError with the kernel's errno when it finds no route."""
     target = f"{host}%{zone}" if zone is not None else host
@@ -210,6 +233,8 @@ def _connected_source(host: str, zone: str | None) -> str:
         why = f"no interface named {zone!r}" if zone else err.strerror
         raise TargetError(f"{target!r}: {why}") from None
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        if bound is not None:
+            sock.bind((bound, 0))
         sock.connect(sockaddr)
         return str(sock.getsockname()[0]).split("%", 1)[0]
 

@@ -47,8 +47,15 @@ _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 class Kernel(Protocol):
     """What the cache asks: netlink.Netlink, or a fake routing table in tests."""
 
-    def get(self, address: str, oif: int | None = None, fib_match: bool = False) -> RouteAnswer:
-        """The kernel's answer for one destination (fib_match: the matched table entry)."""
+    def get(
+        self,
+        address: str,
+        oif: int | None = None,
+        fib_match: bool = False,
+        src: str | None = None,
+    ) -> RouteAnswer:
+        """The kernel's answer for one destination (fib_match: the matched table entry;
+        src: for packets from that source)."""
 
     def prefixes(self, version: int) -> list[_Network]:
         """Every route prefix of the family in every table, and every rule's destination."""
@@ -76,8 +83,14 @@ class RouteCache:
         self._clear()
         self.asked = 0  # kernel lookups so far (the benchmark and tests read it)
 
-    def answer(self, host: str, oif: int | None = None) -> RouteAnswer:
-        """The kernel's answer toward ``host`` (an address literal without zone)."""
+    def answer(self, host: str, oif: int | None = None, src: str | None = None) -> RouteAnswer:
+        """The kernel's answer toward ``host`` (an address literal without zone); with
+        ``src``, for packets from that source, asked each time (the cache keeps answers by
+        destination alone, and a source rule may route its packets another way)."""
+        if src is not None:
+            with self._lock:
+                self.asked += 1
+                return self._kernel.get(host, oif, src=src)
         ip = ipaddress.ip_address(host)
         with self._lock:
             if self._kernel.changed():

@@ -271,7 +271,9 @@ class FakeKernel:
     news: bool = False
     gets: list[tuple[str, bool]] = field(default_factory=list)
 
-    def get(self, address: str, oif: int | None = None, fib_match: bool = False) -> RouteAnswer:
+    def get(
+        self, address: str, oif: int | None = None, fib_match: bool = False, src: str | None = None
+    ) -> RouteAnswer:
         self.gets.append((address, fib_match))
         ip = ipaddress.ip_address(address)
         found = [r for r in self.routes if ip in ipaddress.ip_network(r.prefix)]
