@@ -72,6 +72,21 @@ def _nameserver(value: object) -> str:
         ) from None
 
 
+def source_address(value: object, option: str = "--source") -> str:
+    """An address of this computer to send from (``ping -I``, nmap ``-S``): a probe from any
+    other would be a forged packet, and its answers would go to someone else."""
+    from probe.engine.inet import is_local
+
+    text = str(value).strip()
+    try:
+        address = str(ipaddress.ip_address(text))
+    except ValueError:
+        raise BadInput(f"{option} must be an IP address, not {quoted(str(value))}") from None
+    if not is_local(address):
+        raise BadInput(f"{option} {address} is not an address of this computer")
+    return address
+
+
 PortsOpt = Annotated[
     str | None,
     typer.Option(
@@ -175,6 +190,16 @@ RateOpt = Annotated[
         help="Cap on packets sent per second, 1 to 1000000.",
     ),
 ]
+SourceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--source",
+        "-S",
+        metavar="ADDR",
+        parser=source_address,
+        help="Send every probe from ADDR, an address of this computer (its family only).",
+    ),
+]
 V4Opt = Annotated[bool, typer.Option("-4", help="IPv4 only.")]
 V6Opt = Annotated[bool, typer.Option("-6", help="IPv6 only.")]
 YesOpt = Annotated[
@@ -228,6 +253,7 @@ def check_options(
     no_ping: bool,
     connect: bool,
     rate: float | None,
+    source: str | None = None,
     **more: object,
 ) -> CheckOptions:
     """The CheckOptions of the probing commands (check, audit), from their shared flags;
@@ -242,6 +268,7 @@ def check_options(
         ping=not no_ping,
         connect=connect,
         rate=rate,
+        source=source,
         **more,  # type: ignore[arg-type]
     )
 

@@ -110,6 +110,7 @@ def watch(
     no_ping: o.NoPingOpt = False,
     connect: o.ConnectOpt = False,
     rate: o.RateOpt = None,
+    source: o.SourceOpt = None,
     ipv4: o.V4Opt = False,
     ipv6: o.V6Opt = False,
     verbose: o.VerboseOpt = False,
@@ -150,6 +151,7 @@ def watch(
         no_ping=no_ping,
         connect=connect,
         rate=rate,
+        source=source,
         ports=select_ports(ports, profile or [], profiles_dir or []),
     )
     big = targets_mod.oversized(targets_mod.count_addresses(parsed), len(check.ports))

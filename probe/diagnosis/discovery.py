@@ -94,11 +94,11 @@ def tcp_probes(method: Method) -> list[Probe]:
     )
 
 
-def jobs(addresses: Iterable[str]) -> list[Job]:
-    """The engine's part: a SYN to 443 and an ACK to 80 for every address."""
+def jobs(addresses: Iterable[str], source: str | None = None) -> list[Job]:
+    """The engine's part: a SYN to 443 and an ACK to 80 for every address (from ``source``)."""
     out: list[Job] = []
     for a in addresses:
-        out += (Job(a, SYN_PORT), Job(a, ACK_PORT, ack=True))
+        out += (Job(a, SYN_PORT, source=source), Job(a, ACK_PORT, ack=True, source=source))
     return out
 
 

@@ -52,10 +52,12 @@ MAX_PROOFS = 4  # ports per address confirmed with a TTL-limited SYN
 _SHOWN = 5  # ports or IP IDs quoted in one evidence line
 
 
-def plan(address: str, ports: Sequence[PortResult], ping: PingResult | None) -> list[Job]:
+def plan(
+    address: str, ports: Sequence[PortResult], ping: PingResult | None, source: str | None = None
+) -> list[Job]:
     """The confirmation probes for one address, from its raw-SYN scan's classified ports:
     for each RST that the TTL comparison puts in front of the host, a SYN to that port whose
-    TTL reaches the hop before the host only."""
+    TTL reaches the hop before the host only (from ``source``, as the scan's were)."""
     if not any(p.state is PortState.REFUSED for p in ports):
         return []
     preview = TargetReport(
@@ -76,7 +78,7 @@ def plan(address: str, ports: Sequence[PortResult], ping: PingResult | None) -> 
     ]
     # A few ports prove it: the device answering for one port answers for the others too,
     # and a NAT box resetting 60000 ports must not double the scan.
-    return [Job(address, p.port, ttl=ref.hops) for p in suspects[:MAX_PROOFS]]
+    return [Job(address, p.port, ttl=ref.hops, source=source) for p in suspects[:MAX_PROOFS]]
 
 
 def by_address(evidence: Sequence[PortEvidence]) -> dict[str, tuple[PortEvidence, ...]]:

@@ -43,7 +43,7 @@ from probe.model import (
     TargetReport,
 )
 from probe.session import discovery, udp
-from probe.session.edge import Edge, EngineChoice, HelloFn, NeighboursFn
+from probe.session.edge import Edge, EngineChoice, HelloFn, NeighboursFn, pinging
 from probe.session.options import CheckOptions
 from probe.session.resolve import resolve_target
 from probe.status import ExitStatus
@@ -132,13 +132,13 @@ def run_check(
         for w in probable:
             assert w.address is not None
             if opts.ping:
-                w.ping = pool.submit(edge.ping, w.address, opts.timeout)
+                w.ping = pool.submit(pinging(edge, opts.source), w.address, opts.timeout)
                 background.append(w.ping)  # type: ignore[arg-type]
             else:
                 w.ping = PingResult(status=PingStatus.SKIPPED)
         services = _services(probable, requests)
         jobs = [
-            Job(address, port, protocol=proto, payloads=udp.payloads_of(proto, port, opts))
+            udp.job(address, port, proto, opts)
             for address, mine in services.items()
             for port, proto in mine
         ]
@@ -163,7 +163,9 @@ def run_check(
                 ports = _classify(udp.merge(evidence, answers), services, opts)
                 if cut:
                     raise Interrupted
-            proofs = _middlebox_proofs(probable, run, ports, choice.engine, cfg, packet_log, cancel)
+            proofs = _middlebox_proofs(
+                probable, run, ports, choice.engine, cfg, packet_log, cancel, opts.source
+            )
         if run is not None and opts.app and edge.app is not None:
             names = {w.address: w.input for w in probable if w.dns.status is not DnsStatus.LITERAL}
             apps = _hellos(run, opts, services, edge.app, pool, names)
@@ -274,7 +276,9 @@ def _arp_of(w: _Work) -> ArpResult | None:
 
 
 def _resolve(target: Target, opts: CheckOptions, edge: Edge, notes: list[str]) -> list[_Work]:
-    found = resolve_target(target, opts.nameservers, opts.dns_timeout, opts.families, edge)
+    found = resolve_target(
+        target, opts.nameservers, opts.dns_timeout, opts.families, edge, opts.source
+    )
     notes.extend(found.notes)
     if not found.addresses:
         return [_Work(target.input, None, found.dns)]
@@ -361,6 +365,7 @@ def _middlebox_proofs(
     cfg: EngineConfig,
     packet_log: PacketLog | None,
     cancel: threading.Event,
+    source: str | None,
 ) -> dict[str, tuple[PortEvidence, ...]]:
     """After the scan (raw mode only): TTL-limited SYNs to the ports whose RST looks sent by
     a device in front of the host (middlebox.py chooses them; the host's distance may come
@@ -373,7 +378,7 @@ def _middlebox_proofs(
         if any(p.state is PortState.REFUSED and p.protocol is Protocol.TCP for p in mine):
             ping = _result(w.ping, cancel) if isinstance(w.ping, Future) else w.ping
             tcp = [p for p in mine if p.protocol is Protocol.TCP]  # the proof sends SYNs
-            jobs += middlebox.plan(w.address or "", tcp, ping)
+            jobs += middlebox.plan(w.address or "", tcp, ping, source)
     if not jobs:
         return {}
     proof = engine.scan(jobs, cfg, packet_log=packet_log, cancel=cancel)

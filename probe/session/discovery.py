@@ -75,7 +75,9 @@ def discover(
     cancel = scope.cancel
     echo: Future[frozenset[str] | None] | None = None
     share = None if opts.rate is None else opts.rate / 3
-    if opts.ping and scope.edge.sweep is not None:  # --no-ping: no ICMP echo at all
+    # --no-ping: no ICMP echo at all; nor with --source, as the sweep's raw ICMP sockets
+    # send from the route's source: the TCP probes and ARP/ND alone ask who is alive.
+    if opts.ping and opts.source is None and scope.edge.sweep is not None:
         sweep = scope.edge.sweep
         echo = scope.pool.submit(sweep, addresses, opts.timeout, share, cancel, packet_log)
     choice = scope.engine(opts.connect)
@@ -85,7 +87,8 @@ def discover(
         rate=None if share is None else 2 * share,
         window=discovery.WINDOW,
     )
-    run = choice.engine.scan(discovery.jobs(addresses), cfg, packet_log=packet_log, cancel=cancel)
+    asked = discovery.jobs(addresses, opts.source)
+    run = choice.engine.scan(asked, cfg, packet_log=packet_log, cancel=cancel)
     echoed = _settle(echo, cancel)
     neighbours = _settle(arp, cancel)
     probes = discovery.tcp_probes(choice.engine.method)

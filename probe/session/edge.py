@@ -11,10 +11,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from probe.engine.base import Engine, PacketLog
-from probe.model import AppResult, ArpResult, DnsResult, Method, PingResult, RouteResult
+from probe.model import (
+    AppResult,
+    ArpResult,
+    DnsResult,
+    Method,
+    PingResult,
+    RouteResult,
+    RouteStatus,
+)
 
 # (name, nameservers, timeout, families) -> what DNS said
 ResolveFn = Callable[[str, Sequence[str], float, tuple[int, ...]], DnsResult]
@@ -47,6 +55,37 @@ class Edge:
     arp: NeighboursFn | None = None  # None: ARP/ND cannot be asked here
     app: HelloFn | None = None  # None: no protocol hellos
     sweep: SweepFn | None = None  # None: host discovery sends no ICMP echo
+    # --source: the route for packets from a source, (address, source); a ping from it,
+    # (address, timeout, source). None: the plain ones (a test's fake edge).
+    route_from: Callable[[str, str], RouteResult] | None = None
+    ping_from: Callable[[str, float, str], PingResult] | None = None
+
+
+def routing(edge: Edge, source: str | None) -> Callable[[str], RouteResult]:
+    """The edge's route lookup toward an address, for packets from ``source`` when given."""
+    if source is None:
+        return edge.route
+    route_from = edge.route_from
+    if route_from is not None:
+        return lambda address: route_from(address, source)
+
+    def plain(address: str) -> RouteResult:
+        from probe.steps.route import other_family
+
+        if (":" in source) != (":" in address):
+            return RouteResult(RouteStatus.NO_ROUTE, detail=other_family(source, address))
+        found = edge.route(address)
+        return found if found.status is not RouteStatus.OK else replace(found, source=source)
+
+    return plain
+
+
+def pinging(edge: Edge, source: str | None) -> PingFn:
+    """The edge's ping, from ``source`` when given."""
+    ping_from = edge.ping_from
+    if source is None or ping_from is None:
+        return edge.ping
+    return lambda address, timeout: ping_from(address, timeout, source)
 
 
 def default_edge() -> Edge:
@@ -63,6 +102,8 @@ def default_edge() -> Edge:
         arp=_neighbours,
         app=_hello,
         sweep=_sweep,
+        route_from=route.lookup,
+        ping_from=_ping,
     )
 
 
@@ -91,13 +132,13 @@ def open_engine(method: Method) -> Engine:
     return RawEngine()
 
 
-def _ping(address: str, timeout: float) -> PingResult:
+def _ping(address: str, timeout: float, source: str | None = None) -> PingResult:
     from probe.errors import NoPermission
     from probe.model import PingStatus
     from probe.steps import ping
 
     try:
-        return ping.ping(address, count=3, interval=0.2, timeout=min(timeout, 1.0))
+        return ping.ping(address, count=3, interval=0.2, timeout=min(timeout, 1.0), source=source)
     except NoPermission as exc:
         # No way to send ICMP here: not a reason to stop the port checks.
         return PingResult(status=PingStatus.SKIPPED, detail=str(exc))

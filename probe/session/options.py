@@ -33,6 +33,9 @@ class CheckOptions:
     # Host discovery first when a run has more than 256 addresses (session/discovery.py):
     # check's default, off with --all-hosts; the other commands probe every address.
     discover: bool = False
+    # --source: every probe of the run leaves from this address of this computer (ping -I,
+    # nmap -S); targets of the other family get no route. None: the route's own source.
+    source: str | None = None
 
 
 @dataclass(frozen=True)

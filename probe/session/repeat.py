@@ -14,7 +14,7 @@ from dataclasses import replace
 from probe.diagnosis.watch.attempt import Attempt, attempt_of
 from probe.diagnosis.watch.report import RepeatedReport, with_intermittency
 from probe.diagnosis.watch.stats import summarize_all
-from probe.engine.base import EngineConfig, Job, PacketLog, ProgressFn
+from probe.engine.base import EngineConfig, PacketLog, ProgressFn
 from probe.model import Target
 from probe.session import udp
 from probe.session.check import Scope, run_check
@@ -42,12 +42,7 @@ def run_repeat(
     watched = [Watched(t.input, t.address, None) for t in report.targets if t.address and t.ports]
     jobs = list(
         dict.fromkeys(
-            Job(
-                t.address,
-                p.port,
-                protocol=p.protocol,
-                payloads=udp.payloads_of(p.protocol, p.port, opts),
-            )
+            udp.job(t.address, p.port, p.protocol, opts)
             for t in report.targets
             if t.address is not None
             for p in t.ports

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from probe.model import DnsResult, DnsStatus, RouteResult, RouteStatus, SystemStatus, Target
 from probe.plan.targets import first_per_family
-from probe.session.edge import Edge
+from probe.session.edge import Edge, routing
 
 
 @dataclass(frozen=True)
@@ -30,10 +30,14 @@ def resolve_target(
     dns_timeout: float,
     families: tuple[int, ...],
     edge: Edge,
+    source: str | None = None,
 ) -> Resolved:
+    """``source`` (--source): routes for packets from it; an address of the other family
+    gets no route (the probes would have no source to leave from)."""
+    route = routing(edge, source)
     if target.address is not None:
         address = target.address
-        return Resolved(edge.literal(address), ((address, edge.route(address)),))
+        return Resolved(edge.literal(address), ((address, route(address)),))
     dns = edge.resolve(target.input, nameservers, dns_timeout, families)
     found = client_addresses(dns)
     if not found:
@@ -44,7 +48,7 @@ def resolve_target(
             return Resolved(dns)
         wanted = " or ".join(f"IPv{f}" for f in families)
         return Resolved(replace(dns, status=DnsStatus.NO_ANSWER, detail=f"no {wanted} address"))
-    routes = [(a, edge.route(a)) for a in chosen]
+    routes = [(a, route(a)) for a in chosen]
     routed = tuple((a, r) for a, r in routes if r.status is RouteStatus.OK)
     notes = tuple(
         f"{target.input}: {a} not probed: this client has no route for IPv{6 if ':' in a else 4}."

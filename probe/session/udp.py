@@ -34,6 +34,17 @@ def payloads_of(protocol: Protocol, port: int, opts: CheckOptions) -> tuple[byte
     return payloads.payloads_for(port)
 
 
+def job(address: str, port: int, protocol: Protocol, opts: CheckOptions) -> Job:
+    """The probe of one port of a run: what it carries, and the run's --source."""
+    return Job(
+        address,
+        port,
+        protocol=protocol,
+        payloads=payloads_of(protocol, port, opts),
+        source=opts.source,
+    )
+
+
 def annotate(e: PortEvidence, result: PortResult, opts: CheckOptions) -> PortResult:
     """A UDP port's result with the request sent and what the answer decodes as: the proof
     that a service answered (and, with --app, its application evidence)."""
@@ -57,7 +68,7 @@ def annotate(e: PortEvidence, result: PortResult, opts: CheckOptions) -> PortRes
 def silent_jobs(ports: Mapping[str, Sequence[PortResult]], opts: CheckOptions) -> list[Job]:
     """The UDP ports of every address left open|filtered: the paced pass's probes."""
     return [
-        Job(address, p.port, protocol=Protocol.UDP, payloads=payloads_of(p.protocol, p.port, opts))
+        job(address, p.port, Protocol.UDP, opts)
         for address, mine in ports.items()
         for p in mine
         if p.protocol is Protocol.UDP and p.state is PortState.OPEN_FILTERED

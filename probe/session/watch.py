@@ -158,11 +158,7 @@ def _pause(
 
 def _jobs(watched: Sequence[Watched], opts: CheckOptions) -> list[Job]:
     addresses = dict.fromkeys(w.address for w in watched)
-    return [
-        Job(a, p.port, protocol=p.protocol, payloads=udp.payloads_of(p.protocol, p.port, opts))
-        for a in addresses
-        for p in opts.ports
-    ]
+    return [udp.job(a, p.port, p.protocol, opts) for a in addresses for p in opts.ports]
 
 
 def attempts_of_round(
@@ -210,7 +206,7 @@ def _lookup_again(
         if w.name is None or any(r.target == w.target for r in out):
             continue
         found = resolve_target(
-            w.name, opts.nameservers, opts.dns_timeout, opts.families, scope.edge
+            w.name, opts.nameservers, opts.dns_timeout, opts.families, scope.edge, opts.source
         )
         r = Resolution(time.time(), rounds, w.target, client_addresses(found.dns))
         before = next((x for x in reversed(earlier) if x.target == w.target), None)
