@@ -16,6 +16,7 @@ refused: an expected-closed port is a success when closed) with the check's sett
     ip_protocol = "ip6"         # preferred family for a name: ip4 or ip6 (blackbox's key)
     ip_protocol_fallback = true # the other family when the preferred one has no address
     nameservers = ["192.0.2.53"]
+    source_address = "192.0.2.7"  # probes leave from this address of the exporter (ping -I)
 
 Without a config file every profile is a module of the same name, its ports expected open.
 ``probe.serve.configfile`` reads the file; every mistake is a ``ConfigError`` (exit 2 at
@@ -71,6 +72,9 @@ class Module:
     ip_protocol: IpProtocol = IpProtocol.IP6
     ip_protocol_fallback: bool = True
     nameservers: tuple[str, ...] = ()
+    # Every probe of the module leaves from this address of the exporter's machine (its
+    # family only: ip_protocol follows it, no fallback). None: the route's source.
+    source_address: str | None = None
 
     @property
     def ports(self) -> tuple[tuple[int, Protocol], ...]:
@@ -81,7 +85,10 @@ class Module:
         return requests_of(self.expectations)
 
     def families(self) -> tuple[tuple[int, ...], ...]:
-        """The families to try, in order: the preferred one, then (fallback) the other."""
+        """The families to try, in order: the preferred one, then (fallback) the other; the
+        source address's own alone when there is one."""
+        if self.source_address is not None:
+            return ((6 if ":" in self.source_address else 4,),)
         first = self.ip_protocol.family
         return ((first,), (10 - first,)) if self.ip_protocol_fallback else ((first,),)
 
@@ -96,6 +103,7 @@ class Module:
             ping=self.ping,
             app=self.app or self.app_protocol is not None,
             app_protocol=self.app_protocol,
+            source=self.source_address,
         )
 
 
@@ -117,6 +125,7 @@ _SETTINGS = (
     "ip_protocol",
     "ip_protocol_fallback",
     "nameservers",
+    "source_address",
 )
 # The audit's expectation keys, TCP's and UDP's twins (udp_open, udp_blocked...).
 _EXPECT_KEYS = tuple((e, p) for p in Protocol for e in Expect)
@@ -250,7 +259,29 @@ def _settings(table: Mapping[str, Any], where: Where) -> dict[str, Any]:
         out["ip_protocol"] = IpProtocol(value)
     if "nameservers" in table:
         out["nameservers"] = _nameservers(table["nameservers"], where)
+    if "source_address" in table:
+        out["source_address"] = _source(table["source_address"], out.get("ip_protocol"), where)
     return out
+
+
+def _source(value: object, ip_protocol: IpProtocol | None, where: Where) -> str:
+    from probe.engine.inet import is_local
+
+    key = "source_address"
+    try:
+        address = str(ipaddress.ip_address(value.strip() if isinstance(value, str) else ""))
+    except ValueError:
+        raise ConfigError(
+            f"{where(key)}: {key!r} must be an IP address, not {shown(value)}"
+        ) from None
+    if not is_local(address):
+        raise ConfigError(f"{where(key)}: {key!r} {address} is not an address of this computer")
+    family = 6 if ":" in address else 4
+    if ip_protocol is not None and ip_protocol.family != family:
+        raise ConfigError(
+            f"{where(key)}: {key!r} {address} is IPv{family}, but 'ip_protocol' is {ip_protocol}"
+        )
+    return address
 
 
 def _whole(value: object, key: str, low: int, high: int, where: Where) -> int:
