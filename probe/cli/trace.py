@@ -63,6 +63,7 @@ def trace(
         ),
     ] = 3,
     timeout: o.TimeoutOpt = 1.0,
+    source: o.SourceOpt = None,
     ipv4: o.V4Opt = False,
     ipv6: o.V6Opt = False,
     pcap: o.PcapOpt = None,
@@ -100,6 +101,7 @@ def trace(
         nameservers=tuple(nameserver or ()),
         families=o.families(ipv4, ipv6),
         protocol=requests[0].protocol,
+        source=source,
     )
     with o.session() as session, o.pcap(pcap) as packet_log:
         report = session.trace(parsed[0], opts, packet_log=packet_log)

@@ -112,11 +112,13 @@ def jobs(
     ttls: Sequence[int],
     protocol: Protocol = Protocol.TCP,
     datagrams: tuple[bytes, ...] = (),
+    source: str | None = None,
 ) -> list[Job]:
-    """One probe per TTL; a UDP probe carries ``datagrams`` (the port's request, try by try)."""
+    """One probe per TTL; a UDP probe carries ``datagrams`` (the port's request, try by try).
+    ``source``: the address they leave from (--source)."""
     if protocol is Protocol.TCP:
-        return [Job(address, port, ttl=ttl) for ttl in ttls]
-    return [Job(address, port, ttl, protocol, datagrams) for ttl in ttls]
+        return [Job(address, port, ttl=ttl, source=source) for ttl in ttls]
+    return [Job(address, port, ttl, protocol, datagrams, source=source) for ttl in ttls]
 
 
 def wave(hops: Sequence[Hop], max_hops: int, silent_hops: int, size: int = WAVE) -> range:

@@ -49,3 +49,4 @@ class TraceOptions:
     families: tuple[int, ...] = (4, 6)
     dns_timeout: float = 3.0
     protocol: Protocol = Protocol.TCP  # SYNs, or (--udp) datagrams carrying the port's request
+    source: str | None = None  # --source: as CheckOptions.source

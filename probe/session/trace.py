@@ -72,7 +72,9 @@ def run_trace(
     replies: dict[int, bytes] = {}
     interrupted = False
     findings: tuple[Finding, ...] = ()
-    found = resolve_target(target, opts.nameservers, opts.dns_timeout, opts.families, edge)
+    found = resolve_target(
+        target, opts.nameservers, opts.dns_timeout, opts.families, edge, opts.source
+    )
     address, route = found.addresses[0] if found.addresses else (None, None)
     if address is not None and route is not None and route.status is RouteStatus.OK:
         hops, interrupted, replies = _walk(engine, address, opts, packet_log, cancel)
@@ -122,7 +124,7 @@ def _walk(
             ttls = wave(hops, opts.max_hops, opts.silent_hops)
             if not ttls:
                 break
-            probes = jobs(address, opts.port, ttls, opts.protocol, datagrams)
+            probes = jobs(address, opts.port, ttls, opts.protocol, datagrams, opts.source)
             if udp:
                 evidence, stopped = _scan_per_ttl(engine, probes, cfg, packet_log, cancel)
             else:

@@ -103,6 +103,15 @@ def test_every_probe_leaves_from_the_source(
     assert after["old"] == before["old"], (before, after)
 
 
+def test_trace_leaves_from_the_source(lab: Lab, counts: Counts) -> None:
+    before = counts()
+    rc, report = lab.probe_json("trace", t.SRV_V4, "--port", str(t.HTTP_PORT), "-S", SOURCE_V4)
+    after = counts()
+    assert rc == 0, report
+    assert [h["kind"] for h in report["hops"]][-1] == "syn-ack"
+    assert after["new"] > before["new"] and after["old"] == before["old"], (before, after)
+
+
 def test_without_source_the_usual_address(lab: Lab, counts: Counts) -> None:
     """The control: the same check without --source comes from the client's own address."""
     before = counts()

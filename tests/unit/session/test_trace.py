@@ -293,6 +293,14 @@ def test_walk_stops_after_silent_hops_in_one_wave() -> None:
     assert trace_run.exit_status(report) is ExitStatus.PROBLEM
 
 
+def test_every_hop_probe_leaves_from_the_source() -> None:
+    sources: set[str | None] = set()
+    answer = path(R1)
+    engine = FakeEngine(lambda job: sources.add(job.source) or answer(job))
+    run_trace(LITERAL, TraceOptions(port=82, source="198.18.0.3"), adapters(engine))
+    assert sources == {"198.18.0.3"}
+
+
 def test_walk_sends_more_waves_while_routers_answer() -> None:
     engine = FakeEngine(path(*[f"198.18.9.{i}" for i in range(1, 11)], end="syn-ack"))
     report = run_trace(LITERAL, TraceOptions(port=80), adapters(engine))

@@ -274,7 +274,7 @@ class FakeKernel:
     def get(
         self, address: str, oif: int | None = None, fib_match: bool = False, src: str | None = None
     ) -> RouteAnswer:
-        self.gets.append((address, fib_match))
+        self.gets.append((address, fib_match) if src is None else (address, src))
         ip = ipaddress.ip_address(address)
         found = [r for r in self.routes if ip in ipaddress.ip_network(r.prefix)]
         if not found:
@@ -398,6 +398,18 @@ def test_ipv6_without_a_socket_source_asks_the_kernel() -> None:
     cache.answer("2001:db8::1")
     assert cache.answer("2001:db8::2").prefsrc == "2001:2::1"
     assert cache.asked == 3
+
+
+def test_a_lookup_from_a_source_is_asked_each_time_and_not_kept() -> None:
+    # The cache keeps answers by destination; a source rule (ip rule from ...) may route a
+    # source's packets another way, so a lookup from a source always asks the kernel.
+    kernel = FakeKernel([FakeRoute("0.0.0.0/0", gateway="198.19.200.2")])
+    cache = _cache(kernel)
+    for _ in range(2):
+        cache.answer("198.51.100.7", src="198.19.200.3")
+    assert kernel.gets == [("198.51.100.7", "198.19.200.3")] * 2 and cache.asked == 2
+    cache.answer("198.51.100.8")  # a plain lookup is not answered by those
+    assert kernel.gets[2:] == [("198.51.100.8", False), ("198.51.100.8", True)]
 
 
 def test_a_zone_is_never_cached() -> None:
