@@ -73,7 +73,9 @@ def routing(edge: Edge, source: str | None) -> Callable[[str], RouteResult]:
         from probe.steps.route import other_family
 
         if (":" in source) != (":" in address):
-            return RouteResult(RouteStatus.NO_ROUTE, detail=other_family(source, address))
+            return RouteResult(
+                RouteStatus.NO_ROUTE, source=source, detail=other_family(source, address)
+            )
         found = edge.route(address)
         return found if found.status is not RouteStatus.OK else replace(found, source=source)
 

@@ -66,7 +66,7 @@ def lookup(address: str, source: str | None = None) -> RouteResult:
     """
     host, zone = _split_zone(address)
     if source is not None and (":" in source) != (":" in host):
-        return RouteResult(RouteStatus.NO_ROUTE, detail=other_family(source, host))
+        return RouteResult(RouteStatus.NO_ROUTE, source=source, detail=other_family(source, host))
     cache = _cache()
     if cache is None:
         return lookup_by_ip(address, source)

@@ -110,11 +110,35 @@ def dns_failure(t: TargetReport, ctx: Context) -> Finding | None:
     )
 
 
+def _other_family(source: str, t: TargetReport, ctx: Context) -> Finding:
+    """no-route when the source asked for (--source, serve's source_address) is of the other
+    family: no packet of one IP version carries an address of the other."""
+    mine, theirs = (6, 4) if t.family == 4 else (4, 6)
+    return Finding(
+        code="no-route",
+        severity=Severity.ERROR,
+        summary=(
+            f"Nothing can go to {ctx.host} from {source}: an IPv{mine} source cannot "
+            f"send to an IPv{theirs} address."
+        ),
+        evidence=(
+            f"the probes were to leave from {source} (the source address asked for), "
+            f"an IPv{mine} address",
+        ),
+        next_steps=(
+            f"give an IPv{theirs} address of this computer as the source (ip addr), or none",
+            f"or probe the target's IPv{mine} address, if it has one (-{mine})",
+        ),
+    )
+
+
 def no_route(t: TargetReport, ctx: Context) -> Finding | None:
     """no-route: the client cannot send anything toward the target."""
     r = t.route
     if r is None or r.status is not RouteStatus.NO_ROUTE:
         return None
+    if r.source is not None and (":" in r.source) != (t.family == 6):
+        return _other_family(r.source, t, ctx)
     kind = f"a route of type {r.route_type}" if r.route_type else "no route"
     evidence = [f"the client's routing table has {kind} for {ctx.host}"]
     if r.detail:

@@ -66,6 +66,24 @@ def test_no_route_is_the_whole_diagnosis(mk: Any) -> None:
 
 
 def test_no_route_ipv6_suggests_ipv4(mk: Any) -> None:
-    t = mk.target(address=V6, route=mk.route(None, "no_route"), ping=None)
+    t = mk.target(address=V6, route=mk.route(None, "no_route", source=None), ping=None)
     (f,) = diagnose(t)
     assert any("-4" in s for s in f.next_steps)
+
+
+def test_no_route_from_a_source_of_the_other_family(mk: Any) -> None:
+    # --source 198.18.0.3 (serve: source_address) toward an IPv6 address: the route step's
+    # answer keeps the source asked for.
+    route = mk.route(None, "no_route", source="198.18.0.3", interface=None)
+    (f,) = diagnose(mk.target(address=V6, route=route, ping=None))
+    assert f.code == "no-route" and f.severity is Severity.ERROR
+    assert f.summary == (
+        f"Nothing can go to {V6} from 198.18.0.3: an IPv4 source cannot send to an IPv6 address."
+    )
+    assert f.evidence == (
+        "the probes were to leave from 198.18.0.3 (the source address asked for), an IPv4 address",
+    )
+    assert (
+        f.next_steps[0] == "give an IPv6 address of this computer as the source (ip addr), or none"
+    )
+    assert "(-4)" in f.next_steps[1]
