@@ -9,6 +9,12 @@ ctypes object per packet.
 (recvmmsg(2) was tried for the receiving side and measured no faster in a full-range scan:
 there the receiver's time goes to decoding and matching, not to system calls.)
 
+A probe from a source asked for (--source) carries IP_PKTINFO with it: the source is in
+the IP header probe writes, but an IPv4 raw socket's route is looked up before that header
+is read, by the destination alone; ``ipi_spec_dst`` gives the lookup the source, so a
+policy rule for it (``ip rule from ...``) routes the probe as it routes that source's
+traffic.
+
 Linux only (glibc and musl both have the call); ``available()`` tells, and the engine sends
 one packet per call without it.
 """
@@ -43,6 +49,16 @@ class _IoVec(ctypes.Structure):
 
 
 _STRIDE = ctypes.sizeof(_MMsgHdr)
+IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Python's socket module lacks it before 3.12
+_PKTINFO = struct.Struct("=i4s4s")  # struct in_pktinfo: ifindex, spec_dst, addr
+_CONTROL = socket.CMSG_SPACE(_PKTINFO.size)  # one cmsghdr with an in_pktinfo, aligned
+# struct cmsghdr (length, level, type) with an in_pktinfo after it, ready for a source.
+_CMSG = struct.pack("@Nii", socket.CMSG_LEN(_PKTINFO.size), socket.IPPROTO_IP, IP_PKTINFO)
+
+
+def in_pktinfo(src: bytes) -> bytes:
+    """IP_PKTINFO's data for a send from ``src`` (packed): any interface, ``src``'s route."""
+    return _PKTINFO.pack(0, src, bytes(4))
 
 
 @functools.cache  # one lookup per process: every scan's sender asks
@@ -69,8 +85,12 @@ class SendBatch:
         self.size, self.slot = size, slot
         self.data = bytearray(size * slot)
         self.names = bytearray(size * 16)
+        self.control = bytearray(_CMSG.ljust(_CONTROL, b"\0") * size)
         self._data_c = (ctypes.c_char * len(self.data)).from_buffer(self.data)
         self._names_c = (ctypes.c_char * len(self.names)).from_buffer(self.names)
+        self._control_c = (ctypes.c_char * len(self.control)).from_buffer(self.control)
+        self._control_at = ctypes.addressof(self._control_c)
+        self._pinned = [False] * size  # which messages carry a control message now
         self.iovs = (_IoVec * size)()
         self.msgs = (_MMsgHdr * size)()
         data_at = ctypes.addressof(self._data_c)
@@ -85,11 +105,22 @@ class SendBatch:
             hdr.iovlen = 1
         self.address = ctypes.addressof(self.msgs)
 
-    def fill(self, k: int, packet: bytes, dst: bytes) -> None:
+    def fill(self, k: int, packet: bytes, dst: bytes, src: bytes | None = None) -> None:
+        """Message ``k``: ``packet`` to ``dst``; with ``src``, IP_PKTINFO for it."""
         at = self.slot * k
         self.data[at : at + len(packet)] = packet
         self.names[16 * k + 4 : 16 * k + 8] = dst
         self.iovs[k].len = len(packet)
+        if src is None and not self._pinned[k]:
+            return  # the usual case: the slot carries no control message, and still none
+        hdr = self.msgs[k].hdr
+        self._pinned[k] = src is not None
+        if src is None:
+            hdr.control, hdr.controllen = None, 0
+            return
+        info = _CONTROL * k + socket.CMSG_LEN(0)
+        self.control[info : info + _PKTINFO.size] = in_pktinfo(src)
+        hdr.control, hdr.controllen = self._control_at + _CONTROL * k, _CONTROL
 
     def message(self, k: int) -> int:
         """The address of message ``k``, for a call that starts there."""

@@ -64,9 +64,9 @@ class Path:
         self.dst = socket.inet_pton(family, job.address)
         self.src = socket.inet_pton(family, job.source or inet.source_for(job.address))
         self.v6 = family == socket.AF_INET6
-        # IPv4: the source is in the header we write. IPv6: the kernel writes the header and
-        # picks the source by its own rules, unless IPV6_PKTINFO names one (sender.py).
-        self.pin = self.src if self.v6 and job.source else None
+        # A source asked for also goes to the kernel as IP(V6)_PKTINFO (sender.py): IPv6's
+        # header is the kernel's, and an IPv4 raw socket's route is looked up by it.
+        self.pin = self.src if job.source else None
         self.number = transport.number
         self.tagged = transport.tagged
         self.builder: Builder = (ack.builder if acks else transport.builder)(self.src, self.dst)

@@ -68,7 +68,7 @@ class Outgoing(NamedTuple):
     ttl: int  # IPv6: the hop limit, passed as ancillary data (IPv4 has it in the header)
     v6: bool
     protocol: Protocol  # IPv6: which raw socket sends it (the kernel writes the IPv6 header)
-    src6: bytes | None = None  # IPv6: the source asked for (--source), passed as IPV6_PKTINFO
+    src: bytes | None = None  # the source asked for (--source), packed: IP(V6)_PKTINFO
 
 
 # sent_at[job][try - 1]: when that try left (time.monotonic()), written by the sender.
@@ -109,12 +109,20 @@ def _send_v6(send6: Send6, item: Outgoing) -> None:
     if sock is None:
         raise OSError(errno.EAFNOSUPPORT, "IPv6 raw sockets are not available here")
     control = [(socket.IPPROTO_IPV6, socket.IPV6_HOPLIMIT, struct.pack("i", item.ttl))]
-    if item.src6 is not None:
+    if item.src is not None:
         # The kernel writes the IPv6 header of a raw socket's packet and picks its source by
         # the route (RFC 6724); struct in6_pktinfo (address, interface index 0: the route's)
         # makes it use ours instead, and the checksum it fills in (IPV6_CHECKSUM) covers it.
-        control.append((socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, item.src6 + bytes(4)))
+        control.append((socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, item.src + bytes(4)))
     sock.sendmsg([item.packet], control, 0, (item.address, 0))
+
+
+def _send_v4(send4: socket.socket, item: Outgoing) -> None:
+    if item.src is None:
+        send4.sendto(item.packet, (item.address, 0))
+        return
+    control = [(socket.IPPROTO_IP, mmsg.IP_PKTINFO, mmsg.in_pktinfo(item.src))]
+    send4.sendmsg([item.packet], control, 0, (item.address, 0))
 
 
 def _send_one(
@@ -130,7 +138,7 @@ def _send_one(
             if item.v6:
                 _send_v6(send6, item)
             else:
-                send4.sendto(item.packet, (item.address, 0))
+                _send_v4(send4, item)
             return 0
         except OSError as exc:
             code = exc.errno or 0
@@ -270,7 +278,7 @@ class ThreadSender(InlineSender):
         assert self._sendmmsg is not None
         b = self._batch
         for k, item in enumerate(items):
-            b.fill(k, item.packet, item.dst)
+            b.fill(k, item.packet, item.dst, item.src)
         stamp = time.monotonic()
         for item in items:
             self._sent_at[item.job][item.try_no - 1] = stamp

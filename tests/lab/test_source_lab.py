@@ -112,6 +112,42 @@ def test_trace_leaves_from_the_source(lab: Lab, counts: Counts) -> None:
     assert after["new"] > before["new"] and after["old"] == before["old"], (before, after)
 
 
+ENGINE_FROM_SOURCE = """
+import sys
+from probe.engine.base import EngineConfig, Job
+from probe.engine.raw import RawEngine
+
+engine = RawEngine()
+run = engine.scan([Job(sys.argv[1], 80, source=sys.argv[2])], EngineConfig(tries=1, timeout=0.5))
+engine.close()
+print(run.evidence[0].answer, run.evidence[0].errno_name)
+"""
+
+
+def test_a_rule_for_the_source_routes_its_ipv4_probes(lab: Lab, counts: Counts) -> None:
+    # The kernel looks up an IPv4 raw socket's route before it reads the header we wrote;
+    # IP_PKTINFO gives the lookup our source, so a rule for it holds: here its table
+    # prohibits everything, and the probe is refused by this machine, never sent.
+    rule = ("from", SOURCE_V4, "lookup", "77", "priority", "77")
+    added = lab.exec(lab.client_ns, "ip", "route", "add", "prohibit", "default", "table", "77")
+    assert added.returncode == 0, added.stderr
+    try:
+        added = lab.exec(lab.client_ns, "ip", "rule", "add", *rule)
+        assert added.returncode == 0, added.stderr
+        before = counts()
+        ran = lab.python(lab.client_ns, ENGINE_FROM_SOURCE, t.SRV_V4, SOURCE_V4)
+        assert ran.returncode == 0, ran.stderr
+        assert ran.stdout.split() == ["icmp", "EACCES"]
+        rc, report = lab.probe_json("check", t.SRV_V4, "-p", "80", "--source", SOURCE_V4)
+        assert rc == 3 and report["targets"][0]["route"]["route_type"] == "prohibit"
+        assert counts() == before
+        rc, report = lab.probe_json("check", t.SRV_V4, "-p", "80", "--no-ping")
+        assert rc == 0  # the rule is for that source alone
+    finally:
+        lab.exec(lab.client_ns, "ip", "rule", "del", *rule)
+        lab.exec(lab.client_ns, "ip", "route", "flush", "table", "77")
+
+
 def test_without_source_the_usual_address(lab: Lab, counts: Counts) -> None:
     """The control: the same check without --source comes from the client's own address."""
     before = counts()

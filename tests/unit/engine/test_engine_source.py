@@ -1,9 +1,11 @@
-"""--source in the engines: the raw scan writes the source into each IPv4 header it builds,
-asks for it with IPV6_PKTINFO on each IPv6 send, and keeps one path per (address, source);
-the connect() engine binds to it. No packet leaves the process but over loopback."""
+"""--source in the engines: the raw scan writes the source into each IPv4 header it builds
+(and gives it to the route lookup with IP_PKTINFO), asks for it with IPV6_PKTINFO on each
+IPv6 send, and keeps one path per (address, source); the connect() engine binds to it. No
+packet leaves the process but over loopback."""
 
 from __future__ import annotations
 
+import ctypes
 import socket
 import struct
 import threading
@@ -12,7 +14,7 @@ from typing import Any
 import pytest
 from scapy.layers.inet import IP, TCP
 
-from probe.engine import inet, sender, tcp
+from probe.engine import inet, mmsg, sender, tcp
 from probe.engine.base import EngineConfig, Job
 from probe.engine.connect import ConnectEngine
 from probe.engine.scan import Outlet, Scan
@@ -57,7 +59,8 @@ def scan_of(jobs: list[Job]) -> tuple[Scan, FakeSock, FakeSock]:
 def test_an_ipv4_probe_carries_the_source() -> None:
     s, send4, _ = scan_of([Job(HOST, 80, source=SOURCE), Job(HOST, 80)])
     s._send(0.0)
-    by_scapy = [IP(pkt) for pkt in send4.sent]
+    sent = send4.sent + [bufs[0] for bufs, _, _ in send4.msgs]  # sendmsg: with IP_PKTINFO
+    by_scapy = [IP(pkt) for pkt in sent]
     assert sorted(p.src for p in by_scapy) == sorted([SOURCE, ROUTE_SOURCE])
     for p in by_scapy:
         assert p.dst == HOST and p[TCP].dport == 80 and p[TCP].flags == "S"
@@ -89,8 +92,39 @@ def test_the_sender_passes_pktinfo_only_when_asked() -> None:
     src = socket.inet_pton(socket.AF_INET6, SOURCE6)
     item = sender.Outgoing(0, 1, b"x" * 20, HOST6, dst, 64, True, Protocol.TCP, src)
     sender._send_v6({Protocol.TCP: sock}, item)  # type: ignore[dict-item]
-    sender._send_v6({Protocol.TCP: sock}, item._replace(src6=None))  # type: ignore[dict-item]
+    sender._send_v6({Protocol.TCP: sock}, item._replace(src=None))  # type: ignore[dict-item]
     assert [len(control) for _, control, _ in sock.msgs] == [2, 1]
+
+
+def test_an_ipv4_send_from_a_source_gives_the_route_lookup_its_source() -> None:
+    # The header carries the source already; IP_PKTINFO's spec_dst is for the route lookup
+    # (policy routing by source), which the kernel does before it reads our header.
+    send4 = FakeSock()
+    dst, src = socket.inet_aton(HOST), socket.inet_aton(SOURCE)
+    item = sender.Outgoing(0, 1, b"x" * 40, HOST, dst, 64, False, Protocol.TCP, src)
+    sender._send_one(send4, {}, item, lambda: False)  # type: ignore[arg-type]
+    sender._send_one(send4, {}, item._replace(src=None), lambda: False)  # type: ignore[arg-type]
+    ((_, control, _),) = send4.msgs
+    assert control == [
+        (socket.IPPROTO_IP, mmsg.IP_PKTINFO, struct.pack("=i4s4s", 0, src, bytes(4)))
+    ]
+    assert len(send4.sent) == 1  # no source: a plain sendto, as before
+
+
+def test_a_batch_carries_pktinfo_for_the_messages_with_a_source() -> None:
+    b = mmsg.SendBatch(3)
+    dst, src = socket.inet_aton(HOST), socket.inet_aton(SOURCE)
+    b.fill(0, b"a" * 40, dst, src)
+    b.fill(1, b"b" * 40, dst)
+    space = socket.CMSG_SPACE(12)
+    hdr0, hdr1 = b.msgs[0].hdr, b.msgs[1].hdr
+    assert (hdr0.controllen, hdr1.controllen, hdr1.control) == (space, 0, None)
+    cmsg = ctypes.string_at(hdr0.control, space)
+    length, level, kind = struct.unpack_from("@Nii", cmsg)
+    assert (length, level, kind) == (socket.CMSG_LEN(12), socket.IPPROTO_IP, mmsg.IP_PKTINFO)
+    assert cmsg[socket.CMSG_LEN(0) : socket.CMSG_LEN(12)] == struct.pack("=i4s4s", 0, src, bytes(4))
+    b.fill(0, b"c" * 40, dst)  # the slot reused without a source: no control message left
+    assert (hdr0.controllen, hdr0.control) == (0, None)
 
 
 def test_connect_binds_to_the_source() -> None:
