@@ -12,6 +12,8 @@ records); the work is in:
 - ``flows``, ``udptally``, ``services``: the same for UDP flows, and what each UDP port's
   protocol does with a request (answers, or not by design)
 - ``findings``: one server's outcomes worded by check's own rules (``udpfindings``: UDP's)
+- ``scans``, ``groups``: one client's scan summarised; one server's many ports failing
+  one way grouped into one finding
 - ``summary``: per-server summaries and the conclusion across servers
 - ``results``: the records handed to the report writers
 """
@@ -22,6 +24,7 @@ import socket
 from collections.abc import Iterable, Sequence
 
 from probe.capture.analyze.findings import server_findings
+from probe.capture.analyze.groups import find_groups
 from probe.capture.analyze.results import (
     CODES,
     FINE,
@@ -151,6 +154,7 @@ def explain(
     if flows is None:
         flows = sum(o.count for o in outcomes if o.protocol is Protocol.UDP)
     scans = find_scans(outcomes)
+    groups = find_groups(outcomes, skip=lambda o: any(s.holds(o) for s in scans))
     summary = conclusion(servers, total, flows=flows)
     if not servers and notes:  # the notes say what was left out: not "nothing to analyse"
         summary = ("No connection attempt in the capture could be judged: see the notes.",)
@@ -175,6 +179,8 @@ def explain(
         notes=(*notes, *rate_limit_notes(outcomes)),
         scans=scans,
         flows=flows,
+        groups=groups,
+        grouped=frozenset(m for g in groups for m in g.members),
     )
 
 

@@ -13,6 +13,7 @@ from probe.diagnosis.words import ttl_words as check_ttl_words
 from probe.model import Protocol, Severity, TcpOptions
 
 if TYPE_CHECKING:
+    from probe.capture.analyze.groups import PortGroup
     from probe.capture.analyze.scans import Scan
 
 OK: Final = "ok"
@@ -166,10 +167,19 @@ class Analysis:
     notes: tuple[str, ...] = ()
     scans: tuple[Scan, ...] = ()  # port scans recognised: summarised, their findings kept
     flows: int = 0  # UDP flows (``attempts`` are TCP's)
+    # one server's many ports failing one way: one finding each, the ports' own with -v
+    groups: tuple[PortGroup, ...] = ()
+    grouped: frozenset[tuple[Protocol, str, int, str]] = (
+        frozenset()
+    )  # (protocol, server, port, code)
 
     def in_scan(self, o: Outcome) -> bool:
         """The outcome belongs to a recognised scan (its finding is shown with -v only)."""
         return any(s.holds(o) for s in self.scans)
+
+    def in_group(self, o: Outcome) -> bool:
+        """The outcome is one of a group's ports (its finding is shown with -v only)."""
+        return (o.protocol, o.server, o.port, o.code) in self.grouped
 
     @property
     def problem(self) -> bool:

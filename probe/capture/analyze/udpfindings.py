@@ -181,11 +181,16 @@ def _unanswered(o: Outcome, answering: Sequence[str]) -> AnalyzeFinding:
 def _icmp_words(o: Outcome, r: tuple[str, bool, int, int, int, int]) -> str:
     """ "ICMP port unreachable from 198.18.1.10, TTL 63 (≈ 1 hop), to 2 flows" """
     who, v6, typ, code, ttl, n = r
+    flows = f"{n} {plural(n, 'flow')}"
+    return f"{icmp_what(v6, typ, code)} from {who}, {ttl_words(ttl, o.server)}, to {flows}"
+
+
+def icmp_what(v6: bool, typ: int, code: int, *, v6_name: bool = True) -> str:
+    """An ICMP error in words: "ICMP port unreachable", "ICMPv6 administratively
+    prohibited" (``v6_name``: ICMPv6 named so)."""
     reading = ICMP_TABLE.get((v6, typ, code)) or ICMP_TYPE_TABLE.get((v6, typ))
     what = reason_text(reading.reason) if reading is not None else f"ICMP type {typ} code {code}"
-    if v6:
-        what = what.replace("ICMP ", "ICMPv6 ", 1)
-    return f"{what} from {who}, {ttl_words(ttl, o.server)}, to {n} {plural(n, 'flow')}"
+    return what.replace("ICMP ", "ICMPv6 ", 1) if v6 and v6_name else what
 
 
 def _refused(o: Outcome) -> AnalyzeFinding:
@@ -210,8 +215,7 @@ def _refused(o: Outcome) -> AnalyzeFinding:
 
 def _icmp_finding(o: Outcome, rejected: bool) -> AnalyzeFinding:
     who, v6, typ, code, _, _ = o.responders[0]
-    reading = ICMP_TABLE.get((v6, typ, code)) or ICMP_TYPE_TABLE.get((v6, typ))
-    said = reason_text(reading.reason) if reading is not None else f"ICMP type {typ} code {code}"
+    said = icmp_what(v6, typ, code, v6_name=False)
     evidence = [_sent_line(o, "answered by an ICMP error"), _icmp_words(o, o.responders[0])]
     evidence.extend(f"also {_icmp_words(o, r)}" for r in o.responders[1:])
     if rejected:

@@ -7,8 +7,14 @@ Each finding has the contract's ``code``, ``server`` ("ip:port", "[v6]:port"), `
 ``count``, ``first`` and ``last`` (ISO 8601, UTC; null for a timestamp that is no date of the
 years 1-9999, and a note says so), and check's ``severity``, ``summary``, ``evidence``,
 ``next_steps``. ``interrupted``: Ctrl-C stopped the reading (exit 130); the report covers
-the packets read until then. Unlike the other documents, non-ASCII text (a capture's path,
-"≈" in evidence) is written as it is, not as ``\\u`` escapes.
+the packets read until then.
+
+One server's many ports failing one way (``probe.capture.analyze.groups``) are also one
+finding, written before the others: the keys of a port's finding with ``port`` null,
+``"group": true``, ``clients_total``, and the ports as a list (``ports``), a count
+(``ports_total``) and runs (``port_ranges``: ``[[1000, 1999], [3000, 3100]]``). The ports'
+own findings follow, unchanged but for ``"in_group": true``. Unlike the other documents,
+non-ASCII text (a capture's path, "≈" in evidence) is written as it is, not as ``\\u`` escapes.
 
 Findings and servers are written as they are rendered (``writer.Stream``): a capture with
 150 000 server ports never holds their dicts, or the whole text, at once.
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 from typing import Any, TextIO
 
+from probe.capture.analyze.groups import Member, PortGroup, member
 from probe.capture.analyze.results import OK, RST_INJECTED, AnalyzeFinding, ServerSummary
 from probe.capture.analyze.scans import Scan
 from probe.capture.reader import CaptureInfo
@@ -46,10 +53,12 @@ def analysis_to_dict(view: CaptureAnalysis) -> dict[str, Any]:
 def analysis_data(view: CaptureAnalysis, *, stream: bool) -> dict[str, Any]:
     """The document's data; with ``stream`` its findings and servers are ``Stream``s."""
     analysis = view.analysis
+    grouped = analysis.grouped
+    items: tuple[AnalyzeFinding | PortGroup, ...] = (*analysis.groups, *analysis.findings)
     findings: Any = (
-        Stream(analysis.findings, _finding_text)
+        Stream(items, lambda f, indent: dumps(_item(f, grouped), indent, ensure_ascii=False))
         if stream
-        else [_finding(f) for f in analysis.findings]
+        else [_item(f, grouped) for f in items]
     )
     servers: Any = (
         Stream(analysis.servers, _server_text) if stream else [_server(s) for s in analysis.servers]
@@ -68,8 +77,44 @@ def analysis_data(view: CaptureAnalysis, *, stream: bool) -> dict[str, Any]:
     }
 
 
-def _finding_text(f: AnalyzeFinding, indent: str) -> str:
-    return dumps(_finding(f), indent, ensure_ascii=False)
+def _item(f: AnalyzeFinding | PortGroup, grouped: frozenset[Member]) -> dict[str, Any]:
+    if isinstance(f, PortGroup):
+        return _group(f)
+    out = _finding(f)
+    if member(f.outcome) in grouped:
+        out["in_group"] = True
+    return out
+
+
+def _group(g: PortGroup) -> dict[str, Any]:
+    """A group's finding: the keys of a port's, ``port`` null, and its ports."""
+    return {
+        "code": g.code,
+        "severity": str(g.severity),
+        "server": g.server,
+        "address": g.server,
+        "port": None,
+        "protocol": str(g.protocol),
+        "client": g.clients[0] if g.clients else None,
+        "clients": list(g.clients),
+        "more_clients": g.more_clients or g.clients_total > len(g.clients),
+        "clients_total": g.clients_total,
+        "count": g.count,
+        "syns": None if g.protocol is Protocol.UDP else g.sent,
+        "first": iso(g.first),
+        "last": iso(g.last),
+        "first_ts": round(g.first, 6),
+        "last_ts": round(g.last, 6),
+        "responder": g.responder,
+        "ttl": g.ttl,
+        "summary": g.summary,
+        "evidence": list(g.evidence),
+        "next_steps": list(g.next_steps),
+        "group": True,
+        "ports": list(g.ports),
+        "ports_total": len(g.ports),
+        "port_ranges": [[a, b] for a, b in g.ranges],
+    }
 
 
 def _server_text(s: ServerSummary, indent: str) -> str:

@@ -18,7 +18,9 @@ The findings are check's sentences (see probe.capture.analyze), laid out as chec
 out. Large captures stay readable: past ``_BIG`` rows, server ports where every attempt
 completed are counted instead of listed, at most ``_MAX_ROWS`` problem rows and
 ``_MAX_FINDINGS`` findings are written out, and the ``ok`` findings appear only with
-``--verbose`` (which lifts every limit; ``--json`` has everything).
+``--verbose`` (which lifts every limit; ``--json`` has everything). A scan's ports and a
+group's (one server's many ports failing one way) are said once, by the scan's line or the
+group's finding; their rows and findings appear with ``--verbose``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.text import Text
 
+from probe.capture.analyze.groups import PortGroup
 from probe.capture.analyze.results import (
     FINE,
     PROBLEMS,
@@ -66,13 +69,21 @@ def render_analysis(view: CaptureAnalysis, console: Console, *, verbose: bool = 
         hang(console, STEP_INDENT, pen.styled("Scan: ", "note"), Text(pen.clean(scan.words)))
     outcomes = analysis.outcomes
     findings = analysis.findings
-    if analysis.scans and not verbose:  # a scan's ports: its summary says it, -v lists them
-        outcomes = tuple(o for o in outcomes if not analysis.in_scan(o))
-        findings = tuple(f for f in findings if not analysis.in_scan(f.outcome))
+    if (analysis.scans or analysis.groups) and not verbose:
+        # a scan's or a group's ports: its summary or finding says it, -v lists them
+        def said(o: Outcome) -> bool:
+            return analysis.in_scan(o) or analysis.in_group(o)
+
+        outcomes = tuple(o for o in outcomes if not said(o))
+        findings = tuple(f for f in findings if not said(f.outcome))
     if outcomes:
         _table(outcomes, console, pen, verbose)
     problems = [f for f in findings if f.code in PROBLEMS]
-    shown = [*problems, *(f for f in findings if verbose and f.code in FINE)]
+    shown: list[AnalyzeFinding | PortGroup] = [
+        *analysis.groups,
+        *problems,
+        *(f for f in findings if verbose and f.code in FINE),
+    ]
     if shown:
         hang(console, 0, pen.styled("Findings", "heading"), Text())
         limit = len(shown) if verbose else _MAX_FINDINGS
@@ -173,9 +184,10 @@ def _table(outcomes: Sequence[Outcome], console: Console, pen: Pen, verbose: boo
         console.print(Text(line, style=pen.style("dim")), soft_wrap=True)
 
 
-def _render_finding(f: AnalyzeFinding, console: Console, pen: Pen) -> None:
+def _render_finding(f: AnalyzeFinding | PortGroup, console: Console, pen: Pen) -> None:
     head = pen.styled(f.code, "code")
-    head.append(f" ({pen.clean(f.outcome.label)}): {pen.clean(f.summary)}")
+    label = f.label if isinstance(f, PortGroup) else f.outcome.label
+    head.append(f" ({pen.clean(label)}): {pen.clean(f.summary)}")
     render_finding_block(console, pen, f.severity, head, f.evidence, f.next_steps)
 
 

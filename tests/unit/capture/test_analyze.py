@@ -792,11 +792,15 @@ def test_check_pcap_writes_what_the_engine_logs(
 
 def test_many_failing_ports_stay_readable_in_text() -> None:
     # Many clients (one scanning client is summarised as a scan instead: test_scans.py)
+    # RSTs with 40 different TTLs, at most 18 ports each: no pattern to group
+    # (test_groups.py), a finding per port
     records = [*handshake(0, 80)]
     for port in range(1000, 1700):
         kw = {"cport": port, "client": f"198.18.0.{port % 200 + 2}"}
-        records += [c2s(1, port, SYN, **kw), s2c(1.001, port, RST_ACK, **kw)]  # type: ignore[arg-type]
+        reset = s2c(1.001, port, RST_ACK, ttl=30 + port % 40, **kw)  # type: ignore[arg-type]
+        records += [c2s(1, port, SYN, **kw), reset]  # type: ignore[arg-type]
     result = run(*records, c2s(9, 9, ACK, cport=1))
+    assert result.groups == ()
     assert len(result.findings) == 701  # every port in the analysis (and in JSON) ...
     out = io.StringIO()
     render_analysis(CaptureAnalysis(_info(), result), Console(file=out, width=120))
