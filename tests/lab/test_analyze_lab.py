@@ -396,6 +396,67 @@ def test_a_port_sweep_is_summarised(lab: Lab, tmp_path: Path) -> None:
     assert "Scan: " in proc.stdout and "syn-refused (" not in proc.stdout
 
 
+# Many clients, many closed ports (issue 17, item 6): the client namespace gets two more
+# addresses, and a script connects to srv's web server, then from two of the three addresses
+# to each of 30 closed ports: no one client's scan, one server refusing a range, grouped into
+# one finding whose RSTs have the TTL of the web server's SYN/ACK.
+GROUP_SOURCES = ("198.18.0.4", "198.18.0.5")  # free in topology.py
+GROUP_CLIENT = """
+import socket, sys, time
+sources, server = sys.argv[1].split(","), sys.argv[2]
+socket.create_connection((server, int(sys.argv[3])), timeout=5).close()  # the open port
+for i, port in enumerate(range(21000, 21030)):
+    for k in (0, 1):
+        s = socket.socket()
+        s.bind((sources[(i + k) % len(sources)], 0))
+        try:
+            s.connect((server, port))
+            sys.exit(f"port {port} accepted")
+        except ConnectionRefusedError:
+            pass
+        finally:
+            s.close()
+        time.sleep(0.01)  # clients, not a burst
+"""
+
+
+def test_many_clients_refused_on_many_ports_are_one_finding(lab: Lab, tmp_path: Path) -> None:
+    path = tmp_path / "group.pcap"
+    added: list[str] = []
+    try:
+        for address in GROUP_SOURCES:
+            lab.exec(lab.client_ns, "ip", "addr", "add", f"{address}/24", "dev", t.HOST_IFACE)
+            added.append(address)
+        dump = _tcpdump(lab, path, "-i", t.HOST_IFACE)
+        try:
+            sources = ",".join((t.CLIENT_V4, *GROUP_SOURCES))
+            script = (sys.executable, "-c", GROUP_CLIENT, sources, SRV, str(t.HTTP_PORT))
+            done = lab.exec(lab.client_ns, *script)
+            assert done.returncode == 0, done.stderr
+            time.sleep(1.0)  # let the last answers reach the file before stopping
+        finally:
+            _stop(dump)
+    finally:
+        for address in added:
+            lab.exec(lab.client_ns, "ip", "addr", "del", f"{address}/24", "dev", t.HOST_IFACE)
+    rc, report = analyze(lab, path)
+    assert rc == 1 and report["scans"] == []
+    group, *ports, ok = report["findings"]
+    assert (ok["code"], ok["port"]) == ("ok", t.HTTP_PORT)
+    assert (group["group"], group["code"], group["server"]) == (True, "syn-refused", SRV)
+    assert (group["ports_total"], group["port_ranges"]) == (30, [[21000, 21029]])
+    assert (group["count"], group["clients_total"], group["ttl"]) == (60, 3, t.TTL_ONE_HOP)
+    assert group["summary"].startswith(f"{SRV} refused 30 ports that 3 clients tried")
+    assert group["summary"].endswith(
+        f"(the RSTs come from the host itself, TTL {t.TTL_ONE_HOP} like its SYN/ACKs)."
+    )
+    assert len(ports) == 30 and all(f["in_group"] for f in ports)
+    proc = lab.run_probe("analyze", str(path))
+    assert f"syn-refused ({SRV}, 30 ports)" in proc.stdout
+    assert f"{SRV}:21000" not in proc.stdout
+    print(proc.stdout)  # the README's example (pytest -s)
+
+
 # UDP (issue 14, item 6): a client script sends real datagrams while tcpdump records: a DNS
 # query to the lab's dnsmasq (answered, v4 and v6), one to a port of srv where nothing listens
 # (srv's kernel answers ICMP port unreachable, v4 and v6), one into the router's `prohibit`
