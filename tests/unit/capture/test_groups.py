@@ -38,6 +38,16 @@ def seg(
     return TcpSegment(T0 + t, p(src), p(dst), sport, dport, flags, 1000, 0, ttl, 1024, b"")
 
 
+def icmp(
+    t: float, client: str, cport: int, port: int, *, code: int = 3, by: str = SERVER,
+    ttl: int = 63, udp: bool = False,
+) -> IcmpRecord:  # fmt: skip
+    """ICMP unreachable ``code`` from ``by`` quoting a client's SYN (seq 1000) or datagram."""
+    seq, flags, proto = (0, -1, 17) if udp else (1000, SYN, 6)
+    quoted = (p(client), p(SERVER), cport, port, seq, flags, proto)
+    return IcmpRecord(T0 + t, p(by), ttl, False, 3, code, *quoted)
+
+
 def refused(ports: Iterable[int], *, ttl: int = 63, at: float = 0.0) -> list[Record]:
     """Each port tried by two of the clients (no client alone: no scan), reset with ``ttl``;
     ``ttl`` None: no answer at all."""
@@ -194,23 +204,7 @@ def test_port_unreachable_on_many_udp_ports_from_many_clients() -> None:
         for k in (0, 1):
             client, t = clients[(i + k) % len(clients)], i * 0.01 + k * 0.005
             records.append(UdpDatagram(T0 + t, p(client), p(SERVER), 50000 + i, port, 64, 40))
-            records.append(
-                IcmpRecord(
-                    T0 + t + 0.001,
-                    p(SERVER),
-                    63,
-                    False,
-                    3,
-                    3,
-                    p(client),
-                    p(SERVER),
-                    50000 + i,
-                    port,
-                    0,
-                    -1,
-                    17,
-                )
-            )
+            records.append(icmp(t + 0.001, client, 50000 + i, port, udp=True))
     result = run(records)
     (group,) = result.groups
     assert (group.protocol, group.code, len(group.ports)) == (Protocol.UDP, "udp-refused", 200)
@@ -226,3 +220,39 @@ def test_port_unreachable_on_many_udp_ports_from_many_clients() -> None:
     assert f"udp-refused ({SERVER}, 200 UDP ports)" in text(result)
     doc = analysis_to_dict(CaptureAnalysis(_info(), result))
     assert doc["findings"][0]["syns"] is None and doc["findings"][0]["protocol"] == "udp"
+
+
+def test_a_nat_device_rejecting_a_range_is_one_finding_naming_it() -> None:
+    records: list[Record] = []
+    for i, port in enumerate(range(8000, 8040)):
+        for k in (0, 1):
+            client, t = CLIENTS[(i + k) % len(CLIENTS)], i * 0.01 + k * 0.005
+            records.append(seg(t, client, SERVER, 42000 + i, port, SYN))
+            # ICMP administratively prohibited (3/13) from the NAT device
+            records.append(icmp(t + 0.001, client, 42000 + i, port, code=13, by=NAT, ttl=64))
+    (group,) = run(records).groups
+    assert (group.code, group.responder, group.ttl, len(group.ports)) == (
+        "syn-rejected", NAT, 64, 40,
+    )  # fmt: skip
+    assert group.summary == (
+        f"{NAT} answered ICMP administratively prohibited for 40 ports of {SERVER} that 3 "
+        "clients tried: a firewall or router refuses them."
+    )
+    assert (
+        f"every one answered by ICMP administratively prohibited from {NAT}, TTL 64"
+        in (group.evidence[2])
+    )
+    assert group.next_steps[0] == f"look at the rules of {NAT} for TCP to {SERVER} on these ports"
+
+
+def test_an_ipv6_server_says_hop_limit() -> None:
+    six, clients = "2001:2:0:1::10", ("2001:2::2", "2001:2::3")
+    outcomes = [
+        an.Outcome(six, port, "syn-refused", 2, 2, 1, clients, False, T0, T0 + 1, ttls=((63, 2),))
+        for port in range(9000, 9030)
+    ]
+    (group,) = an.explain(outcomes).groups
+    words = " ".join((group.summary, *group.evidence, *group.next_steps))
+    assert group.summary.endswith("(the RSTs carry the host's address, hop limit 63).")
+    assert "with hop limit 63 (≈ 1 hop)" in words and "TTL" not in words
+    assert group.label == f"{six}, 30 ports"
