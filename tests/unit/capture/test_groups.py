@@ -195,6 +195,13 @@ def test_a_scan_is_summarised_not_grouped_again() -> None:
     result = an.analyze(sorted(nmap_syn_scan(range(1, 1001)), key=lambda r: r.ts))
     assert len(result.scans) == 1 and result.groups == ()
     assert "ports):" not in text(result)
+    # Beside the scan, other clients refused on other ports of the same host: one group, of
+    # those ports only; the scan's are said by the scan alone.
+    both = run([*nmap_syn_scan(range(1, 1001)), *refused(range(2000, 2030), at=2)])
+    (scan,) = both.scans
+    (group,) = both.groups
+    assert group.ports == tuple(range(2000, 2030)) and group.clients_total == 3
+    assert not any(scan.holds(o) for o in both.outcomes if both.in_group(o))
 
 
 def test_port_unreachable_on_many_udp_ports_from_many_clients() -> None:
