@@ -58,6 +58,7 @@ class PortGroup:
     ports: tuple[int, ...]  # sorted
     count: int  # attempts (TCP) or flows (UDP)
     sent: int  # SYNs or datagrams
+    tries: int  # the most SYNs (UDP: datagrams) one attempt sent
     clients: tuple[str, ...]  # the first MAX_CLIENTS, in the outcomes' order
     clients_total: int  # distinct addresses seen (each outcome lists a few: at least this)
     more_clients: bool  # an outcome had more clients than it listed
@@ -212,6 +213,7 @@ def _group(mine: Sequence[Outcome], synack: int | None) -> PortGroup:
         ports=ports,
         count=count,
         sent=sent,
+        tries=max(x.tries for x in mine),
         clients=shown,
         clients_total=len(clients),
         more_clients=more,

@@ -101,6 +101,7 @@ def _group(g: PortGroup) -> dict[str, Any]:
         "clients_total": g.clients_total,
         "count": g.count,
         "syns": None if g.protocol is Protocol.UDP else g.sent,
+        "tries": g.tries,
         "first": iso(g.first),
         "last": iso(g.last),
         "first_ts": round(g.first, 6),

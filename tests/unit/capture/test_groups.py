@@ -124,6 +124,7 @@ def test_json_keeps_the_ports_and_marks_the_members() -> None:
         63,
     )
     assert len(rest) == 300 and all(f["in_group"] is True for f in rest)
+    assert set(_plain_keys()) <= set(first)  # a port's keys, and the group's
     assert {k for k in rest[0] if k != "in_group"} == set(_plain_keys())
 
 
