@@ -114,18 +114,29 @@ def udp_list(ports: Iterable[int], limit: int = 12) -> str:
     )
 
 
+def split(ps: Iterable[PortResult]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(TCP port numbers, UDP port numbers) of ``ps``, each sorted and once. One pass for
+    the usual all-TCP list: a full-range scan's findings hold 65535 ports."""
+    ps = ps if isinstance(ps, Sequence) else list(ps)
+    udp = {p.port for p in ps if p.protocol is Protocol.UDP}
+    if not udp:
+        return numbers(ps), ()
+    tcp = {p.port for p in ps if p.protocol is not Protocol.UDP}
+    return tuple(sorted(tcp)), tuple(sorted(udp))
+
+
 def ports_of(ps: Sequence[PortResult]) -> str:
     """The ports of ``ps`` in words, UDP ones marked: "80, 443 and 53/udp"."""
-    tcp = numbers(p for p in ps if p.protocol is Protocol.TCP)
-    udp = numbers(p for p in ps if p.protocol is Protocol.UDP)
+    tcp, udp = split(ps)
     parts = ([port_list(tcp)] if tcp else []) + ([udp_list(udp)] if udp else [])
     return " and ".join(parts)
 
 
 def ports_words(ps: Sequence[PortResult]) -> str:
     """ "port 80" / "ports 80 and 53/udp": ``port_words`` with UDP ports marked."""
-    n = len({(p.port, p.protocol) for p in ps})
-    return f"{plural(n, 'port')} {ports_of(ps)}"
+    tcp, udp = split(ps)
+    parts = ([port_list(tcp)] if tcp else []) + ([udp_list(udp)] if udp else [])
+    return f"{plural(len(tcp) + len(udp), 'port')} {' and '.join(parts)}"
 
 
 def sent_word(p: PortResult) -> str:
@@ -135,12 +146,11 @@ def sent_word(p: PortResult) -> str:
 
 def endpoints(ps: Iterable[PortResult]) -> tuple[tuple[int, ...], tuple[Protocol, ...]]:
     """A finding's ``ports`` and ``protocols`` for ``ps``: TCP ports first, then UDP, each
-    sorted and once."""
-    pairs = sorted({(p.protocol is Protocol.UDP, p.port) for p in ps})
-    return (
-        tuple(port for _, port in pairs),
-        tuple(Protocol.UDP if udp else Protocol.TCP for udp, _ in pairs),
-    )
+    sorted and once; no protocols at all when every port is TCP (the Finding's "all TCP")."""
+    tcp, udp = split(ps)
+    if not udp:
+        return tcp, ()
+    return tcp + udp, (Protocol.TCP,) * len(tcp) + (Protocol.UDP,) * len(udp)
 
 
 def syn_lines(ps: Sequence[PortResult], *, connect: bool, timeout: float | None) -> list[str]:

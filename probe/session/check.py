@@ -14,6 +14,7 @@ the call, so several runs may share one session from several threads.
 
 from __future__ import annotations
 
+import operator
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, Future, wait
@@ -308,8 +309,8 @@ def _classify(
     return out
 
 
-def _endpoint(p: PortResult) -> tuple[int, str]:
-    return p.port, p.protocol  # 53/tcp before 53/udp, as nmap lists them
+# 53/tcp before 53/udp, as nmap lists them ("tcp" < "udp")
+_endpoint = operator.attrgetter("port", "protocol")
 
 
 def _report(
