@@ -27,6 +27,8 @@ import sys
 from collections.abc import Iterator
 
 from . import topology as t
+from .links import ip as _ip
+from .links import router_stub
 from .netlab import Lab, LabError
 
 FARM_SHORT = "farm"
@@ -86,12 +88,6 @@ def farm_address(index: int) -> str:
     return f"198.19.{index >> 8}.{index & 255}"
 
 
-def _ip(args: list[str], *, check: bool = True) -> None:
-    done = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10, check=False)
-    if check and done.returncode != 0:
-        raise LabError(f"ip {' '.join(args)} failed: {done.stderr.strip()}")
-
-
 def _nft(lab: Lab, ns: str, script: str) -> None:
     done = lab.exec(ns, "nft", "-f", "-", input=script, timeout=10)
     if done.returncode != 0:
@@ -102,58 +98,42 @@ def _nft(lab: Lab, ns: str, script: str) -> None:
 def farm(lab: Lab) -> Iterator[str]:
     """The farm on the running ``lab``; yields FARM_NET. Everything is removed on exit."""
     ns = farm_ns()
-    made = False
     listener: subprocess.Popen[str] | None = None
-    try:
-        _ip(["netns", "add", ns])
-        made = True
-        veth = ["type", "veth", "peer", "name", t.HOST_IFACE, "netns", ns]
-        _ip(["-n", t.ROUTER_NS, "link", "add", FARM_IFACE, *veth])
-        link = f"{FARM_LINK_ROUTER}/{FARM_LINK_PREFIX}"
-        _ip(["-n", t.ROUTER_NS, "address", "add", link, "dev", FARM_IFACE])
-        _ip(["-n", t.ROUTER_NS, "link", "set", FARM_IFACE, "up"])
-        for args in (
-            ["link", "set", "lo", "up"],
-            ["link", "set", t.HOST_IFACE, "up"],
-            ["address", "add", f"{FARM_LINK_FARM}/{FARM_LINK_PREFIX}", "dev", t.HOST_IFACE],
-            ["route", "add", "local", FARM_NET, "dev", "lo"],
-            ["route", "add", t.LAB_NET_V4, "via", FARM_LINK_ROUTER],
-        ):
-            _ip(["-n", ns, *args])
-        # Many half-open connections at once: no SYN cookies, a backlog that holds them.
-        lab.exec(ns, "sysctl", "-q", "-w", "net.ipv4.tcp_syncookies=0",
-                 "net.ipv4.tcp_max_syn_backlog=65536", "net.core.somaxconn=65536",
-                 "net.ipv4.icmp_ratelimit=0")  # fmt: skip
-        _ip(["-n", t.ROUTER_NS, "route", "add", FARM_NET, "via", FARM_LINK_FARM])
-        _nft(lab, t.ROUTER_NS, _ROUTER_NFT)
-        _nft(lab, ns, _FARM_NFT)
-        argv = ["ip", "netns", "exec", ns, sys.executable, "-c", _LISTENER]
-        listener = subprocess.Popen(
-            [*argv, *map(str, FARM_OPEN)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert listener.stdout is not None
-        if listener.stdout.readline().strip() != "READY":
-            err = listener.stderr.read() if listener.stderr else ""
-            raise LabError(f"farm listener failed: {err.strip()[-2000:]}")
-        yield FARM_NET
-    finally:
-        if listener is not None:
-            if listener.stdin is not None:
-                listener.stdin.close()
-            try:
-                listener.wait(5)
-            except subprocess.TimeoutExpired:
-                listener.kill()
-                listener.wait(5)
-            for stream in (listener.stdout, listener.stderr):
-                if stream is not None:
-                    stream.close()
-        lab.exec(t.ROUTER_NS, "nft", "delete", "table", "ip", FARM_TABLE, timeout=10)
-        _ip(["-n", t.ROUTER_NS, "route", "del", FARM_NET], check=False)
-        _ip(["-n", t.ROUTER_NS, "link", "del", FARM_IFACE], check=False)
-        if made:
-            _ip(["netns", "del", ns], check=False)
+    stub = router_stub(ns, FARM_IFACE, FARM_LINK_ROUTER, FARM_LINK_FARM, FARM_LINK_PREFIX)
+    with stub:
+        try:
+            _ip(["-n", ns, "route", "add", "local", FARM_NET, "dev", "lo"])
+            # Many half-open connections at once: no SYN cookies, a backlog that holds them.
+            lab.exec(ns, "sysctl", "-q", "-w", "net.ipv4.tcp_syncookies=0",
+                     "net.ipv4.tcp_max_syn_backlog=65536", "net.core.somaxconn=65536",
+                     "net.ipv4.icmp_ratelimit=0")  # fmt: skip
+            _ip(["-n", t.ROUTER_NS, "route", "add", FARM_NET, "via", FARM_LINK_FARM])
+            _nft(lab, t.ROUTER_NS, _ROUTER_NFT)
+            _nft(lab, ns, _FARM_NFT)
+            argv = ["ip", "netns", "exec", ns, sys.executable, "-c", _LISTENER]
+            listener = subprocess.Popen(
+                [*argv, *map(str, FARM_OPEN)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            assert listener.stdout is not None
+            if listener.stdout.readline().strip() != "READY":
+                err = listener.stderr.read() if listener.stderr else ""
+                raise LabError(f"farm listener failed: {err.strip()[-2000:]}")
+            yield FARM_NET
+        finally:
+            if listener is not None:
+                if listener.stdin is not None:
+                    listener.stdin.close()
+                try:
+                    listener.wait(5)
+                except subprocess.TimeoutExpired:
+                    listener.kill()
+                    listener.wait(5)
+                for stream in (listener.stdout, listener.stderr):
+                    if stream is not None:
+                        stream.close()
+            lab.exec(t.ROUTER_NS, "nft", "delete", "table", "ip", FARM_TABLE, timeout=10)
+            _ip(["-n", t.ROUTER_NS, "route", "del", FARM_NET], check=False)

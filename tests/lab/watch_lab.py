@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import topology as t
+from .links import ip as _ip
+from .links import router_stub
 from .netlab import Lab, LabError
 
 VIP_V4 = "198.18.9.1"  # the load balancer's virtual address (on the router's lo)
@@ -140,14 +142,6 @@ def load_balancer(lab: Lab) -> Iterator[None]:
         lab.exec(t.ROUTER_NS, "ip", "address", "del", f"{VIP_V4}/32", "dev", "lo")
         for b in made:
             _ip(["netns", "del", b.ns], check=False)
-
-
-def _ip(args: list[str], *, check: bool = True) -> None:
-    import subprocess
-
-    done = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10, check=False)
-    if check and done.returncode != 0:
-        raise LabError(f"ip {' '.join(args)} failed: {done.stderr.strip()}")
 
 
 @contextlib.contextmanager
@@ -263,22 +257,8 @@ def slow_link(lab: Lab) -> Iterator[str]:
     """wslow (http :80) behind the router's slow link with its deep queue; yields its
     address. Everything (namespace, link, address, route, qdisc, server) goes on exit."""
     ns = t.ns_name(SLOW_SHORT)
-    made = False
-    try:
-        _ip(["netns", "add", ns])
-        made = True
-        veth = ["type", "veth", "peer", "name", t.HOST_IFACE, "netns", ns]
-        _ip(["-n", t.ROUTER_NS, "link", "add", SLOW_IFACE, *veth])
-        link = f"{SLOW_LINK_ROUTER}/{SLOW_LINK_PREFIX}"
-        _ip(["-n", t.ROUTER_NS, "address", "add", link, "dev", SLOW_IFACE])
-        _ip(["-n", t.ROUTER_NS, "link", "set", SLOW_IFACE, "up"])
-        for args in (
-            ["link", "set", "lo", "up"],
-            ["link", "set", t.HOST_IFACE, "up"],
-            ["address", "add", f"{SLOW_V4}/{SLOW_LINK_PREFIX}", "dev", t.HOST_IFACE],
-            ["route", "add", t.LAB_NET_V4, "via", SLOW_LINK_ROUTER],
-        ):
-            _ip(["-n", ns, *args])
+    # the router's end of the link goes with the stub, and its qdisc, address and route with it
+    with router_stub(ns, SLOW_IFACE, SLOW_LINK_ROUTER, SLOW_V4, SLOW_LINK_PREFIX):
         # tbf's burst is its token bucket (one full-size frame at line rate, no more), its
         # limit the queue in bytes: deep enough that a whole burst waits instead of dropping.
         tbf = ["tbf", "rate", f"{SLOW_RATE_KBIT}kbit", "burst", "1600"]
@@ -298,12 +278,6 @@ def slow_link(lab: Lab) -> Iterator[str]:
             raise LabError(f"nft in {ns} failed: {done.stderr.strip()}")
         with lab.extra_server(ns, f"http@{SLOW_V4}:{SLOW_PORT}"):
             yield SLOW_V4
-    finally:
-        # the router's end of the link goes with the namespace; deleting it first is
-        # harmless and takes its qdisc, address and route at once
-        _ip(["-n", t.ROUTER_NS, "link", "del", SLOW_IFACE], check=False)
-        if made:
-            _ip(["netns", "del", ns], check=False)
 
 
 @contextlib.contextmanager
