@@ -6,8 +6,9 @@ hand-over per batch instead of per packet. The buffers are plain bytearrays that
 structures point into: filling a slot is two slice assignments and one field, with no
 ctypes object per packet.
 
-(recvmmsg(2) was tried for the receiving side and measured no faster in a full-range scan:
-there the receiver's time goes to decoding and matching, not to system calls.)
+(recvmmsg(2) on its own measured no faster on the receiving side of a full-range scan, where
+the time went to decoding and matching packet by packet; burst.py uses both calls for the
+numpy path of big scans, which decodes and matches a batch at a time.)
 
 A probe from a source asked for (--source) carries IP_PKTINFO with it: the source is in
 the IP header probe writes, but an IPv4 raw socket's route is looked up before that header
@@ -28,7 +29,7 @@ import struct
 from collections.abc import Callable
 
 
-class _MsgHdr(ctypes.Structure):
+class MsgHdr(ctypes.Structure):
     _fields_ = [
         ("name", ctypes.c_void_p),
         ("namelen", ctypes.c_uint32),
@@ -40,15 +41,15 @@ class _MsgHdr(ctypes.Structure):
     ]
 
 
-class _MMsgHdr(ctypes.Structure):
-    _fields_ = [("hdr", _MsgHdr), ("len", ctypes.c_uint)]
+class MMsgHdr(ctypes.Structure):
+    _fields_ = [("hdr", MsgHdr), ("len", ctypes.c_uint)]
 
 
-class _IoVec(ctypes.Structure):
+class IoVec(ctypes.Structure):
     _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
 
 
-_STRIDE = ctypes.sizeof(_MMsgHdr)
+STRIDE = ctypes.sizeof(MMsgHdr)
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Python's socket module lacks it before 3.12
 _PKTINFO = struct.Struct("=i4s4s")  # struct in_pktinfo: ifindex, spec_dst, addr
 _CONTROL = socket.CMSG_SPACE(_PKTINFO.size)  # one cmsghdr with an in_pktinfo, aligned
@@ -73,6 +74,18 @@ def sendmmsg() -> Callable[[int, int, int, int], int] | None:
     return fn
 
 
+@functools.cache
+def recvmmsg() -> Callable[[int, int, int, int, int], int] | None:
+    """libc's recvmmsg(fd, messages, count, flags, timeout), or None where libc has none."""
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).recvmmsg
+    except (AttributeError, OSError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_void_p]
+    fn.restype = ctypes.c_int
+    return fn
+
+
 def available() -> bool:
     return sendmmsg() is not None
 
@@ -91,8 +104,8 @@ class SendBatch:
         self._control_c = (ctypes.c_char * len(self.control)).from_buffer(self.control)
         self._control_at = ctypes.addressof(self._control_c)
         self._pinned = [False] * size  # which messages carry a control message now
-        self.iovs = (_IoVec * size)()
-        self.msgs = (_MMsgHdr * size)()
+        self.iovs = (IoVec * size)()
+        self.msgs = (MMsgHdr * size)()
         data_at = ctypes.addressof(self._data_c)
         names_at = ctypes.addressof(self._names_c)
         for k in range(size):
@@ -124,4 +137,4 @@ class SendBatch:
 
     def message(self, k: int) -> int:
         """The address of message ``k``, for a call that starts there."""
-        return self.address + _STRIDE * k
+        return self.address + STRIDE * k

@@ -30,8 +30,9 @@ from probe.engine import bpf, tcp, udp
 from probe.engine.base import EngineConfig, EngineRun, Job, PacketLog, ProgressFn
 from probe.engine.cookies import BLOCK, block_of
 from probe.engine.icmp import IcmpDecoder
+from probe.engine.paths import Outlet
 from probe.engine.receive import Receiver, Seat, Source
-from probe.engine.scan import Outlet, Scan
+from probe.engine.scan import Scan
 from probe.engine.transport import Transport
 from probe.errors import NoPermission
 from probe.model import Method, Protocol
@@ -106,7 +107,8 @@ class RawEngine:
             sock = self._open(family, t.number, t.answer_filter(v6, first, span))
             if v6:
                 sock.setsockopt(socket.IPPROTO_IPV6, IPV6_CHECKSUM, t.checksum_at)
-            sources.append(Source(sock, v6, t.parse_v6 if v6 else t.parse_v4))
+            rows = not v6 and t.protocol is Protocol.TCP
+            sources.append(Source(sock, v6, t.parse_v6 if v6 else t.parse_v4, rows))
         if v6:
             prog = bpf.icmp_v6(numbers, first, span)
             sources.append(
@@ -155,7 +157,11 @@ class RawEngine:
         scan = Scan(self._outlet, jobs, config, progress, packet_log, cancel)
         seat: Seat | None = None
         try:
-            seat = self._receiver.join(scan.match, cancel)
+            if scan.fast is not None:
+                self._receiver.read_rows()
+            seat = self._receiver.join(
+                scan.match, cancel, scan.match_rows, logs=packet_log is not None
+            )
             if seat is None:  # cancelled while every block was busy
                 return EngineRun((), interrupted=True)
             return scan.run(seat)

@@ -25,17 +25,29 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from probe.engine.base import CANCEL_CHECK
 from probe.engine.cookies import TRY_BITS
 from probe.engine.transport import Answer
+
+if TYPE_CHECKING:
+    from probe.engine import bulk
+    from probe.engine.burst import RecvRows
 
 MAX_READS_PER_WAKE = 2048
 
 # (answer, when it was read, the IPv4 packet or None, the IPv6 payload or None)
 Delivery = tuple[Answer, float, bytes | None, bytes | None]
 MatchFn = Callable[[Answer, float, bytes | None, bytes | None], None]
+
+
+class RowsFn(Protocol):
+    """A scan's matcher for a decoded batch (``Scan.match_rows``): rows ``ks`` are its own."""
+
+    def __call__(
+        self, d: bulk.Decoded, ks: bulk.I64, rows: bulk.U8, lengths: bulk.I64, now: float
+    ) -> None: ...
 
 
 class Source(NamedTuple):
@@ -45,16 +57,21 @@ class Source(NamedTuple):
     sock: socket.socket
     v6: bool
     parse: Callable[..., Answer | None]
+    rows: bool = False  # IPv4 TCP: read a batch at a time once a big scan has come (bulk.py)
 
 
 class Seat:
     """One scan's place at the receiver: its block of source ports, its inbox, its wake-up
     fd. Used from the scan's own thread only (the inbox and ``poke`` from any)."""
 
-    def __init__(self, receiver: Receiver, block: int, match: MatchFn) -> None:
+    def __init__(
+        self, receiver: Receiver, block: int, match: MatchFn, match_rows: RowsFn | None = None
+    ) -> None:
         self.block = block
         self.first_port = block << TRY_BITS
         self.match = match
+        self.match_rows = match_rows
+        self.logs = False  # the scan logs its packets (Receiver.join)
         self.inbox: deque[Delivery] = deque()
         self.leading = False
         self._receiver = receiver
@@ -112,15 +129,36 @@ class Receiver:
         # reads the sockets and then decides what went unanswered.
         self._reading = threading.Lock()
         self.leader: Seat | None = None
+        self._rows: RecvRows | None = None  # the batch buffer, once a big scan has come
+        # Seated scans that log packets (--pcap): while any is, every packet is read whole.
+        self._logging = 0
 
-    def join(self, match: MatchFn, cancel: threading.Event | None) -> Seat | None:
-        """A seat with a free block, waiting while every block is held (None: cancelled)."""
+    def read_rows(self) -> None:
+        """From now on, read the IPv4 TCP socket a batch at a time (numpy is loaded)."""
+        from probe.engine.burst import RecvRows
+
+        with self._reading:
+            if self._rows is None:
+                self._rows = RecvRows()
+
+    def join(
+        self,
+        match: MatchFn,
+        cancel: threading.Event | None,
+        match_rows: RowsFn | None = None,
+        *,
+        logs: bool = False,
+    ) -> Seat | None:
+        """A seat with a free block, waiting while every block is held (None: cancelled).
+        ``logs``: the scan logs its packets, which a batch read would cut short."""
         with self._guard:
             while not self._free:
                 if cancel is not None and cancel.is_set():
                     return None
                 self._guard.wait(CANCEL_CHECK)
-            seat = Seat(self, self._free.popleft(), match)
+            seat = Seat(self, self._free.popleft(), match, match_rows)
+            seat.logs = logs
+            self._logging += logs
             self._seats[seat.block] = seat
             return seat
 
@@ -128,6 +166,7 @@ class Receiver:
         """Give the block back; a leader steps down and wakes the others to take over."""
         with self._guard:
             if self._seats.get(seat.block) is seat:
+                self._logging -= seat.logs
                 del self._seats[seat.block]
                 self._free.append(seat.block)
                 self._guard.notify()
@@ -165,6 +204,8 @@ class Receiver:
         """``me``'s answers matched here, others' handed over (those scans are returned)."""
         mine, match, seats, clock, bits = me.block, me.match, self._seats, time.monotonic, TRY_BITS
         handed: set[Seat] = set()
+        if source.rows and self._rows is not None and not self._logging:
+            return self._read_rows(source, me)
         if not source.v6:  # nearly every answer of a big scan: its own tight loop
             recv, parse = source.sock.recv, source.parse
             for _ in range(MAX_READS_PER_WAKE):
@@ -197,6 +238,38 @@ class Receiver:
                 elif (seat := seats.get(block)) is not None:
                     seat.inbox.append((a, clock(), None, data))
                     handed.add(seat)
+        return handed
+
+    def _read_rows(self, source: Source, me: Seat) -> set[Seat]:
+        """The IPv4 TCP socket read with recvmmsg and decoded a batch at a time."""
+        from probe.engine.bulk import KIND_NONE, decode_v4
+        from probe.engine.fastpath import answers
+
+        assert self._rows is not None
+        buffer, fd, handed = self._rows, source.sock.fileno(), set()
+        for _ in range(MAX_READS_PER_WAKE // buffer.capacity):
+            count = buffer.read(fd)
+            if not count:
+                break
+            now = time.monotonic()
+            rows, lengths = buffer.rows[:count], buffer.lengths(count).astype("int64")
+            d = decode_v4(rows, lengths)
+            blocks = d.sport >> TRY_BITS
+            answer = d.kind != KIND_NONE
+            mine = (answer & (blocks == me.block)).nonzero()[0]
+            if len(mine):
+                if me.match_rows is not None:
+                    me.match_rows(d, mine, rows, lengths, now)
+                else:
+                    for k, a in zip(mine.tolist(), answers(d, mine, rows), strict=True):
+                        me.match(a, now, rows[k, : lengths[k]].tobytes(), None)
+            others = (answer & (blocks != me.block)).nonzero()[0]
+            for k, a in zip(others.tolist(), answers(d, others, rows), strict=True):
+                if (seat := self._seats.get(a.sport >> TRY_BITS)) is not None:
+                    seat.inbox.append((a, now, rows[k, : lengths[k]].tobytes(), None))
+                    handed.add(seat)
+            if count < buffer.capacity:
+                break
         return handed
 
     def _poke(self, handed: set[Seat]) -> None:

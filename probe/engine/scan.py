@@ -18,10 +18,10 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from probe.engine import ack, cookies, icmp, inet, sender, timing
+from probe.engine import burst, cookies, icmp, inet, sender, timing
 from probe.engine.base import (
     CANCEL_CHECK,
     EngineConfig,
@@ -31,47 +31,21 @@ from probe.engine.base import (
     Progress,
     ProgressFn,
 )
+from probe.engine.paths import Outlet, Path, paths_of
 from probe.engine.receive import Seat
 from probe.engine.sender import Outgoing
-from probe.engine.transport import Answer, Builder, Transport
+from probe.engine.transport import Answer
 from probe.model import AnswerKind, Method, PortEvidence, Protocol
 
+if TYPE_CHECKING:
+    from probe.engine import bulk
+    from probe.engine.fastpath import I64, FastPath
+
+MIN_FAST_JOBS = 1024  # probes in a scan from which it builds and matches them in bulk
+FAST_BATCH = 256  # probes: the smallest batch of rows sent while others are in flight
 UNSENT_RECHECK = 0.01  # seconds: a deadline came while its probe still waits in the queue
 SENDER_CHECK = 0.005  # seconds: how often to look at the sender's news while it is busy
 ICMPV6 = 58
-
-
-@dataclass(frozen=True)
-class Outlet:
-    """What every scan of an engine sends with: the IPv4 raw socket (we write the IP header),
-    the IPv6 socket of each transport, and the transports."""
-
-    send4: socket.socket
-    send6: Mapping[Protocol, socket.socket]
-    transports: Mapping[Protocol, Transport]
-
-
-class Path:
-    """What every probe of a scan to one (address, transport, source) shares: the packed
-    addresses, the builder, the cookie's prefix, and the address's RTT estimator."""
-
-    __slots__ = ("builder", "dst", "est", "number", "pin", "prefix", "src", "tagged", "v6")
-
-    def __init__(
-        self, key: int, job: Job, transport: Transport, est: timing.RttEstimator, acks: bool
-    ) -> None:
-        family = socket.AF_INET6 if ":" in job.address else socket.AF_INET
-        self.dst = socket.inet_pton(family, job.address)
-        self.src = socket.inet_pton(family, job.source or inet.source_for(job.address))
-        self.v6 = family == socket.AF_INET6
-        # A source asked for also goes to the kernel as IP(V6)_PKTINFO (sender.py): IPv6's
-        # header is the kernel's, and an IPv4 raw socket's route is looked up by it.
-        self.pin = self.src if job.source else None
-        self.number = transport.number
-        self.tagged = transport.tagged
-        self.builder: Builder = (ack.builder if acks else transport.builder)(self.src, self.dst)
-        self.prefix = cookies.prefix(key ^ acks, self.dst)  # ACKs: never a SYN's cookie
-        self.est = est
 
 
 class Scan:
@@ -96,28 +70,15 @@ class Scan:
         self.cancel = cancel
         self.key = random.getrandbits(32)
         n = len(jobs)
-        # Per (address, transport, source), once: what its probes share; then each job's.
-        est: dict[str, timing.RttEstimator] = {}
-        by_pair: dict[tuple[str, Protocol, bool, str | None], Path] = {}
-        for job in jobs:
-            pair = (job.address, job.protocol, job.ack, job.source)
-            if pair not in by_pair:
-                e = est.setdefault(
-                    job.address, timing.RttEstimator(config.min_timeout, config.timeout)
-                )
-                by_pair[pair] = Path(self.key, job, outlet.transports[job.protocol], e, job.ack)
-        self.paths = [by_pair[j.address, j.protocol, j.ack, j.source] for j in jobs]
+        self.paths, self.cookies, self.index = paths_of(self.key, jobs, outlet, config)
         self.crowded = icmp.crowded(jobs)  # addresses whose retries are never spaced
-        self.cookies = [
-            cookies.cookie(path.prefix, job.port, job.ttl, path.number) if path.tagged else 0
-            for path, job in zip(self.paths, jobs, strict=True)
-        ]
-        # (destination, port, cookie) -> job. The cookie carries the TTL and the protocol, so
-        # trace probes to one port at several TTLs are separate jobs with separate answers.
-        self.index: dict[tuple[bytes, int, int], int] = {
-            (path.dst, job.port, ck): i
-            for i, (path, job, ck) in enumerate(zip(self.paths, jobs, self.cookies, strict=True))
-        }
+        self.fast: FastPath | None = None
+        template = getattr(outlet.transports.get(Protocol.TCP), "template", None)
+        if n >= MIN_FAST_JOBS and packet_log is None and template and burst.available():
+            from probe.engine.fastpath import FastPath  # numpy: only for a scan this big
+
+            fast = FastPath(jobs, self.paths, self.cookies, template)
+            self.fast = fast if any(fast.on) else None  # no plain IPv4 SYN: nothing to gain
         self.tries = [0] * n
         self.sent_at: list[list[float]] = [[] for _ in range(n)]
         self.result: list[PortEvidence | None] = [None] * n
@@ -189,7 +150,8 @@ class Scan:
         wake = 0.5
         if self.deadlines:
             wake = min(wake, self.deadlines[0][0] - now)
-        if (self.retry or self.fresh) and self.in_flight < self.window.limit:
+        sending = (self.retry or self.fresh) and self.in_flight < self.window.limit
+        if sending and not self._holding():
             wake = min(wake, self.bucket.wait())
         if self.sender.pending() or self.failed:
             wake = min(wake, SENDER_CHECK)  # a local refusal may come back from the sender
@@ -205,6 +167,12 @@ class Scan:
         limit, in_flight = self.window.limit, self.in_flight
         bucket = self.bucket if self.bucket.rate is not None else None
         waits: dict[Path, float] = {}  # per destination, for this round
+        fast = self.fast
+        as_rows = fast.on if fast is not None else None
+        row_jobs: list[int] = []
+        row_tries: list[int] = []
+        if self._holding():
+            return
         while (retry or fresh) and in_flight < limit:
             if bucket is not None and not bucket.take(now):
                 break
@@ -214,7 +182,11 @@ class Scan:
             try_no = tries[i] + 1
             if try_no == 1:
                 self.first_window[i] = limit
-            out.append(packet(i, try_no))
+            if as_rows is not None and as_rows[i]:
+                row_jobs.append(i)
+                row_tries.append(try_no)
+            else:
+                out.append(packet(i, try_no))
             tries[i] = try_no
             self.sent_at[i].append(math.inf)  # the sender stamps it as the packet leaves
             self.flying[i] = True
@@ -225,10 +197,21 @@ class Scan:
                 wait = waits[path] = path.est.timeout()
             heapq.heappush(deadlines, (now + wait, i, try_no, wait))
         self.in_flight = in_flight
-        if out:
-            self.sent += len(out)
-            self.sender.submit(out, now)
+        if out or row_jobs:
+            self.sent += len(out) + len(row_jobs)
+            if out:
+                self.sender.submit(out, now)
+            if fast is not None and row_jobs:
+                self.sender.submit_burst(fast.burst(row_jobs, row_tries, self.sport), now)
             self._collect()
+
+    def _holding(self) -> bool:
+        """Whether the bulk path waits for answers to free a batch's worth of the window:
+        rows pay numpy's fixed cost per batch, and following each answer with a few probes
+        would pay it for a few (answers free the window within a round trip, deadlines
+        otherwise)."""
+        free, limit = self.window.limit - self.in_flight, self.window.limit
+        return self.fast is not None and self.in_flight > 0 and free < min(FAST_BATCH, limit // 2)
 
     def _packet(self, i: int, try_no: int) -> Outgoing:
         job = self.jobs[i]
@@ -335,6 +318,29 @@ class Scan:
         i = self.index.get((a.target, a.port, ck))
         if i is None or try_no > self.tries[i]:
             return  # not our probe: a stray packet to our ports, or a forged answer
+        self._accept(i, try_no, a, now, raw_pkt, l4)
+
+    def match_rows(self, d: bulk.Decoded, ks: I64, rows: bulk.U8, lengths: I64, now: float) -> None:
+        """Answers read ``now`` as rows ``ks`` of a decoded batch (fastpath.py)."""
+        from probe.engine.fastpath import answers
+
+        fast = self.fast
+        if fast is None or self.log:
+            for k, a in zip(ks.tolist(), answers(d, ks, rows), strict=True):
+                self.match(a, now, rows[k, : lengths[k]].tobytes(), None)
+            return
+        hits, jobs, tries, exact = fast.lookup(d, ks, self.sport)
+        for a in answers(d, exact, rows):
+            self.match(a, now, None, None)
+        done = self.tries
+        for i, try_no, a in zip(jobs.tolist(), tries.tolist(), answers(d, hits, rows), strict=True):
+            if try_no <= done[i]:
+                self._accept(i, try_no, a, now, None, None)
+
+    def _accept(
+        self, i: int, try_no: int, a: Answer, now: float, raw_pkt: bytes | None, l4: bytes | None
+    ) -> None:
+        """Answer ``a`` to try ``try_no`` of job ``i``: its evidence, unless one stands."""
         prev = self.result[i]
         if prev is not None and prev.answer is not AnswerKind.NONE:
             return  # a duplicate: the first answer stands

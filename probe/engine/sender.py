@@ -36,12 +36,15 @@ import threading
 import time
 import typing
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
-from typing import NamedTuple
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, NamedTuple
 
 from probe.engine import mmsg
 from probe.errors import NoPermission
 from probe.model import Protocol
+
+if TYPE_CHECKING:
+    from probe.engine.burst import SendRows
 
 # Errors that mean "the queue is full, try again shortly" rather than an answer.
 _BUSY = frozenset({errno.EAGAIN, errno.ENOBUFS, errno.EINTR})
@@ -71,6 +74,16 @@ class Outgoing(NamedTuple):
     src: bytes | None = None  # the source asked for (--source), packed: IP(V6)_PKTINFO
 
 
+class Burst(NamedTuple):
+    """Probes built a batch at a time (bulk.py): row k of ``rows`` is try ``tries[k]`` of job
+    ``jobs[k]``; ``start`` is the first row not yet sent."""
+
+    jobs: list[int]
+    tries: list[int]
+    rows: SendRows
+    start: int = 0
+
+
 # sent_at[job][try - 1]: when that try left (time.monotonic()), written by the sender.
 SentTable = list[list[float]]
 Failure = tuple[int, int, int]  # (job, try, errno)
@@ -83,6 +96,8 @@ class Sender(typing.Protocol):
     error: BaseException | None  # a failure of the sender itself, for the scan to raise
 
     def submit(self, items: Iterable[Outgoing], now: float) -> None: ...
+
+    def submit_burst(self, burst: Burst, now: float) -> None: ...
 
     def pending(self) -> int: ...
 
@@ -190,6 +205,9 @@ class InlineSender:
     def submit(self, items: Iterable[Outgoing], now: float) -> None:
         self._send_each(items, lambda: now)
 
+    def submit_burst(self, burst: Burst, now: float) -> None:
+        self._send_each(_unbatched(burst), lambda: now)
+
     def _send_each(self, items: Iterable[Outgoing], clock: Callable[[], float]) -> None:
         for item in items:
             self._sent_at[item.job][item.try_no - 1] = clock()
@@ -221,7 +239,7 @@ class ThreadSender(InlineSender):
         port: int = 0,  # destination port in the socket address: raw sockets ignore it
     ) -> None:
         super().__init__(send4, send6, sent_at, failed)
-        self._queue: deque[Outgoing] = deque()
+        self._queue: deque[Outgoing | Burst] = deque()
         self._wake = threading.Event()
         self._stopping = False
         self._busy = 0  # items taken from the queue and not yet sent
@@ -234,6 +252,10 @@ class ThreadSender(InlineSender):
 
     def submit(self, items: Iterable[Outgoing], now: float) -> None:
         self._queue.extend(items)
+        self._wake.set()
+
+    def submit_burst(self, burst: Burst, now: float) -> None:
+        self._queue.append(burst)
         self._wake.set()
 
     def pending(self) -> int:
@@ -263,9 +285,14 @@ class ThreadSender(InlineSender):
 
     def _send_some(self) -> None:
         queue = self._queue
+        head = queue[0]
+        if isinstance(head, Burst):
+            queue.popleft()
+            self._send_burst(head)
+            return
         items: list[Outgoing] = []
-        while queue and len(items) < self._batch.size:
-            items.append(queue.popleft())
+        while queue and len(items) < self._batch.size and not isinstance(queue[0], Burst):
+            items.append(typing.cast(Outgoing, queue.popleft()))
         self._busy = len(items)
         batched = [it for it in items if not it.v6 and len(it.packet) <= _SLOT]
         if batched and self._sendmmsg is not None:
@@ -275,19 +302,40 @@ class ThreadSender(InlineSender):
         self._busy = 0
 
     def _send_v4_batch(self, items: list[Outgoing]) -> None:
-        assert self._sendmmsg is not None
         b = self._batch
         for k, item in enumerate(items):
             b.fill(k, item.packet, item.dst, item.src)
         stamp = time.monotonic()
         for item in items:
             self._sent_at[item.job][item.try_no - 1] = stamp
+        self._send_messages(b.message, 0, len(items), lambda k: (items[k].job, items[k].try_no))
+
+    def _send_burst(self, burst: Burst) -> None:
+        """The next ``BATCH`` rows of a burst (the rest goes back to the queue's head)."""
+        start = burst.start
+        end = min(len(burst.rows), start + self._batch.size)
+        self._busy = end - start
+        jobs, tries = burst.jobs, burst.tries
+        stamp = time.monotonic()
+        sent_at = self._sent_at
+        for k in range(start, end):
+            sent_at[jobs[k]][tries[k] - 1] = stamp
+        if end < len(burst.rows):
+            self._queue.appendleft(burst._replace(start=end))
+        self._send_messages(burst.rows.address, start, end, lambda k: (jobs[k], tries[k]))
+        self._busy = 0
+
+    def _send_messages(
+        self, address: Callable[[int], int], k: int, n: int, who: Callable[[int], tuple[int, int]]
+    ) -> None:
+        """sendmmsg() messages ``k`` to ``n`` (``address(k)``: where message k starts),
+        waiting out a full queue for a while; a refused message is its probe's answer."""
+        assert self._sendmmsg is not None
         fd = self._send4.fileno()
-        k, n = 0, len(items)
         give_up = time.monotonic() + MAX_BUSY_WAIT
         while k < n:
             # ctypes releases the GIL for the call: the kernel's work runs beside Python's.
-            sent = self._sendmmsg(fd, b.message(k), n - k, 0)
+            sent = self._sendmmsg(fd, address(k), n - k, 0)
             if sent > 0:
                 k += sent
                 give_up = time.monotonic() + MAX_BUSY_WAIT
@@ -297,8 +345,20 @@ class ThreadSender(InlineSender):
                 time.sleep(BUSY_PAUSE)
                 continue
             # The first message of the rest was refused by the local kernel: its answer.
-            self._failed.append((items[k].job, items[k].try_no, code))
+            job, try_no = who(k)
+            self._failed.append((job, try_no, code))
             k += 1
+
+
+def _unbatched(burst: Burst) -> Iterator[Outgoing]:
+    """A burst's rows as single probes, for the inline sender."""
+    rows = burst.rows
+    for k in range(burst.start, len(rows)):
+        dst = int(rows.dst[k]).to_bytes(4, "big")
+        address = socket.inet_ntop(socket.AF_INET, dst)
+        packet = rows.packet(k)
+        yield Outgoing(burst.jobs[k], burst.tries[k], packet, address, dst, packet[8], False,
+                       Protocol.TCP)  # fmt: skip
 
 
 def make_sender(

@@ -140,7 +140,7 @@ def _answer(
     # ACK number it returns as its own sequence number (RFC 793). Every other answer
     # acknowledges the SYN's sequence number + 1.
     tag = seq if flags & (TH_RST | TH_ACK) == TH_RST else (ack - 1) & 0xFFFFFFFF
-    if flags & TH_SYN:
+    if flags & TH_SYN and not flags & TH_RST:  # RFC 793, SYN-SENT: RST is checked first
         hlen = (off >> 4) * 4
         opts = parse_options(buf[at + 20 : min(at + hlen, end)]) if hlen > 20 else TcpOptions()
         return Answer(_SYN_ACK, src, ttl, src_packed, sport, dport, tag, window, opts, ip_id)

@@ -15,7 +15,8 @@ from scapy.layers.inet6 import IPv6
 from probe.engine import ack, cookies, inet, tcp
 from probe.engine.base import EngineConfig, Job
 from probe.engine.icmp import IcmpDecoder
-from probe.engine.scan import Outlet, Scan
+from probe.engine.paths import Outlet
+from probe.engine.scan import Scan
 from probe.model import AnswerKind, Protocol
 
 SRC, DST = "198.18.0.2", "198.18.1.11"

@@ -781,14 +781,10 @@ def test_the_inline_sender_sends_a_bursts_rows_one_by_one() -> None:
     assert not failed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="once a big scan has put the receiver in rows mode (RecvRows keeps 128 bytes of "
-    "each packet), a logged scan's answers reach its packet log cut to 128 bytes: the "
-    "per-packet fallback and the hand-over to other seats pass rows[k, :lengths[k]], and "
-    "recvmmsg's length is the truncated one",
-)
 def test_a_logged_scan_logs_whole_answers_while_the_receiver_reads_rows() -> None:
+    """A scan that logs its packets (--pcap) joins with ``logs``: while it is seated the
+    receiver reads packet by packet, so the log gets each answer whole, not the 128 bytes a
+    row keeps."""
     logged: list[tuple[bytes, bool]] = []
     jobs = [Job(HOST, p) for p in (80, 81)]
     s = Scan(
@@ -797,7 +793,7 @@ def test_a_logged_scan_logs_whole_answers_while_the_receiver_reads_rows() -> Non
     assert s.fast is None
     link = Rows()  # read_rows() was called: another, big, scan runs on this engine
     try:
-        seat = link.receiver.join(s.match, None, s.match_rows)
+        seat = link.receiver.join(s.match, None, s.match_rows, logs=True)
         assert seat is not None
         link.seats.append(seat)
         s.sport = seat.first_port

@@ -12,7 +12,8 @@ import pytest
 
 from probe.engine import cookies, inet, tcp, timing
 from probe.engine.base import EngineConfig, Job
-from probe.engine.scan import Outlet, Scan
+from probe.engine.paths import Outlet
+from probe.engine.scan import Scan
 from probe.engine.transport import Answer
 from probe.model import AnswerKind, Protocol
 

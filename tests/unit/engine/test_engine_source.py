@@ -17,7 +17,8 @@ from scapy.layers.inet import IP, TCP
 from probe.engine import inet, mmsg, sender, tcp
 from probe.engine.base import EngineConfig, Job
 from probe.engine.connect import ConnectEngine
-from probe.engine.scan import Outlet, Scan
+from probe.engine.paths import Outlet
+from probe.engine.scan import Scan
 from probe.model import AnswerKind, Protocol
 
 HOST = "198.18.1.10"

@@ -108,7 +108,8 @@ def test_tcp_and_udp_probes_share_a_scan_and_each_try_carries_its_variant(
 ) -> None:
     from probe.engine import inet, tcp
     from probe.engine.base import EngineConfig, Job
-    from probe.engine.scan import Outlet, Scan
+    from probe.engine.paths import Outlet
+    from probe.engine.scan import Scan
 
     monkeypatch.setattr(inet, "source_for", lambda address: SRC)
     send4 = FakeSock()
@@ -166,7 +167,8 @@ def test_retries_are_spaced_once_a_rate_limited_icmp_sender_is_seen(
 ) -> None:
     from probe.engine import icmp, inet, tcp
     from probe.engine.base import EngineConfig, Job
-    from probe.engine.scan import Outlet, Scan
+    from probe.engine.paths import Outlet
+    from probe.engine.scan import Scan
     from probe.engine.transport import Answer
 
     monkeypatch.setattr(inet, "source_for", lambda address: SRC)
@@ -192,7 +194,8 @@ def test_an_address_with_many_probes_keeps_its_pace(monkeypatch: pytest.MonkeyPa
     # One ICMP token a second is shared by all of them: spacing would only slow the scan.
     from probe.engine import icmp, inet
     from probe.engine.base import EngineConfig, Job
-    from probe.engine.scan import Outlet, Scan
+    from probe.engine.paths import Outlet
+    from probe.engine.scan import Scan
     from probe.engine.transport import Answer
 
     monkeypatch.setattr(inet, "source_for", lambda address: SRC)

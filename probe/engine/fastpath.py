@@ -1,0 +1,119 @@
+"""The numpy side of a big scan: which of its probes go out as rows, and its answers matched
+a batch at a time (bulk.py builds and decodes, burst.py hands the arrays to the kernel).
+
+A scan takes this path when it is big enough to gain (``MIN_JOBS`` probes: below that,
+importing numpy costs more than it saves) and sendmmsg/recvmmsg exist. Its plain IPv4 SYNs
+go out as rows; every other probe of the scan (IPv6, UDP, bare ACKs, a source pinned with
+IP_PKTINFO) keeps the per-packet path, and so does everything when the packets are logged
+(--pcap wants each one whole). Answers whose cookie the index cannot settle alone (two
+probes share it, or it is not a row's: an ACK probe's, a stray) are looked up exactly, by
+address, port and cookie, as the per-packet path does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from probe.engine import bulk, inet
+from probe.engine.base import Job
+from probe.engine.burst import SendRows
+from probe.engine.sender import Burst
+from probe.engine.tcp import SynTemplate
+from probe.engine.transport import Answer
+from probe.model import AnswerKind, Protocol
+
+if TYPE_CHECKING:
+    from probe.engine.paths import Path
+
+MIN_JOBS = 1024
+_KINDS = {bulk.KIND_SYN_ACK: AnswerKind.SYN_ACK, bulk.KIND_RST: AnswerKind.RST}
+I64 = npt.NDArray[np.int64]
+
+
+def rows_for(job: Job, path: Path) -> bool:
+    """Whether a probe goes out as a row: a plain IPv4 SYN."""
+    return (
+        not path.v6
+        and job.protocol is Protocol.TCP
+        and not job.ack
+        and path.pin is None
+        and not job.payloads
+    )
+
+
+class FastPath:
+    """Per-job columns of one scan, its SYN rows and its cookie index."""
+
+    def __init__(
+        self, jobs: Sequence[Job], paths: Sequence[Path], cookies: Sequence[int], tpl: SynTemplate
+    ) -> None:
+        n = len(jobs)
+        self.on = [rows_for(job, path) for job, path in zip(jobs, paths, strict=True)]
+        chosen = np.flatnonzero(np.array(self.on, np.bool_)).astype(np.int64)
+        self.dst = np.zeros(n, np.uint32)
+        self.src = np.zeros(n, np.uint32)
+        if len(chosen):
+            self.dst[chosen] = bulk.addresses([paths[i].dst for i in chosen.tolist()])
+            self.src[chosen] = bulk.addresses([paths[i].src for i in chosen.tolist()])
+        self.port = np.fromiter((job.port for job in jobs), np.uint16, n)
+        self.ttl = np.fromiter((job.ttl for job in jobs), np.uint8, n)
+        self.cookie = np.fromiter(cookies, np.uint32, n)
+        self.index = bulk.CookieIndex(
+            chosen, self.cookie[chosen], self.dst[chosen], self.port[chosen]
+        )
+        self._rows = bulk.SynRows(tpl)
+
+    def burst(self, jobs: list[int], tries: list[int], sport: int) -> Burst:
+        """Rows for try ``tries[k]`` of job ``jobs[k]`` from the scan's block at ``sport``."""
+        at = np.array(jobs, np.int64)
+        try_no = np.array(tries, np.uint32)
+        dst = self.dst[at]
+        rows = self._rows.build(
+            self.src[at],
+            dst,
+            (try_no + sport).astype(np.uint16),
+            self.port[at],
+            self.cookie[at] | try_no,
+            self.ttl[at],
+        )
+        return Burst(jobs, tries, SendRows(rows, dst))
+
+    def lookup(self, d: bulk.Decoded, ks: I64, sport: int) -> tuple[I64, I64, I64, I64]:
+        """Rows ``ks`` of a decoded batch: (rows, jobs, tries) of those matched by cookie,
+        and the rows to look up exactly. Rows from none of our tries' source ports are
+        dropped here."""
+        tag = d.tag[ks]
+        try_no = (tag & np.uint32(0xF)).astype(np.int64)
+        ours = (try_no > 0) & (d.sport[ks].astype(np.int64) == try_no + sport)
+        job, _ambiguous = self.index.lookup(tag & np.uint32(0xFFFFFFF0), d.src[ks], d.port[ks])
+        hit = ours & (job >= 0)
+        return ks[hit], job[hit], try_no[hit], ks[ours & (job < 0)]
+
+
+def answers(d: bulk.Decoded, ks: I64, rows: bulk.U8) -> list[Answer]:
+    """Rows ``ks`` of a decoded batch as Answer records (for the per-packet matcher)."""
+    out = []
+    kind, src, ttl, port = d.kind.tolist(), d.src.tolist(), d.ttl.tolist(), d.port.tolist()
+    sport, tag, window, ip_id = d.sport.tolist(), d.tag.tolist(), d.window.tolist(), d.ip_id
+    for k in ks.tolist():
+        packed = src[k].to_bytes(4, "big")
+        syn_ack = kind[k] == bulk.KIND_SYN_ACK
+        out.append(
+            Answer(
+                _KINDS[kind[k]],
+                inet.ntop4(packed),
+                ttl[k],
+                packed,
+                port[k],
+                sport[k],
+                tag[k],
+                window[k],
+                d.options(rows, k) if syn_ack else None,
+                int(ip_id[k]),
+            )
+        )
+    return out

@@ -1,0 +1,76 @@
+"""What every scan sends with (``Outlet``: the engine's sockets and transports) and what the
+probes of one scan to one address share (``Path``)."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from probe.engine import ack, cookies, inet, timing
+from probe.engine.base import EngineConfig, Job
+from probe.engine.transport import Builder, Transport
+from probe.model import Protocol
+
+
+@dataclass(frozen=True)
+class Outlet:
+    """What every scan of an engine sends with: the IPv4 raw socket (we write the IP header),
+    the IPv6 socket of each transport, and the transports."""
+
+    send4: socket.socket
+    send6: Mapping[Protocol, socket.socket]
+    transports: Mapping[Protocol, Transport]
+
+
+class Path:
+    """What every probe of a scan to one (address, transport, source) shares: the packed
+    addresses, the builder, the cookie's prefix, and the address's RTT estimator."""
+
+    __slots__ = ("builder", "dst", "est", "number", "pin", "prefix", "src", "tagged", "v6")
+
+    def __init__(
+        self, key: int, job: Job, transport: Transport, est: timing.RttEstimator, acks: bool
+    ) -> None:
+        family = socket.AF_INET6 if ":" in job.address else socket.AF_INET
+        self.dst = socket.inet_pton(family, job.address)
+        self.src = socket.inet_pton(family, job.source or inet.source_for(job.address))
+        self.v6 = family == socket.AF_INET6
+        # A source asked for also goes to the kernel as IP(V6)_PKTINFO (sender.py): IPv6's
+        # header is the kernel's, and an IPv4 raw socket's route is looked up by it.
+        self.pin = self.src if job.source else None
+        self.number = transport.number
+        self.tagged = transport.tagged
+        self.builder: Builder = (ack.builder if acks else transport.builder)(self.src, self.dst)
+        self.prefix = cookies.prefix(key ^ acks, self.dst)  # ACKs: never a SYN's cookie
+        self.est = est
+
+
+Index = dict[tuple[bytes, int, int], int]
+
+
+def paths_of(
+    key: int, jobs: Sequence[Job], outlet: Outlet, config: EngineConfig
+) -> tuple[list[Path], list[int], Index]:
+    """Per job of a scan with ``key``: its path (one per address, transport and source, with
+    one RTT estimator per address), its cookie, and the index of jobs by (destination, port,
+    cookie). The cookie carries the TTL and the protocol, so trace probes to one port at
+    several TTLs are separate jobs with separate answers."""
+    est: dict[str, timing.RttEstimator] = {}
+    by_pair: dict[tuple[str, Protocol, bool, str | None], Path] = {}
+    for job in jobs:
+        pair = (job.address, job.protocol, job.ack, job.source)
+        if pair not in by_pair:
+            e = est.setdefault(job.address, timing.RttEstimator(config.min_timeout, config.timeout))
+            by_pair[pair] = Path(key, job, outlet.transports[job.protocol], e, job.ack)
+    paths = [by_pair[j.address, j.protocol, j.ack, j.source] for j in jobs]
+    cookie = cookies.cookie
+    cks = [
+        cookie(path.prefix, job.port, job.ttl, path.number) if path.tagged else 0
+        for path, job in zip(paths, jobs, strict=True)
+    ]
+    index = {
+        (path.dst, job.port, ck): i
+        for i, (path, job, ck) in enumerate(zip(paths, jobs, cks, strict=True))
+    }
+    return paths, cks, index
