@@ -74,7 +74,7 @@ class Window:
     size: float = 64.0
     minimum: float = 8.0
     maximum: float = 4096.0
-    ssthresh: float = 1024.0
+    ssthresh: float = 4096.0
     drops: int = 0
     last_drop: float = float("-inf")  # when the window was last cut
     path_loss: float | None = None  # the share of first tries the path loses at any rate
