@@ -16,7 +16,7 @@ from typing import Any, TextIO
 from probe.diagnosis.discovery import Discovery, Probe
 from probe.model import Method, PortState, Report, TargetReport
 from probe.output.json.check import discovery_to_dict, report_data
-from probe.output.json.writer import Stream, dumps, quote, write_at
+from probe.output.json.writer import Stream, dumps, quote, write_at, write_fields
 
 __all__ = ["JsonStream", "has_open"]
 
@@ -47,7 +47,7 @@ class JsonStream:
         out = self.out
         for target in data["targets"]:
             out.write(",\n    " if self.written else "\n    ")
-            write_at(target, "    ", out)
+            write_fields(target, "    ", out)  # only its ports may be a Stream
             self.written += 1
 
     def _begin(self, data: dict[str, Any]) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import Any, Generic, TextIO, TypeVar
 
-__all__ = ["Stream", "dumps", "number", "quote", "write", "write_at"]
+__all__ = ["Stream", "dumps", "number", "quote", "write", "write_at", "write_fields"]
 
 T = TypeVar("T")
 
@@ -45,6 +45,20 @@ def write_at(data: Any, indent: str, out: TextIO) -> None:
     """``data`` as it is written nested at ``indent`` inside a larger document (its
     ``Stream`` lists piece by piece), without a newline: for documents written in parts."""
     _write(data, indent, out, _SCALARS)
+
+
+def write_fields(data: dict[str, Any], indent: str, out: TextIO) -> None:
+    """``write_at`` for a non-empty dict whose ``Stream``s, if any, are its own values (a big
+    run's target: its ports): nothing deeper is searched for one, so each value is walked once
+    (a /16's targets are written 65,536 times)."""
+    inner = indent + "  "
+    for n, (key, value) in enumerate(data.items()):
+        out.write(("{\n" if n == 0 else ",\n") + inner + encode_basestring_ascii(key) + ": ")
+        if isinstance(value, Stream):
+            _write(value, inner, out, _SCALARS)
+        else:
+            out.write(_dumps(value, inner, _SCALARS))
+    out.write("\n" + indent + "}")
 
 
 def _write(obj: Any, indent: str, out: TextIO, scalars: dict[type, Callable[[Any], str]]) -> None:
