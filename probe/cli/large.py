@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import TextIO
 
 from probe.engine.base import PacketLog, ProgressFn
 from probe.model import Report, Target
 from probe.output.base import FormatName, Options
-from probe.session.batches import Outcome, batch_size, check_batches
+from probe.session.batches import Outcome, batch_size, measure_batches
 from probe.session.core import Session
 from probe.session.options import CheckOptions
+from probe.session.reports import Measured, build
 from probe.status import ExitStatus
 
 __all__ = ["SUMMARY_OVER", "large", "only_open", "run_large"]
@@ -67,11 +69,26 @@ def run_large(
     else:
         sink = SummaryText(out, Options(verbose=verbose), only_open=open_only)
     result = Outcome()
-    for report in check_batches(
-        session.scope(), targets, opts, progress=progress, packet_log=packet_log
-    ):
+
+    def write(measured: Measured) -> None:
+        report = build(measured)
         result.add(report)
         sink.add(report)
+
+    # One batch's reports are diagnosed and written in a thread of their own while the next
+    # batch is measured: the scan spends much of its time waiting (for answers, for the
+    # kernel's side of the sender, for silent ports' deadlines), which the writing fills.
+    # One batch at a time in each, in order: memory stays two batches.
+    with ThreadPoolExecutor(1, thread_name_prefix="probe-writer") as writer:
+        written: Future[None] | None = None
+        for measured in measure_batches(
+            session.scope(), targets, opts, progress=progress, packet_log=packet_log
+        ):
+            if written is not None:
+                written.result()
+            written = writer.submit(write, measured)
+        if written is not None:
+            written.result()
     result.interrupted |= session.cancel.is_set()
     sink.end(result.notes, result.interrupted, result.found)
     out.flush()

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from probe.engine import ack, cookies, inet, timing
 from probe.engine.base import EngineConfig, Job
-from probe.engine.transport import Builder, Transport
-from probe.model import Protocol
+from probe.engine.transport import Answer, Builder, Transport
+from probe.model import AnswerKind, Protocol
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,15 @@ class Path:
         self.builder: Builder = (ack.builder if acks else transport.builder)(self.src, self.dst)
         self.prefix = cookies.prefix(key ^ acks, self.dst)  # ACKs: never a SYN's cookie
         self.est = est
+
+    def answer_packet(self, a: Answer, raw_pkt: bytes | None, l4: bytes | None) -> bytes | None:
+        """An answer as a capture wants it: the IPv4 packet as read, or the IPv6 payload with
+        an IPv6 header written back (the kernel keeps it)."""
+        if raw_pkt is None and l4 is not None:
+            number = socket.IPPROTO_ICMPV6 if a.kind is AnswerKind.ICMP else self.number
+            src = socket.inet_pton(socket.AF_INET6, a.responder)
+            return inet.ipv6_header(src, self.src, number, a.ttl or 0, len(l4)) + l4
+        return raw_pkt
 
 
 Index = dict[tuple[bytes, int, int], int]

@@ -14,7 +14,6 @@ from __future__ import annotations
 import heapq
 import math
 import random
-import socket
 import threading
 import time
 from collections import deque
@@ -45,7 +44,6 @@ MIN_FAST_JOBS = 1024  # probes in a scan from which it builds and matches them i
 FAST_BATCH = 256  # probes: the smallest batch of rows sent while others are in flight
 UNSENT_RECHECK = 0.01  # seconds: a deadline came while its probe still waits in the queue
 SENDER_CHECK = 0.005  # seconds: how often to look at the sender's news while it is busy
-ICMPV6 = 58
 
 
 class Scan:
@@ -368,7 +366,9 @@ class Scan:
         )
         self.received += 1
         if self.log:
-            self._log_answer(a, self.paths[i], raw_pkt, l4)
+            pkt = self.paths[i].answer_packet(a, raw_pkt, l4)
+            if pkt is not None:
+                self.log(time.time(), pkt, False)
         if prev is not None:
             self.result[i] = ev  # a late answer after "no answer": the truth wins
             return
@@ -391,13 +391,3 @@ class Scan:
         else:
             self.window.on_answer()
         self._finish(i, ev)
-
-    def _log_answer(self, a: Answer, path: Path, raw_pkt: bytes | None, l4: bytes | None) -> None:
-        assert self.log is not None
-        pkt = raw_pkt
-        if pkt is None and l4 is not None:  # IPv6: the kernel kept the header
-            number = ICMPV6 if a.kind is AnswerKind.ICMP else path.number
-            src = socket.inet_pton(socket.AF_INET6, a.responder)
-            pkt = inet.ipv6_header(src, path.src, number, a.ttl or 0, len(l4)) + l4
-        if pkt is not None:
-            self.log(time.time(), pkt, False)

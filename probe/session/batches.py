@@ -24,11 +24,20 @@ from probe.diagnosis import discovery, outcome
 from probe.diagnosis.discovery import Discovery
 from probe.engine.base import PacketLog, Progress, ProgressFn
 from probe.model import Report, Target
-from probe.session.check import Scope, run_check
+from probe.session.check import Scope, measure
 from probe.session.options import CheckOptions
+from probe.session.reports import Measured, build
 from probe.status import ExitStatus
 
-__all__ = ["MIN_BATCH", "PROBES_PER_BATCH", "Outcome", "batch_size", "check_batches", "split"]
+__all__ = [
+    "MIN_BATCH",
+    "PROBES_PER_BATCH",
+    "Outcome",
+    "batch_size",
+    "check_batches",
+    "measure_batches",
+    "split",
+]
 
 PROBES_PER_BATCH = 20_000
 MIN_BATCH = 512  # addresses: above discovery's 256, so a batch of a big run is a big run
@@ -66,6 +75,23 @@ def check_batches(
     packet_log: PacketLog | None = None,
 ) -> Iterator[Report]:
     """Each batch's report, in target order; after an interrupted one, no more."""
+    for measured in measure_batches(
+        scope, targets, opts, size=size, progress=progress, packet_log=packet_log
+    ):
+        yield build(measured)
+
+
+def measure_batches(
+    scope: Scope,
+    targets: Sequence[Target],
+    opts: CheckOptions,
+    *,
+    size: int | None = None,
+    progress: ProgressFn | None = None,
+    packet_log: PacketLog | None = None,
+) -> Iterator[Measured]:
+    """What each batch measured (``build`` makes its report), in target order; after an
+    interrupted one, no more."""
     size = size or batch_size(len(opts.ports), opts.discover)
     total = len(targets) * len(opts.ports)
     done = 0
@@ -73,10 +99,10 @@ def check_batches(
         if scope.cancel.is_set():
             return
         shown = None if progress is None else _offset(progress, done, total)
-        report = run_check(scope, batch, opts, progress=shown, packet_log=packet_log)
+        measured = measure(scope, batch, opts, progress=shown, packet_log=packet_log)
         done += len(batch) * len(opts.ports)
-        yield report
-        if report.interrupted:
+        yield measured
+        if measured.interrupted:
             return
 
 

@@ -18,16 +18,14 @@ import operator
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, Future, wait
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TypeVar
 
-from probe.diagnosis import classify, middlebox, outcome, registry
+from probe.diagnosis import classify, middlebox, outcome
 from probe.engine.base import Engine, EngineConfig, EngineRun, Job, PacketLog, ProgressFn
 from probe.model import (
     AnswerKind,
     AppResult,
-    ArpResult,
-    DnsResult,
     DnsStatus,
     Method,
     PingResult,
@@ -38,14 +36,13 @@ from probe.model import (
     PortState,
     Protocol,
     Report,
-    RouteResult,
     RouteStatus,
     Target,
-    TargetReport,
 )
 from probe.session import discovery, udp
 from probe.session.edge import Edge, EngineChoice, HelloFn, NeighboursFn, pinging
 from probe.session.options import CheckOptions
+from probe.session.reports import Measured, Work, build
 from probe.session.resolve import resolve_target
 from probe.status import ExitStatus
 
@@ -69,18 +66,6 @@ class Interrupted(Exception):
     """The run was cancelled while waiting for a background step."""
 
 
-@dataclass
-class _Work:
-    """One address to probe, as it moves through the steps."""
-
-    input: str
-    address: str | None
-    dns: DnsResult
-    route: RouteResult | None = None
-    ping: Future[PingResult] | PingResult | None = None
-    arp: Future[Mapping[str, ArpResult | None]] | None = None  # shared by the on-link works
-
-
 def run_check(
     scope: Scope,
     targets: Sequence[Target],
@@ -96,11 +81,34 @@ def run_check(
     hosts each have their own list); the others get ``opts.ports``. Targets that resolve to
     one address share its probes: each (address, port) is probed once.
     """
+    return build(
+        measure(
+            scope,
+            targets,
+            opts,
+            ports_by_input=ports_by_input,
+            progress=progress,
+            packet_log=packet_log,
+        )
+    )
 
-    def requests(w: _Work) -> tuple[PortRequest, ...]:
+
+def measure(
+    scope: Scope,
+    targets: Sequence[Target],
+    opts: CheckOptions,
+    *,
+    ports_by_input: Mapping[str, tuple[PortRequest, ...]] | None = None,
+    progress: ProgressFn | None = None,
+    packet_log: PacketLog | None = None,
+) -> Measured:
+    """The network part of ``run_check``: names, routes, discovery, pings, the scan, the
+    middlebox proofs and the application hellos."""
+
+    def requests(w: Work) -> tuple[PortRequest, ...]:
         return (ports_by_input or {}).get(w.input, opts.ports)
 
-    works: list[_Work] = []
+    works: list[Work] = []
     notes: list[str] = []
     background: list[Future[object]] = []
     run: EngineRun | None = None
@@ -118,7 +126,7 @@ def run_check(
             works.extend(_resolve(target, opts, edge, notes))
         probable = [w for w in works if _probable(w)]
         if scope.allow is not None:  # before any packet: no ping, ARP or probe to the others
-            allowed: list[_Work] = []
+            allowed: list[Work] = []
             for w in probable:
                 if scope.allow(w.address or ""):
                     allowed.append(w)
@@ -178,13 +186,17 @@ def run_check(
         interrupted = True
         for f in background:  # what has not started need not start; what runs is not waited for
             f.cancel()
-    reports = [_report(w, requests(w), ports, mode, opts.timeout, apps) for w in works]
-    reports = [
-        registry.attach_confirmations(r, proofs, mode=mode, timeout=opts.timeout) for r in reports
-    ]
-    reports = list(registry.attach_family_findings(reports))
-    return Report(
-        tuple(reports), mode=mode, notes=tuple(notes), interrupted=interrupted, discovery=found
+    return Measured(
+        tuple(works),
+        tuple(requests(w) for w in works),
+        ports,
+        mode,
+        opts.timeout,
+        apps,
+        proofs,
+        tuple(notes),
+        interrupted,
+        found,
     )
 
 
@@ -203,7 +215,7 @@ def _result(f: Future[_T], cancel: threading.Event) -> _T:
 
 
 def _ask_neighbours(
-    works: Sequence[_Work], arp: NeighboursFn, wait_s: float, pool: Executor
+    works: Sequence[Work], arp: NeighboursFn, wait_s: float, pool: Executor
 ) -> list[Future[object]]:
     """One job asks ARP/ND for every on-link address in one window; each work keeps the
     shared future and reads its own address's entry. Submitted before the pings, so it does
@@ -226,7 +238,7 @@ Endpoint = tuple[int, Protocol]
 
 
 def _services(
-    works: Sequence[_Work], requests: Callable[[_Work], tuple[PortRequest, ...]]
+    works: Sequence[Work], requests: Callable[[Work], tuple[PortRequest, ...]]
 ) -> dict[str, dict[Endpoint, str | None]]:
     """address -> (port, protocol) -> service name: what to probe, each once per address even
     when several targets resolve to one address (one probe answers for all of them)."""
@@ -263,30 +275,17 @@ def _hellos(
     }
 
 
-def _done(f: Future[_T] | None) -> _T | None:
-    """A background step's result, or None when it did not finish (interrupted)."""
-    if f is None or not f.done() or f.cancelled():
-        return None
-    return f.result()
-
-
-def _arp_of(w: _Work) -> ArpResult | None:
-    """This work's entry of the shared ARP/ND answer; None when it did not finish."""
-    answers = _done(w.arp)
-    return None if answers is None or w.address is None else answers.get(w.address)
-
-
-def _resolve(target: Target, opts: CheckOptions, edge: Edge, notes: list[str]) -> list[_Work]:
+def _resolve(target: Target, opts: CheckOptions, edge: Edge, notes: list[str]) -> list[Work]:
     found = resolve_target(
         target, opts.nameservers, opts.dns_timeout, opts.families, edge, opts.source
     )
     notes.extend(found.notes)
     if not found.addresses:
-        return [_Work(target.input, None, found.dns)]
-    return [_Work(target.input, a, found.dns, route) for a, route in found.addresses]
+        return [Work(target.input, None, found.dns)]
+    return [Work(target.input, a, found.dns, route) for a, route in found.addresses]
 
 
-def _probable(w: _Work) -> bool:
+def _probable(w: Work) -> bool:
     return w.address is not None and w.route is not None and w.route.status is RouteStatus.OK
 
 
@@ -313,53 +312,8 @@ def _classify(
 _endpoint = operator.attrgetter("port", "protocol")
 
 
-def _report(
-    w: _Work,
-    requests: tuple[PortRequest, ...],
-    classified: Mapping[str, tuple[PortResult, ...]],
-    mode: Method,
-    timeout: float,
-    apps: dict[tuple[str, int], Future[AppResult]],
-) -> TargetReport:
-    ping: PingResult | None
-    if isinstance(w.ping, Future):
-        ping = _done(w.ping) or PingResult(status=PingStatus.SKIPPED, detail="interrupted")
-    else:
-        ping = w.ping
-    ports: tuple[PortResult, ...] = ()
-    if w.address is not None:
-        ports = classified.get(w.address, ())
-        if len(ports) != len(requests):  # the address was probed for another target too
-            wanted = {(p.port, p.protocol) for p in requests}
-            ports = tuple(p for p in ports if (p.port, p.protocol) in wanted)
-        unasked = {(p.port, p.protocol) for p in requests if not p.asked}  # the probe is shared
-        if unasked:
-            ports = tuple(
-                replace(p, asked=False) if (p.port, p.protocol) in unasked else p for p in ports
-            )
-        if apps:
-            hellos = [
-                _done(apps.get((w.address, p.port))) if p.protocol is Protocol.TCP else None
-                for p in ports
-            ]
-            ports = tuple(
-                p if app is None else replace(p, app=app)
-                for p, app in zip(ports, hellos, strict=True)
-            )
-    t = TargetReport(
-        input=w.input,
-        address=w.address,
-        dns=w.dns,
-        route=w.route,
-        ping=ping,
-        arp=_arp_of(w),
-        ports=ports,
-    )
-    return replace(t, findings=registry.diagnose(t, mode=mode, timeout=timeout))
-
-
 def _middlebox_proofs(
-    works: Sequence[_Work],
+    works: Sequence[Work],
     run: EngineRun,
     ports: Mapping[str, tuple[PortResult, ...]],
     engine: Engine,
