@@ -12,6 +12,7 @@ address, port and cookie, as the per-packet path does.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -24,10 +25,11 @@ from probe.engine.burst import SendRows
 from probe.engine.sender import Burst
 from probe.engine.tcp import SynTemplate
 from probe.engine.transport import Answer
-from probe.model import AnswerKind, Protocol
+from probe.model import AnswerKind, Method, PortEvidence, Protocol
 
 if TYPE_CHECKING:
     from probe.engine.paths import Path
+    from probe.engine.scan import Scan
 
 MIN_JOBS = 1024
 _KINDS = {bulk.KIND_SYN_ACK: AnswerKind.SYN_ACK, bulk.KIND_RST: AnswerKind.RST}
@@ -92,6 +94,74 @@ class FastPath:
         job, _ambiguous = self.index.lookup(tag & np.uint32(0xFFFFFFF0), d.src[ks], d.port[ks])
         hit = ours & (job >= 0)
         return ks[hit], job[hit], try_no[hit], ks[ours & (job < 0)]
+
+
+def accept(
+    scan: Scan, d: bulk.Decoded, hits: I64, jobs: I64, tries: I64, rows: bulk.U8, now: float
+) -> None:
+    """Rows matched by cookie (``FastPath.lookup``): each its job's evidence, by the rules of
+    ``Scan._accept`` for what rows hold (a SYN/ACK or RST; no ICMP, no packet log), with the
+    per-answer work written out here: this runs once per answer of a big scan."""
+    result, sent_at, tried, paths, window = (
+        scan.result,
+        scan.sent_at,
+        scan.tries,
+        scan.paths,
+        scan.window,
+    )
+    all_jobs = scan.jobs
+    kind, src, ttl, win, ip_id = (
+        d.kind.tolist(),
+        d.src.tolist(),
+        d.ttl.tolist(),
+        d.window.tolist(),
+        d.ip_id.tolist(),
+    )
+    syn_ack, rst, raw, none = AnswerKind.SYN_ACK, AnswerKind.RST, Method.RAW, AnswerKind.NONE
+    for k, i, try_no in zip(hits.tolist(), jobs.tolist(), tries.tolist(), strict=True):
+        if try_no > tried[i]:
+            continue  # a try not sent yet: not our answer
+        prev = result[i]
+        if prev is not None and prev.answer is not none:
+            continue  # a duplicate: the first answer stands
+        rtt = now - sent_at[i][try_no - 1]
+        job = all_jobs[i]
+        opened = kind[k] == bulk.KIND_SYN_ACK
+        ev = PortEvidence(
+            job.address,
+            job.port,
+            raw,
+            syn_ack if opened else rst,
+            try_no,
+            _ntoa(src[k]),
+            ttl[k],
+            rtt * 1000,
+            None,
+            None,
+            False,
+            win[k],
+            d.options(rows, k) if opened else None,
+            ip_id[k],
+            None,
+            job.ttl,
+            job.protocol,
+            None,
+        )
+        scan.received += 1
+        if prev is not None:
+            result[i] = ev  # a late answer after "no answer": the truth wins
+            continue
+        paths[i].est.observe(rtt)
+        if try_no > 1 and try_no == tried[i]:
+            window.on_drop(sent_at[i][try_no - 2], now)
+        else:
+            window.on_answer()
+        scan.finish(i, ev)
+
+
+@functools.lru_cache(maxsize=4096)
+def _ntoa(address: int) -> str:
+    return inet.ntop4(address.to_bytes(4, "big"))
 
 
 def answers(d: bulk.Decoded, ks: I64, rows: bulk.U8) -> list[Answer]:

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from probe.engine.burst import RecvRows
 
 MAX_READS_PER_WAKE = 2048
+BULK_READ = 32  # packets read at once from which they are decoded as one batch (bulk.py)
 
 # (answer, when it was read, the IPv4 packet or None, the IPv6 payload or None)
 Delivery = tuple[Answer, float, bytes | None, bytes | None]
@@ -253,6 +254,11 @@ class Receiver:
                 break
             now = time.monotonic()
             rows, lengths = buffer.rows[:count], buffer.lengths(count).astype("int64")
+            if count < BULK_READ:  # too few for numpy's fixed cost per batch: one by one
+                handed |= self._each(source, me, rows, lengths.tolist(), now)
+                if count < buffer.capacity:
+                    break
+                continue
             d = decode_v4(rows, lengths)
             blocks = d.sport >> TRY_BITS
             answer = d.kind != KIND_NONE
@@ -270,6 +276,25 @@ class Receiver:
                     handed.add(seat)
             if count < buffer.capacity:
                 break
+        return handed
+
+    def _each(
+        self, source: Source, me: Seat, rows: bulk.U8, lengths: list[int], now: float
+    ) -> set[Seat]:
+        """A few rows read at once, decoded and matched one by one as ``_read`` does."""
+        handed: set[Seat] = set()
+        parse, seats = source.parse, self._seats
+        for k, size in enumerate(lengths):
+            pkt = rows[k, :size].tobytes()
+            a = parse(pkt)
+            if a is None:
+                continue
+            block = a.sport >> TRY_BITS
+            if block == me.block:
+                me.match(a, now, pkt, None)
+            elif (seat := seats.get(block)) is not None:
+                seat.inbox.append((a, now, pkt, None))
+                handed.add(seat)
         return handed
 
     def _poke(self, handed: set[Seat]) -> None:

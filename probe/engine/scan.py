@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import os
 import random
 import threading
 import time
@@ -40,7 +41,9 @@ if TYPE_CHECKING:
     from probe.engine import bulk
     from probe.engine.fastpath import I64, FastPath
 
-MIN_FAST_JOBS = 1024  # probes in a scan from which it builds and matches them in bulk
+# Probes in a scan from which it builds and matches them in bulk (bulk.py); PROBE_PER_PACKET=1
+# in the environment keeps every scan on the per-packet path, for side-by-side measurements.
+MIN_FAST_JOBS = 10**9 if os.environ.get("PROBE_PER_PACKET") else 1024
 FAST_BATCH = 256  # probes: the smallest batch of rows sent while others are in flight
 UNSENT_RECHECK = 0.01  # seconds: a deadline came while its probe still waits in the queue
 SENDER_CHECK = 0.005  # seconds: how often to look at the sender's news while it is busy
@@ -105,7 +108,7 @@ class Scan:
         in this thread ends the scan the same way."""
         start = time.monotonic()
         last_progress = start
-        interrupted = False
+        interrupted = tail = False
         cancel = self.cancel
         self.sport = seat.first_port
         try:
@@ -125,10 +128,14 @@ class Scan:
                 self._send(now)
                 wait = self._next_wake(time.monotonic())
                 seat.wait(wait if cancel is None else min(wait, CANCEL_CHECK))
-                if self.progress and now - last_progress > 0.2:
+                # Also at once when the last first try has left: the caller may start its next
+                # scan while this one only waits for its last answers.
+                tail, told = not self.fresh, tail
+                if self.progress and (now - last_progress > 0.2 or (tail and not told)):
                     last_progress = now
+                    done, sent, got = self.done, self.sent, self.received
                     self.progress(
-                        Progress(len(self.jobs), self.done, self.sent, self.received, now - start)
+                        Progress(len(self.jobs), done, sent, got, now - start, len(self.fresh))
                     )
         except KeyboardInterrupt:
             interrupted = True
@@ -247,7 +254,7 @@ class Scan:
             # is this port's answer, given by this machine itself. Nothing was sent.
             self.sent -= 1
             job = self.jobs[i]
-            self._finish(
+            self.finish(
                 i,
                 PortEvidence(
                     job.address,
@@ -296,9 +303,9 @@ class Scan:
                     probe_ttl=job.ttl,
                     protocol=job.protocol,
                 )
-                self._finish(i, none)
+                self.finish(i, none)
 
-    def _finish(self, i: int, ev: PortEvidence) -> None:
+    def finish(self, i: int, ev: PortEvidence) -> None:
         if self.result[i] is None:
             self.done += 1
         if self.flying[i]:
@@ -320,7 +327,7 @@ class Scan:
 
     def match_rows(self, d: bulk.Decoded, ks: I64, rows: bulk.U8, lengths: I64, now: float) -> None:
         """Answers read ``now`` as rows ``ks`` of a decoded batch (fastpath.py)."""
-        from probe.engine.fastpath import answers
+        from probe.engine.fastpath import accept, answers
 
         fast = self.fast
         if fast is None or self.log:
@@ -330,10 +337,7 @@ class Scan:
         hits, jobs, tries, exact = fast.lookup(d, ks, self.sport)
         for a in answers(d, exact, rows):
             self.match(a, now, None, None)
-        done = self.tries
-        for i, try_no, a in zip(jobs.tolist(), tries.tolist(), answers(d, hits, rows), strict=True):
-            if try_no <= done[i]:
-                self._accept(i, try_no, a, now, None, None)
+        accept(self, d, hits, jobs, tries, rows, now)
 
     def _accept(
         self, i: int, try_no: int, a: Answer, now: float, raw_pkt: bytes | None, l4: bytes | None
@@ -390,4 +394,4 @@ class Scan:
             self.window.on_drop(self.sent_at[i][try_no - 2], now)
         else:
             self.window.on_answer()
-        self._finish(i, ev)
+        self.finish(i, ev)

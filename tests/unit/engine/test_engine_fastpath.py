@@ -23,7 +23,7 @@ import numpy.typing as npt
 import pytest
 from scapy.layers.inet import IP, TCP, UDP
 
-from probe.engine import ack, bulk, burst, cookies, inet, mmsg, tcp, timing
+from probe.engine import ack, bulk, burst, cookies, inet, mmsg, receive, tcp, timing
 from probe.engine import scan as scan_module
 from probe.engine.base import EngineConfig, Job
 from probe.engine.cookies import BLOCK
@@ -75,6 +75,10 @@ def outlet() -> Outlet:
 def _no_route_lookup_and_a_known_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(inet, "source_for", lambda address: US6 if ":" in address else US)
     monkeypatch.setattr(scan_module, "random", SimpleNamespace(getrandbits=lambda bits: KEY))
+    # The receiver decodes a read of fewer than BULK_READ packets one by one; these tests send
+    # a few packets and check the batch path, so every read is a batch here (the test below
+    # checks the threshold itself).
+    monkeypatch.setattr(receive, "BULK_READ", 1)
 
 
 def new_scan(jobs: list[Job], **cfg: Any) -> tuple[Scan, FakeSock]:
@@ -806,5 +810,27 @@ def test_a_logged_scan_logs_whole_answers_while_the_receiver_reads_rows() -> Non
         assert got is not None and got.answer is AnswerKind.SYN_ACK
         assert [len(p) for p, out in logged if not out] == [len(pkt)]
         assert [p for p, out in logged if not out] == [pkt]
+    finally:
+        link.close()
+
+
+def test_a_small_read_is_matched_packet_by_packet_and_a_large_one_as_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(receive, "BULK_READ", 32)
+    link = Rows()
+    try:
+        rec = Recorder()
+        me = link.seat(rec)
+        few = [answer_to(me.first_port + 1, (k << 4) | 1) for k in range(31)]
+        for pkt in few:
+            link.put(pkt, me)
+        link.receiver.catch_up(me)
+        assert rec.rows == [] and [a.tag for a in rec.single] == [(k << 4) | 1 for k in range(31)]
+        many = [answer_to(me.first_port + 1, (k << 4) | 1, "RA") for k in range(32)]
+        for pkt in many:
+            link.put(pkt, me)
+        link.receiver.catch_up(me)
+        assert rec.rows == [many] and len(rec.single) == 31
     finally:
         link.close()
