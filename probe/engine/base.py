@@ -72,6 +72,7 @@ class Progress:
     sent: int
     answered: int
     elapsed: float
+    unsent: int = -1  # probes whose first try has not left yet (-1: the engine does not say)
 
 
 @dataclass(frozen=True)

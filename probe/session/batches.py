@@ -17,7 +17,10 @@ two batches is probed in each.
 
 from __future__ import annotations
 
+import threading
+from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from probe.diagnosis import discovery, outcome
@@ -40,6 +43,8 @@ __all__ = [
 ]
 
 PROBES_PER_BATCH = 20_000
+OVERLAP = 2  # batches measured at once
+_LOOK = 0.02  # seconds between looks at the newest batch while it sends its first tries
 MIN_BATCH = 512  # addresses: above discovery's 256, so a batch of a big run is a big run
 
 
@@ -91,29 +96,63 @@ def measure_batches(
     packet_log: PacketLog | None = None,
 ) -> Iterator[Measured]:
     """What each batch measured (``build`` makes its report), in target order; after an
-    interrupted one, no more."""
+    interrupted one, no more.
+
+    A batch's scan ends with a wait: the last retries to silent ports (a site's dropped port on
+    every host) and their deadlines, the same fixed time whatever the batch's size, which would
+    otherwise add up over a run's batches. So the next batch starts as soon as the one before
+    has sent all its first tries; at most two measure at once (memory stays bounded: two
+    batches measuring, one being written)."""
     size = size or batch_size(len(opts.ports), opts.discover)
-    total = len(targets) * len(opts.ports)
-    done = 0
-    for batch in split(targets, size):
-        if scope.cancel.is_set():
-            return
-        shown = None if progress is None else _offset(progress, done, total)
-        measured = measure(scope, batch, opts, progress=shown, packet_log=packet_log)
-        done += len(batch) * len(opts.ports)
-        yield measured
-        if measured.interrupted:
-            return
+    tally = Tally(progress, len(targets) * len(opts.ports))
+    with ThreadPoolExecutor(OVERLAP, thread_name_prefix="probe-batch") as pool:
+        running: deque[tuple[Future[Measured], threading.Event]] = deque()
+        for k, batch in enumerate(split(targets, size)):
+            while running and not running[-1][0].done() and not running[-1][1].wait(_LOOK):
+                pass  # the newest batch still sends its first tries
+            while len(running) >= OVERLAP or (running and running[0][0].done()):
+                measured = running.popleft()[0].result()
+                yield measured
+                if measured.interrupted:
+                    return
+            if scope.cancel.is_set():
+                break
+            tail = threading.Event()
+            shown = tally.batch(k, tail)
+            job = pool.submit(measure, scope, batch, opts, progress=shown, packet_log=packet_log)
+            running.append((job, tail))
+        while running:
+            measured = running.popleft()[0].result()
+            yield measured
+            if measured.interrupted:
+                return
 
 
-def _offset(progress: ProgressFn, before: int, total: int) -> ProgressFn:
-    """The batch's progress as the run's: its probes counted after the earlier batches'."""
+class Tally:
+    """The run's progress from batches that may overlap: each batch's latest counts, summed;
+    and each batch's ``tail`` event, set once its first tries have all left."""
 
-    def shown(p: Progress) -> None:
-        whole = max(total, before + p.total)
-        progress(Progress(whole, before + p.done, p.sent, p.answered, p.elapsed))
+    def __init__(self, progress: ProgressFn | None, total: int) -> None:
+        self._progress = progress
+        self._total = total
+        self._latest: dict[int, Progress] = {}
+        self._lock = threading.Lock()
 
-    return shown
+    def batch(self, k: int, tail: threading.Event) -> ProgressFn:
+        def shown(p: Progress) -> None:
+            if p.unsent == 0:
+                tail.set()
+            if self._progress is None:
+                return
+            with self._lock:
+                self._latest[k] = p
+                seen = self._latest.values()
+                done = sum(q.done for q in seen)
+                sent, answered = sum(q.sent for q in seen), sum(q.answered for q in seen)
+                whole = max(self._total, sum(q.total for q in seen))
+                self._progress(Progress(whole, done, sent, answered, max(q.elapsed for q in seen)))
+
+        return shown
 
 
 @dataclass

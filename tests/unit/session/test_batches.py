@@ -4,6 +4,7 @@ run of the checklist, and the run's exit status counted batch by batch."""
 from __future__ import annotations
 
 import io
+import threading
 from typing import Any
 
 from conftest import run_check
@@ -117,3 +118,67 @@ def _peak_of_run(n: int) -> int:
 def test_a_run_in_batches_holds_one_batch() -> None:
     small, large = _peak_of_run(1_000), _peak_of_run(4_000)
     assert large < small * 1.3, (small, large)  # 4x the addresses, about the same peak
+
+
+class _Overlapping(FakeEngine):
+    """A fake whose scans say when their first tries have all left, then wait (up to a
+    second) for the next scan to start: what a batch's retries to silent ports look like."""
+
+    def __init__(self) -> None:
+        super().__init__({80: AnswerKind.SYN_ACK, 22: AnswerKind.RST})
+        self.started: list[int] = []
+        self.overlapped: list[bool] = []
+        self._lock = threading.Lock()
+        self._next = threading.Condition(self._lock)
+
+    def scan(self, jobs: Any, config: Any, **kw: Any) -> Any:
+        with self._lock:
+            n = len(self.started)
+            self.started.append(n)
+            self._next.notify_all()
+        progress = kw.get("progress")
+        if progress is not None:
+            progress(Progress(len(jobs), 0, len(jobs), 0, 0.0, unsent=0))
+        with self._lock:
+            waited = self._next.wait_for(lambda: len(self.started) > n + 1, timeout=1.0)
+            self.overlapped.append(waited)
+        return super().scan(jobs, config, **kw)
+
+
+def test_the_next_batch_starts_while_the_one_before_waits_for_its_last_answers() -> None:
+    engine = _Overlapping()
+    targets = parse_targets(["198.18.1.0/27"])
+    opts = CheckOptions(ports=(PortRequest(22), PortRequest(80)), ping=False)
+    seen: list[Progress] = []
+    with Session(_edge(engine)) as session:
+        reports = list(check_batches(session.scope(), targets, opts, size=8, progress=seen.append))
+    # Each of the first three batches saw the next one start before it ended; the last had
+    # none to wait for. At most two at once: the third starts only after the first is done.
+    assert engine.overlapped == [True, True, True, False]
+    whole = [t.address for t in targets]
+    assert [t.address for r in reports for t in r.targets] == whole  # in order all the same
+    # The run's progress adds up every batch's latest counts, against the run's total: it
+    # never goes back when a later batch reports while an earlier one still runs.
+    assert seen and all(p.total == 60 for p in seen)
+    sent = [p.sent for p in seen]
+    assert sent == sorted(sent) and sent[-1] == 60
+
+
+def test_a_batch_that_never_says_it_is_in_its_tail_is_waited_for() -> None:
+    engine = FakeEngine({80: AnswerKind.SYN_ACK})
+    order: list[str] = []
+    real = engine.scan
+
+    def scan(jobs: Any, config: Any, **kw: Any) -> Any:
+        order.append("start")
+        result = real(jobs, config, **kw)
+        order.append("end")
+        return result
+
+    engine.scan = scan  # type: ignore[method-assign]
+    targets = parse_targets(["198.18.1.0/28"])
+    opts = CheckOptions(ports=(PortRequest(80),), ping=False)
+    with Session(_edge(engine)) as session:
+        reports = list(check_batches(session.scope(), targets, opts, size=5))
+    assert [len(r.targets) for r in reports] == [5, 5, 4]
+    assert order == ["start", "end"] * 3  # no progress: one batch at a time, as before
