@@ -42,8 +42,9 @@ if TYPE_CHECKING:
     from probe.engine.fastpath import I64, FastPath
 
 # Probes in a scan from which it builds and matches them in bulk (bulk.py); PROBE_PER_PACKET=1
-# in the environment keeps every scan on the per-packet path, for side-by-side measurements.
+# keeps every scan on the per-packet path (side-by-side measurements).
 MIN_FAST_JOBS = 10**9 if os.environ.get("PROBE_PER_PACKET") else 1024
+FEW_ROWS = 16  # probes below which a round's rows go out one by one
 FAST_BATCH = 256  # probes: the smallest batch of rows sent while others are in flight
 UNSENT_RECHECK = 0.01  # seconds: a deadline came while its probe still waits in the queue
 SENDER_CHECK = 0.005  # seconds: how often to look at the sender's news while it is busy
@@ -206,17 +207,19 @@ class Scan:
             self.sent += len(out) + len(row_jobs)
             if out:
                 self.sender.submit(out, now)
-            if fast is not None and row_jobs:
+            if fast is not None and len(row_jobs) >= FEW_ROWS:
                 self.sender.submit_burst(fast.burst(row_jobs, row_tries, self.sport), now)
+            elif row_jobs:  # a few (paced by --rate): numpy's fixed cost would not pay
+                self.sender.submit(list(map(packet, row_jobs, row_tries)), now)
             self._collect()
 
     def _holding(self) -> bool:
-        """Whether the bulk path waits for answers to free a batch's worth of the window:
-        rows pay numpy's fixed cost per batch, and following each answer with a few probes
-        would pay it for a few (answers free the window within a round trip, deadlines
-        otherwise)."""
+        """Whether the bulk path waits for a batch's worth of the window to free (answers
+        free it within a round trip): rows pay numpy's fixed cost per batch, not per probe."""
+        if self.fast is None or self.bucket.rate is not None:  # --rate paces: no holding
+            return False
         free, limit = self.window.limit - self.in_flight, self.window.limit
-        return self.fast is not None and self.in_flight > 0 and free < min(FAST_BATCH, limit // 2)
+        return self.in_flight > 0 and free < min(FAST_BATCH, limit // 2)
 
     def _packet(self, i: int, try_no: int) -> Outgoing:
         job = self.jobs[i]

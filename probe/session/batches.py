@@ -105,12 +105,14 @@ def measure_batches(
     batches measuring, one being written)."""
     size = size or batch_size(len(opts.ports), opts.discover)
     tally = Tally(progress, len(targets) * len(opts.ports))
-    with ThreadPoolExecutor(OVERLAP, thread_name_prefix="probe-batch") as pool:
+    # --rate is the run's: two scans at once would each send at it.
+    overlap = 1 if opts.rate is not None else OVERLAP
+    with ThreadPoolExecutor(overlap, thread_name_prefix="probe-batch") as pool:
         running: deque[tuple[Future[Measured], threading.Event]] = deque()
         for k, batch in enumerate(split(targets, size)):
             while running and not running[-1][0].done() and not running[-1][1].wait(_LOOK):
                 pass  # the newest batch still sends its first tries
-            while len(running) >= OVERLAP or (running and running[0][0].done()):
+            while len(running) >= overlap or (running and running[0][0].done()):
                 measured = running.popleft()[0].result()
                 yield measured
                 if measured.interrupted:

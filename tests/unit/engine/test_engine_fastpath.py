@@ -259,6 +259,28 @@ def test_the_bulk_path_holds_until_a_batch_of_the_window_is_free() -> None:
     assert len(sock.sent) > 512 + 255
 
 
+def test_under_a_rate_the_bulk_path_never_holds_and_a_few_rows_go_one_by_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    s, sock = big_scan(2000, rate=1000.0)
+    assert s.fast is not None
+    s.window = timing.Window(size=512, maximum=512)
+    bursts: list[int] = []
+    real = s.fast.burst
+
+    def burst(jobs: list[int], tries: list[int], sport: int) -> Burst:
+        bursts.append(len(jobs))
+        return real(jobs, tries, sport)
+
+    monkeypatch.setattr(s.fast, "burst", burst)
+    s._send(0.0)  # the bucket's first tokens: rate / 100 = 10 probes
+    assert len(sock.sent) == 10 and bursts == []  # fewer than FEW_ROWS: one by one
+    assert s.in_flight == 10 and not s._holding()  # a full window would hold without a rate
+    s._send(0.05)  # 50 ms at 1000 a second: the bucket's burst of 32 at most
+    assert len(sock.sent) == 10 + 32 and bursts == [32]
+    assert [struct.unpack_from("!H", p, 22)[0] for p in sock.sent] == list(range(1, 43))
+
+
 # ------------------------------------------------------------------ answers matched as rows
 
 

@@ -124,8 +124,9 @@ class _Overlapping(FakeEngine):
     """A fake whose scans say when their first tries have all left, then wait (up to a
     second) for the next scan to start: what a batch's retries to silent ports look like."""
 
-    def __init__(self) -> None:
+    def __init__(self, patience: float = 1.0) -> None:
         super().__init__({80: AnswerKind.SYN_ACK, 22: AnswerKind.RST})
+        self.patience = patience
         self.started: list[int] = []
         self.overlapped: list[bool] = []
         self._lock = threading.Lock()
@@ -140,7 +141,7 @@ class _Overlapping(FakeEngine):
         if progress is not None:
             progress(Progress(len(jobs), 0, len(jobs), 0, 0.0, unsent=0))
         with self._lock:
-            waited = self._next.wait_for(lambda: len(self.started) > n + 1, timeout=1.0)
+            waited = self._next.wait_for(lambda: len(self.started) > n + 1, self.patience)
             self.overlapped.append(waited)
         return super().scan(jobs, config, **kw)
 
@@ -182,3 +183,13 @@ def test_a_batch_that_never_says_it_is_in_its_tail_is_waited_for() -> None:
         reports = list(check_batches(session.scope(), targets, opts, size=5))
     assert [len(r.targets) for r in reports] == [5, 5, 4]
     assert order == ["start", "end"] * 3  # no progress: one batch at a time, as before
+
+
+def test_under_a_rate_batches_run_one_at_a_time() -> None:
+    engine = _Overlapping(patience=0.2)  # the rate is the run's: two scans would double it
+    targets = parse_targets(["198.18.1.0/29"])
+    opts = CheckOptions(ports=(PortRequest(22), PortRequest(80)), ping=False, rate=500.0)
+    with Session(_edge(engine)) as session:
+        reports = list(check_batches(session.scope(), targets, opts, size=3))
+    assert [len(r.targets) for r in reports] == [3, 3]
+    assert engine.overlapped == [False, False]
