@@ -2,10 +2,10 @@
 
 A run's memory grows with what it holds at once: the engine's state and evidence of every
 probe, each port's verdict, each target's report and findings — about 10 KB per target of
-5 ports, 700 MB for a /16. ``check_batches`` runs the checklist (``check.run_check``) on one
-batch of addresses at a time and yields each batch's ``Report`` as soon as it is diagnosed,
-so the caller writes it out and lets it go: the run holds one batch, however large the
-range.
+5 ports, 700 MB for a /16. ``check_batches`` runs the checklist (``check.run_check``) on
+batches of addresses and yields each batch's ``Report`` as soon as it is diagnosed, so the
+caller writes it out and lets it go: the run holds a few batches (two measured at once, see
+``measure_batches``), however large the range.
 
 A batch holds PROBES_PER_BATCH probes' worth of addresses, with host discovery never fewer
 than MIN_BATCH (discovery starts above 256 addresses: a batch of a large run must still be
