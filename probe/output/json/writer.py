@@ -98,6 +98,10 @@ def _streams(obj: Any) -> bool:
     if isinstance(obj, dict):
         return any(_streams(v) for v in obj.values())
     if isinstance(obj, list):
+        # The data's lists hold one kind of item: a list of numbers (a finding's 65535
+        # ports) holds no Stream, and is not walked to find that out.
+        if not obj or isinstance(obj[0], int | float | str):
+            return False
         return any(isinstance(v, dict | Stream) and _streams(v) for v in obj)
     return False
 
