@@ -535,6 +535,10 @@ class Rows:
             except BlockingIOError:
                 self.receiver.catch_up(me)
 
+    def put_all(self, pkts: list[bytes], me: Seat) -> None:
+        for pkt in pkts:
+            self.put(pkt, me)
+
     def close(self) -> None:
         for seat in self.seats:
             self.receiver.leave(seat)
@@ -567,8 +571,7 @@ def test_the_receiver_reads_rows_and_routes_them_by_block() -> None:
         ]
         order = [mine[0], junk[0], theirs[0], junk[1], mine[1], junk[2], theirs[1], junk[3]]
         order.append(junk[4])
-        for pkt in order:
-            link.put(pkt, s1)
+        link.put_all(order, s1)
         link.receiver.catch_up(s1)
         assert one.rows == [mine] and one.single == []
         assert one.kinds == [bulk.KIND_SYN_ACK, bulk.KIND_RST]
@@ -590,8 +593,7 @@ def test_the_leader_drains_rows_when_poll_says_so() -> None:
         one = Recorder()
         s1 = link.seat(one)
         pkts = [answer_to(s1.first_port + 1, (k << 4) | 1) for k in range(5)]
-        for pkt in pkts:
-            link.put(pkt, s1)
+        link.put_all(pkts, s1)
         link.receiver.drain(link.rx.fileno(), s1)
         assert one.rows == [pkts]
     finally:
@@ -604,8 +606,7 @@ def test_more_answers_than_one_batch_all_arrive_once_in_order() -> None:
         one = Recorder()
         s1 = link.seat(one)
         pkts = [answer_to(s1.first_port + 1 + k % 15, (k << 4) | (1 + k % 15)) for k in range(600)]
-        for pkt in pkts:
-            link.put(pkt, s1)
+        link.put_all(pkts, s1)
         link.receiver.catch_up(s1)
         assert [p for batch in one.rows for p in batch] == pkts
         assert max(len(batch) for batch in one.rows) == burst.RecvRows().capacity == 256
@@ -639,8 +640,9 @@ def test_a_scan_reads_its_own_answers_from_the_receivers_rows() -> None:
         link.seats.append(seat)
         s.sport = seat.first_port
         s._send(0.0)
-        for pkt in (reply(s, 9, 1, "SA"), reply(s, 10, 1, "RA"), reply(s, 11, 1, src=OTHER)):
-            link.put(pkt, seat)
+        link.put_all(
+            [reply(s, 9, 1, "SA"), reply(s, 10, 1, "RA"), reply(s, 11, 1, src=OTHER)], seat
+        )
         seat.collect()
         assert s.result[9] is not None and s.result[9].answer is AnswerKind.SYN_ACK
         assert s.result[10] is not None and s.result[10].answer is AnswerKind.RST
@@ -845,13 +847,11 @@ def test_a_small_read_is_matched_packet_by_packet_and_a_large_one_as_rows(
         rec = Recorder()
         me = link.seat(rec)
         few = [answer_to(me.first_port + 1, (k << 4) | 1) for k in range(31)]
-        for pkt in few:
-            link.put(pkt, me)
+        link.put_all(few, me)
         link.receiver.catch_up(me)
         assert rec.rows == [] and [a.tag for a in rec.single] == [(k << 4) | 1 for k in range(31)]
         many = [answer_to(me.first_port + 1, (k << 4) | 1, "RA") for k in range(32)]
-        for pkt in many:
-            link.put(pkt, me)
+        link.put_all(many, me)
         link.receiver.catch_up(me)
         assert rec.rows == [many] and len(rec.single) == 31
     finally:
