@@ -124,4 +124,6 @@ class RecvRows:
 
 
 def available() -> bool:
-    return mmsg.sendmmsg() is not None and mmsg.recvmmsg() is not None
+    """Both calls exist, and pointers are the 64 bits the records above lay out."""
+    wide = ctypes.sizeof(ctypes.c_void_p) == 8 and ctypes.sizeof(ctypes.c_size_t) == 8
+    return wide and mmsg.sendmmsg() is not None and mmsg.recvmmsg() is not None
