@@ -380,7 +380,10 @@ def test_a_lossy_path_is_named_and_its_losses_estimated(lab: Lab, lossy_path: No
     found = codes(target)
     loss = found["path-loss"]
     assert loss["severity"] == "warning"
-    retried = [p["port"] for p in target["ports"] if p["tries"] > 1]
+    # The finding names the ports answered only to a retry; a port that lost all 7 tries (1
+    # in 4,572: in about one run of 8 one of the 600 does) is filtered, not among them.
+    answered = [p for p in target["ports"] if p["state"] in ("open", "refused")]
+    retried = [p["port"] for p in answered if p["tries"] > 1]
     assert loss["ports"] == retried and len(retried) > 100  # about 30 % of 600
     share = int(re.search(r"about (\d+)% of tries", loss["summary"]).group(1))  # type: ignore[union-attr]
     assert 15 <= share <= 45
