@@ -202,16 +202,10 @@ def _plain_v4(rows: U8, lengths: npt.NDArray[np.integer]) -> Decoded:
     n, slot = rows.shape
     r = rows.view(_header_fields(slot))[:, 0]
     size: I64 = np.minimum(np.asarray(lengths, np.int64), slot).astype(np.int64)
-    flags = r["flags"]
-    syn_ack = (flags & (TH_SYN | TH_ACK)) == (TH_SYN | TH_ACK)
-    rst = (flags & TH_RST) != 0
-    ok = (r["proto"] == _PROTO_TCP) & (size >= 40) & (rst | syn_ack)
-    kind = np.where(ok, np.where(rst, KIND_RST, KIND_SYN_ACK), KIND_NONE).astype(np.uint8)
-    bare_rst = (flags & (TH_RST | TH_ACK)) == TH_RST  # tcp._answer's rule, as in _tcp
-    seq, ack = r["seq"].astype(np.uint32), r["ack"].astype(np.uint32)
-    tag = np.where(bare_rst, seq, ack - np.uint32(1)).astype(np.uint32)
-    hlen = (r["off"] >> 4).astype(np.int64) * 4
-    hlen = np.where(kind == KIND_SYN_ACK, np.minimum(hlen, size - 20), _TCP_MIN)
+    ok = (r["proto"] == _PROTO_TCP) & (size >= 40)
+    kind, tag, hlen = _reading(
+        r["flags"], r["seq"].astype(np.uint32), r["ack"].astype(np.uint32), r["off"], size - 20, ok
+    )
     return Decoded(
         kind=kind,
         src=r["src"].astype(np.uint32),
@@ -246,22 +240,11 @@ def _tcp(
     ttl: U8,
     ip_id: npt.NDArray[np.uint32],
 ) -> Decoded:
-    n = rows.shape[0]
-    idx = np.arange(n)
-    flags = rows[idx, at + 13]
-    syn_ack = (flags & (TH_SYN | TH_ACK)) == (TH_SYN | TH_ACK)
-    rst = (flags & TH_RST) != 0
-    ok = ok & (rst | syn_ack)
-    # RST wins over SYN (RFC 793, SYN-SENT: the RST check comes before the SYN's).
-    kind = np.where(ok, np.where(rst, KIND_RST, KIND_SYN_ACK), KIND_NONE).astype(np.uint8)
-    seq = _get32(rows, at + 4)
-    ack = _get32(rows, at + 8)
-    # A RST without ACK answers a bare ACK probe, whose ACK number it returns as its sequence
-    # number (RFC 793); every other answer acknowledges the SYN's sequence number + 1.
-    bare_rst = (flags & (TH_RST | TH_ACK)) == TH_RST
-    tag = np.where(bare_rst, seq, ack - np.uint32(1)).astype(np.uint32)
-    hlen = (rows[idx, at + 12] >> 4).astype(np.int64) * 4
-    hlen = np.where(kind == KIND_SYN_ACK, np.minimum(hlen, lengths - at), _TCP_MIN)
+    idx = np.arange(rows.shape[0])
+    kind, tag, hlen = _reading(
+        rows[idx, at + 13], _get32(rows, at + 4), _get32(rows, at + 8), rows[idx, at + 12],
+        lengths - at, ok,
+    )  # fmt: skip
     return Decoded(
         kind=kind,
         src=src.astype(np.uint32),
@@ -274,6 +257,25 @@ def _tcp(
         at=at,
         hlen=hlen,
     )
+
+
+def _reading(
+    flags: U8, seq: U32, ack: U32, offset: U8, room: I64, ok: Bools
+) -> tuple[U8, U32, I64]:
+    """(kind, tag, header length) of TCP headers, by tcp._answer's rules; ``offset`` is the
+    data offset byte, ``room`` how much of each header the packet holds, ``ok`` which rows
+    hold one at all."""
+    syn_ack = (flags & (TH_SYN | TH_ACK)) == (TH_SYN | TH_ACK)
+    rst = (flags & TH_RST) != 0
+    ok = ok & (rst | syn_ack)
+    # RST wins over SYN (RFC 793, SYN-SENT: the RST check comes before the SYN's).
+    kind = np.where(ok, np.where(rst, KIND_RST, KIND_SYN_ACK), KIND_NONE).astype(np.uint8)
+    # A RST without ACK answers a bare ACK probe, whose ACK number it returns as its sequence
+    # number (RFC 793); every other answer acknowledges the SYN's sequence number + 1.
+    bare_rst = (flags & (TH_RST | TH_ACK)) == TH_RST
+    tag = np.where(bare_rst, seq, ack - np.uint32(1)).astype(np.uint32)
+    hlen = (offset >> 4).astype(np.int64) * 4
+    return kind, tag, np.where(kind == KIND_SYN_ACK, np.minimum(hlen, room), _TCP_MIN)
 
 
 def _timestamps_blanked(opts: bytes) -> bytes:
