@@ -1,8 +1,8 @@
 """The numpy side of a big scan: which of its probes go out as rows, and its answers matched
 a batch at a time (bulk.py builds and decodes, burst.py hands the arrays to the kernel).
 
-A scan takes this path when it is big enough to gain (``MIN_JOBS`` probes: below that,
-importing numpy costs more than it saves) and sendmmsg/recvmmsg exist. Its plain IPv4 SYNs
+A scan takes this path when it is big enough to gain (``scan.MIN_FAST_JOBS`` probes: below
+that, importing numpy costs more than it saves) and sendmmsg/recvmmsg exist. Its plain IPv4 SYNs
 go out as rows; every other probe of the scan (IPv6, UDP, bare ACKs, a source pinned with
 IP_PKTINFO) keeps the per-packet path, and so does everything when the packets are logged
 (--pcap wants each one whole). Answers whose cookie the index cannot settle alone (two
@@ -13,7 +13,7 @@ address, port and cookie, as the per-packet path does.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from probe.engine.paths import Path
     from probe.engine.scan import Scan
 
-MIN_JOBS = 1024
 _KINDS = {bulk.KIND_SYN_ACK: AnswerKind.SYN_ACK, bulk.KIND_RST: AnswerKind.RST}
 I64 = npt.NDArray[np.int64]
 
@@ -162,6 +161,20 @@ def accept(
 @functools.lru_cache(maxsize=4096)
 def _ntoa(address: int) -> str:
     return inet.ntop4(address.to_bytes(4, "big"))
+
+
+def match_each(
+    match: Callable[[Answer, float, bytes | None, bytes | None], None],
+    d: bulk.Decoded,
+    ks: I64,
+    rows: bulk.U8,
+    lengths: I64,
+    now: float,
+) -> None:
+    """Rows ``ks`` of a decoded batch handed one by one to a per-packet matcher, each with
+    its packet (for a capture)."""
+    for k, a in zip(ks.tolist(), answers(d, ks, rows), strict=True):
+        match(a, now, rows[k, : lengths[k]].tobytes(), None)
 
 
 def answers(d: bulk.Decoded, ks: I64, rows: bulk.U8) -> list[Answer]:

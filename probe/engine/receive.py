@@ -17,6 +17,7 @@ block nobody holds (a scan that has ended) are dropped.
 
 from __future__ import annotations
 
+import itertools
 import os
 import select
 import socket
@@ -24,7 +25,7 @@ import struct
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from probe.engine.base import CANCEL_CHECK
@@ -203,48 +204,56 @@ class Receiver:
 
     def _read(self, source: Source, me: Seat) -> set[Seat]:
         """``me``'s answers matched here, others' handed over (those scans are returned)."""
-        mine, match, seats, clock, bits = me.block, me.match, self._seats, time.monotonic, TRY_BITS
-        handed: set[Seat] = set()
         if source.rows and self._rows is not None and not self._logging:
             return self._read_rows(source, me)
-        if not source.v6:  # nearly every answer of a big scan: its own tight loop
-            recv, parse = source.sock.recv, source.parse
-            for _ in range(MAX_READS_PER_WAKE):
-                try:
-                    pkt = recv(65535)
-                except (BlockingIOError, InterruptedError):
-                    break
-                a = parse(pkt)
-                if a is None:
-                    continue
-                block = a.sport >> bits
-                if block == mine:
-                    match(a, clock(), pkt, None)
-                elif (seat := seats.get(block)) is not None:
-                    seat.inbox.append((a, clock(), pkt, None))
-                    handed.add(seat)
-        else:
-            recvmsg, parse = source.sock.recvmsg, source.parse
-            for _ in range(MAX_READS_PER_WAKE):
-                try:
-                    data, anc, _flags, addr = recvmsg(65535, socket.CMSG_SPACE(4))
-                except (BlockingIOError, InterruptedError):
-                    break
-                a = parse(data, str(addr[0]).split("%")[0], _hoplimit(anc))
-                if a is None:
-                    continue
-                block = a.sport >> bits
-                if block == mine:
-                    match(a, clock(), None, data)
-                elif (seat := seats.get(block)) is not None:
-                    seat.inbox.append((a, clock(), None, data))
-                    handed.add(seat)
+        if not source.v6:  # nearly every answer of a big scan
+            return self._route_v4(source.parse, _received(source.sock.recv), me, time.monotonic)
+        mine, match, seats, clock, bits = me.block, me.match, self._seats, time.monotonic, TRY_BITS
+        handed: set[Seat] = set()
+        recvmsg, parse = source.sock.recvmsg, source.parse
+        for _ in range(MAX_READS_PER_WAKE):
+            try:
+                data, anc, _flags, addr = recvmsg(65535, socket.CMSG_SPACE(4))
+            except (BlockingIOError, InterruptedError):
+                break
+            a = parse(data, str(addr[0]).split("%")[0], _hoplimit(anc))
+            if a is None:
+                continue
+            block = a.sport >> bits
+            if block == mine:
+                match(a, clock(), None, data)
+            elif (seat := seats.get(block)) is not None:
+                seat.inbox.append((a, clock(), None, data))
+                handed.add(seat)
+        return handed
+
+    def _route_v4(
+        self,
+        parse: Callable[[bytes], Answer | None],
+        packets: Iterable[bytes],
+        me: Seat,
+        clock: Callable[[], float],
+    ) -> set[Seat]:
+        """IPv4 packets decoded one by one: ``me``'s answers matched here, others' handed
+        over (those scans are returned). The tight loop of a scan's every answer."""
+        mine, match, seats, bits = me.block, me.match, self._seats, TRY_BITS
+        handed: set[Seat] = set()
+        for pkt in packets:
+            a = parse(pkt)
+            if a is None:
+                continue
+            block = a.sport >> bits
+            if block == mine:
+                match(a, clock(), pkt, None)
+            elif (seat := seats.get(block)) is not None:
+                seat.inbox.append((a, clock(), pkt, None))
+                handed.add(seat)
         return handed
 
     def _read_rows(self, source: Source, me: Seat) -> set[Seat]:
         """The IPv4 TCP socket read with recvmmsg and decoded a batch at a time."""
         from probe.engine.bulk import KIND_NONE, decode_v4
-        from probe.engine.fastpath import answers
+        from probe.engine.fastpath import answers, match_each
 
         assert self._rows is not None
         buffer, fd, handed = self._rows, source.sock.fileno(), set()
@@ -255,7 +264,8 @@ class Receiver:
             now = time.monotonic()
             rows, lengths = buffer.rows[:count], buffer.lengths(count).astype("int64")
             if count < BULK_READ:  # too few for numpy's fixed cost per batch: one by one
-                handed |= self._each(source, me, rows, lengths.tolist(), now)
+                each = (rows[k, :size].tobytes() for k, size in enumerate(lengths.tolist()))
+                handed |= self._route_v4(source.parse, each, me, itertools.repeat(now).__next__)
                 if count < buffer.capacity:
                     break
                 continue
@@ -267,8 +277,7 @@ class Receiver:
                 if me.match_rows is not None:
                     me.match_rows(d, mine, rows, lengths, now)
                 else:
-                    for k, a in zip(mine.tolist(), answers(d, mine, rows), strict=True):
-                        me.match(a, now, rows[k, : lengths[k]].tobytes(), None)
+                    match_each(me.match, d, mine, rows, lengths, now)
             others = (answer & (blocks != me.block)).nonzero()[0]
             for k, a in zip(others.tolist(), answers(d, others, rows), strict=True):
                 if (seat := self._seats.get(a.sport >> TRY_BITS)) is not None:
@@ -278,31 +287,21 @@ class Receiver:
                 break
         return handed
 
-    def _each(
-        self, source: Source, me: Seat, rows: bulk.U8, lengths: list[int], now: float
-    ) -> set[Seat]:
-        """A few rows read at once, decoded and matched one by one as ``_read`` does."""
-        handed: set[Seat] = set()
-        parse, seats = source.parse, self._seats
-        for k, size in enumerate(lengths):
-            pkt = rows[k, :size].tobytes()
-            a = parse(pkt)
-            if a is None:
-                continue
-            block = a.sport >> TRY_BITS
-            if block == me.block:
-                me.match(a, now, pkt, None)
-            elif (seat := seats.get(block)) is not None:
-                seat.inbox.append((a, now, pkt, None))
-                handed.add(seat)
-        return handed
-
     def _poke(self, handed: set[Seat]) -> None:
         if handed:
             with self._guard:
                 for seat in handed:
                     if self._seats.get(seat.block) is seat:
                         seat.poke()
+
+
+def _received(recv: Callable[[int], bytes]) -> Iterator[bytes]:
+    """What a socket holds now, packet by packet (at most MAX_READS_PER_WAKE)."""
+    for _ in range(MAX_READS_PER_WAKE):
+        try:
+            yield recv(65535)
+        except (BlockingIOError, InterruptedError):
+            return
 
 
 def _hoplimit(anc: list[tuple[int, int, bytes]]) -> int | None:

@@ -330,12 +330,11 @@ class Scan:
 
     def match_rows(self, d: bulk.Decoded, ks: I64, rows: bulk.U8, lengths: I64, now: float) -> None:
         """Answers read ``now`` as rows ``ks`` of a decoded batch (fastpath.py)."""
-        from probe.engine.fastpath import accept, answers
+        from probe.engine.fastpath import accept, answers, match_each
 
         fast = self.fast
-        if fast is None or self.log:
-            for k, a in zip(ks.tolist(), answers(d, ks, rows), strict=True):
-                self.match(a, now, rows[k, : lengths[k]].tobytes(), None)
+        if fast is None:  # a small or logged scan: rows only when another scan is big
+            match_each(self.match, d, ks, rows, lengths, now)
             return
         hits, jobs, tries, exact = fast.lookup(d, ks, self.sport)
         for a in answers(d, exact, rows):
