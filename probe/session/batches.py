@@ -17,6 +17,7 @@ two batches is probed in each.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -109,25 +110,23 @@ def measure_batches(
     overlap = 1 if opts.rate is not None else OVERLAP
     with ThreadPoolExecutor(overlap, thread_name_prefix="probe-batch") as pool:
         running: deque[tuple[Future[Measured], threading.Event]] = deque()
-        for k, batch in enumerate(split(targets, size)):
-            while running and not running[-1][0].done() and not running[-1][1].wait(_LOOK):
-                pass  # the newest batch still sends its first tries
-            while len(running) >= overlap or (running and running[0][0].done()):
+        # None after the last batch: every batch still running is then waited for.
+        for k, batch in enumerate(itertools.chain(split(targets, size), [None])):
+            keep = overlap - 1 if batch is not None else 0  # batches that may go on running
+            while keep and running and not running[-1][0].done():
+                if running[-1][1].wait(_LOOK):
+                    break  # the newest batch has sent its first tries
+            while len(running) > keep or (running and running[0][0].done()):
                 measured = running.popleft()[0].result()
                 yield measured
                 if measured.interrupted:
                     return
-            if scope.cancel.is_set():
+            if batch is None or scope.cancel.is_set():
                 break
             tail = threading.Event()
             shown = tally.batch(k, tail)
             job = pool.submit(measure, scope, batch, opts, progress=shown, packet_log=packet_log)
             running.append((job, tail))
-        while running:
-            measured = running.popleft()[0].result()
-            yield measured
-            if measured.interrupted:
-                return
 
 
 class Tally:
