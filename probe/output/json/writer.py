@@ -51,13 +51,27 @@ def write_fields(data: dict[str, Any], indent: str, out: TextIO) -> None:
     """``write_at`` for a non-empty dict whose ``Stream``s, if any, are its own values (a big
     run's target: its ports): nothing deeper is searched for one, so each value is walked once
     (a /16's targets are written 65,536 times)."""
+    _fields(data, indent, out, _SCALARS, shallow=True)
+
+
+def _fields(
+    obj: dict[str, Any],
+    indent: str,
+    out: TextIO,
+    scalars: dict[type, Callable[[Any], str]],
+    *,
+    shallow: bool,
+) -> None:
+    """A non-empty dict key by key, each value through ``_write`` (``shallow``: only a
+    Stream; any other value is written whole, not searched for one)."""
     inner = indent + "  "
-    for n, (key, value) in enumerate(data.items()):
-        out.write(("{\n" if n == 0 else ",\n") + inner + encode_basestring_ascii(key) + ": ")
-        if isinstance(value, Stream):
-            _write(value, inner, out, _SCALARS)
+    out.write("{")
+    for n, (key, value) in enumerate(obj.items()):
+        out.write(("\n" if n == 0 else ",\n") + inner + scalars[str](key) + ": ")
+        if shallow and not isinstance(value, Stream):
+            out.write(_dumps(value, inner, scalars))
         else:
-            out.write(_dumps(value, inner, _SCALARS))
+            _write(value, inner, out, scalars)
     out.write("\n" + indent + "}")
 
 
@@ -77,11 +91,7 @@ def _write(obj: Any, indent: str, out: TextIO, scalars: dict[type, Callable[[Any
             out.write(sep.join([obj.text(item, inner) for item in chunk]))
         out.write("\n" + indent + "]")
     elif isinstance(obj, dict) and obj and any(_streams(v) for v in obj.values()):
-        out.write("{")
-        for n, (key, value) in enumerate(obj.items()):
-            out.write(("\n" if n == 0 else ",\n") + inner + scalars[str](key) + ": ")
-            _write(value, inner, out, scalars)
-        out.write("\n" + indent + "}")
+        _fields(obj, indent, out, scalars, shallow=False)
     elif isinstance(obj, list) and obj and any(_streams(v) for v in obj):
         out.write("[")
         for n, value in enumerate(obj):
