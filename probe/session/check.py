@@ -14,14 +14,13 @@ the call, so several runs may share one session from several threads.
 
 from __future__ import annotations
 
-import operator
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, Future, wait
 from dataclasses import dataclass
 from typing import TypeVar
 
-from probe.diagnosis import classify, middlebox, outcome
+from probe.diagnosis import middlebox, outcome, verdicts
 from probe.engine.base import Engine, EngineConfig, EngineRun, Job, PacketLog, ProgressFn
 from probe.model import (
     AnswerKind,
@@ -297,19 +296,14 @@ def _classify(
     """Every port's verdict, once: the middlebox proof and the report both read these."""
     out = {}
     for address, mine in middlebox.by_address(evidence).items():
-        names = services.get(address, {})
-        verdicts = (
-            udp.annotate(e, classify.classify(e, names.get((e.port, e.protocol))), opts)
-            if e.protocol is Protocol.UDP
-            else classify.classify(e, names.get((e.port, e.protocol)))
-            for e in mine
-        )
-        out[address] = tuple(sorted(verdicts, key=_endpoint))
+        results = verdicts.classify_each(mine, services.get(address, {}))
+        if any(e.protocol is Protocol.UDP for e in mine):
+            results = [
+                udp.annotate(e, r, opts) if e.protocol is Protocol.UDP else r
+                for e, r in zip(mine, results, strict=True)
+            ]
+        out[address] = verdicts.in_endpoint_order(results)
     return out
-
-
-# 53/tcp before 53/udp, as nmap lists them ("tcp" < "udp")
-_endpoint = operator.attrgetter("port", "protocol")
 
 
 def _middlebox_proofs(
