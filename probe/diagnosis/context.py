@@ -14,6 +14,7 @@ analyze``).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -115,15 +116,14 @@ def context(
     source: Source = Source.PROBE,
 ) -> Context:
     set_aside = aside(t.ports)
-    grouped: dict[PortState, list[PortResult]] = {}
+    counted: Sequence[PortResult] = t.ports
+    if set_aside:
+        counted = [p for p in t.ports if p.asked or p.state is PortState.OPEN]
     udp: list[PortResult] = []
-    for p in t.ports:
-        if p.asked or not set_aside or p.state is PortState.OPEN:
-            if p.protocol is Protocol.UDP:
-                udp.append(p)
-            else:
-                grouped.setdefault(p.state, []).append(p)
-    by_state = {s: tuple(grouped[s]) for s in PortState if s in grouped}
+    if Protocol.UDP in map(_protocol, counted):
+        udp = [p for p in counted if p.protocol is Protocol.UDP]
+        counted = [p for p in counted if p.protocol is not Protocol.UDP]
+    by_state = _by_state(counted)
     udp_open = any(p.state is PortState.OPEN for p in udp)
     opened = by_state.get(PortState.OPEN, ())
     connect = mode is Method.CONNECT
@@ -136,13 +136,16 @@ def context(
     else:
         # The verdict depends on who answered and with which TTL only: decided once per
         # (responder, TTL), as a full-range scan has 65535 RSTs and one or two of those.
-        verdicts: dict[tuple[str | None, int | None], bool] = {}
-        for p in refused:
-            facts = (p.responder, p.ttl)
-            m = verdicts.get(facts)
-            if m is None:
-                m = verdicts[facts] = from_middlebox(t, p, ref)
-            (middle_list if m else host_list).append(p)
+        facts = list(map(_facts, refused))
+        if facts and facts.count(facts[0]) == len(facts):
+            (middle_list if from_middlebox(t, refused[0], ref) else host_list).extend(refused)
+        else:
+            verdicts: dict[tuple[str | None, int | None], bool] = {}
+            for p, f in zip(refused, facts, strict=True):
+                m = verdicts.get(f)
+                if m is None:
+                    m = verdicts[f] = from_middlebox(t, p, ref)
+                (middle_list if m else host_list).append(p)
     middle, host_refused = tuple(middle_list), tuple(host_list)
     host_rejected = tuple(
         p
@@ -154,9 +157,8 @@ def context(
     # A UDP answer, or the host's own ICMP port unreachable, shows it up as well as TCP does.
     udp_own = [p for p in udp if p.state is not PortState.OPEN and _own_icmp(t, p)]
     host_answered = bool(opened or host_refused or host_rejected or udp_open or udp_own)
-    anything = any(
-        p.state in (PortState.OPEN, PortState.REFUSED, PortState.REJECTED) for p in t.ports
-    )
+    states = set(map(_state, t.ports))
+    anything = not states.isdisjoint((PortState.OPEN, PortState.REFUSED, PortState.REJECTED))
     ping = ping_status(t)
     link_down = (
         t.route is not None
@@ -166,11 +168,9 @@ def context(
         and not anything
         and ping is not PingStatus.OK
     )
-    told_unreachable = (
-        any(p.state is PortState.UNREACHABLE for p in t.ports) or ping is PingStatus.UNREACHABLE
-    )
+    told_unreachable = PortState.UNREACHABLE in states or ping is PingStatus.UNREACHABLE
     host_unreachable = not link_down and told_unreachable and not anything
-    all_silent = all(p.state in _SILENT for p in t.ports)
+    all_silent = states.issubset(_SILENT)
     host_silent = (
         not link_down
         and ping in (PingStatus.NO_REPLY, PingStatus.SKIPPED)
@@ -197,6 +197,22 @@ def context(
 
 
 _SILENT = (PortState.FILTERED, PortState.OPEN_FILTERED)
+# Read at C speed: a full-range scan has 65535 ports to look at.
+_state = operator.attrgetter("state")
+_protocol = operator.attrgetter("protocol")
+_facts = operator.attrgetter("responder", "ttl")
+
+
+def _by_state(ps: Sequence[PortResult]) -> dict[PortState, tuple[PortResult, ...]]:
+    """``ps`` by state, in PortState's order, each state's ports in their order."""
+    states = list(map(_state, ps))
+    distinct = set(states)
+    if len(distinct) == 1:  # a host that refuses, or drops, everything
+        return {states[0]: tuple(ps)}
+    grouped: dict[PortState, list[PortResult]] = {s: [] for s in distinct}
+    for p, s in zip(ps, states, strict=True):
+        grouped[s].append(p)
+    return {s: tuple(grouped[s]) for s in PortState if s in grouped}
 
 
 def _own_icmp(t: TargetReport, p: PortResult) -> bool:

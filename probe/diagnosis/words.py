@@ -7,23 +7,37 @@ Pure string building from plain values and records; no rule logic here.
 from __future__ import annotations
 
 import bisect
+import itertools
 import operator
 from collections.abc import Callable, Iterable, Sequence
 
 from probe.diagnosis.classify import hops_from_ttl
 from probe.model import PingResult, PingStatus, PortResult, Protocol
 
+_port = operator.attrgetter("port")
+_protocol = operator.attrgetter("protocol")
 
-def port_list(ports: Iterable[int], limit: int = 12) -> str:
+
+_LISTED = 12  # runs of ports written out before "..., and 310 more"
+
+
+def port_list(ports: Iterable[int], limit: int = _LISTED) -> str:
     """Ports in words, runs as ranges: "82, 8443", "1-21, 23-79", "..., and 310 more"."""
-    ordered = sorted(set(ports))
+    return _runs(sorted(set(ports)), limit)
+
+
+def _runs(ordered: Sequence[int], limit: int) -> str:
+    """``port_list`` of ports sorted and each once already."""
+
     # Port minus its index is the same along a run of consecutive ports and grows between
     # runs, so each run's end is one bisection away (a full-range scan has 65535 ports here).
-    keys = list(map(operator.sub, ordered, range(len(ordered))))
+    def key(at: int) -> int:
+        return ordered[at] - at
+
     runs: list[tuple[int, int]] = []
     i = 0
     while i < len(ordered) and len(runs) < limit:
-        end = bisect.bisect_right(keys, keys[i], lo=i)
+        end = bisect.bisect_right(range(len(ordered)), key(i), lo=i, key=key)
         runs.append((ordered[i], ordered[end - 1]))
         i = end
     words = [str(a) if a == b else f"{a}-{b}" for a, b in runs]
@@ -74,7 +88,7 @@ def hop_gap(n: int, word: str) -> str:
 
 def numbers(ps: Iterable[PortResult]) -> tuple[int, ...]:
     """The port numbers of ``ps``, sorted, each once."""
-    return tuple(sorted({p.port for p in ps}))
+    return tuple(sorted(set(map(_port, ps))))  # C speed: a full-range scan has 65535
 
 
 def cap(s: str) -> str:
@@ -114,29 +128,42 @@ def udp_list(ports: Iterable[int], limit: int = 12) -> str:
     )
 
 
-def split(ps: Iterable[PortResult]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+Split = tuple[tuple[int, ...], tuple[int, ...]]  # (TCP port numbers, UDP port numbers)
+
+
+def split(ps: Iterable[PortResult]) -> Split:
     """(TCP port numbers, UDP port numbers) of ``ps``, each sorted and once. One pass for
     the usual all-TCP list: a full-range scan's findings hold 65535 ports."""
     ps = ps if isinstance(ps, Sequence) else list(ps)
-    udp = {p.port for p in ps if p.protocol is Protocol.UDP}
-    if not udp:
+    if Protocol.UDP not in map(_protocol, ps):
         return numbers(ps), ()
+    udp = {p.port for p in ps if p.protocol is Protocol.UDP}
     tcp = {p.port for p in ps if p.protocol is not Protocol.UDP}
     return tuple(sorted(tcp)), tuple(sorted(udp))
 
 
 def ports_of(ps: Sequence[PortResult]) -> str:
     """The ports of ``ps`` in words, UDP ones marked: "80, 443 and 53/udp"."""
-    tcp, udp = split(ps)
-    parts = ([port_list(tcp)] if tcp else []) + ([udp_list(udp)] if udp else [])
+    return split_list(split(ps))
+
+
+def split_list(ports: Split) -> str:
+    """``ports_of`` of ports already ``split`` (a rule that words 65535 ports several ways
+    splits them once)."""
+    tcp, udp = ports
+    parts = ([_runs(tcp, _LISTED)] if tcp else []) + ([udp_list(udp)] if udp else [])
     return " and ".join(parts)
 
 
 def ports_words(ps: Sequence[PortResult]) -> str:
     """ "port 80" / "ports 80 and 53/udp": ``port_words`` with UDP ports marked."""
-    tcp, udp = split(ps)
-    parts = ([port_list(tcp)] if tcp else []) + ([udp_list(udp)] if udp else [])
-    return f"{plural(len(tcp) + len(udp), 'port')} {' and '.join(parts)}"
+    return split_words(split(ps))
+
+
+def split_words(ports: Split) -> str:
+    """``ports_words`` of ports already ``split``."""
+    tcp, udp = ports
+    return f"{plural(len(tcp) + len(udp), 'port')} {split_list(ports)}"
 
 
 def sent_word(p: PortResult) -> str:
@@ -147,7 +174,12 @@ def sent_word(p: PortResult) -> str:
 def endpoints(ps: Iterable[PortResult]) -> tuple[tuple[int, ...], tuple[Protocol, ...]]:
     """A finding's ``ports`` and ``protocols`` for ``ps``: TCP ports first, then UDP, each
     sorted and once; no protocols at all when every port is TCP (the Finding's "all TCP")."""
-    tcp, udp = split(ps)
+    return split_endpoints(split(ps))
+
+
+def split_endpoints(ports: Split) -> tuple[tuple[int, ...], tuple[Protocol, ...]]:
+    """``endpoints`` of ports already ``split``."""
+    tcp, udp = ports
     if not udp:
         return tcp, ()
     return tcp + udp, (Protocol.TCP,) * len(tcp) + (Protocol.UDP,) * len(udp)
@@ -192,13 +224,19 @@ def answers_line(
     return "; ".join(said)
 
 
-_port = operator.attrgetter("port")
-
-
 def group(ps: Iterable[PortResult], key: Callable[[PortResult], object]) -> list[list[PortResult]]:
     """Ports sharing the same facts (same TTL, responder, reason...), in port order: one
-    evidence line per group keeps a full-range scan readable."""
+    evidence line per group keeps a full-range scan readable (an ``operator.attrgetter``
+    key reads a full-range scan's 65535 at C speed, and most of them share their facts)."""
+    ordered = sorted(ps, key=_port)
+    keys = list(map(key, ordered))
+    if not keys:
+        return []
+    # Run by run: neighbours in port order mostly share their facts.
     groups: dict[object, list[PortResult]] = {}
-    for p in sorted(ps, key=_port):
-        groups.setdefault(key(p), []).append(p)
+    start = 0
+    for end in itertools.compress(itertools.count(1), map(operator.ne, keys, keys[1:])):
+        groups.setdefault(keys[start], []).extend(ordered[start:end])
+        start = end
+    groups.setdefault(keys[start], []).extend(ordered[start:])
     return list(groups.values())

@@ -4,6 +4,8 @@ explained by a host-level finding, ends up in one of these."""
 
 from __future__ import annotations
 
+import itertools
+import operator
 from collections.abc import Sequence
 from typing import Final
 
@@ -23,6 +25,10 @@ from probe.diagnosis.words import (
     ports_of,
     ports_words,
     sent_word,
+    split,
+    split_endpoints,
+    split_list,
+    split_words,
     ttl_words,
     udp_list,
     verb,
@@ -34,6 +40,12 @@ PATH_LOSS_PORTS: Final = 3
 PATH_LOSS_SHARE: Final = 0.05
 QUIC_PORT: Final = 443
 
+# Group keys read at C speed: a full-range scan's RSTs are 65535 ports to group.
+_FACTS: Final = operator.attrgetter("responder", "ttl")
+_STATE: Final = operator.attrgetter("state")
+_TRIES: Final = operator.attrgetter("tries")
+_ANSWERED: Final = frozenset((PortState.OPEN, PortState.REFUSED))
+
 
 def port_refused_by_middlebox(t: TargetReport, ctx: Context) -> Finding | None:
     """port-refused-by-middlebox: the RST came from another address, or from fewer hops away
@@ -44,7 +56,7 @@ def port_refused_by_middlebox(t: TargetReport, ctx: Context) -> Finding | None:
     ports = numbers(ps)
     ref = ctx.reference
     evidence: list[str] = []
-    for g in group(ps, lambda p: (p.responder, p.ttl)):
+    for g in group(ps, _FACTS):
         p, nums = g[0], port_list(numbers(g))
         if not from_host(t, p):
             evidence.append(f"RST on {nums} came from {p.responder}, not from {t.address}")
@@ -89,7 +101,7 @@ def port_refused(t: TargetReport, ctx: Context) -> Finding | None:
     ref = ctx.reference
     unsure = ctx.connect
     evidence: list[str] = []
-    for g in group(ps, lambda p: (p.responder, p.ttl)):
+    for g in group(ps, _FACTS):
         p, nums = g[0], port_list(numbers(g))
         if ctx.connect:
             evidence.append(
@@ -116,15 +128,15 @@ def port_refused(t: TargetReport, ctx: Context) -> Finding | None:
                 f"with TTL {ref.ttl}"
             )
     evidence += _udp_refused_lines(udp, ctx)
-    every = (*ps, *udp)
-    ports, protocols = endpoints(every)
-    nums = ports_of(every)
+    every = split((*ps, *udp))
+    ports, protocols = split_endpoints(every)
+    nums = split_list(every)
     ss = " -ltnp" if ps else ""
     if udp:
         ss = f"{ss} / ss -lunp" if ss else " -lunp"
     steps = [
         f"check that the service runs on {ctx.host} (ss{ss} on Linux, netstat -ano on Windows)",
-        f"check that it listens on {ports_words(every)} and on this address, not only on "
+        f"check that it listens on {split_words(every)} and on this address, not only on "
         "127.0.0.1 or another interface",
     ]
     if unsure or (udp and ctx.connect):
@@ -134,7 +146,7 @@ def port_refused(t: TargetReport, ctx: Context) -> Finding | None:
         severity=Severity.ERROR,
         ports=ports,
         protocols=protocols,
-        summary=f"Nothing is listening on {ports_words(every)} on {ctx.host}: the application is "
+        summary=f"Nothing is listening on {split_words(every)} on {ctx.host}: the application is "
         "not running or listens on another port or address.",
         evidence=tuple(evidence),
         next_steps=tuple(steps),
@@ -144,7 +156,7 @@ def port_refused(t: TargetReport, ctx: Context) -> Finding | None:
 def _udp_refused_lines(udp: Sequence[PortResult], ctx: Context) -> list[str]:
     """A closed UDP port's own evidence: its host's ICMP port unreachable."""
     lines = []
-    for g in group(udp, lambda p: (p.responder, p.ttl)):
+    for g in group(udp, _FACTS):
         p, nums = g[0], udp_list(numbers(g))
         if p.responder is None:
             lines.append(
@@ -254,10 +266,13 @@ def path_loss(t: TargetReport, ctx: Context) -> Finding | None:
     if ctx.connect:
         return None  # the kernel's own retransmissions hide loss from connect()
     # Every answer is a sample of the path's loss, a port set aside (outcome.aside) too.
-    answered = [p for p in t.ports if p.state in (PortState.OPEN, PortState.REFUSED)]
+    answered = list(itertools.compress(t.ports, map(_ANSWERED.__contains__, map(_STATE, t.ports))))
+    tries = sum(map(_TRIES, answered))
+    lost = tries - len(answered)  # the tries after each port's first
+    if not lost:
+        return None  # every port answered its first SYN: a full-range scan's usual case
     retried = [p for p in answered if p.tries > 1]
-    tries = sum(p.tries for p in answered)
-    share = sum(p.tries - 1 for p in answered) / tries if tries else 0.0
+    share = lost / tries
     if len(retried) < PATH_LOSS_PORTS or share < PATH_LOSS_SHARE:
         return None
     ports = numbers(retried)
@@ -303,14 +318,20 @@ def path_loss(t: TargetReport, ctx: Context) -> Finding | None:
 
 def partial_reachability(t: TargetReport, ctx: Context) -> Finding | None:
     """partial-reachability: some ports open, others not: the problem is limited to those."""
-    every = (*(p for ps in ctx.by_state.values() for p in ps), *ctx.udp)
-    opened = [p for p in every if p.state is PortState.OPEN]
-    closed = [p for p in every if p.state is not PortState.OPEN]
+    # The TCP ports come grouped by state already: only the UDP ones are looked at one by one.
+    opened = [*ctx.state(PortState.OPEN), *(p for p in ctx.udp if p.state is PortState.OPEN)]
+    closed = [
+        *itertools.chain.from_iterable(
+            ps for s, ps in ctx.by_state.items() if s is not PortState.OPEN
+        ),
+        *(p for p in ctx.udp if p.state is not PortState.OPEN),
+    ]
     if not opened or not closed:
         return None
-    ports, protocols = endpoints(closed)
+    shut = split(closed)
+    ports, protocols = split_endpoints(shut)
     evidence = [f"open: {ports_of(opened)}"]
-    for g in group(closed, lambda p: p.state):
+    for g in group(closed, _STATE):
         evidence.append(f"{g[0].state}: {ports_of(g)}")
     evidence += _quic_lines(opened, closed)
     n = len({(p.port, p.protocol) for p in opened})
@@ -320,11 +341,11 @@ def partial_reachability(t: TargetReport, ctx: Context) -> Finding | None:
         ports=ports,
         protocols=protocols,
         summary=f"The host is up and {ports_words(opened)} {plural(n, 'answers', 'answer')}; "
-        f"the problem is limited to {ports_words(closed)}.",
+        f"the problem is limited to {split_words(shut)}.",
         evidence=tuple(evidence),
         next_steps=(
             f"the network path to {ctx.host} works: look only at the services and the "
-            f"firewall/NAT rules for {ports_of(closed)} (see the other findings)",
+            f"firewall/NAT rules for {split_list(shut)} (see the other findings)",
         ),
     )
 
