@@ -36,6 +36,8 @@ open, no app) are written from a cached text frame without a dict at all.
 from __future__ import annotations
 
 import functools
+import operator
+from collections.abc import Sequence
 from typing import Any, TextIO
 
 from probe.diagnosis.discovery import Discovery
@@ -53,12 +55,13 @@ from probe.model import (
     TargetReport,
 )
 from probe.output.base import Format, FormatName
-from probe.output.json.common import finding_to_dict, ms, tcp_options_to_dict
-from probe.output.json.writer import Stream, dumps, number, quote, write
+from probe.output.json.common import finding_to_dict, ms, ms_text, tcp_options_to_dict
+from probe.output.json.writer import Stream, dumps, quote, write
 
 __all__ = [
     "CheckJson",
     "port_text",
+    "port_texts",
     "port_to_dict",
     "report_data",
     "report_to_dict",
@@ -121,7 +124,10 @@ def _target(t: TargetReport, stream: bool) -> dict[str, Any]:
     }
     if t.arp is not None:
         out["arp"] = _arp(t.arp)
-    out["ports"] = Stream(t.ports, port_text) if stream else [port_to_dict(p) for p in t.ports]
+    if stream:
+        out["ports"] = Stream(t.ports, port_text, port_texts)
+    else:
+        out["ports"] = [port_to_dict(p) for p in t.ports]
     out["findings"] = [finding_to_dict(f) for f in t.findings]
     return out
 
@@ -238,15 +244,47 @@ def _app(a: AppResult) -> dict[str, Any]:
 
 
 def port_text(p: PortResult, indent: str) -> str:
-    """``dumps(port_to_dict(p), indent)``, written directly for the shape most ports of a big
-    scan have (not open, no app): no dict, no recursion. Other shapes take the general path."""
-    if p.state is PortState.OPEN or p.app is not None or p.request is not None:
-        return dumps(port_to_dict(p), indent)
-    head, middle, tail = _port_frame(
-        indent, p.protocol, p.state, p.reason, p.tries, p.responder, p.ttl, p.service, p.asked
-    )
-    rtt = "null" if p.rtt_ms is None else number(round(p.rtt_ms, 3))
-    return f"{head}{p.port}{middle}{rtt}{tail}"
+    """``dumps(port_to_dict(p), indent)``: see ``port_texts``."""
+    return port_texts((p,), indent)[0]
+
+
+# The fields that make a port's text apart from its number and RTT; with the last three
+# (and an open port) not None it takes the general path instead.
+_frame_key = operator.attrgetter(
+    "protocol",
+    "state",
+    "reason",
+    "tries",
+    "responder",
+    "ttl",
+    "service",
+    "asked",
+    "app",
+    "request",
+    "decoded",
+)
+_GENERAL = ("", "", "")  # the frame of a port written through port_to_dict
+
+
+def port_texts(ports: Sequence[PortResult], indent: str) -> list[str]:
+    """``dumps(port_to_dict(p), indent)`` for each port, written directly for the shape most
+    ports of a big scan have (not open, no app, no UDP request or answer): a frame of text
+    around the port's number and RTT, made once per distinct frame. Other shapes take the
+    general path."""
+    out: list[str] = []
+    append = out.append
+    frames: dict[tuple[Any, ...], tuple[str, str, str]] = {}
+    for p in ports:
+        key = _frame_key(p)
+        frame = frames.get(key)
+        if frame is None:
+            general = key[1] is PortState.OPEN or key[8:] != (None, None, None)
+            frame = frames[key] = _GENERAL if general else _port_frame(indent, *key[:8])
+        if frame is _GENERAL:
+            append(dumps(port_to_dict(p), indent))
+        else:
+            append(f"{frame[0]}{p.port}{frame[1]}{ms_text(p.rtt_ms)}{frame[2]}")
+    return out
 
 
 @functools.lru_cache(maxsize=1024)

@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring, encode_basestring_ascii
-from typing import Any, Generic, TextIO, TypeVar
+from typing import Any, Final, Generic, TextIO, TypeVar
 
 __all__ = ["Stream", "dumps", "number", "quote", "write", "write_at", "write_fields"]
 
@@ -28,10 +28,13 @@ _CHUNK = 512  # items per write
 @dataclass(frozen=True, slots=True)
 class Stream(Generic[T]):
     """A list in the data to be written item by item: ``text(item, indent)`` must be the
-    item's ``dumps`` at that indent."""
+    item's ``dumps`` at that indent. ``texts(items, indent)``, when given, is ``text`` for a
+    chunk of items at once (one loop of its own instead of a call per item: a full-range
+    scan's ports)."""
 
     items: Sequence[T]
     text: Callable[[T, str], str]
+    texts: Callable[[Sequence[T], str], list[str]] | None = None
 
 
 def write(data: Any, out: TextIO, *, ensure_ascii: bool = True) -> None:
@@ -85,10 +88,11 @@ def _write(obj: Any, indent: str, out: TextIO, scalars: dict[type, Callable[[Any
             return
         # Written in chunks: one write per item costs more than rendering it.
         sep = ",\n" + inner
+        text, texts = obj.text, obj.texts
         for at in range(0, len(obj.items), _CHUNK):
             chunk = obj.items[at : at + _CHUNK]
             out.write("[\n" + inner if at == 0 else sep)
-            out.write(sep.join([obj.text(item, inner) for item in chunk]))
+            out.write(sep.join(texts(chunk, inner) if texts else [text(i, inner) for i in chunk]))
         out.write("\n" + indent + "]")
     elif isinstance(obj, dict) and obj and any(_streams(v) for v in obj.values()):
         _fields(obj, indent, out, scalars, shallow=False)
@@ -135,6 +139,8 @@ _SCALARS: dict[type, Callable[[Any], str]] = {
     type(None): lambda _: "null",
 }
 _UNICODE: dict[type, Callable[[Any], str]] = {**_SCALARS, str: encode_basestring}
+_INT: Final = frozenset({int})
+_STR: Final = frozenset({str})
 
 
 def dumps(obj: Any, indent: str, *, ensure_ascii: bool = True) -> str:
@@ -170,8 +176,14 @@ def _dumps(obj: Any, indent: str, scalars: dict[type, Callable[[Any], str]]) -> 
     if isinstance(obj, list | tuple):
         if not obj:
             return "[]"
-        if all(type(value) is int for value in obj):  # a finding's ports: 65535 of them, maybe
+        # A finding's ports and their protocols: 65535 of each, maybe; all of one type
+        kinds = set(map(type, obj))
+        if kinds == _INT:
             items = list(map(int.__repr__, obj))
+        elif kinds == _STR and obj.count(obj[0]) == len(obj):  # "tcp", 65535 times
+            items = [scalars[str](obj[0])] * len(obj)
+        elif kinds == _STR:
+            items = list(map(scalars[str], obj))
         else:
             items = [_dumps(value, inner, scalars) for value in obj]
         return "[\n" + inner + sep.join(items) + "\n" + indent + "]"
