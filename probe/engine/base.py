@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from probe.model import Method, PortEvidence, Protocol
+from probe.model import AnswerKind, Method, PortEvidence, Protocol
 
 CANCEL_CHECK = 0.05  # seconds: the longest an engine waits without looking at ``cancel``
 
@@ -104,3 +104,20 @@ class Engine(typing.Protocol):
     ) -> EngineRun: ...
 
     def close(self) -> None: ...
+
+
+def unanswered(
+    job: Job, tries: int, answer: AnswerKind, errno_name: str | None = None
+) -> PortEvidence:
+    """A raw probe's evidence with no packet behind it: silence after ``tries`` tries
+    (``NONE``), or the local kernel's refusal to send it (``ICMP``, with its errno's name)."""
+    return PortEvidence(
+        job.address,
+        job.port,
+        Method.RAW,
+        answer,
+        tries,
+        errno_name=errno_name,
+        probe_ttl=job.ttl,
+        protocol=job.protocol,
+    )

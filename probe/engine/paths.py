@@ -3,6 +3,7 @@ probes of one scan to one address share (``Path``)."""
 
 from __future__ import annotations
 
+import operator
 import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -56,6 +57,7 @@ class Path:
 
 
 Index = dict[tuple[bytes, int, int], int]
+_PAIR = operator.itemgetter(0, 3, 5, 6)  # a job's (address, protocol, ack, source)
 
 
 def paths_of(
@@ -65,14 +67,15 @@ def paths_of(
     one RTT estimator per address), its cookie, and the index of jobs by (destination, port,
     cookie). The cookie carries the TTL and the protocol, so trace probes to one port at
     several TTLs are separate jobs with separate answers."""
+    # Per job, not per probe, but a full-range scan has 65535 jobs: the per-job steps run in
+    # C (map, dict) where they can.
+    pairs = list(map(_PAIR, jobs))
     est: dict[str, timing.RttEstimator] = {}
     by_pair: dict[tuple[str, Protocol, bool, str | None], Path] = {}
-    for job in jobs:
-        pair = (job.address, job.protocol, job.ack, job.source)
-        if pair not in by_pair:
-            e = est.setdefault(job.address, timing.RttEstimator(config.min_timeout, config.timeout))
-            by_pair[pair] = Path(key, job, outlet.transports[job.protocol], e, job.ack)
-    paths = [by_pair[j.address, j.protocol, j.ack, j.source] for j in jobs]
+    for pair, job in dict(zip(reversed(pairs), reversed(jobs), strict=True)).items():
+        e = est.setdefault(job.address, timing.RttEstimator(config.min_timeout, config.timeout))
+        by_pair[pair] = Path(key, job, outlet.transports[job.protocol], e, job.ack)
+    paths = list(map(by_pair.__getitem__, pairs))
     cookie = cookies.cookie
     cks = [
         cookie(path.prefix, job.port, job.ttl, path.number) if path.tagged else 0

@@ -37,6 +37,9 @@ if TYPE_CHECKING:
     from probe.engine.burst import RecvRows
 
 MAX_READS_PER_WAKE = 2048
+# Answers a big scan reads per wake-up before it goes back to sending: answers come as fast
+# as they are read, and a scan that read them all first would leave its sender idle.
+ROWS_PER_WAKE = 256
 BULK_READ = 32  # packets read at once from which they are decoded as one batch (bulk.py)
 
 # (answer, when it was read, the IPv4 packet or None, the IPv6 payload or None)
@@ -188,7 +191,7 @@ class Receiver:
     def drain(self, fd: int, me: Seat) -> None:
         """Read what one socket (that poll found readable) holds, in ``me``'s thread."""
         with self._reading:
-            handed = self._read(self._sources[fd], me)
+            handed = self._read(self._sources[fd], me, ROWS_PER_WAKE)
         self._poke(handed)
 
     def catch_up(self, me: Seat) -> None:
@@ -202,10 +205,11 @@ class Receiver:
                 handed |= self._read(source, me)
         self._poke(handed)
 
-    def _read(self, source: Source, me: Seat) -> set[Seat]:
-        """``me``'s answers matched here, others' handed over (those scans are returned)."""
+    def _read(self, source: Source, me: Seat, rows: int = MAX_READS_PER_WAKE) -> set[Seat]:
+        """``me``'s answers matched here, others' handed over (those scans are returned);
+        at most ``rows`` of them on the bulk path."""
         if source.rows and self._rows is not None and not self._logging:
-            return self._read_rows(source, me)
+            return self._read_rows(source, me, rows)
         if not source.v6:  # nearly every answer of a big scan
             return self._route_v4(source.parse, _received(source.sock.recv), me, time.monotonic)
         mine, match, seats, clock, bits = me.block, me.match, self._seats, time.monotonic, TRY_BITS
@@ -250,14 +254,15 @@ class Receiver:
                 handed.add(seat)
         return handed
 
-    def _read_rows(self, source: Source, me: Seat) -> set[Seat]:
-        """The IPv4 TCP socket read with recvmmsg and decoded a batch at a time."""
+    def _read_rows(self, source: Source, me: Seat, most: int) -> set[Seat]:
+        """The IPv4 TCP socket read with recvmmsg and decoded a batch at a time, up to
+        ``most`` packets."""
         from probe.engine.bulk import KIND_NONE, decode_v4
         from probe.engine.fastpath import answers, match_each
 
         assert self._rows is not None
         buffer, fd, handed = self._rows, source.sock.fileno(), set()
-        for _ in range(MAX_READS_PER_WAKE // buffer.capacity):
+        for _ in range(max(1, most // buffer.capacity)):
             count = buffer.read(fd)
             if not count:
                 break

@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from probe.engine import burst, cookies, icmp, inet, sender, timing
+from probe.engine import burst, cookies, icmp, inet, lanes, sender, timing
 from probe.engine.base import (
     CANCEL_CHECK,
     EngineConfig,
@@ -30,6 +30,7 @@ from probe.engine.base import (
     PacketLog,
     Progress,
     ProgressFn,
+    unanswered,
 )
 from probe.engine.paths import Outlet, Path, paths_of
 from probe.engine.receive import Seat
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 MIN_FAST_JOBS = 10**9 if os.environ.get("PROBE_PER_PACKET") else 1024
 FEW_ROWS = 16  # probes below which a round's rows go out one by one
 FAST_BATCH = 256  # probes: the smallest batch of rows sent while others are in flight
+GATHER = 0.001  # seconds: the pause before reading while a big scan has many probes out
 UNSENT_RECHECK = 0.01  # seconds: a deadline came while its probe still waits in the queue
 SENDER_CHECK = 0.005  # seconds: how often to look at the sender's news while it is busy
 
@@ -110,12 +112,12 @@ class Scan:
         start = time.monotonic()
         last_progress = start
         interrupted = tail = False
+        read = 0  # answers matched in the last wait
         cancel = self.cancel
         self.sport = seat.first_port
         try:
-            self.sender = sender.make_sender(
-                self.out.send4, self.out.send6, self.sent_at, self.failed
-            )
+            make = sender.make_sender if self.fast is None else lanes.make_lanes
+            self.sender = make(self.out.send4, self.out.send6, self.sent_at, self.failed)
             while True:
                 now = time.monotonic()
                 seat.collect()
@@ -128,7 +130,14 @@ class Scan:
                     break
                 self._send(now)
                 wait = self._next_wake(time.monotonic())
+                if self._gathering(read):
+                    # The last read emptied the socket: let a batch's worth of answers pile
+                    # up, to be read and decoded as one (the sender threads get the
+                    # interpreter meanwhile). Read at once while they come faster than that.
+                    time.sleep(min(wait, GATHER))
+                read = self.received
                 seat.wait(wait if cancel is None else min(wait, CANCEL_CHECK))
+                read = self.received - read
                 # Also at once when the last first try has left: the caller may start its next
                 # scan while this one only waits for its last answers.
                 tail, told = not self.fresh, tail
@@ -213,6 +222,10 @@ class Scan:
                 self.sender.submit(list(map(packet, row_jobs, row_tries)), now)
             self._collect()
 
+    def _gathering(self, read: int) -> bool:
+        fast, rate = self.fast is not None, self.bucket.rate is not None
+        return fast and not rate and read < FAST_BATCH and self.in_flight >= FAST_BATCH
+
     def _holding(self) -> bool:
         """Whether the bulk path waits for a batch's worth of the window to free (answers
         free it within a round trip): rows pay numpy's fixed cost per batch, not per probe."""
@@ -256,20 +269,7 @@ class Scan:
             # The local kernel said no (failed ARP, unreachable route, output firewall): that
             # is this port's answer, given by this machine itself. Nothing was sent.
             self.sent -= 1
-            job = self.jobs[i]
-            self.finish(
-                i,
-                PortEvidence(
-                    job.address,
-                    job.port,
-                    Method.RAW,
-                    AnswerKind.ICMP,
-                    try_no,
-                    errno_name=name,
-                    probe_ttl=job.ttl,
-                    protocol=job.protocol,
-                ),
-            )
+            self.finish(i, unanswered(self.jobs[i], try_no, AnswerKind.ICMP, name))
 
     # ------------------------------------------------------------------ deadlines
 
@@ -296,17 +296,7 @@ class Scan:
             if try_no < self.cfg.tries:
                 self.retry.append(i)
             else:
-                job = self.jobs[i]
-                none = PortEvidence(
-                    job.address,
-                    job.port,
-                    Method.RAW,
-                    AnswerKind.NONE,
-                    try_no,
-                    probe_ttl=job.ttl,
-                    protocol=job.protocol,
-                )
-                self.finish(i, none)
+                self.finish(i, unanswered(self.jobs[i], try_no, AnswerKind.NONE))
 
     def finish(self, i: int, ev: PortEvidence) -> None:
         if self.result[i] is None:

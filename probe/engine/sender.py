@@ -93,7 +93,9 @@ Send6 = Mapping[Protocol, socket.socket]  # IPv6 sockets by transport (absent: n
 
 
 class Sender(typing.Protocol):
-    error: BaseException | None  # a failure of the sender itself, for the scan to raise
+    @property
+    def error(self) -> BaseException | None:
+        """A failure of the sender itself, for the scan to raise."""
 
     def submit(self, items: Iterable[Outgoing], now: float) -> None: ...
 

@@ -180,7 +180,10 @@ class TokenBucket:
 def interleave(addresses: Iterable[str]) -> list[int]:
     """Job numbers (the jobs' addresses in order) round-robin across hosts, so many hosts
     share the pace, not one at a time."""
+    every = list(addresses)
+    if len(set(every)) <= 1:  # one host (a full-range scan): nothing to interleave
+        return list(range(len(every)))
     by_host: dict[str, list[int]] = {}
-    for i, address in enumerate(addresses):
+    for i, address in enumerate(every):
         by_host.setdefault(address, []).append(i)
     return [i for group in itertools.zip_longest(*by_host.values()) for i in group if i is not None]

@@ -23,7 +23,7 @@ import numpy.typing as npt
 import pytest
 from scapy.layers.inet import IP, TCP, UDP
 
-from probe.engine import ack, bulk, burst, cookies, inet, mmsg, receive, tcp, timing
+from probe.engine import ack, bulk, burst, cookies, inet, lanes, mmsg, receive, tcp, timing
 from probe.engine import scan as scan_module
 from probe.engine.base import EngineConfig, Job
 from probe.engine.cookies import BLOCK
@@ -856,3 +856,89 @@ def test_a_small_read_is_matched_packet_by_packet_and_a_large_one_as_rows(
         assert rec.rows == [many] and len(rec.single) == 31
     finally:
         link.close()
+
+
+# ------------------------------------------------------------------ pacing a big scan
+
+
+def test_a_drain_reads_one_batch_and_goes_back_to_sending_a_catch_up_reads_all() -> None:
+    link = Rows()
+    try:
+        one = Recorder()
+        s1 = link.seat(one)
+        pkts = [answer_to(s1.first_port + 1 + k % 15, (k << 4) | (1 + k % 15)) for k in range(600)]
+        link.put_all(pkts, s1)
+        link.receiver.drain(link.rx.fileno(), s1)
+        assert [len(batch) for batch in one.rows] == [receive.ROWS_PER_WAKE]
+        link.receiver.catch_up(s1)  # before a probe is called unanswered: everything
+        assert [p for batch in one.rows for p in batch] == pkts
+    finally:
+        link.close()
+
+
+def test_a_big_scan_gathers_answers_only_while_they_come_slower_than_a_batch() -> None:
+    s, _ = big_scan(2000)
+    s.window = timing.Window(size=512, maximum=512)
+    s._send(0.0)
+    assert s.in_flight >= scan_module.FAST_BATCH
+    assert s._gathering(read=3)  # the last read emptied the socket: let answers pile up
+    assert not s._gathering(read=scan_module.FAST_BATCH)  # they come fast: read at once
+    rated, _ = big_scan(2000, rate=100000.0)
+    rated.window = timing.Window(size=512, maximum=512)
+    for k in range(20):  # the bucket's tokens, a round at a time
+        rated._send(0.01 * k)
+    assert rated.in_flight >= scan_module.FAST_BATCH and not rated._gathering(read=0)
+    small, _ = big_scan(100)
+    small.window = timing.Window(size=512, maximum=512)
+    small._send(0.0)
+    assert small.fast is None and not small._gathering(read=0)
+    s.in_flight = scan_module.FAST_BATCH - 1  # the tail of a scan: nothing to wait for
+    assert not s._gathering(read=0)
+
+
+class LaneProbe(ThreadSender):
+    """A thread sender whose thread does nothing: it records what it is given."""
+
+    def _loop(self) -> None:
+        return
+
+
+def two_lanes() -> tuple[lanes.Lanes, list[LaneProbe]]:
+    senders = [LaneProbe(FakeSock(), {}, [], deque()) for _ in range(2)]  # type: ignore[arg-type]
+    return lanes.Lanes(senders), senders
+
+
+def test_bursts_go_to_the_lanes_in_turn_single_probes_to_the_first() -> None:
+    _, b = rows_burst(20)
+    both, (first, second) = two_lanes()
+    try:
+        single = Outgoing(1, 1, b"x" * 40, HOST, DST, 64, False, Protocol.TCP)
+        for _ in range(3):
+            both.submit_burst(b, 0.0)
+        both.submit([single, single], 0.0)
+        assert list(first._queue) == [b, b, single, single] and list(second._queue) == [b]
+        assert both.pending() == 5
+        assert both.error is None
+        second.error = OSError(errno.EIO, "broken")
+        assert both.error is second.error
+    finally:
+        both.close()
+    assert first._closed and second._closed
+
+
+def test_a_big_scan_sends_from_two_lanes_where_there_are_two_cores(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sock, table, failed = FakeSock(), [[0.0]], deque[Failure]()
+    monkeypatch.setattr(lanes, "cores", lambda: 2)
+    made = lanes.make_lanes(sock, {}, table, failed)  # type: ignore[arg-type]
+    try:
+        assert isinstance(made, lanes.Lanes) and len(made._senders) == lanes.LANES
+    finally:
+        made.close()
+    monkeypatch.setattr(lanes, "cores", lambda: 1)
+    made = lanes.make_lanes(sock, {}, table, failed)  # type: ignore[arg-type]
+    try:
+        assert isinstance(made, ThreadSender)
+    finally:
+        made.close()
