@@ -33,7 +33,7 @@ from probe.engine.base import (
     unanswered,
 )
 from probe.engine.paths import Outlet, Path, paths_of
-from probe.engine.receive import Seat
+from probe.engine.receive import ROWS_PER_WAKE, Seat
 from probe.engine.sender import Outgoing
 from probe.engine.transport import Answer
 from probe.model import AnswerKind, Method, PortEvidence, Protocol
@@ -122,7 +122,8 @@ class Scan:
                 now = time.monotonic()
                 seat.collect()
                 self._collect()
-                self._expire(now)
+                if not self._backlog(read):
+                    self._expire(now)
                 if self.done >= len(self.jobs):
                     break
                 if cancel is not None and cancel.is_set():
@@ -221,6 +222,11 @@ class Scan:
             elif row_jobs:  # a few (paced by --rate): numpy's fixed cost would not pay
                 self.sender.submit(list(map(packet, row_jobs, row_tries)), now)
             self._collect()
+
+    def _backlog(self, read: int) -> bool:
+        """Whether the last read filled its batch, leaving answers in the socket (a busy
+        machine): then no deadline may pass before they are read."""
+        return self.fast is not None and read >= ROWS_PER_WAKE
 
     def _gathering(self, read: int) -> bool:
         fast, rate = self.fast is not None, self.bucket.rate is not None
