@@ -18,6 +18,7 @@ import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from probe.diagnosis import words
 from probe.diagnosis.classify import hops_from_ttl, same_address
@@ -136,15 +137,15 @@ def context(
     else:
         # The verdict depends on who answered and with which TTL only: decided once per
         # (responder, TTL), as a full-range scan has 65535 RSTs and one or two of those.
-        facts = list(map(_facts, refused))
-        if facts and facts.count(facts[0]) == len(facts):
+        if refused and _alike(refused, _responder) and _alike(refused, _ttl):
             (middle_list if from_middlebox(t, refused[0], ref) else host_list).extend(refused)
         else:
             verdicts: dict[tuple[str | None, int | None], bool] = {}
-            for p, f in zip(refused, facts, strict=True):
-                m = verdicts.get(f)
+            for p in refused:
+                facts = (p.responder, p.ttl)
+                m = verdicts.get(facts)
                 if m is None:
-                    m = verdicts[f] = from_middlebox(t, p, ref)
+                    m = verdicts[facts] = from_middlebox(t, p, ref)
                 (middle_list if m else host_list).append(p)
     middle, host_refused = tuple(middle_list), tuple(host_list)
     host_rejected = tuple(
@@ -200,7 +201,14 @@ _SILENT = (PortState.FILTERED, PortState.OPEN_FILTERED)
 # Read at C speed: a full-range scan has 65535 ports to look at.
 _state = operator.attrgetter("state")
 _protocol = operator.attrgetter("protocol")
-_facts = operator.attrgetter("responder", "ttl")
+_responder = operator.attrgetter("responder")
+_ttl = operator.attrgetter("ttl")
+
+
+def _alike(ps: Sequence[PortResult], field: operator.attrgetter[Any]) -> bool:
+    """Every one of ``ps`` (not empty) has the same value in ``field``."""
+    values = list(map(field, ps))
+    return values.count(values[0]) == len(values)
 
 
 def _by_state(ps: Sequence[PortResult]) -> dict[PortState, tuple[PortResult, ...]]:

@@ -21,6 +21,7 @@ keep every rule.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Sequence
 from typing import Final, Protocol
 
@@ -50,6 +51,8 @@ class Routed(Protocol):
     def route(self) -> RouteResult | None: ...
 
 
+_state = operator.attrgetter("state")
+_asked = operator.attrgetter("asked")
 _SEVERITY_ORDER: Final = (Severity.ERROR, Severity.WARNING, Severity.INFO)
 _APP_PROBLEMS: Final = frozenset({"silent", "error"})  # AppResult.status words that fail
 
@@ -85,8 +88,8 @@ def aside(ports: Sequence[PortResult]) -> tuple[PortResult, ...]:
     """The ports of one target that are not open and yet no problem: not asked for (the
     default profile's), on a host that opens at least one port. Empty when nothing is open:
     then a closed default profile is the news."""
-    if not any(p.state is PortState.OPEN for p in ports):
-        return ()
+    if PortState.OPEN not in map(_state, ports) or all(map(_asked, ports)):
+        return ()  # read at C speed: a full-range scan's 65535 ports are all asked for
     return tuple(p for p in ports if not p.asked and p.state is not PortState.OPEN)
 
 

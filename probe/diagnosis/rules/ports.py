@@ -320,11 +320,12 @@ def partial_reachability(t: TargetReport, ctx: Context) -> Finding | None:
     """partial-reachability: some ports open, others not: the problem is limited to those."""
     # The TCP ports come grouped by state already: only the UDP ones are looked at one by one.
     opened = [*ctx.state(PortState.OPEN), *(p for p in ctx.udp if p.state is PortState.OPEN)]
+    udp_closed = [p for p in ctx.udp if p.state is not PortState.OPEN]
     closed = [
         *itertools.chain.from_iterable(
             ps for s, ps in ctx.by_state.items() if s is not PortState.OPEN
         ),
-        *(p for p in ctx.udp if p.state is not PortState.OPEN),
+        *udp_closed,
     ]
     if not opened or not closed:
         return None
@@ -333,7 +334,7 @@ def partial_reachability(t: TargetReport, ctx: Context) -> Finding | None:
     evidence = [f"open: {ports_of(opened)}"]
     for g in group(closed, _STATE):
         evidence.append(f"{g[0].state}: {ports_of(g)}")
-    evidence += _quic_lines(opened, closed)
+    evidence += _quic_lines(opened, udp_closed)
     n = len({(p.port, p.protocol) for p in opened})
     return Finding(
         code="partial-reachability",
@@ -350,13 +351,13 @@ def partial_reachability(t: TargetReport, ctx: Context) -> Finding | None:
     )
 
 
-def _quic_lines(opened: Sequence[PortResult], closed: Sequence[PortResult]) -> list[str]:
+def _quic_lines(opened: Sequence[PortResult], udp_closed: Sequence[PortResult]) -> list[str]:
     """One port number open over TCP and not over UDP: for 443 that is QUIC (HTTP/3) blocked
     while HTTPS works — browsers fall back to TCP, slower, and rarely say so."""
     tcp_open = {p.port for p in opened if p.protocol is Protocol.TCP}
     lines = []
-    for p in closed:
-        if p.protocol is Protocol.UDP and p.port in tcp_open:
+    for p in udp_closed:
+        if p.port in tcp_open:
             line = f"{p.port}/tcp open but {p.port}/udp {p.state}"
             if p.port == QUIC_PORT:
                 line += ": QUIC (HTTP/3) is blocked or not offered; browsers fall back to TCP"
