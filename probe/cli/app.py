@@ -70,6 +70,13 @@ class _PlainArgument(TyperArgument):
         name = self.display_name_raw if self.required else f"[{self.display_name_raw}]"
         return name + ("..." if self.nargs != 1 else "")
 
+    def make_metavar(self, ctx: Any, *, usage: bool = False) -> str:
+        """The name in the usage line and in the list of arguments (typer before 0.29)."""
+        name = self.metavar or (self.name or "").upper()
+        if usage and not self.required:
+            name = f"[{name}]"
+        return name + ("..." if self.nargs != 1 else "")
+
 
 def command() -> Any:
     """The click command behind the app, with probe's argument display."""
