@@ -63,15 +63,14 @@ class _PlainArgument(TyperArgument):
     def display_type_rich(self, ctx: Any) -> str | None:
         return None
 
-    def _rich_display_name(self) -> str:
-        return self.display_name_raw + ("..." if self.nargs != 1 else "")
+    def _rich_display_name(self) -> str:  # typer 0.29
+        return self.make_metavar(None)
 
-    def _usage_display_name(self) -> str:
-        name = self.display_name_raw if self.required else f"[{self.display_name_raw}]"
-        return name + ("..." if self.nargs != 1 else "")
+    def _usage_display_name(self) -> str:  # typer 0.29
+        return self.make_metavar(None, usage=True)
 
     def make_metavar(self, ctx: Any, *, usage: bool = False) -> str:
-        """The name in the usage line and in the list of arguments (typer before 0.29)."""
+        """The name in the usage line and in the list of arguments."""
         name = self.metavar or (self.name or "").upper()
         if usage and not self.required:
             name = f"[{name}]"
