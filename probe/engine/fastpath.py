@@ -99,14 +99,15 @@ def accept(
     scan: Scan, d: bulk.Decoded, hits: I64, jobs: I64, tries: I64, rows: bulk.U8, now: float
 ) -> None:
     """Rows matched by cookie (``FastPath.lookup``): each its job's evidence, by the rules of
-    ``Scan._accept`` for what rows hold (a SYN/ACK or RST; no ICMP, no packet log), with the
-    per-answer work written out here: this runs once per answer of a big scan."""
-    result, sent_at, tried, paths, window = (
+    ``Scan._accept`` and ``Scan.finish`` for what rows hold (a SYN/ACK or RST; no ICMP, no
+    packet log), written out here: this runs once per answer of a big scan."""
+    result, sent_at, tried, paths, window, flying = (
         scan.result,
         scan.sent_at,
         scan.tries,
         scan.paths,
         scan.window,
+        scan.flying,
     )
     all_jobs = scan.jobs
     kind, src, ttl, win, ip_id = (
@@ -117,6 +118,8 @@ def accept(
         d.ip_id.tolist(),
     )
     syn_ack, rst, raw, none = AnswerKind.SYN_ACK, AnswerKind.RST, Method.RAW, AnswerKind.NONE
+    opened_kind, evidence, ntoa = bulk.KIND_SYN_ACK, PortEvidence, _ntoa
+    received = done = landed = answered = 0
     for k, i, try_no in zip(hits.tolist(), jobs.tolist(), tries.tolist(), strict=True):
         if try_no > tried[i]:
             continue  # a try not sent yet: not our answer
@@ -125,14 +128,14 @@ def accept(
             continue  # a duplicate: the first answer stands
         rtt = now - sent_at[i][try_no - 1]
         job = all_jobs[i]
-        opened = kind[k] == bulk.KIND_SYN_ACK
-        ev = PortEvidence(
+        opened = kind[k] == opened_kind
+        ev = evidence(
             job.address,
             job.port,
             raw,
             syn_ack if opened else rst,
             try_no,
-            _ntoa(src[k]),
+            ntoa(src[k]),
             ttl[k],
             rtt * 1000,
             None,
@@ -146,16 +149,25 @@ def accept(
             job.protocol,
             None,
         )
-        scan.received += 1
+        received += 1
+        result[i] = ev
         if prev is not None:
-            result[i] = ev  # a late answer after "no answer": the truth wins
-            continue
+            continue  # a late answer after "no answer": the truth wins
+        done += 1
+        if flying[i]:
+            flying[i] = False
+            landed += 1
         paths[i].est.observe(rtt)
         if try_no > 1 and try_no == tried[i]:
+            window.on_answers(answered)
+            answered = 0
             window.on_drop(sent_at[i][try_no - 2], now)
         else:
-            window.on_answer()
-        scan.finish(i, ev)
+            answered += 1
+    window.on_answers(answered)
+    scan.received += received
+    scan.done += done
+    scan.in_flight -= landed
 
 
 @functools.lru_cache(maxsize=4096)

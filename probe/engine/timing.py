@@ -91,6 +91,13 @@ class Window:
         else:
             self.size = min(self.maximum, self.size + 1.0 / self.size)
 
+    def on_answers(self, n: int) -> None:
+        """``on_answer`` n times (a batch of answers): once the window is at its maximum,
+        the rest change nothing."""
+        while n > 0 and self.size < self.maximum:
+            self.on_answer()
+            n -= 1
+
     def first_try(self, window: float, answered: bool) -> None:
         """The outcome of a first try sent while the window was ``window``: answered by its
         deadline or not (reported once, at that deadline)."""

@@ -94,3 +94,21 @@ def test_a_rate_cap_opens_the_window_for_silent_addresses() -> None:
     fast = timing.start_window(None, 10_000.0, 1.0)  # past the usual maximum: as asked
     assert fast.limit == 10_000 and fast.maximum == 10_000
     assert timing.start_window(None, None, 1.0).maximum == 4096
+
+
+def test_a_batch_of_answers_grows_the_window_as_that_many_single_answers() -> None:
+    for size, ssthresh, n in [
+        (64.0, 4096.0, 100),
+        (60.0, 80.0, 500),
+        (4090.0, 100.0, 9),
+        (10.0, 4096.0, 0),
+    ]:
+        one = timing.Window(size=size, ssthresh=ssthresh)
+        batch = timing.Window(size=size, ssthresh=ssthresh)
+        for _ in range(n):
+            one.on_answer()
+        batch.on_answers(n)
+        assert batch.size == one.size
+    full = timing.Window(size=4096.0)
+    full.on_answers(10**9)  # at the maximum: returns at once
+    assert full.size == 4096.0
