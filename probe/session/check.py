@@ -145,11 +145,7 @@ def measure(
             else:
                 w.ping = PingResult(status=PingStatus.SKIPPED)
         services = _services(probable, requests)
-        jobs = [
-            udp.job(address, port, proto, opts)
-            for address, mine in services.items()
-            for port, proto in mine
-        ]
+        jobs = [j for address, mine in services.items() for j in udp.jobs(address, mine, opts)]
         if jobs and not cancel.is_set():
             choice = scope.engine(opts.connect)
             mode = choice.engine.method
@@ -243,8 +239,10 @@ def _services(
     when several targets resolve to one address (one probe answers for all of them)."""
     out: dict[str, dict[Endpoint, str | None]] = {}
     for w in works:
-        if w.address is not None:
-            mine = out.setdefault(w.address, {})
+        if w.address is not None and w.address not in out:  # a full range's 65535 at C speed
+            out[w.address] = {(p.port, p.protocol): p.service for p in requests(w)}
+        elif w.address is not None:
+            mine = out[w.address]
             for p in requests(w):
                 key = (p.port, p.protocol)
                 if mine.get(key) is None:

@@ -12,8 +12,9 @@ and every closed port its refusal.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
+from itertools import repeat
 
 from probe import payloads
 from probe.engine.base import Engine, EngineConfig, Job, PacketLog
@@ -34,6 +35,33 @@ def payloads_of(protocol: Protocol, port: int, opts: CheckOptions) -> tuple[byte
     if opts.payload is not None:
         return (opts.payload,)
     return payloads.payloads_for(port)
+
+
+Endpoint = tuple[int, Protocol]
+
+
+def jobs(address: str, endpoints: Iterable[Endpoint], opts: CheckOptions) -> list[Job]:
+    """The probes of one address: ``job`` for each (port, protocol), a full range's 65535
+    TCP ports made at C speed (they carry nothing)."""
+    out: list[Job] = []
+    tcp: list[int] = []
+    for port, protocol in endpoints:
+        if protocol is Protocol.TCP:
+            tcp.append(port)
+        else:
+            if tcp:
+                out += _tcp_jobs(address, tcp, opts)
+                tcp = []
+            out.append(job(address, port, protocol, opts))
+    return out + _tcp_jobs(address, tcp, opts)
+
+
+def _tcp_jobs(address: str, ports: list[int], opts: CheckOptions) -> list[Job]:
+    n = len(ports)
+    ttl, tcp, source = repeat(64, n), repeat(Protocol.TCP, n), repeat(opts.source, n)
+    return list(
+        map(Job, repeat(address, n), ports, ttl, tcp, repeat((), n), repeat(False, n), source)
+    )
 
 
 def job(address: str, port: int, protocol: Protocol, opts: CheckOptions) -> Job:

@@ -158,3 +158,21 @@ def test_wait_for_icmp_probes_the_silent_udp_ports_again_paced() -> None:
 def test_without_wait_for_icmp_there_is_one_pass() -> None:
     _, engine = check(PortRequest(9003, protocol=UDP))
     assert len(engine.scans) == 1
+
+
+def test_an_addresss_jobs_are_each_ports_job_in_order() -> None:
+    from probe.session import udp
+
+    mixed = [(22, Protocol.TCP), (53, Protocol.UDP), (80, Protocol.TCP), (443, Protocol.TCP)]
+    mixed += [(123, Protocol.UDP), (161, Protocol.UDP), (8443, Protocol.TCP)]
+    for opts in (CheckOptions(()), CheckOptions((), source="198.18.0.9", payload=b"hi")):
+        for endpoints in (
+            mixed,
+            mixed[:1],
+            mixed[1:2],
+            [],
+            [(p, Protocol.TCP) for p in range(1, 3000)],
+        ):
+            made = udp.jobs(HOST, endpoints, opts)
+            assert made == [udp.job(HOST, port, proto, opts) for port, proto in endpoints]
+            assert all(type(j) is Job for j in made)
