@@ -22,12 +22,14 @@ of two ports does not pay its import.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
 
+from probe.engine.cookies import TRY_BITS
 from probe.engine.tcp import TH_ACK, TH_RST, TH_SYN, SynTemplate, parse_options
 from probe.model import TcpOptions
 
@@ -326,6 +328,30 @@ class CookieIndex:
         ambiguous = hit & self._shared[pos]
         hit &= ~ambiguous & (self._dst[pos] == src) & (self._port[pos] == port)
         return np.where(hit, self._jobs[pos], -1), ambiguous
+
+
+def _crc_tables() -> npt.NDArray[np.uint32]:
+    """CRC-32 is affine in its data for a given length: crc32(d, seed) = crc32(0000, seed) ^
+    L(d), with L linear and the same for every seed. L of a 4-byte d is the XOR of one table
+    entry per byte: table[k][v] = L(v at byte k)."""
+    zero = zlib.crc32(bytes(4))
+    tables = np.zeros((4, 256), np.uint32)
+    for k in range(4):
+        for v in range(256):
+            tables[k, v] = zlib.crc32(bytes(k) + bytes([v]) + bytes(3 - k)) ^ zero
+    return tables
+
+
+_CRC = _crc_tables()
+
+
+def cookie_column(base: U32, port: U16, ttl: U8, protocol: U8) -> U32:
+    """``cookies.cookie(prefix, port, ttl, protocol)`` per probe, as a column: ``base`` is
+    ``zlib.crc32(bytes(4), prefix)`` of each probe's destination, the rest as packed there
+    (port in network order, then the TTL and the protocol number)."""
+    crc = base ^ _CRC[0][port >> 8] ^ _CRC[1][port & 0xFF] ^ _CRC[2][ttl] ^ _CRC[3][protocol]
+    cookie: U32 = (crc << np.uint32(TRY_BITS)).astype(np.uint32)
+    return cookie
 
 
 def addresses(packed: list[bytes]) -> U32:

@@ -60,13 +60,9 @@ Index = dict[tuple[bytes, int, int], int]
 _PAIR = operator.itemgetter(0, 3, 5, 6)  # a job's (address, protocol, ack, source)
 
 
-def paths_of(
-    key: int, jobs: Sequence[Job], outlet: Outlet, config: EngineConfig
-) -> tuple[list[Path], list[int], Index]:
+def paths_of(key: int, jobs: Sequence[Job], outlet: Outlet, config: EngineConfig) -> list[Path]:
     """Per job of a scan with ``key``: its path (one per address, transport and source, with
-    one RTT estimator per address), its cookie, and the index of jobs by (destination, port,
-    cookie). The cookie carries the TTL and the protocol, so trace probes to one port at
-    several TTLs are separate jobs with separate answers."""
+    one RTT estimator per address)."""
     # Per job, not per probe, but a full-range scan has 65535 jobs: the per-job steps run in
     # C (map, dict) where they can.
     pairs = list(map(_PAIR, jobs))
@@ -75,14 +71,23 @@ def paths_of(
     for pair, job in dict(zip(reversed(pairs), reversed(jobs), strict=True)).items():
         e = est.setdefault(job.address, timing.RttEstimator(config.min_timeout, config.timeout))
         by_pair[pair] = Path(key, job, outlet.transports[job.protocol], e, job.ack)
-    paths = list(map(by_pair.__getitem__, pairs))
+    return list(map(by_pair.__getitem__, pairs))
+
+
+def cookies_of(paths: Sequence[Path], jobs: Sequence[Job]) -> list[int]:
+    """Each job's cookie (cookies.py; 0 for a transport that carries none). The cookie
+    carries the TTL and the protocol, so trace probes to one port at several TTLs are
+    separate jobs with separate answers. (A big scan reckons them as a column: bulk.py.)"""
     cookie = cookies.cookie
-    cks = [
+    return [
         cookie(path.prefix, job.port, job.ttl, path.number) if path.tagged else 0
         for path, job in zip(paths, jobs, strict=True)
     ]
-    index = {
+
+
+def index_of(paths: Sequence[Path], jobs: Sequence[Job], cks: Sequence[int]) -> Index:
+    """Jobs by (destination, port, cookie), for answers looked up one by one."""
+    return {
         (path.dst, job.port, ck): i
         for i, (path, job, ck) in enumerate(zip(paths, jobs, cks, strict=True))
     }
-    return paths, cks, index

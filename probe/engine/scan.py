@@ -32,7 +32,7 @@ from probe.engine.base import (
     ProgressFn,
     unanswered,
 )
-from probe.engine.paths import Outlet, Path, paths_of
+from probe.engine.paths import Outlet, Path, cookies_of, index_of, paths_of
 from probe.engine.receive import ROWS_PER_WAKE, Seat
 from probe.engine.sender import Outgoing
 from probe.engine.transport import Answer
@@ -74,15 +74,19 @@ class Scan:
         self.cancel = cancel
         self.key = random.getrandbits(32)
         n = len(jobs)
-        self.paths, self.cookies, self.index = paths_of(self.key, jobs, outlet, config)
+        self.paths = paths_of(self.key, jobs, outlet, config)
         self.crowded = icmp.crowded(jobs)  # addresses whose retries are never spaced
         self.fast: FastPath | None = None
         template = getattr(outlet.transports.get(Protocol.TCP), "template", None)
         if n >= MIN_FAST_JOBS and packet_log is None and template and burst.available():
             from probe.engine.fastpath import FastPath  # numpy: only for a scan this big
 
-            fast = FastPath(jobs, self.paths, self.cookies, template)
+            fast = FastPath(jobs, self.paths, template)
+            self.cookies = fast.cookie.tolist()
             self.fast = fast if any(fast.on) else None  # no plain IPv4 SYN: nothing to gain
+        else:
+            self.cookies = cookies_of(self.paths, jobs)
+        self.index = index_of(self.paths, jobs, self.cookies)
         self.tries = [0] * n
         self.sent_at: list[list[float]] = [[] for _ in range(n)]
         self.result: list[PortEvidence | None] = [None] * n

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import socket
+import zlib
 from typing import Any
 
 import numpy as np
@@ -718,3 +719,31 @@ def test_addresses_are_their_network_order_value(values: list[int]) -> None:
     assert column.dtype == np.uint32 and column.shape == (len(values),)
     assert column.tolist() == values
     assert column.tolist() == [int.from_bytes(socket.inet_aton(dotted(v)), "big") for v in values]
+
+
+# ------------------------------------------------------------------------------ cookies
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 0xFFFFFFFF),  # the destination's prefix
+            st.integers(0, 0xFFFF),  # port
+            st.integers(0, 255),  # TTL
+            st.sampled_from([6, 17, 1, 58, 0, 255]),  # protocol number
+        ),
+        min_size=1,
+        max_size=64,
+    )
+)
+@QUICK
+def test_a_column_of_cookies_is_the_per_probe_function(
+    probes: list[tuple[int, int, int, int]],
+) -> None:
+    prefix, port, ttl, number = (list(c) for c in zip(*probes, strict=True))
+    base = np.array([zlib.crc32(bytes(4), p) for p in prefix], np.uint32)
+    column = bulk.cookie_column(
+        base, u16(port), np.array(ttl, np.uint8), np.array(number, np.uint8)
+    )
+    assert column.dtype == np.uint32
+    assert column.tolist() == [cookies.cookie(*probe) for probe in probes]

@@ -23,7 +23,19 @@ import numpy.typing as npt
 import pytest
 from scapy.layers.inet import IP, TCP, UDP
 
-from probe.engine import ack, bulk, burst, cookies, inet, lanes, mmsg, receive, tcp, timing
+from probe.engine import (
+    ack,
+    bulk,
+    burst,
+    fastpath,
+    inet,
+    lanes,
+    mmsg,
+    paths,
+    receive,
+    tcp,
+    timing,
+)
 from probe.engine import scan as scan_module
 from probe.engine.base import EngineConfig, Job
 from probe.engine.cookies import BLOCK
@@ -389,13 +401,15 @@ def test_a_small_scan_matches_rows_through_the_per_packet_path() -> None:
 def test_jobs_sharing_a_cookie_are_told_apart_by_the_exact_lookup(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    real = cookies.cookie
+    real = bulk.cookie_column
     shared = 0xABCDE0
 
-    def cookie(prefix: int, port: int, ttl: int, number: int) -> int:
-        return shared if port in (10, 11) else real(prefix, port, ttl, number)
+    def column(base: Any, port: Any, ttl: Any, protocol: Any) -> Any:
+        out = real(base, port, ttl, protocol)
+        out[(port == 10) | (port == 11)] = shared
+        return out
 
-    monkeypatch.setattr(cookies, "cookie", cookie)
+    monkeypatch.setattr(bulk, "cookie_column", column)
     s, _ = big_scan(2000)
     assert s.fast is not None and s.cookies[9] == s.cookies[10] == shared
     s._send(0.0)
@@ -954,3 +968,13 @@ def test_no_deadline_passes_while_a_big_scans_answers_wait_in_the_socket() -> No
     assert small.fast is None and not small._backlog(read=10**6)
     s._expire(late)  # once the socket is read, deadlines pass as before
     assert s.retry
+
+
+def test_a_big_scans_cookies_are_the_per_packet_ones() -> None:
+    jobs = [Job(HOST, p) for p in range(1, 1500)] + [Job(OTHER, 80, ttl=t) for t in (1, 2, 64)]
+    jobs += [Job(HOST, 443, ack=True), Job(US6, 22), Job(OTHER, 22, source=US)]
+    s, _ = new_scan(jobs)
+    assert s.fast is not None
+    assert s.cookies == paths.cookies_of(s.paths, jobs)
+    assert s.fast.on == [fastpath.rows_for(j, p) for j, p in zip(jobs, s.paths, strict=True)]
+    assert s.fast.on[-3:] == [False, False, False] and all(s.fast.on[:-3])
