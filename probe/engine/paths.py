@@ -46,6 +46,13 @@ class Path:
         self.prefix = cookies.prefix(key ^ acks, self.dst)  # ACKs: never a SYN's cookie
         self.est = est
 
+    def sent_packet(self, pkt: bytes, ttl: int) -> bytes:
+        """A probe as a capture wants it: an IPv6 probe with its header, which the kernel
+        writes (the socket is handed the payload), written here."""
+        if not self.v6:
+            return pkt
+        return inet.ipv6_header(self.src, self.dst, self.number, ttl, len(pkt)) + pkt
+
     def answer_packet(self, a: Answer, raw_pkt: bytes | None, l4: bytes | None) -> bytes | None:
         """An answer as a capture wants it: the IPv4 packet as read, or the IPv6 payload with
         an IPv6 header written back (the kernel keeps it)."""

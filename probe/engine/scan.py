@@ -11,7 +11,6 @@ object per probe would cost more than the packets.
 
 from __future__ import annotations
 
-import heapq
 import math
 import os
 import random
@@ -21,7 +20,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from probe.engine import burst, cookies, icmp, inet, lanes, sender, timing
+from probe.engine import burst, cookies, icmp, lanes, sender, timing
 from probe.engine.base import (
     CANCEL_CHECK,
     EngineConfig,
@@ -32,6 +31,7 @@ from probe.engine.base import (
     ProgressFn,
     unanswered,
 )
+from probe.engine.deadlines import Deadlines
 from probe.engine.paths import Outlet, Path, cookies_of, index_of, paths_of
 from probe.engine.receive import ROWS_PER_WAKE, Seat
 from probe.engine.sender import Outgoing
@@ -98,8 +98,7 @@ class Scan:
         self.received = 0
         self.window = timing.start_window(config.window, config.rate, config.timeout)
         self.bucket = timing.TokenBucket(config.rate)
-        # (deadline, job, try, wait): the wait is kept to restart the clock at the send time.
-        self.deadlines: list[tuple[float, int, int, float]] = []
+        self.deadlines = Deadlines()
         self.retry: deque[int] = deque()
         self.fresh: deque[int] = deque(timing.interleave(j.address for j in jobs))
         self.failed: deque[sender.Failure] = deque()
@@ -136,9 +135,6 @@ class Scan:
                 self._send(now)
                 wait = self._next_wake(time.monotonic())
                 if self._gathering(read):
-                    # The last read emptied the socket: let a batch's worth of answers pile
-                    # up, to be read and decoded as one (the sender threads get the
-                    # interpreter meanwhile). Read at once while they come faster than that.
                     time.sleep(min(wait, GATHER))
                 read = self.received
                 seat.wait(wait if cancel is None else min(wait, CANCEL_CHECK))
@@ -148,28 +144,22 @@ class Scan:
                 tail, told = not self.fresh, tail
                 if self.progress and (now - last_progress > 0.2 or (tail and not told)):
                     last_progress = now
-                    done, sent, got = self.done, self.sent, self.received
-                    self.progress(
-                        Progress(len(self.jobs), done, sent, got, now - start, len(self.fresh))
-                    )
+                    done, sent, got, unsent = self.done, self.sent, self.received, len(self.fresh)
+                    self.progress(Progress(len(self.jobs), done, sent, got, now - start, unsent))
         except KeyboardInterrupt:
             interrupted = True
         finally:
             self.sender.close()
         evidence = tuple(r for r in self.result if r is not None)
+        elapsed = time.monotonic() - start
         return EngineRun(
-            evidence,
-            interrupted,
-            self.sent,
-            self.received,
-            time.monotonic() - start,
-            self.window.drops,
+            evidence, interrupted, self.sent, self.received, elapsed, self.window.drops
         )
 
     def _next_wake(self, now: float) -> float:
         wake = 0.5
         if self.deadlines:
-            wake = min(wake, self.deadlines[0][0] - now)
+            wake = min(wake, self.deadlines.first() - now)
         sending = (self.retry or self.fresh) and self.in_flight < self.window.limit
         if sending and not self._holding():
             wake = min(wake, self.bucket.wait())
@@ -184,6 +174,7 @@ class Scan:
         out: list[Outgoing] = []
         retry, fresh, result, tries = self.retry, self.fresh, self.result, self.tries
         packet, deadlines, paths = self._packet, self.deadlines, self.paths
+        groups: dict[float, tuple[list[int], list[int]]] = {}  # rows by wait: one deadline
         limit, in_flight = self.window.limit, self.in_flight
         bucket = self.bucket if self.bucket.rate is not None else None
         waits: dict[Path, float] = {}  # per destination, for this round
@@ -202,11 +193,6 @@ class Scan:
             try_no = tries[i] + 1
             if try_no == 1:
                 self.first_window[i] = limit
-            if as_rows is not None and as_rows[i]:
-                row_jobs.append(i)
-                row_tries.append(try_no)
-            else:
-                out.append(packet(i, try_no))
             tries[i] = try_no
             self.sent_at[i].append(math.inf)  # the sender stamps it as the packet leaves
             self.flying[i] = True
@@ -215,7 +201,19 @@ class Scan:
             wait = waits.get(path)
             if wait is None:
                 wait = waits[path] = path.est.timeout()
-            heapq.heappush(deadlines, (now + wait, i, try_no, wait))
+            if as_rows is not None and as_rows[i]:
+                row_jobs.append(i)
+                row_tries.append(try_no)
+                group = groups.get(wait)
+                if group is None:
+                    group = groups[wait] = ([], [])
+                group[0].append(i)
+                group[1].append(try_no)
+            else:
+                out.append(packet(i, try_no))
+                deadlines.add(now + wait, i, try_no, wait)
+        for wait, (members, member_tries) in groups.items():
+            deadlines.add_group(now + wait, members, member_tries, wait)
         self.in_flight = in_flight
         if out or row_jobs:
             self.sent += len(out) + len(row_jobs)
@@ -233,6 +231,9 @@ class Scan:
         return self.fast is not None and read >= ROWS_PER_WAKE
 
     def _gathering(self, read: int) -> bool:
+        """Whether to let a batch's worth of answers pile up before reading, to be read and
+        decoded as one (the sender threads get the interpreter meanwhile): the last read
+        emptied the socket. While they come faster than that, they are read at once."""
         fast, rate = self.fast is not None, self.bucket.rate is not None
         return fast and not rate and read < FAST_BATCH and self.in_flight >= FAST_BATCH
 
@@ -253,11 +254,7 @@ class Scan:
             self.sport + try_no, job.port, self.cookies[i] | try_no, job.ttl, payload
         )
         if self.log:
-            logged = pkt
-            if path.v6:  # the kernel writes the IPv6 header: the capture gets one written here
-                hdr = inet.ipv6_header(path.src, path.dst, path.number, job.ttl, len(pkt))
-                logged = hdr + pkt
-            self.log(time.time(), logged, True)
+            self.log(time.time(), path.sent_packet(pkt, job.ttl), True)
         return Outgoing(
             i, try_no, pkt, job.address, path.dst, job.ttl, path.v6, job.protocol, path.pin
         )
@@ -284,20 +281,21 @@ class Scan:
     # ------------------------------------------------------------------ deadlines
 
     def _expire(self, now: float) -> None:
-        while self.deadlines and self.deadlines[0][0] <= now:
-            _, i, try_no, wait = heapq.heappop(self.deadlines)
-            done = self.result[i]
-            if done is not None or try_no != self.tries[i]:
+        result, tries, first_window = self.result, self.tries, self.first_window
+        answered: dict[int, int] = {}  # first tries answered by their deadline, by window
+        for i, try_no, wait in self.deadlines.due(now):
+            done = result[i]
+            if done is not None or try_no != tries[i]:
                 if try_no == 1 and done is not None and done.tries == 1:
                     # First tries' outcomes, at their deadline, for timing.Window.
-                    self.window.first_try(self.first_window[i], answered=True)
+                    answered[first_window[i]] = answered.get(first_window[i], 0) + 1
                 continue  # answered meanwhile, or an older try's deadline
             # The wait runs from when the probe left the sender's queue, not from when it
             # was put there.
             left = self.sent_at[i][try_no - 1]
             later = now + UNSENT_RECHECK if left == math.inf else left + wait
             if later > now:
-                heapq.heappush(self.deadlines, (later, i, try_no, wait))
+                self.deadlines.add(later, i, try_no, wait)
                 continue
             self.flying[i] = False
             self.in_flight -= 1
@@ -307,6 +305,8 @@ class Scan:
                 self.retry.append(i)
             else:
                 self.finish(i, unanswered(self.jobs[i], try_no, AnswerKind.NONE))
+        for size, count in answered.items():
+            self.window.first_try(size, answered=True, count=count)
 
     def finish(self, i: int, ev: PortEvidence) -> None:
         if self.result[i] is None:

@@ -98,11 +98,11 @@ class Window:
             self.on_answer()
             n -= 1
 
-    def first_try(self, window: float, answered: bool) -> None:
-        """The outcome of a first try sent while the window was ``window``: answered by its
-        deadline or not (reported once, at that deadline)."""
+    def first_try(self, window: float, answered: bool, count: int = 1) -> None:
+        """The outcome of a first try (``count`` of them) sent while the window was
+        ``window``: answered by its deadline or not (reported once, at that deadline)."""
         counts = self._outcomes.setdefault(int(window).bit_length(), [0, 0])
-        counts[0 if answered else 1] += 1
+        counts[0 if answered else 1] += count
         if counts[0] + counts[1] > _KEEP:
             counts[0] //= 2
             counts[1] //= 2

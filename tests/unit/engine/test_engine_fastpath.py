@@ -961,7 +961,7 @@ def test_a_big_scan_sends_from_two_lanes_where_there_are_two_cores(
 def test_no_deadline_passes_while_a_big_scans_answers_wait_in_the_socket() -> None:
     s, _ = big_scan(2000)
     s._send(0.0)
-    late = s.deadlines[0][0] + 1.0
+    late = s.deadlines.first() + 1.0
     assert s._backlog(read=receive.ROWS_PER_WAKE)  # the read filled its batch
     assert not s._backlog(read=receive.ROWS_PER_WAKE - 1)
     small, _ = big_scan(100)

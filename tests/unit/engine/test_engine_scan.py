@@ -125,7 +125,7 @@ def test_timeout_adapts_to_measured_rtt_but_not_below_floor() -> None:
     scan.match(answer(scan, 80, 1), 0.002, None, None)
     scan._expire(1.0)
     scan._send(1.0)
-    deadline = scan.deadlines[0][0]
+    deadline = scan.deadlines.first()
     assert deadline == pytest.approx(1.1)  # 2 ms RTT: the floor, not 1 s
 
 

@@ -112,3 +112,13 @@ def test_a_batch_of_answers_grows_the_window_as_that_many_single_answers() -> No
     full = timing.Window(size=4096.0)
     full.on_answers(10**9)  # at the maximum: returns at once
     assert full.size == 4096.0
+
+
+def test_first_tries_counted_at_once_are_counted_as_many() -> None:
+    one, many = timing.Window(), timing.Window()
+    for _ in range(70):
+        one.first_try(512, answered=True)
+    many.first_try(512, answered=True, count=70)
+    one.first_try(512, answered=False)
+    many.first_try(512, answered=False)
+    assert one._outcomes == many._outcomes == {10: [70, 1]}
