@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from probe.engine import bulk, inet
+from probe.engine import bulk, inet, timing
 from probe.engine.base import Job
 from probe.engine.burst import SendRows
 from probe.engine.sender import Burst
@@ -135,6 +135,8 @@ def accept(
     syn_ack, rst, raw, none = AnswerKind.SYN_ACK, AnswerKind.RST, Method.RAW, AnswerKind.NONE
     opened_kind, evidence, ntoa = bulk.KIND_SYN_ACK, PortEvidence, _ntoa
     received = done = landed = answered = 0
+    est: timing.RttEstimator | None = None  # one destination's estimator, and its new samples
+    samples: list[float] = []
     for k, i, try_no in zip(hits.tolist(), jobs.tolist(), tries.tolist(), strict=True):
         if try_no > tried[i]:
             continue  # a try not sent yet: not our answer
@@ -172,7 +174,11 @@ def accept(
         if flying[i]:
             flying[i] = False
             landed += 1
-        paths[i].est.observe(rtt)
+        if paths[i].est is not est:
+            if est is not None:
+                est.observe_many(samples)
+            est, samples = paths[i].est, []
+        samples.append(rtt)
         if try_no > 1 and try_no == tried[i]:
             window.on_answers(answered)
             answered = 0
@@ -180,6 +186,8 @@ def accept(
         else:
             answered += 1
     window.on_answers(answered)
+    if est is not None:
+        est.observe_many(samples)
     scan.received += received
     scan.done += done
     scan.in_flight -= landed

@@ -48,6 +48,22 @@ class RttEstimator:
             self.srtt = (1 - _ALPHA) * self.srtt + _ALPHA * rtt
         self.samples += 1
 
+    def observe_many(self, rtts: list[float]) -> None:
+        """``observe`` each of ``rtts``, in order (a batch of answers)."""
+        if not rtts:
+            return
+        if self.srtt is None:
+            self.observe(rtts[0])
+            rtts = rtts[1:]
+        srtt, rttvar = self.srtt, self.rttvar
+        assert srtt is not None
+        for rtt in rtts:
+            rtt = rtt if rtt > 0.0 else 0.0
+            rttvar = (1 - _BETA) * rttvar + _BETA * abs(srtt - rtt)
+            srtt = (1 - _ALPHA) * srtt + _ALPHA * rtt
+        self.srtt, self.rttvar = srtt, rttvar
+        self.samples += len(rtts)
+
     def timeout(self) -> float:
         if self.srtt is None:
             return self.ceiling

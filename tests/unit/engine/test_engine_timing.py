@@ -3,6 +3,8 @@ a lossy path from congestion. Pure: time is passed in."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from probe.engine import timing
@@ -122,3 +124,17 @@ def test_first_tries_counted_at_once_are_counted_as_many() -> None:
     one.first_try(512, answered=False)
     many.first_try(512, answered=False)
     assert one._outcomes == many._outcomes == {10: [70, 1]}
+
+
+def test_a_batch_of_samples_moves_the_estimator_as_each_one_would() -> None:
+    rng = random.Random(7)
+    for start in (None, 0.004):
+        one = timing.RttEstimator(0.1, 1.0, srtt=start, rttvar=0.001 if start else 0.0)
+        many = timing.RttEstimator(0.1, 1.0, srtt=start, rttvar=0.001 if start else 0.0)
+        batches = [[rng.uniform(-0.001, 0.02) for _ in range(rng.randint(0, 50))] for _ in range(9)]
+        for batch in batches:
+            for rtt in batch:
+                one.observe(rtt)
+            many.observe_many(batch)
+        assert (many.srtt, many.rttvar, many.samples) == (one.srtt, one.rttvar, one.samples)
+        assert many.timeout() == one.timeout()
