@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 # keeps every scan on the per-packet path (side-by-side measurements).
 MIN_FAST_JOBS = 10**9 if os.environ.get("PROBE_PER_PACKET") else 1024
 FEW_ROWS = 16  # probes below which a round's rows go out one by one
-FAST_BATCH = 256  # probes: the smallest batch of rows sent while others are in flight
+FAST_BATCH = 512  # probes: the smallest batch of rows sent while others are in flight
 GATHER = 0.001  # seconds: the pause before reading while a big scan has many probes out
 UNSENT_RECHECK = 0.01  # seconds: a deadline came while its probe still waits in the queue
 SENDER_CHECK = 0.005  # seconds: how often to look at the sender's news while it is busy
@@ -235,7 +235,7 @@ class Scan:
         decoded as one (the sender threads get the interpreter meanwhile): the last read
         emptied the socket. While they come faster than that, they are read at once."""
         fast, rate = self.fast is not None, self.bucket.rate is not None
-        return fast and not rate and read < FAST_BATCH and self.in_flight >= FAST_BATCH
+        return fast and not rate and read < ROWS_PER_WAKE and self.in_flight >= FAST_BATCH
 
     def _holding(self) -> bool:
         """Whether the bulk path waits for a batch's worth of the window to free (answers

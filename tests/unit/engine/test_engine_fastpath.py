@@ -896,7 +896,7 @@ def test_a_big_scan_gathers_answers_only_while_they_come_slower_than_a_batch() -
     s._send(0.0)
     assert s.in_flight >= scan_module.FAST_BATCH
     assert s._gathering(read=3)  # the last read emptied the socket: let answers pile up
-    assert not s._gathering(read=scan_module.FAST_BATCH)  # they come fast: read at once
+    assert not s._gathering(read=receive.ROWS_PER_WAKE)  # they come fast: read at once
     rated, _ = big_scan(2000, rate=100000.0)
     rated.window = timing.Window(size=512, maximum=512)
     for k in range(20):  # the bucket's tokens, a round at a time
