@@ -12,6 +12,7 @@ address, port and cookie, as the per-packet path does.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import operator
 import zlib
@@ -27,7 +28,7 @@ from probe.engine.burst import SendRows
 from probe.engine.sender import Burst
 from probe.engine.tcp import SynTemplate
 from probe.engine.transport import Answer
-from probe.model import AnswerKind, Method, PortEvidence, Protocol
+from probe.model import AnswerKind, Method, PortEvidence, Protocol, TcpOptions
 
 if TYPE_CHECKING:
     from probe.engine.paths import Path
@@ -132,8 +133,8 @@ def accept(
         d.window.tolist(),
         d.ip_id.tolist(),
     )
-    syn_ack, rst, raw, none = AnswerKind.SYN_ACK, AnswerKind.RST, Method.RAW, AnswerKind.NONE
-    opened_kind, evidence, ntoa = bulk.KIND_SYN_ACK, PortEvidence, _ntoa
+    syn_ack, rst, none = AnswerKind.SYN_ACK, AnswerKind.RST, AnswerKind.NONE
+    opened_kind, evidence, ntoa = bulk.KIND_SYN_ACK, _answered, _ntoa
     received = done = landed = answered = 0
     est: timing.RttEstimator | None = None  # one destination's estimator, and its new samples
     samples: list[float] = []
@@ -149,22 +150,16 @@ def accept(
         ev = evidence(
             job.address,
             job.port,
-            raw,
             syn_ack if opened else rst,
             try_no,
             ntoa(src[k]),
             ttl[k],
             rtt * 1000,
-            None,
-            None,
-            False,
             win[k],
             d.options(rows, k) if opened else None,
             ip_id[k],
-            None,
             job.ttl,
             job.protocol,
-            None,
         )
         received += 1
         result[i] = ev
@@ -191,6 +186,71 @@ def accept(
     scan.received += received
     scan.done += done
     scan.in_flight -= landed
+
+
+# A frozen dataclass's __init__ sets each field through object.__setattr__; the slots' own
+# descriptors set them in two thirds of the time (0.86 us against 1.3 us for PortEvidence's
+# 18 fields, once per answer of a big scan). The record made is an ordinary PortEvidence.
+(
+    _address,
+    _port,
+    _method,
+    _answer,
+    _tries,
+    _responder,
+    _ttl,
+    _rtt,
+    _icmp_type,
+    _icmp_code,
+    _icmp_v6,
+    _window,
+    _options,
+    _ip_id,
+    _errno,
+    _probe_ttl,
+    _protocol,
+    _reply,
+) = (getattr(PortEvidence, f.name).__set__ for f in dataclasses.fields(PortEvidence))
+_new = object.__new__
+
+
+def _answered(
+    address: str,
+    port: int,
+    answer: AnswerKind,
+    tries: int,
+    responder: str,
+    ttl: int,
+    rtt_ms: float,
+    window: int,
+    tcp_options: TcpOptions | None,
+    ip_id: int,
+    probe_ttl: int,
+    protocol: Protocol,
+) -> PortEvidence:
+    """``PortEvidence(address, port, Method.RAW, answer, tries, responder, ttl, rtt_ms,
+    window=window, tcp_options=tcp_options, ip_id=ip_id, probe_ttl=probe_ttl,
+    protocol=protocol)``: a raw probe's SYN/ACK or RST."""
+    e: PortEvidence = _new(PortEvidence)
+    _address(e, address)
+    _port(e, port)
+    _method(e, Method.RAW)
+    _answer(e, answer)
+    _tries(e, tries)
+    _responder(e, responder)
+    _ttl(e, ttl)
+    _rtt(e, rtt_ms)
+    _icmp_type(e, None)
+    _icmp_code(e, None)
+    _icmp_v6(e, False)
+    _window(e, window)
+    _options(e, tcp_options)
+    _ip_id(e, ip_id)
+    _errno(e, None)
+    _probe_ttl(e, probe_ttl)
+    _protocol(e, protocol)
+    _reply(e, None)
+    return e
 
 
 @functools.lru_cache(maxsize=4096)

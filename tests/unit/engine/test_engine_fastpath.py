@@ -44,7 +44,7 @@ from probe.engine.receive import Receiver, Seat, Source
 from probe.engine.scan import Scan
 from probe.engine.sender import Burst, Failure, InlineSender, Outgoing, ThreadSender
 from probe.engine.transport import Answer
-from probe.model import AnswerKind, Protocol, TcpOptions
+from probe.model import AnswerKind, Method, PortEvidence, Protocol, TcpOptions
 
 pytestmark = pytest.mark.skipif(not burst.available(), reason="no sendmmsg/recvmmsg here")
 
@@ -978,3 +978,14 @@ def test_a_big_scans_cookies_are_the_per_packet_ones() -> None:
     assert s.cookies == paths.cookies_of(s.paths, jobs)
     assert s.fast.on == [fastpath.rows_for(j, p) for j, p in zip(jobs, s.paths, strict=True)]
     assert s.fast.on[-3:] == [False, False, False] and all(s.fast.on[:-3])
+
+
+def test_a_rows_evidence_is_an_ordinary_record() -> None:
+    opts = TcpOptions(mss=1460, wscale=7, sack_permitted=True, timestamps=True)
+    for answer, window, options in ((AnswerKind.RST, 0, None), (AnswerKind.SYN_ACK, 29200, opts)):
+        made = fastpath._answered(HOST, 80, answer, 2, OTHER, 61, 0.25, window, options, 7, 64,
+                                  Protocol.TCP)  # fmt: skip
+        plain = PortEvidence(HOST, 80, Method.RAW, answer, 2, OTHER, 61, 0.25, window=window,
+                             tcp_options=options, ip_id=7, probe_ttl=64)  # fmt: skip
+        assert made == plain and hash(made) == hash(plain) and repr(made) == repr(plain)
+        assert type(made) is PortEvidence
