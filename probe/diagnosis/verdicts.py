@@ -10,9 +10,7 @@ the engine's order, which is port order: ``in_endpoint_order`` then only checks 
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import fields
-from typing import Any, Final
+from collections.abc import Iterable, Mapping, Sequence
 
 from probe.diagnosis.classify import TABLES, classify
 from probe.model import (
@@ -24,15 +22,10 @@ from probe.model import (
     Protocol,
     TcpOptions,
 )
+from probe.records import slot_setters
 
-_Set = Callable[[PortResult, Any], None]
-
-# A frozen dataclass's __init__ sets each field through object.__setattr__; the slots' own
-# descriptors set them in about half the time (0.6 us instead of 1.2 us for PortResult's 16
-# fields, 65535 times in a full-range scan). The record made is an ordinary PortResult.
-_SETTERS: Final[tuple[_Set, ...]] = tuple(
-    getattr(PortResult, f.name).__set__ for f in fields(PortResult)
-)
+# Records set through their slots (records.slot_setters): 0.6 us instead of 1.2 us for
+# PortResult's 16 fields, 65535 times in a full-range scan.
 (
     _port,
     _state,
@@ -50,7 +43,7 @@ _SETTERS: Final[tuple[_Set, ...]] = tuple(
     _asked,
     _request,
     _decoded,
-) = _SETTERS
+) = slot_setters(PortResult)
 _new = object.__new__
 
 

@@ -27,6 +27,7 @@ from operator import attrgetter
 from probe.errors import QUOTE_LIMIT, PortSpecError, printable, quoted
 from probe.model import PortRequest, Protocol
 from probe.plan.services import MAX_PORT, MIN_PORT, port_names, service_name, service_port
+from probe.records import slot_setters
 
 __all__ = [
     "MAX_PORT",
@@ -74,11 +75,23 @@ class PortSet:
         ports = self.ports()
         table = port_names(self.protocol)
         names = {**table, **self.names} if self.names else table
-        # map() over the class: ~65535 frozen-dataclass constructions for "all" stay well
-        # under the 50 ms budget; a per-port lookup through the resolver libraries would not.
+        # Through the records' slots (records.slot_setters) at C speed: "all" is 65535 of them.
         return tuple(
-            map(PortRequest, ports, map(names.get, ports), repeat(True), repeat(self.protocol))
+            map(_request, ports, map(names.get, ports), repeat(True), repeat(self.protocol))
         )
+
+
+_set_port, _set_service, _set_asked, _set_protocol = slot_setters(PortRequest)
+
+
+def _request(port: int, service: str | None, asked: bool, protocol: Protocol) -> PortRequest:
+    """``PortRequest(port, service, asked, protocol)``, made in two thirds of the time."""
+    r: PortRequest = object.__new__(PortRequest)
+    _set_port(r, port)
+    _set_service(r, service)
+    _set_asked(r, asked)
+    _set_protocol(r, protocol)
+    return r
 
 
 @dataclass(frozen=True)

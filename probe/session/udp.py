@@ -59,9 +59,11 @@ def jobs(address: str, endpoints: Iterable[Endpoint], opts: CheckOptions) -> lis
 def _tcp_jobs(address: str, ports: list[int], opts: CheckOptions) -> list[Job]:
     n = len(ports)
     ttl, tcp, source = repeat(64, n), repeat(Protocol.TCP, n), repeat(opts.source, n)
-    return list(
-        map(Job, repeat(address, n), ports, ttl, tcp, repeat((), n), repeat(False, n), source)
-    )
+    addresses, nothing, syn = repeat(address, n), repeat((), n), repeat(False, n)
+    fields = zip(addresses, ports, ttl, tcp, nothing, syn, source, strict=True)
+    # tuple.__new__, as namedtuple's own _make uses it: the named tuples made in C.
+    jobs: list[Job] = list(map(tuple.__new__, repeat(Job, n), fields))
+    return jobs
 
 
 def job(address: str, port: int, protocol: Protocol, opts: CheckOptions) -> Job:
