@@ -84,6 +84,11 @@ class Seat:
         self._poller = select.poll()
         self._poller.register(self._fd, select.POLLIN)
 
+    def backlog(self) -> bool:
+        """Whether the last read of the bulk path filled its batch: answers may still wait
+        in the socket, for this scan or another one."""
+        return self._receiver.backlog
+
     def collect(self) -> None:
         """Bring the scan up to date: read the sockets unless it leads (then its ``wait``
         just did), and match the answers other scans' threads read for it."""
@@ -98,6 +103,8 @@ class Seat:
         until the leader hands some over (``collect`` matches those)."""
         if not self.leading and self._receiver.leader is None:
             self._receiver.lead(self)
+        if self.leading:
+            self._receiver.backlog = False  # until a read finds one again
         for fd, _ in self._poller.poll(timeout * 1000):
             if fd == self._fd:
                 os.eventfd_read(self._fd)
@@ -122,6 +129,7 @@ class Receiver:
 
     def __init__(self, sources: Sequence[Source], first_block: int, blocks: int) -> None:
         self._sources = {s.sock.fileno(): s for s in sources}
+        self.backlog = False  # the last bulk read filled its batch (Seat.backlog)
         # Round-robin over the free blocks: a block given back goes to the end of the line,
         # so consecutive scans (watch's rounds) leave from other source ports, as a real
         # client's connections do. Reusing the block at once would send the next SYN from
@@ -262,8 +270,10 @@ class Receiver:
 
         assert self._rows is not None
         buffer, fd, handed = self._rows, source.sock.fileno(), set()
+        self.backlog = False
         for _ in range(max(1, most // buffer.capacity)):
             count = buffer.read(fd)
+            self.backlog = count == buffer.capacity  # a full read: more may wait behind it
             if not count:
                 break
             now = time.monotonic()

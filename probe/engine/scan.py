@@ -33,7 +33,7 @@ from probe.engine.base import (
 )
 from probe.engine.deadlines import Deadlines
 from probe.engine.paths import Outlet, Path, cookies_of, index_of, paths_of
-from probe.engine.receive import ROWS_PER_WAKE, Seat
+from probe.engine.receive import Seat
 from probe.engine.sender import Outgoing
 from probe.engine.transport import Answer
 from probe.model import AnswerKind, Method, PortEvidence, Protocol
@@ -115,7 +115,6 @@ class Scan:
         start = time.monotonic()
         last_progress = start
         interrupted = tail = False
-        read = 0  # answers matched in the last wait
         cancel = self.cancel
         self.sport = seat.first_port
         try:
@@ -125,7 +124,8 @@ class Scan:
                 now = time.monotonic()
                 seat.collect()
                 self._collect()
-                if not self._backlog(read):
+                backlog = seat.backlog()
+                if not backlog:  # no deadline passes while answers wait in the socket
                     self._expire(now)
                 if self.done >= len(self.jobs):
                     break
@@ -134,11 +134,9 @@ class Scan:
                     break
                 self._send(now)
                 wait = self._next_wake(time.monotonic())
-                if self._gathering(read):
+                if self._gathering(backlog):
                     time.sleep(min(wait, GATHER))
-                read = self.received
                 seat.wait(wait if cancel is None else min(wait, CANCEL_CHECK))
-                read = self.received - read
                 # Also at once when the last first try has left: the caller may start its next
                 # scan while this one only waits for its last answers.
                 tail, told = not self.fresh, tail
@@ -225,17 +223,12 @@ class Scan:
                 self.sender.submit(list(map(packet, row_jobs, row_tries)), now)
             self._collect()
 
-    def _backlog(self, read: int) -> bool:
-        """Whether the last read filled its batch, leaving answers in the socket (a busy
-        machine): then no deadline may pass before they are read."""
-        return self.fast is not None and read >= ROWS_PER_WAKE
-
-    def _gathering(self, read: int) -> bool:
+    def _gathering(self, backlog: bool) -> bool:
         """Whether to let a batch's worth of answers pile up before reading, to be read and
         decoded as one (the sender threads get the interpreter meanwhile): the last read
-        emptied the socket. While they come faster than that, they are read at once."""
+        emptied the socket. While answers come faster than that, they are read at once."""
         fast, rate = self.fast is not None, self.bucket.rate is not None
-        return fast and not rate and read < ROWS_PER_WAKE and self.in_flight >= FAST_BATCH
+        return fast and not rate and not backlog and self.in_flight >= FAST_BATCH
 
     def _holding(self) -> bool:
         """Whether the bulk path waits for a batch's worth of the window to free (answers

@@ -884,8 +884,25 @@ def test_a_drain_reads_one_batch_and_goes_back_to_sending_a_catch_up_reads_all()
         link.put_all(pkts, s1)
         link.receiver.drain(link.rx.fileno(), s1)
         assert [len(batch) for batch in one.rows] == [receive.ROWS_PER_WAKE]
+        assert s1.backlog()  # a full read: more may wait
         link.receiver.catch_up(s1)  # before a probe is called unanswered: everything
         assert [p for batch in one.rows for p in batch] == pkts
+        assert not s1.backlog()
+    finally:
+        link.close()
+
+
+def test_a_backlog_lasts_until_a_read_finds_the_socket_empty() -> None:
+    link = Rows()
+    try:
+        one = Recorder()
+        s1 = link.seat(one)
+        pkts = [answer_to(s1.first_port + 1, (k << 4) | 1) for k in range(receive.ROWS_PER_WAKE)]
+        link.put_all(pkts, s1)
+        s1.wait(1.0)  # leads, and reads exactly a full batch
+        assert s1.leading and len(one.rows) == 1 and s1.backlog()
+        s1.wait(0.0)  # nothing more came: no backlog (else the scan would never expire)
+        assert not s1.backlog() and len(one.rows) == 1
     finally:
         link.close()
 
@@ -895,19 +912,19 @@ def test_a_big_scan_gathers_answers_only_while_they_come_slower_than_a_batch() -
     s.window = timing.Window(size=512, maximum=512)
     s._send(0.0)
     assert s.in_flight >= scan_module.FAST_BATCH
-    assert s._gathering(read=3)  # the last read emptied the socket: let answers pile up
-    assert not s._gathering(read=receive.ROWS_PER_WAKE)  # they come fast: read at once
+    assert s._gathering(backlog=False)  # the last read emptied the socket: let answers pile up
+    assert not s._gathering(backlog=True)  # they come fast: read at once
     rated, _ = big_scan(2000, rate=100000.0)
     rated.window = timing.Window(size=512, maximum=512)
     for k in range(20):  # the bucket's tokens, a round at a time
         rated._send(0.01 * k)
-    assert rated.in_flight >= scan_module.FAST_BATCH and not rated._gathering(read=0)
+    assert rated.in_flight >= scan_module.FAST_BATCH and not rated._gathering(backlog=False)
     small, _ = big_scan(100)
     small.window = timing.Window(size=512, maximum=512)
     small._send(0.0)
-    assert small.fast is None and not small._gathering(read=0)
+    assert small.fast is None and not small._gathering(backlog=False)
     s.in_flight = scan_module.FAST_BATCH - 1  # the tail of a scan: nothing to wait for
-    assert not s._gathering(read=0)
+    assert not s._gathering(backlog=False)
 
 
 class LaneProbe(ThreadSender):
@@ -956,18 +973,6 @@ def test_a_big_scan_sends_from_two_lanes_where_there_are_two_cores(
         assert isinstance(made, ThreadSender)
     finally:
         made.close()
-
-
-def test_no_deadline_passes_while_a_big_scans_answers_wait_in_the_socket() -> None:
-    s, _ = big_scan(2000)
-    s._send(0.0)
-    late = s.deadlines.first() + 1.0
-    assert s._backlog(read=receive.ROWS_PER_WAKE)  # the read filled its batch
-    assert not s._backlog(read=receive.ROWS_PER_WAKE - 1)
-    small, _ = big_scan(100)
-    assert small.fast is None and not small._backlog(read=10**6)
-    s._expire(late)  # once the socket is read, deadlines pass as before
-    assert s.retry
 
 
 def test_a_big_scans_cookies_are_the_per_packet_ones() -> None:
