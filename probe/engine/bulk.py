@@ -144,6 +144,16 @@ class Decoded:
     window: npt.NDArray[np.uint32]
     at: I64  # where the TCP header starts in the row
     hlen: I64  # the TCP header's length with options, as far as the packet holds it
+    # When each packet reached the socket (time.monotonic()'s clock; burst.RecvRows.arrivals),
+    # where the reader knows it: an answer's RTT is measured to it, not to when it was read.
+    arrived: npt.NDArray[np.float64] | None = None
+
+    def times(self, ks: I64, now: float) -> list[float]:
+        """When rows ``ks`` arrived; ``now`` (when they were read) where that is not known."""
+        if self.arrived is None:
+            return [now] * len(ks)
+        got: list[float] = self.arrived[ks].tolist()
+        return got
 
     def options(self, rows: U8, k: int) -> TcpOptions:
         """Row ``k``'s SYN/ACK options, decoded (an empty TcpOptions for a bare header)."""

@@ -13,6 +13,7 @@ import ctypes
 import errno
 import os
 import socket
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,18 +27,32 @@ U32 = npt.NDArray[np.uint32]
 _HDR = mmsg.MsgHdr
 _MMSG = np.dtype(
     {
-        "names": ["name", "namelen", "iov", "iovlen", "len"],
-        "formats": [np.uint64, np.uint32, np.uint64, np.uint64, np.uint32],
+        "names": ["name", "namelen", "iov", "iovlen", "control", "controllen", "len"],
+        "formats": [np.uint64, np.uint32, np.uint64, np.uint64, np.uint64, np.uint64, np.uint32],
         "offsets": [
             _HDR.name.offset,
             _HDR.namelen.offset,
             _HDR.iov.offset,
             _HDR.iovlen.offset,
+            _HDR.control.offset,
+            _HDR.controllen.offset,
             mmsg.MMsgHdr.len.offset,
         ],
         "itemsize": mmsg.STRIDE,
     }
 )
+# The kernel's receive time of a packet (SO_TIMESTAMPNS): one control message, a cmsghdr
+# (length, level, type) and a struct timespec.
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+_STAMP = np.dtype(
+    {
+        "names": ["len", "level", "type", "sec", "nsec"],
+        "formats": [np.uint64, np.int32, np.int32, np.int64, np.int64],
+        "offsets": [0, 8, 12, 16, 24],
+        "itemsize": 32,
+    }
+)
+_CONTROL = 64  # bytes of control data room per message (a timestamp takes 32)
 _IOV = np.dtype(
     {
         "names": ["base", "len"],
@@ -103,6 +118,10 @@ class RecvRows:
     def __init__(self, capacity: int = 256, slot: int = 128) -> None:
         self.rows: U8 = np.zeros((capacity, slot), np.uint8)
         self.msgs, self._iov = _messages(self.rows, np.full(capacity, slot, np.uint64))
+        self.control: U8 = np.zeros((capacity, _CONTROL), np.uint8)
+        self.msgs["control"] = self.control.ctypes.data + np.arange(
+            capacity, dtype=np.uint64
+        ) * np.uint64(_CONTROL)
         self._call = mmsg.recvmmsg()
         self.capacity = capacity
 
@@ -111,6 +130,7 @@ class RecvRows:
         none), whose lengths are ``lengths()``."""
         if self._call is None:
             raise OSError("recvmmsg is not available")
+        self.msgs["controllen"] = _CONTROL  # the kernel leaves there what it wrote
         count = self._call(fd, int(self.msgs.ctypes.data), self.capacity, MSG_DONTWAIT, 0)
         if count < 0:
             code = ctypes.get_errno()
@@ -121,6 +141,21 @@ class RecvRows:
 
     def lengths(self, count: int) -> npt.NDArray[np.uint32]:
         return self.msgs["len"][:count].copy()
+
+    def arrivals(self, count: int, now: float) -> npt.NDArray[np.float64]:
+        """When each of the last read's ``count`` packets reached the socket, on
+        time.monotonic()'s clock: the kernel's stamp where the socket has SO_TIMESTAMPNS on,
+        else ``now`` (the read's own time). An answer can wait in the socket for milliseconds
+        while a big scan's reader works through the ones before it: its RTT is its stamp's."""
+        stamp = self.control[:count, :32].copy().view(_STAMP)[:, 0]
+        wrote = self.msgs["controllen"][:count]
+        ok = (wrote >= 32) & (stamp["level"] == socket.SOL_SOCKET)
+        ok &= stamp["type"] == SO_TIMESTAMPNS
+        # The stamp is the wall clock's; the scan's send times are monotonic.
+        offset = time.time() - time.monotonic()
+        when = stamp["sec"] + stamp["nsec"] * 1e-9 - offset
+        arrived: npt.NDArray[np.float64] = np.where(ok, np.minimum(when, now), now)
+        return arrived
 
 
 def available() -> bool:

@@ -133,6 +133,7 @@ def accept(
         d.window.tolist(),
         d.ip_id.tolist(),
     )
+    arrived = None if d.arrived is None else d.arrived.tolist()
     syn_ack, rst, none = AnswerKind.SYN_ACK, AnswerKind.RST, AnswerKind.NONE
     opened_kind, evidence, ntoa = bulk.KIND_SYN_ACK, _answered, _ntoa
     received = done = landed = answered = 0
@@ -144,7 +145,7 @@ def accept(
         prev = result[i]
         if prev is not None and prev.answer is not none:
             continue  # a duplicate: the first answer stands
-        rtt = now - sent_at[i][try_no - 1]
+        rtt = (now if arrived is None else arrived[k]) - sent_at[i][try_no - 1]
         job = all_jobs[i]
         opened = kind[k] == opened_kind
         ev = evidence(
@@ -267,8 +268,8 @@ def match_each(
 ) -> None:
     """Rows ``ks`` of a decoded batch handed one by one to a per-packet matcher, each with
     its packet (for a capture)."""
-    for k, a in zip(ks.tolist(), answers(d, ks, rows), strict=True):
-        match(a, now, rows[k, : lengths[k]].tobytes(), None)
+    for k, a, t in zip(ks.tolist(), answers(d, ks, rows), d.times(ks, now), strict=True):
+        match(a, t, rows[k, : lengths[k]].tobytes(), None)
 
 
 def answers(d: bulk.Decoded, ks: I64, rows: bulk.U8) -> list[Answer]:

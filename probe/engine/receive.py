@@ -26,6 +26,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from probe.engine.base import CANCEL_CHECK
@@ -148,11 +149,14 @@ class Receiver:
 
     def read_rows(self) -> None:
         """From now on, read the IPv4 TCP socket a batch at a time (numpy is loaded)."""
-        from probe.engine.burst import RecvRows
+        from probe.engine.burst import SO_TIMESTAMPNS, RecvRows
 
         with self._reading:
             if self._rows is None:
                 self._rows = RecvRows()
+                for source in self._sources.values():
+                    if source.rows:  # the kernel's receive time of each packet, for its RTT
+                        source.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
 
     def join(
         self,
@@ -284,7 +288,7 @@ class Receiver:
                 if count < buffer.capacity:
                     break
                 continue
-            d = decode_v4(rows, lengths)
+            d = replace(decode_v4(rows, lengths), arrived=buffer.arrivals(count, now))
             blocks = d.sport >> TRY_BITS
             answer = d.kind != KIND_NONE
             mine = (answer & (blocks == me.block)).nonzero()[0]
@@ -294,9 +298,12 @@ class Receiver:
                 else:
                     match_each(me.match, d, mine, rows, lengths, now)
             others = (answer & (blocks != me.block)).nonzero()[0]
-            for k, a in zip(others.tolist(), answers(d, others, rows), strict=True):
+            theirs = zip(
+                others.tolist(), answers(d, others, rows), d.times(others, now), strict=True
+            )
+            for k, a, t in theirs:
                 if (seat := self._seats.get(a.sport >> TRY_BITS)) is not None:
-                    seat.inbox.append((a, now, rows[k, : lengths[k]].tobytes(), None))
+                    seat.inbox.append((a, t, rows[k, : lengths[k]].tobytes(), None))
                     handed.add(seat)
             if count < buffer.capacity:
                 break

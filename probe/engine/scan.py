@@ -330,8 +330,8 @@ class Scan:
             match_each(self.match, d, ks, rows, lengths, now)
             return
         hits, jobs, tries, exact = fast.lookup(d, ks, self.sport)
-        for a in answers(d, exact, rows):
-            self.match(a, now, None, None)
+        for a, t in zip(answers(d, exact, rows), d.times(exact, now), strict=True):
+            self.match(a, t, None, None)
         accept(self, d, hits, jobs, tries, rows, now)
 
     def _accept(

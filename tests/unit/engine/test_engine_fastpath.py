@@ -15,6 +15,7 @@ import socket
 import struct
 import time
 from collections import deque
+from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
 
@@ -994,3 +995,45 @@ def test_a_rows_evidence_is_an_ordinary_record() -> None:
                              tcp_options=options, ip_id=7, probe_ttl=64)  # fmt: skip
         assert made == plain and hash(made) == hash(plain) and repr(made) == repr(plain)
         assert type(made) is PortEvidence
+
+
+# ------------------------------------------------------------------ when an answer arrived
+
+
+def test_an_answers_rtt_runs_to_when_it_reached_the_socket_not_to_when_it_was_read() -> None:
+    s, _ = big_scan(2000)
+    s._send(0.0)  # the inline sender stamps each try at 0.0
+    pkts = [reply(s, 0, 1, "RA"), reply(s, 1, 1, "SA"), reply(s, 2, 1, "RA"), reply(s, 3, 1, "RA")]
+    rows, lengths = as_rows(pkts)
+    arrived = np.array([0.0004, 0.0009, 0.002, 0.050], np.float64)
+    d = replace(bulk.decode_v4(rows, lengths), arrived=arrived)
+    ks = np.arange(3, dtype=np.int64)
+    s.match_rows(d, ks, rows, lengths, 0.060)  # read at 60 ms, after a busy spell
+    rtts = [s.result[i].rtt_ms for i in range(3)]  # type: ignore[union-attr]
+    assert rtts == pytest.approx([0.4, 0.9, 2.0])
+    feed(s, [pkts[3]], 0.070)  # a reader that does not know: the read's own time
+    assert s.result[3] is not None and s.result[3].rtt_ms == pytest.approx(70.0)
+
+
+def test_the_kernel_stamps_each_packet_as_it_reaches_the_socket() -> None:
+    link = Rows()
+    try:
+        one = Recorder()
+        s1 = link.seat(one)
+        pkts = [answer_to(s1.first_port + 1, (k << 4) | 1) for k in range(40)]
+        sent = time.monotonic()
+        link.put_all(pkts, s1)
+        time.sleep(0.05)  # the reader is busy elsewhere
+        buffer = burst.RecvRows()
+        count = buffer.read(link.rx.fileno())
+        now = time.monotonic()
+        assert count == 40
+        arrived = buffer.arrivals(count, now)
+        assert (arrived >= sent - 0.01).all() and (arrived <= now - 0.04).all()
+        link.rx.setsockopt(socket.SOL_SOCKET, burst.SO_TIMESTAMPNS, 0)
+        link.tx.send(pkts[0])
+        plain = burst.RecvRows()  # a socket without SO_TIMESTAMPNS: the read's own time
+        assert plain.read(link.rx.fileno()) == 1
+        assert plain.arrivals(1, 123.0).tolist() == [123.0]
+    finally:
+        link.close()
