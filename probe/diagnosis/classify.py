@@ -29,6 +29,7 @@ from types import MappingProxyType
 from typing import Final, NamedTuple
 
 from probe.model import AnswerKind, Method, PortEvidence, PortResult, PortState, Protocol
+from probe.records import slot_setters
 
 
 class Reading(NamedTuple):
@@ -196,21 +197,54 @@ def classify(ev: PortEvidence, service: str | None = None) -> PortResult:
         return PortResult(
             ev.port, state, reason, ev.tries, ev.protocol, service=service, rtt_ms=ev.rtt_ms
         )
-    is_open = state is PortState.OPEN
-    return PortResult(  # positional, in field order: a full-range scan makes 65535 of these
-        ev.port,
-        state,
-        reason,
-        ev.tries,
-        ev.protocol,
-        service,
-        ev.responder,
-        ev.ttl,
-        ev.rtt_ms,
-        ev.window if is_open else None,
-        ev.tcp_options if is_open else None,
-        ev.ip_id,
-    )
+    return raw_result(ev, state, reason, service)
+
+
+# A full-range scan makes 65535 of these: set through their slots (records.slot_setters),
+# 0.6 us instead of 1.2 us for PortResult's 16 fields.
+(
+    _port,
+    _state,
+    _reason,
+    _tries,
+    _protocol,
+    _service,
+    _responder,
+    _ttl,
+    _rtt,
+    _window,
+    _options,
+    _ip_id,
+    _app,
+    _asked,
+    _request,
+    _decoded,
+) = slot_setters(PortResult)
+_new, _OPEN = object.__new__, PortState.OPEN
+
+
+def raw_result(ev: PortEvidence, state: PortState, reason: str, service: str | None) -> PortResult:
+    """Raw evidence read as ``state`` and ``reason``: its responder, TTL, RTT and IP ID, and
+    window and TCP options for an open port only (the contract's report shape)."""
+    is_open = state is _OPEN
+    p: PortResult = _new(PortResult)
+    _port(p, ev.port)
+    _state(p, state)
+    _reason(p, reason)
+    _tries(p, ev.tries)
+    _protocol(p, ev.protocol)
+    _service(p, service)
+    _responder(p, ev.responder)
+    _ttl(p, ev.ttl)
+    _rtt(p, ev.rtt_ms)
+    _window(p, ev.window if is_open else None)
+    _options(p, ev.tcp_options if is_open else None)
+    _ip_id(p, ev.ip_id)
+    _app(p, None)
+    _asked(p, True)
+    _request(p, None)
+    _decoded(p, None)
+    return p
 
 
 def reading(ev: PortEvidence) -> Reading:

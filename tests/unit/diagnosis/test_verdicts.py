@@ -8,8 +8,8 @@ from dataclasses import fields
 
 import pytest
 
-from probe.diagnosis.classify import classify
-from probe.diagnosis.verdicts import classify_each, in_endpoint_order, port_result
+from probe.diagnosis.classify import classify, raw_result
+from probe.diagnosis.verdicts import classify_each, in_endpoint_order
 from probe.model import AnswerKind, Method, PortEvidence, PortResult, PortState, Protocol
 from tests.conftest import Factories as mk
 
@@ -50,11 +50,11 @@ def test_classify_each_is_classify_for_every_shape() -> None:
         assert hash(g) == hash(w)
 
 
-def test_port_result_is_an_ordinary_record() -> None:
+def test_a_raw_result_is_an_ordinary_record() -> None:
     o = mk.options()
-    made = port_result(
-        80, PortState.OPEN, "syn-ack", 1, Protocol.TCP, "http", HOST, 63, 0.4, 1, o, 0
-    )
+    ev = PortEvidence(HOST, 80, Method.RAW, AnswerKind.SYN_ACK, 1, HOST, 63, 0.4, window=1,
+                      tcp_options=o, ip_id=0)  # fmt: skip
+    made = raw_result(ev, PortState.OPEN, "syn-ack", "http")
     want = PortResult(
         80, PortState.OPEN, "syn-ack", 1, Protocol.TCP, "http", HOST, 63, 0.4, 1, o, 0
     )
