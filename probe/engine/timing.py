@@ -22,7 +22,7 @@ Three small pieces, all pure (time is passed in, nothing sleeps):
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 # RFC 6298 gains.
@@ -39,28 +39,18 @@ class RttEstimator:
     samples: int = 0
 
     def observe(self, rtt: float) -> None:
-        rtt = max(rtt, 0.0)
-        if self.srtt is None:
-            self.srtt = rtt
-            self.rttvar = rtt / 2
-        else:
-            self.rttvar = (1 - _BETA) * self.rttvar + _BETA * abs(self.srtt - rtt)
-            self.srtt = (1 - _ALPHA) * self.srtt + _ALPHA * rtt
-        self.samples += 1
+        self.observe_many((rtt,))
 
-    def observe_many(self, rtts: list[float]) -> None:
-        """``observe`` each of ``rtts``, in order (a batch of answers)."""
-        if not rtts:
-            return
-        if self.srtt is None:
-            self.observe(rtts[0])
-            rtts = rtts[1:]
+    def observe_many(self, rtts: Sequence[float]) -> None:
+        """``observe`` each of ``rtts``, in order (a batch of answers: one call for all)."""
         srtt, rttvar = self.srtt, self.rttvar
-        assert srtt is not None
         for rtt in rtts:
             rtt = rtt if rtt > 0.0 else 0.0
-            rttvar = (1 - _BETA) * rttvar + _BETA * abs(srtt - rtt)
-            srtt = (1 - _ALPHA) * srtt + _ALPHA * rtt
+            if srtt is None:
+                srtt, rttvar = rtt, rtt / 2
+            else:
+                rttvar = (1 - _BETA) * rttvar + _BETA * abs(srtt - rtt)
+                srtt = (1 - _ALPHA) * srtt + _ALPHA * rtt
         self.srtt, self.rttvar = srtt, rttvar
         self.samples += len(rtts)
 
